@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * consume.c - read a descriptor to end of file into one growing buffer,
+ * teeing and passing on each chunk as it arrives.
+ */
+#include "config.h"
+
+#include "cuprum-private.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+void cuprum_consume_opts_init(cuprum_consume_opts *opts)
+{
+  if (opts == NULL)
+    return;
+  opts->flags = CUPRUM_CONSUME_CAPTURE;
+  opts->read_size = CUPRUM_BUFFER_SIZE_DEFAULT;
+  opts->tee_fd = -1;
+  opts->on_chunk = NULL;
+  opts->on_chunk_ctx = NULL;
+}
+
+void cuprum_capture_release(cuprum_capture *cap)
+{
+  if (cap == NULL)
+    return;
+  cuprum__free(cap->data);
+  memset(cap, 0, sizeof(*cap));
+}
+
+/* The capture buffer: `cap` bytes, of which `len` hold data and one is
+ * always kept free for the terminating NUL. */
+struct sink {
+  char *buf;
+  size_t len;
+  size_t cap;
+};
+
+/* Makes room for at least `want` more bytes, doubling the buffer so that
+ * the total copying cost stays linear (and realloc of large blocks is a
+ * page remap, not a copy). */
+static int reserve(struct sink *s, size_t want)
+{
+  size_t need;
+  size_t cap;
+  char *nb;
+
+  if (s->cap - s->len - 1 >= want && s->buf != NULL)
+    return 0;
+  if (want > SIZE_MAX - s->len - 1)
+    return -ENOMEM;
+  need = s->len + want + 1;
+  cap = s->cap;
+  while (cap < need) {
+    if (cap > SIZE_MAX / 2) {
+      cap = need;
+      break;
+    }
+    cap = cap == 0 ? need : cap * 2;
+  }
+  nb = cuprum__realloc(s->buf, cap);
+  if (nb == NULL)
+    return -ENOMEM;
+  s->buf = nb;
+  s->cap = cap;
+  return 0;
+}
+
+/* Gives back the unused tail of a large buffer: a capture must not hold
+ * up to twice its size for its whole life. */
+static void trim(struct sink *s)
+{
+  char *nb;
+
+  if (s->buf == NULL)
+    return;
+  if (s->len == 0) {
+    cuprum__free(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
+    return;
+  }
+  s->buf[s->len] = '\0';
+  if (s->cap - s->len - 1 < (s->cap >> 3))
+    return;
+  nb = cuprum__realloc(s->buf, s->len + 1);
+  if (nb != NULL) {
+    s->buf = nb;
+    s->cap = s->len + 1;
+  }
+}
+
+static int check_opts(int reader, const cuprum_consume_opts *o)
+{
+  int rc;
+
+  if ((o->flags & ~CUPRUM_CONSUME_CAPTURE) != 0)
+    return CUPRUM_EFLAGS;
+  if (!cuprum__size_ok(o->read_size))
+    return CUPRUM_EBUFSIZE;
+  if ((rc = cuprum__check_fd(reader)) < 0)
+    return rc;
+  if (o->tee_fd >= 0 && (rc = cuprum__check_fd(o->tee_fd)) < 0)
+    return rc;
+  return 0;
+}
+
+int cuprum_consume(int reader, const cuprum_consume_opts *opts,
+                   cuprum_capture *out)
+{
+  cuprum_consume_opts defaults;
+  cuprum__sigpipe_guard guard;
+  struct sink s = {NULL, 0, 0};
+  const int capture_on =
+      opts == NULL || (opts->flags & CUPRUM_CONSUME_CAPTURE) != 0;
+  char *scratch = NULL;
+  int rc;
+
+  if (out == NULL)
+    return CUPRUM_ENULL;
+  memset(out, 0, sizeof(*out));
+  if (opts == NULL) {
+    cuprum_consume_opts_init(&defaults);
+    opts = &defaults;
+  }
+  if ((rc = check_opts(reader, opts)) < 0)
+    return rc;
+  if (!capture_on) {
+    scratch = cuprum__malloc(opts->read_size);
+    if (scratch == NULL)
+      return -ENOMEM;
+  }
+
+  if (opts->tee_fd >= 0)
+    cuprum__sigpipe_block(&guard);
+  for (;;) {
+    char *chunk = scratch;
+    size_t room = opts->read_size;
+    long n;
+
+    if (capture_on) {
+      /* Read straight into the buffer's free space, as much as fits. */
+      if ((rc = reserve(&s, opts->read_size)) < 0)
+        break;
+      chunk = s.buf + s.len;
+      room = s.cap - s.len - 1;
+    }
+    n = cuprum__read(reader, chunk, room);
+    if (n <= 0) {
+      rc = (int)n;
+      break;
+    }
+    out->total += (uint64_t)n;
+    if (capture_on)
+      s.len += (size_t)n;
+    if (opts->tee_fd >= 0 && out->tee_error == 0)
+      out->tee_error = cuprum__write_all(opts->tee_fd, chunk, (size_t)n, NULL);
+    if (opts->on_chunk != NULL) {
+      rc = cuprum__callback_code(
+          opts->on_chunk(opts->on_chunk_ctx, chunk, (size_t)n));
+      if (rc < 0)
+        break;
+    }
+  }
+  if (opts->tee_fd >= 0)
+    cuprum__sigpipe_restore(&guard, out->tee_error == -EPIPE);
+
+  cuprum__free(scratch);
+  trim(&s);
+  out->data = s.buf;
+  out->len = s.len;
+  return rc;
+}

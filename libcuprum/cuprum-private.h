@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * cuprum-private.h - declarations shared by libcuprum's own sources.
+ * Nothing here is installed or exported.
+ */
+#ifndef CUPRUM_PRIVATE_H
+#define CUPRUM_PRIVATE_H
+
+#include "cuprum.h"
+
+#include <stddef.h>
+
+#define CUPRUM__HIDDEN __attribute__((visibility("hidden")))
+
+/* Allocation through the allocator set with cuprum_set_allocator(). */
+CUPRUM__HIDDEN void *cuprum__malloc(size_t size);
+CUPRUM__HIDDEN void *cuprum__realloc(void *ptr, size_t size);
+CUPRUM__HIDDEN void cuprum__free(void *ptr);
+
+/* 1 when size is a valid buffer size, else 0. */
+static inline int cuprum__size_ok(size_t size)
+{
+  return size >= CUPRUM_BUFFER_SIZE_MIN && size <= CUPRUM_BUFFER_SIZE_MAX;
+}
+
+/* 0 when fd is an open descriptor, else -EBADF. */
+CUPRUM__HIDDEN int cuprum__check_fd(int fd);
+
+/*
+ * Waits until fd is ready for `events` (POLLIN or POLLOUT), retrying EINTR.
+ * Returns 0 once ready (or hung up / in error, which the next I/O call will
+ * report), or a negated errno.
+ */
+CUPRUM__HIDDEN int cuprum__wait(int fd, short events);
+
+/*
+ * read(2) that retries EINTR and waits on EAGAIN.  Returns the byte count
+ * (0 at end of file) or a negated errno.
+ */
+CUPRUM__HIDDEN long cuprum__read(int fd, void *buf, size_t len);
+
+/*
+ * Writes all of buf, retrying EINTR, waiting on EAGAIN, and continuing after
+ * short writes.  Returns 0 or a negated errno; *written (optional) counts
+ * the bytes the writer took.  The caller must have SIGPIPE blocked (see
+ * cuprum__sigpipe_block).
+ */
+CUPRUM__HIDDEN int cuprum__write_all(int fd, const void *buf, size_t len,
+                                     size_t *written);
+
+/*
+ * SIGPIPE handling that leaves dispositions alone: block SIGPIPE in the
+ * calling thread for the span of a call and, when that call hit EPIPE,
+ * consume the SIGPIPE it raised before restoring the mask.  A SIGPIPE that
+ * was already pending before the call is left pending.
+ */
+typedef struct cuprum__sigpipe_guard {
+  int was_pending;
+  int was_blocked;
+  int active;
+} cuprum__sigpipe_guard;
+
+CUPRUM__HIDDEN void cuprum__sigpipe_block(cuprum__sigpipe_guard *guard);
+CUPRUM__HIDDEN void cuprum__sigpipe_restore(cuprum__sigpipe_guard *guard,
+                                            int saw_epipe);
+
+/* Calls a chunk/line callback and maps its return to a library code. */
+static inline int cuprum__callback_code(int rc)
+{
+  if (rc > 0)
+    return CUPRUM_ESTOPPED;
+  return rc;
+}
+
+#endif /* CUPRUM_PRIVATE_H */
