@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test-lines.c - the lines contract: "\n", "\r\n" and a lone "\r" end a
+ * line and nothing else does; "\r\n" split across feeds is one ending; the
+ * last line is delivered without an ending; every chunking gives the same
+ * lines.
+ */
+#include "config.h"
+
+#include "cuprum.h"
+#include "testutil.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* Lines as received: joined with '|' as separator, for easy comparison. */
+struct got {
+  char text[8192];
+  size_t len;
+  long count;
+  long stop_at;
+  int stop_code;
+};
+
+static int collect(void *ctx, const char *line, size_t len)
+{
+  struct got *g = ctx;
+  assert_true(g->len + len + 1 < sizeof(g->text));
+  memcpy(g->text + g->len, line, len);
+  g->len += len;
+  g->text[g->len++] = '|';
+  g->text[g->len] = '\0';
+  g->count++;
+  if (g->stop_at > 0 && g->count == g->stop_at)
+    return g->stop_code;
+  return 0;
+}
+
+/* The reference: the same contract, written the obvious way over the
+ * whole input at once. */
+static void reference(const char *in, size_t n, struct got *g)
+{
+  size_t start = 0;
+  memset(g, 0, sizeof(*g));
+  for (size_t i = 0; i < n; i++) {
+    if (in[i] == '\n' || in[i] == '\r') {
+      collect(g, in + start, i - start);
+      if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+        i++;
+      start = i + 1;
+    }
+  }
+  if (start < n)
+    collect(g, in + start, n - start);
+}
+
+/* Feeds `in` cut at the given offsets (ascending, ending with n). */
+static void split_feed(const char *in, size_t n, const size_t *cuts,
+                       size_t ncuts, struct got *g)
+{
+  cuprum_lines *l;
+  size_t at = 0;
+
+  memset(g, 0, sizeof(*g));
+  assert_int_equal(cuprum_lines_new(&l, collect, g), 0);
+  assert_true(ncuts > 0 && cuts[ncuts - 1] == n);
+  for (size_t k = 0; k < ncuts; k++) {
+    assert_int_equal(cuprum_lines_feed(l, in + at, cuts[k] - at), 0);
+    at = cuts[k];
+  }
+  assert_int_equal(cuprum_lines_finish(l), 0);
+  cuprum_lines_free(l);
+}
+
+static void expect_lines(const char *in, const char *want, long count)
+{
+  size_t n = strlen(in);
+  size_t cut[1] = {n};
+  struct got g;
+
+  split_feed(in, n, cut, 1, &g);
+  assert_string_equal(g.text, want);
+  assert_int_equal(g.count, count);
+}
+
+static void test_lines_endings(void **state)
+{
+  (void)state;
+  expect_lines("a\nb\n", "a|b|", 2);
+  expect_lines("a\r\nb\r\n", "a|b|", 2);
+  expect_lines("a\rb\r", "a|b|", 2);
+  expect_lines("a\n\nb", "a||b|", 3);
+  expect_lines("a\r\rb", "a||b|", 3);
+  expect_lines("a\n\rb", "a||b|", 3);
+  expect_lines("a\r\n\r\nb", "a||b|", 3);
+  expect_lines("\n", "|", 1);
+  expect_lines("\r\n", "|", 1);
+  expect_lines("", "", 0);
+  expect_lines("no ending", "no ending|", 1);
+  /* Only \n, \r\n and \r: not \v, \f, \x1c-\x1e, NEL or U+2028. */
+  expect_lines("a\vb\fc\x1c\x1d\x1e"
+               "d\xc2\x85"
+               "e\xe2\x80\xa8"
+               "f\n",
+               "a\vb\fc\x1c\x1d\x1e"
+               "d\xc2\x85"
+               "e\xe2\x80\xa8"
+               "f|",
+               1);
+}
+
+static const char corpus[] = "first\r\nsecond\rthird\n\n\r\r\n\rfourth line "
+                             "\xc3\xa9\xe2\x82\xac\r\n\x00zero\nlast";
+
+/* Two feeds, cut at every offset. */
+static void test_lines_every_cut(void **state)
+{
+  const size_t n = sizeof(corpus) - 1;
+  struct got want;
+  struct got g;
+
+  (void)state;
+  reference(corpus, n, &want);
+  for (size_t i = 0; i <= n; i++) {
+    size_t cuts[2] = {i, n};
+    split_feed(corpus, n, cuts, 2, &g);
+    assert_int_equal(g.count, want.count);
+    assert_memory_equal(g.text, want.text, want.len);
+  }
+}
+
+/* One byte per feed, and every pair of cuts. */
+static void test_lines_every_chunking(void **state)
+{
+  const size_t n = sizeof(corpus) - 1;
+  size_t ones[sizeof(corpus)];
+  struct got want;
+  struct got g;
+
+  (void)state;
+  reference(corpus, n, &want);
+  for (size_t i = 0; i < n; i++)
+    ones[i] = i + 1;
+  split_feed(corpus, n, ones, n, &g);
+  assert_int_equal(g.count, want.count);
+  assert_memory_equal(g.text, want.text, want.len);
+  for (size_t i = 0; i <= n; i++)
+    for (size_t j = i; j <= n; j++) {
+      size_t cuts[3] = {i, j, n};
+      split_feed(corpus, n, cuts, 3, &g);
+      assert_int_equal(g.count, want.count);
+      assert_memory_equal(g.text, want.text, want.len);
+    }
+}
+
+/* Random input over a small alphabet, random chunkings. */
+static void test_lines_random(void **state)
+{
+  static const char alphabet[] = "ab\r\n\r\n";
+  char in[512];
+  size_t cuts[64] = {0};
+  struct got want;
+  struct got g;
+  unsigned seed = 12345;
+
+  (void)state;
+  for (int round = 0; round < 2000; round++) {
+    size_t n = (size_t)(rand_r(&seed) % 200);
+    size_t ncuts = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++)
+      in[i] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+    while (at < n && ncuts < 63) {
+      at += 1 + (size_t)(rand_r(&seed) % 9);
+      if (at > n)
+        at = n;
+      cuts[ncuts++] = at;
+    }
+    if (ncuts == 0 || cuts[ncuts - 1] != n)
+      cuts[ncuts++] = n;
+    reference(in, n, &want);
+    split_feed(in, n, cuts, ncuts, &g);
+    assert_int_equal(g.count, want.count);
+    assert_memory_equal(g.text, want.text, want.len);
+  }
+}
+
+/* "\r" ending one stream does not swallow a "\n" starting the next. */
+static void test_lines_finish_resets(void **state)
+{
+  struct got g;
+  cuprum_lines *l;
+
+  (void)state;
+  memset(&g, 0, sizeof(g));
+  assert_int_equal(cuprum_lines_new(&l, collect, &g), 0);
+  assert_int_equal(cuprum_lines_feed(l, "x\r", 2), 0);
+  assert_int_equal(cuprum_lines_finish(l), 0);
+  assert_int_equal(cuprum_lines_feed(l, "\ny", 2), 0);
+  assert_int_equal(cuprum_lines_finish(l), 0);
+  assert_int_equal(cuprum_lines_finish(l), 0);
+  assert_string_equal(g.text, "x||y|");
+  cuprum_lines_free(l);
+}
+
+/* A line far longer than any feed is gathered whole. */
+static struct {
+  size_t len;
+  long count;
+  int ok;
+} long_seen;
+
+static int long_cb(void *ctx, const char *line, size_t len)
+{
+  (void)ctx;
+  long_seen.count++;
+  long_seen.len = len;
+  for (size_t i = 0; i < len; i++)
+    if (line[i] != 'q') {
+      long_seen.ok = 0;
+      break;
+    }
+  return 0;
+}
+
+static void test_lines_spanning_feeds(void **state)
+{
+  const size_t n = 3 * MiB;
+  char *big = malloc(n + 2);
+  cuprum_lines *l;
+
+  (void)state;
+  assert_non_null(big);
+  memset(big, 'q', n);
+  big[n] = '\r';
+  big[n + 1] = '\n';
+  memset(&long_seen, 0, sizeof(long_seen));
+  long_seen.ok = 1;
+  assert_int_equal(cuprum_lines_new(&l, long_cb, NULL), 0);
+  for (size_t at = 0; at < n + 2; at += 4099) {
+    size_t k = n + 2 - at < 4099 ? n + 2 - at : 4099;
+    assert_int_equal(cuprum_lines_feed(l, big + at, k), 0);
+  }
+  assert_int_equal(cuprum_lines_finish(l), 0);
+  assert_int_equal(long_seen.count, 1);
+  assert_int_equal(long_seen.len, n);
+  assert_true(long_seen.ok);
+  cuprum_lines_free(l);
+  free(big);
+}
+
+static void test_lines_callback_stop(void **state)
+{
+  struct got g;
+  cuprum_lines *l;
+
+  (void)state;
+  memset(&g, 0, sizeof(g));
+  g.stop_at = 2;
+  g.stop_code = -ECANCELED;
+  assert_int_equal(cuprum_lines_new(&l, collect, &g), 0);
+  assert_int_equal(cuprum_lines_feed(l, "a\nb\nc\n", 6), -ECANCELED);
+  assert_int_equal(g.count, 2);
+  g.stop_at = 0;
+  assert_int_equal(cuprum_lines_feed(l, "d\n", 2), 0);
+  assert_string_equal(g.text, "a|b|d|");
+  g.stop_at = 4;
+  g.stop_code = 1;
+  assert_int_equal(cuprum_lines_feed(l, "e", 1), 0);
+  assert_int_equal(cuprum_lines_finish(l), CUPRUM_ESTOPPED);
+  cuprum_lines_free(l);
+}
+
+static void test_lines_bad_input(void **state)
+{
+  struct got g;
+  cuprum_lines *l = (cuprum_lines *)&g;
+
+  (void)state;
+  assert_int_equal(cuprum_lines_new(NULL, collect, &g), CUPRUM_ENULL);
+  assert_int_equal(cuprum_lines_new(&l, NULL, &g), CUPRUM_ENULL);
+  assert_null(l);
+  assert_int_equal(cuprum_lines_feed(NULL, "a", 1), CUPRUM_ENULL);
+  assert_int_equal(cuprum_lines_finish(NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_lines_new(&l, collect, &g), 0);
+  assert_int_equal(cuprum_lines_feed(l, NULL, 1), CUPRUM_ENULL);
+  assert_int_equal(cuprum_lines_feed(l, NULL, 0), 0);
+  cuprum_lines_free(l);
+  cuprum_lines_free(NULL);
+}
+
+static long fail_after;
+static long live;
+static void *failing_realloc(void *ctx, void *ptr, size_t size)
+{
+  void *r;
+  (void)ctx;
+  if (fail_after-- <= 0)
+    return NULL;
+  r = realloc(ptr, size);
+  if (r != NULL && ptr == NULL)
+    live++;
+  return r;
+}
+static void counting_free(void *ctx, void *ptr)
+{
+  (void)ctx;
+  if (ptr != NULL)
+    live--;
+  free(ptr);
+}
+
+static void test_lines_enomem(void **state)
+{
+  static const cuprum_allocator a = {failing_realloc, counting_free, NULL};
+  struct got g;
+  cuprum_lines *l;
+
+  (void)state;
+  live = 0;
+  cuprum_set_allocator(&a);
+  fail_after = 0;
+  assert_int_equal(cuprum_lines_new(&l, collect, &g), -ENOMEM);
+  assert_null(l);
+  fail_after = 1;
+  memset(&g, 0, sizeof(g));
+  assert_int_equal(cuprum_lines_new(&l, collect, &g), 0);
+  assert_int_equal(cuprum_lines_feed(l, "whole\npartial", 13), -ENOMEM);
+  assert_string_equal(g.text, "whole|");
+  cuprum_lines_free(l);
+  assert_int_equal(live, 0);
+  cuprum_set_allocator(NULL);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, test_fd_setup, test_fd_teardown)
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      T(test_lines_endings),        T(test_lines_every_cut),
+      T(test_lines_every_chunking), T(test_lines_random),
+      T(test_lines_finish_resets),  T(test_lines_spanning_feeds),
+      T(test_lines_callback_stop),  T(test_lines_bad_input),
+      T(test_lines_enomem),
+  };
+  return cmocka_run_group_tests_name("lines", tests, NULL, NULL);
+}

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test-utf8.c - the UTF-8 boundary contract: no character split across
+ * pieces, at most three bytes held, and decoding the pieces one by one
+ * equals decoding the whole stream, for every chunking and with invalid
+ * bytes mixed in.
+ */
+#include "config.h"
+
+#include "cuprum.h"
+#include "testutil.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* A reference decoder with the "replace" policy of Python and of the
+ * Unicode standard's recommended practice: each maximal invalid subpart
+ * becomes one U+FFFD. */
+static size_t ref_len(unsigned char b)
+{
+  return b < 0x80                 ? 1
+         : b >= 0xC2 && b <= 0xDF ? 2
+         : b >= 0xE0 && b <= 0xEF ? 3
+         : b >= 0xF0 && b <= 0xF4 ? 4
+                                  : 0;
+}
+
+static int ref_cont(unsigned char lead, size_t pos, unsigned char b)
+{
+  if (pos == 1 && lead == 0xE0)
+    return b >= 0xA0 && b <= 0xBF;
+  if (pos == 1 && lead == 0xED)
+    return b >= 0x80 && b <= 0x9F;
+  if (pos == 1 && lead == 0xF0)
+    return b >= 0x90 && b <= 0xBF;
+  if (pos == 1 && lead == 0xF4)
+    return b >= 0x80 && b <= 0x8F;
+  return b >= 0x80 && b <= 0xBF;
+}
+
+static size_t ref_decode(const unsigned char *s, size_t n, unsigned *out)
+{
+  size_t i = 0;
+  size_t k = 0;
+
+  while (i < n) {
+    size_t need = ref_len(s[i]);
+    size_t j = 1;
+    if (need == 1) {
+      out[k++] = s[i++];
+      continue;
+    }
+    if (need == 0) {
+      out[k++] = 0xFFFD;
+      i++;
+      continue;
+    }
+    while (j < need && i + j < n && ref_cont(s[i], j, s[i + j]))
+      j++;
+    if (j < need) {
+      out[k++] = 0xFFFD;
+      i += j;
+      continue;
+    }
+    {
+      unsigned cp = s[i] & (0x7F >> need);
+      for (j = 1; j < need; j++)
+        cp = cp << 6 | (s[i + j] & 0x3F);
+      out[k++] = cp;
+    }
+    i += need;
+  }
+  return k;
+}
+
+/* Decodes each piece on its own and appends the code points. */
+struct pieces {
+  unsigned cps[4096];
+  size_t n;
+  unsigned char bytes[4096];
+  size_t nbytes;
+  long calls;
+};
+
+static int on_piece(void *ctx, const char *data, size_t len)
+{
+  struct pieces *p = ctx;
+  assert_true(len > 0);
+  assert_true(p->nbytes + len <= sizeof(p->bytes));
+  memcpy(p->bytes + p->nbytes, data, len);
+  p->nbytes += len;
+  p->n += ref_decode((const unsigned char *)data, len, p->cps + p->n);
+  p->calls++;
+  return 0;
+}
+
+static void check_chunking(const unsigned char *in, size_t n,
+                           const size_t *cuts, size_t ncuts)
+{
+  static unsigned whole[4096];
+  static struct pieces p;
+  size_t nwhole = ref_decode(in, n, whole);
+  cuprum_utf8 *u;
+  size_t at = 0;
+
+  memset(&p, 0, sizeof(p));
+  assert_int_equal(cuprum_utf8_new(&u, on_piece, &p), 0);
+  for (size_t k = 0; k < ncuts; k++) {
+    assert_int_equal(cuprum_utf8_feed(u, in + at, cuts[k] - at), 0);
+    /* Never more than three bytes held back. */
+    assert_true(cuts[k] - p.nbytes <= 3);
+    at = cuts[k];
+  }
+  assert_int_equal(cuprum_utf8_finish(u), 0);
+  cuprum_utf8_free(u);
+  assert_int_equal(p.nbytes, n);
+  assert_memory_equal(p.bytes, in, n);
+  assert_int_equal(p.n, nwhole);
+  assert_memory_equal(p.cps, whole, nwhole * sizeof(unsigned));
+}
+
+static const unsigned char corpus[] = "a\xc3\xa9"        /* e acute */
+                                      "\xe2\x82\xac"     /* euro */
+                                      "\xf0\x9f\x98\x80" /* emoji */
+                                      "\xed\x9f\xbf"     /* U+D7FF */
+                                      "\xf4\x8f\xbf\xbf" /* U+10FFFF */
+                                      "\xc3"      /* truncated, then ASCII */
+                                      "x\xe2\x82" /* truncated three-byte */
+                                      "y\xf0\x9f\x98" /* truncated four-byte */
+                                      "z\x80\xbf"     /* stray continuations */
+                                      "\xc0\xaf"      /* overlong */
+                                      "\xe0\x80\x80"  /* overlong three-byte */
+                                      "\xed\xa0\x80"  /* surrogate */
+                                      "\xf4\x90\x80\x80" /* above U+10FFFF */
+                                      "\xf5\xff\xfe"     /* never valid */
+                                      "end\xe2\x82\xac";
+
+static void test_utf8_every_cut(void **state)
+{
+  const size_t n = sizeof(corpus) - 1;
+
+  (void)state;
+  for (size_t i = 0; i <= n; i++) {
+    size_t cuts[2] = {i, n};
+    check_chunking(corpus, n, cuts, 2);
+  }
+  for (size_t i = 0; i <= n; i++)
+    for (size_t j = i; j <= n; j++) {
+      size_t cuts[3] = {i, j, n};
+      check_chunking(corpus, n, cuts, 3);
+    }
+}
+
+static void test_utf8_one_byte_feeds(void **state)
+{
+  const size_t n = sizeof(corpus) - 1;
+  size_t cuts[sizeof(corpus)];
+
+  (void)state;
+  for (size_t i = 0; i < n; i++)
+    cuts[i] = i + 1;
+  check_chunking(corpus, n, cuts, n);
+}
+
+static void test_utf8_random(void **state)
+{
+  static const unsigned char alphabet[] = {'a',  0x80, 0x8f, 0x90, 0x9f, 0xa0,
+                                           0xbf, 0xc2, 0xdf, 0xe0, 0xed, 0xef,
+                                           0xf0, 0xf4, 0xf5, 0xc0};
+  unsigned char in[300];
+  size_t cuts[80] = {0};
+  unsigned seed = 777;
+
+  (void)state;
+  for (int round = 0; round < 3000; round++) {
+    size_t n = (size_t)(rand_r(&seed) % 120);
+    size_t ncuts = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++)
+      in[i] = alphabet[rand_r(&seed) % sizeof(alphabet)];
+    while (at < n && ncuts < 79) {
+      at += 1 + (size_t)(rand_r(&seed) % 6);
+      if (at > n)
+        at = n;
+      cuts[ncuts++] = at;
+    }
+    if (ncuts == 0 || cuts[ncuts - 1] != n)
+      cuts[ncuts++] = n;
+    check_chunking(in, n, cuts, ncuts);
+  }
+}
+
+static void test_utf8_complete(void **state)
+{
+  (void)state;
+  assert_int_equal(cuprum_utf8_complete(NULL, 0), 0);
+  assert_int_equal(cuprum_utf8_complete("abc", 3), 3);
+  /* Valid beginnings are held... */
+  assert_int_equal(cuprum_utf8_complete("a\xc3", 2), 1);
+  assert_int_equal(cuprum_utf8_complete("a\xe2\x82", 3), 1);
+  assert_int_equal(cuprum_utf8_complete("a\xe2", 2), 1);
+  assert_int_equal(cuprum_utf8_complete("\xf0\x9f\x98", 3), 0);
+  assert_int_equal(cuprum_utf8_complete("\xf0\x9f", 2), 0);
+  assert_int_equal(cuprum_utf8_complete("\xf4\x8f", 2), 0);
+  /* ...complete characters are not... */
+  assert_int_equal(cuprum_utf8_complete("\xc3\xa9", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("\xe2\x82\xac", 3), 3);
+  assert_int_equal(cuprum_utf8_complete("\xf0\x9f\x98\x80", 4), 4);
+  /* ...nor bytes that can never become valid. */
+  assert_int_equal(cuprum_utf8_complete("a\x80", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("a\xc0", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("a\xc1", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("a\xf5", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("a\xff", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("\xe0\x80", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("\xed\xa0", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("\xf0\x80", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("\xf4\x90", 2), 2);
+  assert_int_equal(cuprum_utf8_complete("\xe2\x41", 2), 2);
+}
+
+static int stop_cb(void *ctx, const char *data, size_t len)
+{
+  (void)data;
+  (void)len;
+  return *(int *)ctx;
+}
+
+static void test_utf8_bad_input_and_stop(void **state)
+{
+  int code = -EIO;
+  cuprum_utf8 *u = (cuprum_utf8 *)&code;
+
+  (void)state;
+  assert_int_equal(cuprum_utf8_new(NULL, stop_cb, &code), CUPRUM_ENULL);
+  assert_int_equal(cuprum_utf8_new(&u, NULL, &code), CUPRUM_ENULL);
+  assert_null(u);
+  assert_int_equal(cuprum_utf8_feed(NULL, "a", 1), CUPRUM_ENULL);
+  assert_int_equal(cuprum_utf8_finish(NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_utf8_new(&u, stop_cb, &code), 0);
+  assert_int_equal(cuprum_utf8_feed(u, NULL, 2), CUPRUM_ENULL);
+  assert_int_equal(cuprum_utf8_feed(u, "ab", 2), -EIO);
+  code = 3;
+  assert_int_equal(cuprum_utf8_feed(u, "ab\xc3", 3), CUPRUM_ESTOPPED);
+  code = 0;
+  assert_int_equal(cuprum_utf8_feed(u, "\xa9", 1), 0);
+  assert_int_equal(cuprum_utf8_finish(u), 0);
+  cuprum_utf8_free(u);
+  cuprum_utf8_free(NULL);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, test_fd_setup, test_fd_teardown)
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      T(test_utf8_complete),           T(test_utf8_every_cut),
+      T(test_utf8_one_byte_feeds),     T(test_utf8_random),
+      T(test_utf8_bad_input_and_stop),
+  };
+  return cmocka_run_group_tests_name("utf8", tests, NULL, NULL);
+}

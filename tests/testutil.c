@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * testutil.c - shared test support; see testutil.h.
+ */
+#include "config.h"
+
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+extern char **environ;
+
+uint64_t test_pattern_checksum(uint64_t size)
+{
+  char buf[1 << 16];
+  uint64_t h = TEST_CHECKSUM_INIT;
+
+  for (uint64_t off = 0; off < size;) {
+    size_t n = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+    test_pattern_fill(buf, off, n);
+    h = test_checksum(h, buf, n);
+    off += n;
+  }
+  return h;
+}
+
+int test_pattern_check(const char *buf, uint64_t off, size_t n)
+{
+  for (size_t k = 0; k < n; k++)
+    if ((unsigned char)buf[k] != test_pattern_byte(off + k))
+      return 0;
+  return 1;
+}
+
+static const char *helper_path(void)
+{
+  const char *p = getenv("CUPRUM_TEST_HELPER");
+  return p != NULL && *p != '\0' ? p : "tests/cuprum-test-helper";
+}
+
+pid_t test_spawn(int in_fd, int out_fd, const char *const *args)
+{
+  const char *argv[8];
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  sigset_t none;
+  sigset_t all;
+  size_t n = 0;
+  pid_t pid;
+  int rc;
+
+  argv[n++] = helper_path();
+  while (args[n - 1] != NULL && n < 7) {
+    argv[n] = args[n - 1];
+    n++;
+  }
+  argv[n] = NULL;
+
+  assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+  if (in_fd >= 0)
+    assert_int_equal(posix_spawn_file_actions_adddup2(&fa, in_fd, 0), 0);
+  else
+    assert_int_equal(
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
+  if (out_fd >= 0)
+    assert_int_equal(posix_spawn_file_actions_adddup2(&fa, out_fd, 1), 0);
+  else
+    assert_int_equal(
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0), 0);
+  /* The child starts with default signal actions and an empty mask,
+   * whatever the test process set up for itself. */
+  assert_int_equal(posix_spawnattr_init(&attr), 0);
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  rc = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0)
+    fail_msg("cannot start %s: %s", argv[0], strerror(rc));
+  return pid;
+}
+
+int test_wait(pid_t pid)
+{
+  int status;
+
+  while (waitpid(pid, &status, 0) == -1) {
+    if (errno != EINTR)
+      fail_msg("waitpid: %s", strerror(errno));
+  }
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+void test_pipe(int fds[2])
+{
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    fail_msg("pipe2: %s", strerror(errno));
+}
+
+void test_close(int *fd)
+{
+  if (*fd >= 0) {
+    assert_int_equal(close(*fd), 0);
+    *fd = -1;
+  }
+}
+
+void test_sum_start(int fd, pid_t *pid, int *out_fd)
+{
+  static const char *const args[] = {"sum", NULL};
+  int p[2];
+
+  test_pipe(p);
+  *pid = test_spawn(fd, p[1], args);
+  test_close(&p[1]);
+  *out_fd = p[0];
+}
+
+void test_sum_finish(pid_t pid, int out_fd, uint64_t *len, uint64_t *check)
+{
+  char text[128];
+  size_t got = 0;
+  unsigned long long l = 0;
+  unsigned long long c = 0;
+
+  for (;;) {
+    ssize_t n = read(out_fd, text + got, sizeof(text) - 1 - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    assert_true(n >= 0);
+    if (n == 0)
+      break;
+    got += (size_t)n;
+  }
+  text[got] = '\0';
+  test_close(&out_fd);
+  assert_int_equal(test_wait(pid), 0);
+  assert_int_equal(sscanf(text, "%llu %llu", &l, &c), 2);
+  *len = l;
+  *check = c;
+}
+
+static int count_fds(void)
+{
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+
+  if (d == NULL)
+    return -1;
+  while (readdir(d) != NULL)
+    n++;
+  closedir(d);
+  return n;
+}
+
+static int fds_before;
+
+int test_fd_setup(void **state)
+{
+  (void)state;
+  fds_before = count_fds();
+  return 0;
+}
+
+int test_fd_teardown(void **state)
+{
+  int after = count_fds();
+
+  (void)state;
+  if (after != fds_before) {
+    fprintf(stderr, "descriptor leak: %d open before the test, %d after\n",
+            fds_before, after);
+    return -1;
+  }
+  return 0;
+}

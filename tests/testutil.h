@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * testutil.h - what the C tests share: the byte pattern and its checksum,
+ * spawning the helper program, pipes, and the descriptor-leak check.
+ */
+#ifndef CUPRUM_TESTUTIL_H
+#define CUPRUM_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MiB ((uint64_t)1 << 20)
+
+/* The test pattern: byte i of every stream is a function of i alone, so a
+ * reader can check any stretch of it without the writer's help. */
+static inline unsigned char test_pattern_byte(uint64_t i)
+{
+  uint64_t x = i * 0x9E3779B97F4A7C15ull;
+  return (unsigned char)(x >> 56 ^ i);
+}
+
+static inline void test_pattern_fill(char *buf, uint64_t off, size_t n)
+{
+  for (size_t k = 0; k < n; k++)
+    buf[k] = (char)test_pattern_byte(off + k);
+}
+
+/* FNV-1a over the bytes: order-sensitive, cheap. */
+#define TEST_CHECKSUM_INIT 1469598103934665603ull
+static inline uint64_t test_checksum(uint64_t h, const char *p, size_t n)
+{
+  for (size_t k = 0; k < n; k++) {
+    h ^= (unsigned char)p[k];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+uint64_t test_pattern_checksum(uint64_t size);
+
+/* 1 when buf holds the pattern from offset `off`, else 0. */
+int test_pattern_check(const char *buf, uint64_t off, size_t n);
+
+/*
+ * Starts the helper with the given arguments (NULL-terminated), its stdin
+ * and stdout set to in_fd and out_fd (-1: /dev/null).  Descriptors other
+ * than 0, 1 and 2 are not inherited.  Returns the pid; fails the test on
+ * error.
+ */
+pid_t test_spawn(int in_fd, int out_fd, const char *const *args);
+
+/* Waits for pid; returns its exit status, or 128 + signal. */
+int test_wait(pid_t pid);
+
+/* A pipe with both ends close-on-exec; fails the test on error. */
+void test_pipe(int fds[2]);
+
+/* Closes fd if it is >= 0 and sets it to -1. */
+void test_close(int *fd);
+
+/* Runs "sum" on the read end `fd`: returns length and checksum. */
+void test_sum_start(int fd, pid_t *pid, int *out_fd);
+void test_sum_finish(pid_t pid, int out_fd, uint64_t *len, uint64_t *check);
+
+/* cmocka setup/teardown pair that fails a test which leaks a descriptor. */
+int test_fd_setup(void **state);
+int test_fd_teardown(void **state);
+
+#endif
