@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: ISC
+"""The stream-engine interface every backend implements.
+
+The execution layer asks :mod:`cuprum._backend` once for an *engine* and then
+uses only what this module describes, so the pure-Python engine
+(:mod:`cuprum._streams_pure`) and the C extension (``cuprum._native``) are
+interchangeable. An engine is any object (a module will do) with these
+attributes:
+
+``name: str``
+    ``"python"`` or ``"native"``.
+
+``pump(reader_fd, writer_fd, buffer_size=65536) -> int``
+    Blocking. Copy everything from ``reader_fd`` to ``writer_fd`` until EOF
+    on the reader and return the number of bytes delivered to the writer.
+    If the writer closes early (EPIPE / ECONNRESET) stop writing but keep
+    reading the reader to EOF, so an upstream producer never blocks for
+    ever. EINTR is retried; EAGAIN on a non-blocking descriptor is waited on
+    with ``poll``. Pipe-to-pipe copies may use ``splice`` and fall back to
+    read/write when it is refused with EINVAL. Other errors raise ``OSError``
+    with the errno intact. ``buffer_size`` must be an ``int`` from 1 to
+    2**30, else ``ValueError``. Never closes either descriptor.
+
+``consume(fd, *, encoding="utf-8", errors="replace", capture=True, tee=None, on_line=None) -> str | None``
+    Blocking. Read ``fd`` to EOF. With ``capture`` return
+    ``data.decode(encoding, errors)`` of everything read (whatever the read
+    boundaries were), else ``None``. ``tee`` (a :data:`TeeTarget`) receives a
+    copy as it arrives; ``on_line`` receives each decoded line without its
+    ending. Never closes ``fd``.
+
+``LineSplitter(encoding, errors, callback)``
+    Incremental line splitter (:class:`LineSplitter`). Line endings are
+    ``\\n``, ``\\r\\n`` and a lone ``\\r`` only; a ``\\r\\n`` split across
+    two ``feed`` calls is one ending; ``finish`` delivers a final line
+    without an ending.
+
+``TextTee(sink, encoding, errors)``
+    Incremental copier (:class:`TextTee`) to a :data:`TeeTarget`. Raw bytes
+    go to binary sinks and file descriptors; text sinks get text decoded
+    incrementally, so a multi-byte character split across chunks comes out
+    whole.
+
+``Capture(encoding, errors)``
+    Accumulator (:class:`Capture`) whose ``finish()`` returns the decoded
+    text of everything fed, using at most about twice the payload in memory.
+
+The multiplexing loops in the execution layer own the descriptors and feed
+chunks to these incremental objects; the blocking ``pump`` and ``consume``
+serve callers that dedicate a thread to one stream.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import typing as typ
+
+#: Where a tee copies output: a file descriptor, a binary stream or a text
+#: stream.
+TeeTarget = int | typ.IO[bytes] | typ.IO[str]
+
+#: Per-line callback; its return value is ignored by the engine.
+LineCallback = cabc.Callable[[str], object]
+
+
+class LineSplitter(typ.Protocol):
+    """Turns a byte stream into decoded lines, one callback per line."""
+
+    def feed(self, data: bytes) -> None:
+        """Consume the next chunk, delivering every completed line."""
+
+    def finish(self) -> None:
+        """Flush the decoder and deliver a final unterminated line, if any."""
+
+
+class TextTee(typ.Protocol):
+    """Copies a byte stream to a sink as it arrives."""
+
+    def feed(self, data: bytes) -> None:
+        """Copy the next chunk to the sink."""
+
+    def finish(self) -> None:
+        """Flush any partial character held back by the decoder."""
+
+
+class Capture(typ.Protocol):
+    """Accumulates a byte stream and decodes it once at the end."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes fed so far."""
+
+    def feed(self, data: bytes) -> None:
+        """Append the next chunk."""
+
+    def finish(self) -> str:
+        """Return the decoded text of everything fed and release the chunks."""
+
+
+class StreamEngine(typ.Protocol):
+    """The object :func:`cuprum._backend.get_engine` returns."""
+
+    name: str
+
+    def pump(self, reader_fd: int, writer_fd: int, buffer_size: int = 65536) -> int:
+        """Copy reader to writer with backpressure; see the module docs."""
+
+    def consume(
+        self,
+        fd: int,
+        *,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        capture: bool = True,
+        tee: TeeTarget | None = None,
+        on_line: LineCallback | None = None,
+    ) -> str | None:
+        """Read ``fd`` to EOF; see the module docs."""
+
+    def LineSplitter(  # noqa: N802 - a constructor
+        self, encoding: str, errors: str, callback: LineCallback
+    ) -> LineSplitter:
+        """Create an incremental line splitter."""
+
+    def TextTee(self, sink: TeeTarget, encoding: str, errors: str) -> TextTee:  # noqa: N802
+        """Create an incremental tee to ``sink``."""
+
+    def Capture(self, encoding: str, errors: str) -> Capture:  # noqa: N802
+        """Create a capture accumulator."""
+
+
+__all__ = [
+    "Capture",
+    "LineCallback",
+    "LineSplitter",
+    "StreamEngine",
+    "TeeTarget",
+    "TextTee",
+]

@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: ISC
+"""Per-call run options: output handling, stdin payload, execution context.
+
+These are plain immutable values validated on construction, so a mistake
+(negative timeout, unknown encoding, text *and* data for stdin) is reported
+where it was made and before anything is spawned.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections.abc as cabc
+import dataclasses as dc
+import math
+import typing as typ
+import warnings
+from pathlib import Path
+
+from cuprum._constants import DEFAULT_CANCEL_GRACE, DEFAULT_ENCODING, DEFAULT_ERRORS
+
+
+def check_seconds(value: float | None, what: str) -> float | None:
+    """Return ``value`` as float; reject non-numbers, negatives and NaN."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"{what} must be a number of seconds, got {type(value).__name__}"
+        raise TypeError(msg)
+    number = float(value)
+    if math.isnan(number) or number < 0:
+        msg = f"{what} must be a non-negative number of seconds, got {value!r}"
+        raise ValueError(msg)
+    return number
+
+
+def check_codec(encoding: str, errors: str) -> None:
+    """Raise ``LookupError`` naming an unknown encoding or error handler."""
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError) as exc:
+        msg = f"unknown encoding {encoding!r} in ExecutionContext.encoding"
+        raise LookupError(msg) from exc
+    try:
+        codecs.lookup_error(errors)
+    except (LookupError, TypeError) as exc:
+        msg = f"unknown error handler {errors!r} in ExecutionContext.errors"
+        raise LookupError(msg) from exc
+
+
+@dc.dataclass(frozen=True, slots=True)
+class RunOutputOptions:
+    """How a run handles the child's output.
+
+    Attributes
+    ----------
+    capture:
+        Capture stdout and stderr into the result; when false they are
+        discarded (unless echoed or observed) and the result holds ``None``.
+    echo:
+        Copy stdout and stderr to the context's sinks (``sys.stdout`` and
+        ``sys.stderr`` by default) as they arrive.
+    """
+
+    capture: bool = True
+    echo: bool = False
+
+
+@dc.dataclass(frozen=True, slots=True)
+class IOOptions(RunOutputOptions):
+    """Deprecated alias of :class:`RunOutputOptions`."""
+
+    def __post_init__(self) -> None:
+        """Warn that the alias is deprecated."""
+        warnings.warn(
+            "IOOptions is deprecated; use RunOutputOptions instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
+@dc.dataclass(frozen=True, slots=True)
+class ExecutionContext:
+    """Runtime settings for one run.
+
+    Attributes
+    ----------
+    env:
+        Environment variables layered over ``os.environ`` and any ``env()``
+        overlays (these win).
+    cwd:
+        Working directory for the child; it must exist.
+    cancel_grace:
+        Seconds between SIGTERM and SIGKILL when a child is stopped.
+    timeout:
+        Timeout in seconds used when the call passes none.
+    stdout_sink / stderr_sink:
+        Where ``echo`` copies output; ``None`` means the current
+        ``sys.stdout`` / ``sys.stderr``. A text stream, a binary stream or a
+        file descriptor.
+    encoding / errors:
+        How output is decoded (and stdin text encoded).
+    tags:
+        Metadata added to every :class:`~cuprum.events.ExecEvent`.
+    """
+
+    env: cabc.Mapping[str, str] | None = None
+    cwd: str | Path | None = None
+    cancel_grace: float = DEFAULT_CANCEL_GRACE
+    timeout: float | None = None
+    stdout_sink: typ.IO[str] | None = None
+    stderr_sink: typ.IO[str] | None = None
+    encoding: str = DEFAULT_ENCODING
+    errors: str = DEFAULT_ERRORS
+    tags: cabc.Mapping[str, object] | None = None
+
+    def __post_init__(self) -> None:
+        """Validate timings and codec names."""
+        check_seconds(self.cancel_grace, "ExecutionContext.cancel_grace")
+        check_seconds(self.timeout, "ExecutionContext.timeout")
+        check_codec(self.encoding, self.errors)
+
+
+_DEFAULT_CONTEXT = ExecutionContext()
+
+
+@dc.dataclass(frozen=True, slots=True)
+class StdinInput:
+    """Data written to the child's stdin, which is then closed.
+
+    Give ``text`` (encoded with the context's encoding) or ``data``, not both.
+    """
+
+    text: str | None = None
+    data: bytes | None = None
+
+    def __post_init__(self) -> None:
+        """Reject ambiguous or mistyped payloads."""
+        if self.text is not None and self.data is not None:
+            msg = "StdinInput: text and data cannot both be provided"
+            raise ValueError(msg)
+        if self.text is not None and not isinstance(self.text, str):
+            msg = f"StdinInput.text must be str, got {type(self.text).__name__}"
+            raise TypeError(msg)
+        if self.data is not None and not isinstance(self.data, (bytes, bytearray, memoryview)):
+            msg = f"StdinInput.data must be bytes, got {type(self.data).__name__}"
+            raise TypeError(msg)
+
+    def resolve(self, ctx: ExecutionContext) -> bytes | None:
+        """Return the payload as bytes (``None`` when empty of both)."""
+        if self.text is not None:
+            return self.text.encode(ctx.encoding, ctx.errors)
+        if self.data is not None:
+            return bytes(self.data)
+        return None
+
+
+__all__ = [
+    "ExecutionContext",
+    "IOOptions",
+    "RunOutputOptions",
+    "StdinInput",
+    "check_codec",
+    "check_seconds",
+]

@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: ISC
+"""Run results and the timeout error."""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import dataclasses as dc
+
+from cuprum.program import Program
+
+
+@dc.dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What one command (or pipeline stage) did.
+
+    Attributes
+    ----------
+    program:
+        The program that ran.
+    argv:
+        Its arguments, without the program.
+    exit_code:
+        Exit status; ``-N`` when killed by signal ``N``.
+    pid:
+        Process id.
+    stdout:
+        Captured output, or ``None`` when not captured (and for every
+        pipeline stage but the last).
+    stderr:
+        Captured error output, or ``None`` when not captured.
+    """
+
+    program: Program
+    argv: tuple[str, ...]
+    exit_code: int
+    pid: int
+    stdout: str | None
+    stderr: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True exactly when ``exit_code`` is zero."""
+        return self.exit_code == 0
+
+
+@dc.dataclass(frozen=True, slots=True)
+class PipelineResult:
+    """What a pipeline did.
+
+    Attributes
+    ----------
+    stages:
+        One result per stage, in pipeline order.
+    failure_index:
+        Index of the stage whose failure stopped the pipeline, or ``None``.
+    """
+
+    stages: tuple[CommandResult, ...]
+    failure_index: int | None = None
+
+    @property
+    def final(self) -> CommandResult:
+        """The last stage's result."""
+        return self.stages[-1]
+
+    @property
+    def failure(self) -> CommandResult | None:
+        """The stage that failed first, or ``None``."""
+        return None if self.failure_index is None else self.stages[self.failure_index]
+
+    @property
+    def ok(self) -> bool:
+        """True when every stage exited with status zero."""
+        return all(stage.exit_code == 0 for stage in self.stages)
+
+    @property
+    def stdout(self) -> str | None:
+        """The last stage's captured output."""
+        return self.stages[-1].stdout
+
+
+class TimeoutExpired(TimeoutError):
+    """Raised when a run outlives its timeout; carries the partial output.
+
+    Attributes mirror ``subprocess.TimeoutExpired``: ``cmd``, ``timeout``,
+    ``output`` (also ``stdout``) and ``stderr``. For a pipeline ``cmd`` is a
+    tuple of each stage's argv, ``output`` the last stage's partial stdout
+    and ``stderr`` every stage's partial stderr joined in stage order.
+    """
+
+    def __init__(
+        self,
+        *,
+        cmd: cabc.Sequence[str] | object,
+        timeout: float,
+        output: str | bytes | None = None,
+        stderr: str | bytes | None = None,
+    ) -> None:
+        """Record the command, timeout and partial output."""
+        super().__init__(f"Command {cmd!r} timed out after {timeout} seconds")
+        self.cmd = cmd
+        self.timeout = timeout
+        self.output = output
+        self.stderr = stderr
+
+    @property
+    def stdout(self) -> str | bytes | None:
+        """Alias of ``output``."""
+        return self.output
+
+
+__all__ = ["CommandResult", "PipelineResult", "TimeoutExpired"]

@@ -1,0 +1,397 @@
+# SPDX-License-Identifier: ISC
+"""The pure-Python stream engine.
+
+Implements the interface described in :mod:`cuprum._engine` with the
+standard library only, and knows nothing of the native extension. The
+design keeps Python work per *chunk*, never per byte or character: reads are
+large, decoding and line splitting run in C-speed builtins over whole chunks,
+and a capture is decoded once at the end.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import errno
+import io
+import mmap
+import os
+import select
+import typing as typ
+
+from cuprum._engine import LineCallback, TeeTarget
+
+name = "python"
+
+#: Size of the first read from a stream; doubled up to ``MAX_READ`` while
+#: reads come back full, so small outputs stay cheap and large ones are read
+#: in few system calls.
+FIRST_READ = 64 * 1024
+MAX_READ = 1024 * 1024
+_MAX_BUFFER = 1 << 30
+_WRITER_GONE = (errno.EPIPE, errno.ECONNRESET)
+
+
+def _wait(fd: int, events: int) -> None:
+    """Block until ``fd`` is ready for ``events`` (used after EAGAIN)."""
+    poller = select.poll()
+    poller.register(fd, events)
+    poller.poll()
+
+
+def read_chunk(fd: int, size: int) -> bytes:
+    """Read up to ``size`` bytes, waiting if the descriptor is non-blocking."""
+    while True:
+        try:
+            return os.read(fd, size)
+        except BlockingIOError:
+            _wait(fd, select.POLLIN)
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data`` to ``fd``, waiting out EAGAIN."""
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            _wait(fd, select.POLLOUT)
+            continue
+        view = view[written:]
+
+
+def _check_buffer_size(buffer_size: int) -> None:
+    """Reject a pump buffer size outside 1 byte .. 1 GiB."""
+    if isinstance(buffer_size, bool) or not isinstance(buffer_size, int):
+        msg = f"buffer_size must be an int, got {type(buffer_size).__name__}"
+        raise TypeError(msg)
+    if not 1 <= buffer_size <= _MAX_BUFFER:
+        msg = f"buffer_size must be between 1 and {_MAX_BUFFER} bytes, got {buffer_size}"
+        raise ValueError(msg)
+
+
+def pump(reader_fd: int, writer_fd: int, buffer_size: int = 65536) -> int:
+    """Copy ``reader_fd`` to ``writer_fd`` until EOF; return bytes delivered.
+
+    See :mod:`cuprum._engine` for the contract. Neither descriptor is closed.
+    """
+    _check_buffer_size(buffer_size)
+    delivered = 0
+    writing = True
+    splice: typ.Any = getattr(os, "splice", None)
+    use_splice = splice is not None and os.get_blocking(reader_fd) and os.get_blocking(writer_fd)
+    while True:
+        if writing and use_splice:
+            try:
+                moved = splice(reader_fd, writer_fd, buffer_size)
+            except OSError as exc:
+                if exc.errno == errno.EINVAL:
+                    use_splice = False
+                    continue
+                if exc.errno in _WRITER_GONE:
+                    writing = False
+                    continue
+                raise
+            if moved == 0:
+                return delivered
+            delivered += moved
+            continue
+        data = read_chunk(reader_fd, buffer_size)
+        if not data:
+            return delivered
+        if not writing:
+            continue
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(writer_fd, view)
+            except BlockingIOError:
+                _wait(writer_fd, select.POLLOUT)
+                continue
+            except OSError as exc:
+                if exc.errno not in _WRITER_GONE:
+                    raise
+                writing = False
+                break
+            delivered += written
+            view = view[written:]
+
+
+class LineSplitter:
+    """Incremental splitter delivering decoded lines without their endings.
+
+    Line endings are ``\\n``, ``\\r\\n`` and a lone ``\\r``. Each chunk is
+    decoded incrementally (so multi-byte characters may straddle chunks) and
+    split with ``str.split`` after normalising ``\\r`` endings; a trailing
+    ``\\r`` is held back until the next chunk shows whether ``\\n`` follows.
+    """
+
+    __slots__ = ("_callback", "_decode", "_pending")
+
+    def __init__(self, encoding: str, errors: str, callback: LineCallback) -> None:
+        """Prepare to decode ``encoding`` with ``errors`` and call ``callback``."""
+        self._decode = codecs.getincrementaldecoder(encoding)(errors).decode
+        self._callback = callback
+        self._pending = ""
+
+    def _split(self, text: str, *, final: bool) -> None:
+        held = ""
+        if "\r" in text:
+            if not final and text[-1] == "\r":
+                held = "\r"
+                text = text[:-1]
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        parts = text.split("\n")
+        tail = parts.pop()
+        if final:
+            if tail:
+                parts.append(tail)
+            self._pending = ""
+        else:
+            self._pending = tail + held
+        if parts:
+            collections.deque(map(self._callback, parts), 0)
+
+    def feed(self, data: bytes) -> None:
+        """Consume ``data`` and deliver the lines it completes."""
+        text = self._decode(data)
+        if text:
+            if self._pending:
+                text = self._pending + text
+            self._split(text, final=False)
+
+    def finish(self) -> None:
+        """Deliver whatever remains, including a final unterminated line."""
+        text = self._pending + self._decode(b"", True)
+        self._pending = ""
+        if text:
+            self._split(text, final=True)
+
+
+def _same_codec(left: str | None, right: str) -> bool:
+    """Return True when two encoding names denote the same codec."""
+    if not left:
+        return False
+    try:
+        return codecs.lookup(left).name == codecs.lookup(right).name
+    except LookupError:
+        return False
+
+
+class TextTee:
+    """Copies a byte stream to a sink as it arrives.
+
+    File descriptors and binary streams get the raw bytes. A text stream
+    whose underlying ``buffer`` uses the same codec (``sys.stdout`` usually)
+    gets the raw bytes written to that buffer after the text layer is
+    flushed; any other text stream gets incrementally decoded text.
+    """
+
+    __slots__ = ("_decode", "_flush", "_sink", "_write")
+
+    def __init__(self, sink: TeeTarget, encoding: str, errors: str) -> None:
+        """Prepare to copy into ``sink``."""
+        self._sink = sink
+        self._decode: typ.Callable[..., str] | None = None
+        self._flush: typ.Callable[[], object] | None = None
+        if isinstance(sink, int):
+            fd = sink
+            self._write: typ.Callable[[typ.Any], object] = lambda data: write_all(fd, data)
+            return
+        is_text = isinstance(sink, io.TextIOBase) or (
+            not isinstance(sink, (io.RawIOBase, io.BufferedIOBase)) and hasattr(sink, "encoding")
+        )
+        if not is_text:
+            self._write = sink.write
+            self._flush = getattr(sink, "flush", None)
+            return
+        buffer: typ.Any = getattr(sink, "buffer", None)
+        if buffer is not None and _same_codec(getattr(sink, "encoding", None), encoding):
+            text_flush = sink.flush
+            raw_write = buffer.write
+
+            def write_raw(data: bytes) -> None:
+                text_flush()
+                raw_write(data)
+
+            self._write = write_raw
+            self._flush = buffer.flush
+            return
+        self._decode = codecs.getincrementaldecoder(encoding)(errors).decode
+        self._write = sink.write
+        self._flush = getattr(sink, "flush", None)
+
+    def feed(self, data: bytes) -> None:
+        """Copy ``data`` to the sink."""
+        if self._decode is not None:
+            text = self._decode(data)
+            if text:
+                self._write(text)
+        else:
+            self._write(data)
+        if self._flush is not None:
+            self._flush()
+
+    def finish(self) -> None:
+        """Flush a character held back by the decoder, if any."""
+        if self._decode is not None:
+            text = self._decode(b"", True)
+            if text:
+                self._write(text)
+        if self._flush is not None:
+            self._flush()
+
+
+#: Captures stay a list of chunks up to this size; beyond it they move into
+#: one anonymous memory map (transparent huge pages where allowed), so the
+#: result is decoded straight from that map without joining chunks and with
+#: far fewer page faults.
+SPILL_SIZE = 4 * 1024 * 1024
+_FIRST_REGION = 1 << 30
+
+
+def _new_region(size: int) -> mmap.mmap:
+    region = mmap.mmap(
+        -1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=mmap.PROT_READ | mmap.PROT_WRITE
+    )
+    advise = getattr(region, "madvise", None)
+    hugepage = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advise is not None and hugepage is not None:
+        try:
+            advise(hugepage)
+        except OSError:
+            pass  # huge pages are an optimisation only
+    return region
+
+
+class Capture:
+    """Accumulates chunks and decodes them once.
+
+    Small captures keep a list of chunks joined at the end. Past
+    ``SPILL_SIZE`` the bytes are copied into one reserved anonymous map
+    (only touched pages use memory) and decoded from it directly. Either way
+    peak memory is about twice the payload (bytes plus text), and the result
+    equals ``data.decode(encoding, errors)`` whatever the chunk boundaries.
+    """
+
+    __slots__ = ("_chunks", "_encoding", "_errors", "_region", "_spillable", "nbytes")
+
+    def __init__(self, encoding: str, errors: str) -> None:
+        """Prepare to decode with ``encoding`` and ``errors``."""
+        self._chunks: list[bytes] = []
+        self._encoding = encoding
+        self._errors = errors
+        self._region: mmap.mmap | None = None
+        self._spillable = True
+        self.nbytes = 0
+
+    def _spill(self, needed: int) -> None:
+        size = _FIRST_REGION
+        while size < needed * 2:
+            size *= 4
+        try:
+            region = _new_region(size)
+        except (OSError, OverflowError):
+            if self._region is not None:
+                raise
+            self._spillable = False  # keep the chunk list: slower, never wrong
+            return
+        offset = 0
+        old = self._region
+        if old is not None:
+            with memoryview(old) as view, view[: self.nbytes] as used:
+                region[: self.nbytes] = used
+            old.close()
+        else:
+            for chunk in self._chunks:
+                region[offset : offset + len(chunk)] = chunk
+                offset += len(chunk)
+            self._chunks = []
+        self._region = region
+
+    def feed(self, data: bytes) -> None:
+        """Append ``data``."""
+        start = self.nbytes
+        end = start + len(data)
+        region = self._region
+        if region is None:
+            self._chunks.append(data)
+            self.nbytes = end
+            if end > SPILL_SIZE and self._spillable:
+                self._spill(end)
+            return
+        if end > len(region):
+            self._spill(end)
+            region = self._region
+            assert region is not None  # noqa: S101
+        region[start:end] = data
+        self.nbytes = end
+
+    def finish(self) -> str:
+        """Return the decoded text and release the storage."""
+        region = self._region
+        if region is not None:
+            self._region = None
+            try:
+                with memoryview(region) as view, view[: self.nbytes] as used:
+                    return str(used, self._encoding, self._errors)
+            finally:
+                region.close()
+        chunks = self._chunks
+        self._chunks = []
+        if not chunks:
+            return ""
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        return data.decode(self._encoding, self._errors)
+
+
+def consume(
+    fd: int,
+    *,
+    encoding: str = "utf-8",
+    errors: str = "replace",
+    capture: bool = True,
+    tee: TeeTarget | None = None,
+    on_line: LineCallback | None = None,
+) -> str | None:
+    """Read ``fd`` to EOF, capturing, teeing and splitting lines as asked.
+
+    Returns the decoded capture, or ``None`` when ``capture`` is false. The
+    descriptor is not closed.
+    """
+    codecs.lookup(encoding)
+    codecs.lookup_error(errors)
+    sinks: list[typ.Any] = []
+    cap = Capture(encoding, errors) if capture else None
+    if cap is not None:
+        sinks.append(cap)
+    if tee is not None:
+        sinks.append(TextTee(tee, encoding, errors))
+    if on_line is not None:
+        sinks.append(LineSplitter(encoding, errors, on_line))
+    feeds = [sink.feed for sink in sinks]
+    size = FIRST_READ
+    while True:
+        data = read_chunk(fd, size)
+        if not data:
+            break
+        if len(data) == size and size < MAX_READ:
+            size *= 2
+        for feed in feeds:
+            feed(data)
+    for sink in sinks[1:] if cap is not None else sinks:
+        sink.finish()
+    return cap.finish() if cap is not None else None
+
+
+__all__ = [
+    "Capture",
+    "LineSplitter",
+    "TextTee",
+    "consume",
+    "name",
+    "pump",
+    "read_chunk",
+    "write_all",
+]

@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: ISC
+"""Turn a builder's validated argv into a curated ``SafeCmd``.
+
+The builders compute their argv as plain tuples (pure, testable without the
+execution layer) and only at the end ask ``cuprum.sh.make`` for the command.
+The core modules are imported here, at call time, rather than when
+``cuprum.builders`` is imported: the top-level ``cuprum`` package imports
+``builders`` while it is itself being initialised, and a call-time import
+keeps that from ever becoming an import cycle.
+"""
+
+from __future__ import annotations
+
+import importlib
+import typing as typ
+
+if typ.TYPE_CHECKING:
+    import collections.abc as cabc
+
+    from cuprum.sh import SafeCmd
+
+# The catalogue constant each builder targets; all live in the default
+# catalogue's core-ops project, as in the original cuprum.
+ProgramName = typ.Literal["GIT", "RSYNC", "TAR"]
+
+
+def build_command(program: ProgramName, argv: cabc.Iterable[str]) -> SafeCmd:
+    """Return ``sh.make(<catalogue program>)(*argv)`` for a builder.
+
+    Parameters
+    ----------
+    program:
+        Name of the ``cuprum.catalogue`` constant (``"GIT"``, ``"RSYNC"`` or
+        ``"TAR"``) whose program the command runs.
+    argv:
+        Arguments after the program name, already validated by the builder.
+
+    Returns
+    -------
+    SafeCmd
+        The curated command, checked against the default catalogue.
+    """
+    catalogue = importlib.import_module("cuprum.catalogue")
+    sh = importlib.import_module("cuprum.sh")
+    return typ.cast("SafeCmd", sh.make(getattr(catalogue, program))(*argv))
+
+
+__all__: list[str] = []

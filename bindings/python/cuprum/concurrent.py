@@ -1,0 +1,184 @@
+# SPDX-License-Identifier: ISC
+"""Run several commands at once: ``run_concurrent`` and its sync twin.
+
+Each command runs through :meth:`SafeCmd.run` on one event loop, so many
+children are multiplexed without a thread each. Results come back in
+submission order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses as dc
+import typing as typ
+
+from cuprum._drivers import await_pending_blocking
+from cuprum._options import ExecutionContext, RunOutputOptions
+from cuprum.context import current_context
+
+if typ.TYPE_CHECKING:
+    from cuprum._results import CommandResult
+    from cuprum.sh import SafeCmd
+
+
+@dc.dataclass(frozen=True, slots=True)
+class ConcurrentConfig:
+    """How :func:`run_concurrent` runs its commands.
+
+    Attributes
+    ----------
+    concurrency:
+        Most commands running at once; ``None`` for no limit. At least 1.
+    capture / echo:
+        As in :class:`~cuprum.sh.RunOutputOptions`.
+    context:
+        Execution context shared by every command.
+    fail_fast:
+        Cancel the remaining commands after the first non-zero exit.
+    """
+
+    concurrency: int | None = None
+    capture: bool = True
+    echo: bool = False
+    context: ExecutionContext | None = None
+    fail_fast: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject a concurrency below 1."""
+        if self.concurrency is not None:
+            if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int):
+                msg = f"concurrency must be an int or None, got {type(self.concurrency).__name__}"
+                raise TypeError(msg)
+            if self.concurrency < 1:
+                msg = f"concurrency must be >= 1, got {self.concurrency}"
+                raise ValueError(msg)
+
+
+@dc.dataclass(frozen=True, slots=True)
+class ConcurrentResult:
+    """Results of :func:`run_concurrent`.
+
+    Attributes
+    ----------
+    results:
+        Completed results in submission order; with ``fail_fast`` the
+        cancelled commands are left out.
+    failures:
+        Positions in ``results`` of non-zero exits, ascending.
+    submission_indices:
+        Submission position of each entry in ``results``.
+    """
+
+    results: tuple[CommandResult, ...]
+    failures: tuple[int, ...] = ()
+    submission_indices: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Default ``submission_indices`` to 0..n-1."""
+        if not self.submission_indices and self.results:
+            object.__setattr__(self, "submission_indices", tuple(range(len(self.results))))
+
+    @property
+    def ok(self) -> bool:
+        """True when no command failed."""
+        return not self.failures
+
+    @property
+    def first_failure(self) -> CommandResult | None:
+        """The first failed result, or ``None``."""
+        return self.results[self.failures[0]] if self.failures else None
+
+    @property
+    def failure_submission_indices(self) -> tuple[int, ...]:
+        """Submission positions of the failed commands."""
+        return tuple(self.submission_indices[i] for i in self.failures)
+
+
+def _compact(slots: list[CommandResult | None]) -> ConcurrentResult:
+    results: list[CommandResult] = []
+    indices: list[int] = []
+    failures: list[int] = []
+    for index, result in enumerate(slots):
+        if result is None:
+            continue
+        if not result.ok:
+            failures.append(len(results))
+        results.append(result)
+        indices.append(index)
+    return ConcurrentResult(tuple(results), tuple(failures), tuple(indices))
+
+
+async def run_concurrent(
+    *commands: SafeCmd, config: ConcurrentConfig | None = None
+) -> ConcurrentResult:
+    """Run ``commands`` concurrently and return their results.
+
+    Every command is checked against the allowlist before any starts
+    (``ForbiddenProgramError``). ``ValueError`` when no command is given.
+    """
+    cfg = config if config is not None else ConcurrentConfig()
+    if not commands:
+        msg = "run_concurrent needs at least one command"
+        raise ValueError(msg)
+    scope = current_context()
+    for cmd in commands:
+        scope.check_allowed(cmd.program)
+    output = RunOutputOptions(capture=cfg.capture, echo=cfg.echo)
+    limit = asyncio.Semaphore(cfg.concurrency) if cfg.concurrency is not None else None
+    slots: list[CommandResult | None] = [None] * len(commands)
+    failed = asyncio.Event()
+
+    async def one(index: int, cmd: SafeCmd) -> None:
+        if limit is not None:
+            async with limit:
+                if cfg.fail_fast and failed.is_set():
+                    return
+                result = await cmd.run(output=output, context=cfg.context)
+        else:
+            result = await cmd.run(output=output, context=cfg.context)
+        slots[index] = result
+        if not result.ok:
+            failed.set()
+
+    tasks: list[asyncio.Future[None]] = [
+        asyncio.ensure_future(one(i, cmd)) for i, cmd in enumerate(commands)
+    ]
+    if not cfg.fail_fast:
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return _compact(slots)
+    pending: set[asyncio.Future[None]] = set(tasks)
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+            if failed.is_set():
+                break
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+    return _compact(slots)
+
+
+def run_concurrent_sync(
+    *commands: SafeCmd, config: ConcurrentConfig | None = None
+) -> ConcurrentResult:
+    """Blocking twin of :func:`run_concurrent`."""
+    holder: list[ConcurrentResult] = []
+
+    async def main() -> None:
+        holder.append(await run_concurrent(*commands, config=config))
+
+    await_pending_blocking([main()])
+    return holder[0]
+
+
+__all__ = ["ConcurrentConfig", "ConcurrentResult", "run_concurrent", "run_concurrent_sync"]

@@ -1,0 +1,442 @@
+# SPDX-License-Identifier: ISC
+"""Scoped execution policy: allowlists, hooks, timeouts and env overlays.
+
+The active :class:`CuprumContext` lives in a ``ContextVar``, so each thread
+and asyncio task sees its own. :func:`scoped` narrows it for a ``with`` block
+(nested allowlists intersect: a scope can only take programs away);
+:func:`allow`, :func:`before`, :func:`after`, :func:`observe` and :func:`env`
+layer one change on it and return a handle whose ``detach()`` restores the
+context that existed when the handle was made.
+
+Environment precedence at spawn time, lowest first: the live ``os.environ``,
+then ``env()`` / ``ScopeConfig.env_overlay`` overlays (innermost wins), then
+``ExecutionContext.env``.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import dataclasses as dc
+import math
+import os
+import typing as typ
+from contextvars import ContextVar, Token
+from types import MappingProxyType
+
+from cuprum.events import ExecHook
+from cuprum.program import Program
+
+if typ.TYPE_CHECKING:
+    from cuprum.sh import CommandResult, SafeCmd
+
+    BeforeHook = cabc.Callable[[SafeCmd], None]
+    AfterHook = cabc.Callable[[SafeCmd, CommandResult], None]
+else:
+    #: Called with the command before it is spawned, in registration order.
+    BeforeHook = cabc.Callable[["SafeCmd"], None]
+    #: Called with the command and its result, innermost registration first.
+    AfterHook = cabc.Callable[["SafeCmd", "CommandResult"], None]
+
+
+class ForbiddenProgramError(PermissionError):
+    """Raised when running a program the active scope does not allow."""
+
+    def __init__(self, program: Program, *, restricted_state: bool = True) -> None:
+        """Describe the refused ``program``."""
+        self.program = program
+        self.restricted_state = restricted_state
+        super().__init__(f"Program '{program}' is not allowed in the current context")
+
+
+def _check_timeout(value: float | None, owner: str) -> float | None:
+    """Return ``value`` as a float, rejecting negative or non-finite values."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"{owner} timeout must be a number or None, got {type(value).__name__}"
+        raise TypeError(msg)
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        msg = f"{owner} timeout must be a finite non-negative number, got {value!r}"
+        raise ValueError(msg)
+    return number
+
+
+def _freeze_env(
+    overlay: cabc.Mapping[str, str] | None, owner: str = "env overlay"
+) -> cabc.Mapping[str, str] | None:
+    """Validate an overlay and return an immutable copy (or ``None``)."""
+    if overlay is None:
+        return None
+    frozen: dict[str, str] = {}
+    for key, value in overlay.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            msg = (
+                f"{owner} entries must be str to str, got "
+                f"{type(key).__name__} {key!r} -> {type(value).__name__}"
+            )
+            raise TypeError(msg)
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            msg = f"{owner} has an invalid variable name or value: {key!r}"
+            raise ValueError(msg)
+        frozen[key] = value
+    return MappingProxyType(frozen)
+
+
+def merge_env_overlays(
+    parent: cabc.Mapping[str, str] | None,
+    child: cabc.Mapping[str, str] | None,
+) -> cabc.Mapping[str, str] | None:
+    """Layer ``child`` over ``parent`` without reading ``os.environ``.
+
+    ``None`` means "no overlay"; the result is immutable, or ``None`` when both
+    layers are ``None``.
+    """
+    if parent is None and child is None:
+        return None
+    merged: dict[str, str] = dict(parent) if parent else {}
+    if child:
+        merged.update(child)
+    return MappingProxyType(merged)
+
+
+def resolve_env(*layers: cabc.Mapping[str, str] | None) -> dict[str, str] | None:
+    """Return the live ``os.environ`` with ``layers`` applied left to right.
+
+    Returns ``None`` when no layer has any entry, meaning "inherit the parent
+    environment unchanged" to the spawning code.
+    """
+    if not any(layers):
+        return None
+    merged = os.environ.copy()
+    for layer in layers:
+        if layer:
+            merged.update(layer)
+    return merged
+
+
+@dc.dataclass(frozen=True, slots=True)
+class ScopeConfig:
+    """What a :func:`scoped` block changes.
+
+    Attributes
+    ----------
+    allowlist:
+        Programs allowed inside the scope, intersected with the enclosing
+        scope's; ``None`` keeps the enclosing allowlist.
+    before_hooks:
+        Appended after the enclosing scope's (they run first to last).
+    after_hooks:
+        Run before the enclosing scope's (innermost first).
+    observe_hooks:
+        Appended after the enclosing scope's.
+    timeout:
+        Default timeout in seconds for runs inside the scope.
+    env_overlay:
+        Environment variables layered over the enclosing overlay.
+    """
+
+    allowlist: frozenset[Program] | None = None
+    before_hooks: tuple[BeforeHook, ...] = ()
+    after_hooks: tuple[AfterHook, ...] = ()
+    observe_hooks: tuple[ExecHook, ...] = ()
+    timeout: float | None = None
+    env_overlay: cabc.Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        """Validate the timeout and freeze the allowlist and overlay."""
+        object.__setattr__(self, "timeout", _check_timeout(self.timeout, "ScopeConfig"))
+        if self.allowlist is not None:
+            object.__setattr__(self, "allowlist", frozenset(self.allowlist))
+        object.__setattr__(self, "env_overlay", _freeze_env(self.env_overlay))
+
+
+@dc.dataclass(frozen=True, slots=True)
+class CuprumContext:
+    """The immutable execution policy in force.
+
+    An empty allowlist that no scope ever restricted permits every catalogued
+    program (so code runs without any setup); once a scope or ``allow()`` has
+    set an allowlist, only its members may run, even if narrowing emptied it.
+    """
+
+    allowlist: frozenset[Program] = dc.field(default_factory=frozenset)
+    before_hooks: tuple[BeforeHook, ...] = ()
+    after_hooks: tuple[AfterHook, ...] = ()
+    observe_hooks: tuple[ExecHook, ...] = ()
+    timeout: float | None = None
+    env_overlay: cabc.Mapping[str, str] | None = None
+    _allowlist_is_restricted: bool = False
+
+    def __post_init__(self) -> None:
+        """Validate the timeout and freeze the overlay."""
+        object.__setattr__(self, "timeout", _check_timeout(self.timeout, "CuprumContext"))
+        object.__setattr__(self, "env_overlay", _freeze_env(self.env_overlay))
+
+    def is_allowed(self, program: Program) -> bool:
+        """Return True when ``program`` is a member of the allowlist."""
+        return program in self.allowlist
+
+    def check_allowed(self, program: Program) -> None:
+        """Raise :class:`ForbiddenProgramError` unless ``program`` may run."""
+        if not self.allowlist and not self._allowlist_is_restricted:
+            return
+        if program not in self.allowlist:
+            raise ForbiddenProgramError(program, restricted_state=self._allowlist_is_restricted)
+
+    def narrow(self, config: ScopeConfig) -> CuprumContext:
+        """Return the context a scope with ``config`` produces inside this one."""
+        if config.allowlist is None:
+            allowlist = self.allowlist
+            restricted = self._allowlist_is_restricted
+        elif self.allowlist or self._allowlist_is_restricted:
+            allowlist = self.allowlist & config.allowlist
+            restricted = True
+        else:
+            allowlist = config.allowlist
+            restricted = True
+        return CuprumContext(
+            allowlist=allowlist,
+            before_hooks=self.before_hooks + tuple(config.before_hooks),
+            after_hooks=tuple(config.after_hooks) + self.after_hooks,
+            observe_hooks=self.observe_hooks + tuple(config.observe_hooks),
+            timeout=self.timeout if config.timeout is None else config.timeout,
+            env_overlay=merge_env_overlays(self.env_overlay, config.env_overlay),
+            _allowlist_is_restricted=restricted,
+        )
+
+    def with_allowlist(self, allowlist: frozenset[Program]) -> CuprumContext:
+        """Return a copy whose allowlist is replaced by ``allowlist``."""
+        return dc.replace(
+            self,
+            allowlist=frozenset(allowlist),
+            _allowlist_is_restricted=(
+                self._allowlist_is_restricted or bool(self.allowlist) or bool(allowlist)
+            ),
+        )
+
+    def with_program(self, program: Program) -> CuprumContext:
+        """Return a copy that also allows ``program``."""
+        return self.with_allowlist(self.allowlist | {program})
+
+    def without_program(self, program: Program) -> CuprumContext:
+        """Return a copy that no longer allows ``program``."""
+        return self.with_allowlist(self.allowlist - {program})
+
+    def with_before_hook(self, hook: BeforeHook) -> CuprumContext:
+        """Return a copy with ``hook`` appended to the before hooks."""
+        return dc.replace(self, before_hooks=(*self.before_hooks, hook))
+
+    def without_before_hook(self, hook: BeforeHook) -> CuprumContext:
+        """Return a copy without ``hook`` among the before hooks."""
+        return dc.replace(self, before_hooks=tuple(h for h in self.before_hooks if h is not hook))
+
+    def with_after_hook(self, hook: AfterHook) -> CuprumContext:
+        """Return a copy with ``hook`` run first among the after hooks."""
+        return dc.replace(self, after_hooks=(hook, *self.after_hooks))
+
+    def without_after_hook(self, hook: AfterHook) -> CuprumContext:
+        """Return a copy without ``hook`` among the after hooks."""
+        return dc.replace(self, after_hooks=tuple(h for h in self.after_hooks if h is not hook))
+
+    def with_observe_hook(self, hook: ExecHook) -> CuprumContext:
+        """Return a copy with ``hook`` appended to the observe hooks."""
+        return dc.replace(self, observe_hooks=(*self.observe_hooks, hook))
+
+    def without_observe_hook(self, hook: ExecHook) -> CuprumContext:
+        """Return a copy without ``hook`` among the observe hooks."""
+        return dc.replace(
+            self, observe_hooks=tuple(h for h in self.observe_hooks if h is not hook)
+        )
+
+    def with_env_overlay(self, overlay: cabc.Mapping[str, str] | None) -> CuprumContext:
+        """Return a copy with ``overlay`` layered over the current overlay."""
+        return dc.replace(self, env_overlay=merge_env_overlays(self.env_overlay, overlay))
+
+
+_DEFAULT_CONTEXT = CuprumContext()
+_CONTEXT: ContextVar[CuprumContext] = ContextVar("cuprum_context", default=_DEFAULT_CONTEXT)
+
+
+def current_context() -> CuprumContext:
+    """Return the execution context active in this thread or task."""
+    return _CONTEXT.get()
+
+
+def get_context() -> CuprumContext:
+    """Alias of :func:`current_context`."""
+    return _CONTEXT.get()
+
+
+class _ScopedContext:
+    """Context manager that activates a narrowed context."""
+
+    __slots__ = ("_ctx", "_token")
+
+    def __init__(self, config: ScopeConfig) -> None:
+        self._ctx = current_context().narrow(config)
+        self._token: Token[CuprumContext] | None = None
+
+    def __enter__(self) -> CuprumContext:
+        self._token = _CONTEXT.set(self._ctx)
+        return self._ctx
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _CONTEXT.reset(self._token)
+            self._token = None
+
+
+def scoped(config: ScopeConfig | None = None, **fields: typ.Any) -> _ScopedContext:
+    """Return a context manager that narrows the current context.
+
+    Pass a :class:`ScopeConfig`, or its fields as keyword arguments (the
+    older spelling), not both.
+    """
+    if config is not None and fields:
+        msg = "scoped() accepts a ScopeConfig or keyword fields, not both"
+        raise TypeError(msg)
+    if config is None:
+        config = ScopeConfig(**fields)
+    elif not isinstance(config, ScopeConfig):
+        msg = f"scoped() expects a ScopeConfig, got {type(config).__name__}"
+        raise TypeError(msg)
+    return _ScopedContext(config)
+
+
+class _Registration:
+    """Token-restoring handle shared by every registration kind."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, ctx: CuprumContext) -> None:
+        self._token: Token[CuprumContext] | None = _CONTEXT.set(ctx)
+
+    def detach(self) -> None:
+        """Restore the context that existed when this handle was made.
+
+        Idempotent. Detach in the thread or task that registered; detaching
+        out of order also discards registrations made after this one.
+        """
+        token, self._token = self._token, None
+        if token is not None:
+            _CONTEXT.reset(token)
+
+    def __enter__(self) -> typ.Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.detach()
+
+
+class AllowRegistration(_Registration):
+    """Handle returned by :func:`allow`."""
+
+    __slots__ = ("programs",)
+
+    def __init__(self, *programs: Program) -> None:
+        """Add ``programs`` to the current allowlist."""
+        self.programs = frozenset(programs)
+        ctx = current_context()
+        super().__init__(ctx.with_allowlist(ctx.allowlist | self.programs))
+
+
+class HookRegistration(_Registration):
+    """Handle returned by :func:`before`, :func:`after` and :func:`observe`."""
+
+    __slots__ = ("hook", "hook_type")
+
+    def __init__(
+        self,
+        hook: BeforeHook | AfterHook | ExecHook,
+        hook_type: typ.Literal["before", "after", "observe"],
+    ) -> None:
+        """Register ``hook`` as a ``hook_type`` hook."""
+        if not callable(hook):
+            msg = f"{hook_type} hook must be callable, got {type(hook).__name__}"
+            raise TypeError(msg)
+        ctx = current_context()
+        if hook_type == "before":
+            new = ctx.with_before_hook(typ.cast(BeforeHook, hook))
+        elif hook_type == "after":
+            new = ctx.with_after_hook(typ.cast(AfterHook, hook))
+        elif hook_type == "observe":
+            new = ctx.with_observe_hook(typ.cast(ExecHook, hook))
+        else:
+            msg = f"unknown hook type {hook_type!r}; expected before, after or observe"
+            raise ValueError(msg)
+        self.hook = hook
+        self.hook_type = hook_type
+        super().__init__(new)
+
+
+class EnvRegistration(_Registration):
+    """Handle returned by :func:`env`."""
+
+    __slots__ = ("_overlay",)
+
+    def __init__(self, overlay: cabc.Mapping[str, str]) -> None:
+        """Layer ``overlay`` over the current overlay."""
+        self._overlay = _freeze_env(overlay, "env()")
+        super().__init__(current_context().with_env_overlay(self._overlay))
+
+    @property
+    def overlay(self) -> cabc.Mapping[str, str] | None:
+        """The overlay this registration applied."""
+        return self._overlay
+
+
+def allow(*programs: Program) -> AllowRegistration:
+    """Add ``programs`` to the current allowlist until detached."""
+    return AllowRegistration(*programs)
+
+
+def before(hook: BeforeHook) -> HookRegistration:
+    """Run ``hook(cmd)`` before each command, in registration order."""
+    return HookRegistration(hook, "before")
+
+
+def after(hook: AfterHook) -> HookRegistration:
+    """Run ``hook(cmd, result)`` after each command, newest first."""
+    return HookRegistration(hook, "after")
+
+
+def observe(hook: ExecHook) -> HookRegistration:
+    """Deliver every :class:`~cuprum.events.ExecEvent` to ``hook``."""
+    return HookRegistration(hook, "observe")
+
+
+def env(*overlays: cabc.Mapping[str, str], **variables: str) -> EnvRegistration:
+    """Overlay environment variables for commands spawned until detached.
+
+    Mappings merge left to right and keyword variables win. The live
+    ``os.environ`` is read at spawn time, not now.
+    """
+    merged: dict[str, str] = {}
+    for overlay in overlays:
+        merged.update(overlay)
+    merged.update(variables)
+    return EnvRegistration(merged)
+
+
+__all__ = [
+    "AfterHook",
+    "AllowRegistration",
+    "BeforeHook",
+    "CuprumContext",
+    "EnvRegistration",
+    "ExecHook",
+    "ForbiddenProgramError",
+    "HookRegistration",
+    "ScopeConfig",
+    "after",
+    "allow",
+    "before",
+    "current_context",
+    "env",
+    "get_context",
+    "merge_env_overlays",
+    "observe",
+    "resolve_env",
+    "scoped",
+]

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: ISC
+"""``logging_hook``: log each command's start and exit through ``logging``."""
+
+from __future__ import annotations
+
+import dataclasses as dc
+import logging
+import threading
+import time
+import typing as typ
+from weakref import WeakKeyDictionary
+
+from cuprum.context import HookRegistration, after, before
+
+if typ.TYPE_CHECKING:
+    from cuprum._results import CommandResult
+    from cuprum.sh import SafeCmd
+
+
+@dc.dataclass(slots=True)
+class LoggingHookRegistration:
+    """Handle for the paired start/exit hooks; ``detach()`` removes both."""
+
+    start_registration: HookRegistration | None
+    exit_registration: HookRegistration | None
+    _detached: bool = False
+
+    def detach(self) -> None:
+        """Detach both hooks (newest first, as context tokens require)."""
+        if self._detached:
+            return
+        self._detached = True
+        if self.exit_registration is not None:
+            self.exit_registration.detach()
+        if self.start_registration is not None:
+            self.start_registration.detach()
+        self.exit_registration = None
+        self.start_registration = None
+
+    def __enter__(self) -> LoggingHookRegistration:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.detach()
+
+
+def logging_hook(
+    *,
+    logger: logging.Logger | None = None,
+    start_level: int = logging.INFO,
+    exit_level: int = logging.INFO,
+) -> LoggingHookRegistration:
+    """Register hooks logging ``cuprum.start`` and ``cuprum.exit`` records.
+
+    ``logger`` defaults to ``logging.getLogger("cuprum")``.
+    """
+    log = logger if logger is not None else logging.getLogger("cuprum")
+    started: WeakKeyDictionary[SafeCmd, float] = WeakKeyDictionary()
+    lock = threading.Lock()
+
+    def on_start(cmd: SafeCmd) -> None:
+        with lock:
+            started[cmd] = time.perf_counter()
+        if log.isEnabledFor(start_level):
+            log.log(start_level, "cuprum.start program=%s argv=%r", cmd.program, cmd.argv_with_program)
+
+    def on_exit(cmd: SafeCmd, result: CommandResult) -> None:
+        with lock:
+            began = started.pop(cmd, None)
+        if not log.isEnabledFor(exit_level):
+            return
+        duration = f"{time.perf_counter() - began:.6f}" if began is not None else "unknown"
+        log.log(
+            exit_level,
+            "cuprum.exit program=%s pid=%s exit_code=%s duration_s=%s stdout_len=%s stderr_len=%s",
+            result.program,
+            result.pid,
+            result.exit_code,
+            duration,
+            len(result.stdout) if result.stdout is not None else 0,
+            len(result.stderr) if result.stderr is not None else 0,
+        )
+
+    start_registration = before(on_start)
+    exit_registration = after(on_exit)
+    return LoggingHookRegistration(start_registration, exit_registration)
+
+
+__all__ = ["LoggingHookRegistration", "logging_hook"]

@@ -1,0 +1,311 @@
+# SPDX-License-Identifier: ISC
+"""Building and running curated commands: ``sh.make``, ``SafeCmd``, ``Pipeline``.
+
+``make(program)`` checks the catalogue at once and returns a builder; the
+builder turns Python values into an argv tuple (never a shell string) and
+returns a :class:`SafeCmd`. ``cmd | other`` builds a :class:`Pipeline`.
+``run_sync`` drives the children with a ``poll`` loop and no event loop;
+``await run()`` registers the same pipes with the running asyncio loop.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import dataclasses as dc
+import typing as typ
+import warnings
+from pathlib import Path
+
+from cuprum import _backend
+from cuprum._drivers import run_blocking, run_in_loop
+from cuprum._options import (
+    ExecutionContext,
+    IOOptions,
+    RunOutputOptions,
+    StdinInput,
+)
+from cuprum._results import CommandResult, PipelineResult, TimeoutExpired
+from cuprum._runner import Run
+from cuprum.catalogue import (
+    DEFAULT_CATALOGUE,
+    ProgramCatalogue,
+    ProjectSettings,
+    UnknownProgramError,
+)
+from cuprum.context import current_context, observe, scoped
+from cuprum.program import Program
+
+_ArgValue = str | int | float | bool | Path
+#: A callable returned by :func:`make` that builds :class:`SafeCmd` values.
+SafeCmdBuilder = cabc.Callable[..., "SafeCmd"]
+_DEFAULT_OUTPUT = RunOutputOptions()
+_DEFAULT_CONTEXT = ExecutionContext()
+
+
+def _stringify(value: _ArgValue) -> str:
+    if value is None:
+        msg = "None is not a valid argv element for sh.make"
+        raise TypeError(msg)
+    text = value if type(value) is str else str(value)
+    if "\0" in text:
+        msg = f"argv element {text!r} contains a NUL character"
+        raise ValueError(msg)
+    return text
+
+
+def build_argv(*args: _ArgValue, **kwargs: _ArgValue) -> tuple[str, ...]:
+    """Return the argv (without the program) a builder makes from its arguments.
+
+    Positional values become ``str(value)`` in order; keyword values become
+    ``--key-with-dashes=value`` after them. ``None`` is a ``TypeError``.
+    """
+    argv = [_stringify(arg) for arg in args]
+    for key, value in kwargs.items():
+        argv.append(f"--{key.replace('_', '-')}={_stringify(value)}")
+    return tuple(argv)
+
+
+def _pipeline_output(
+    output: RunOutputOptions | None, flags: dict[str, typ.Any]
+) -> RunOutputOptions:
+    """Accept the deprecated flat ``capture``/``echo`` keywords of pipelines."""
+    unknown = sorted(set(flags) - {"capture", "echo"})
+    if unknown:
+        msg = f"Pipeline.run/run_sync got unexpected keyword arguments: {', '.join(unknown)}"
+        raise TypeError(msg)
+    if not flags:
+        return _resolve_output(output)
+    if output is not None:
+        msg = "Pass either 'output' or the deprecated 'capture'/'echo' flags, not both"
+        raise ValueError(msg)
+    warnings.warn(
+        "Pipeline.run/run_sync 'capture' and 'echo' keyword arguments are deprecated; "
+        "pass output=RunOutputOptions(...) instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return RunOutputOptions(
+        capture=bool(flags.get("capture", True)), echo=bool(flags.get("echo", False))
+    )
+
+
+def _resolve_output(output: RunOutputOptions | None) -> RunOutputOptions:
+    if output is None:
+        return _DEFAULT_OUTPUT
+    if not isinstance(output, RunOutputOptions):
+        msg = f"output must be a RunOutputOptions, got {type(output).__name__}"
+        raise TypeError(msg)
+    return output
+
+
+@dc.dataclass(frozen=True, slots=True, weakref_slot=True)
+class SafeCmd:
+    """A catalogued program with its arguments, ready to run.
+
+    ``argv`` excludes the program and must hold only strings.
+    """
+
+    program: Program
+    argv: tuple[str, ...]
+    project: ProjectSettings
+
+    def __post_init__(self) -> None:
+        """Check the program and argv types so mistakes fail before spawning."""
+        if not isinstance(self.program, str) or not self.program:
+            msg = f"SafeCmd.program must be a non-empty str, got {self.program!r}"
+            raise TypeError(msg)
+        if type(self.argv) is not tuple:
+            if isinstance(self.argv, (str, bytes)) or not isinstance(self.argv, cabc.Iterable):
+                msg = f"SafeCmd.argv must be a tuple of str, got {type(self.argv).__name__}"
+                raise TypeError(msg)
+            object.__setattr__(self, "argv", tuple(self.argv))
+        for item in self.argv:
+            if type(item) is not str:
+                msg = (
+                    f"SafeCmd.argv elements must be str, got {type(item).__name__} "
+                    f"{item!r} for program '{self.program}'"
+                )
+                raise TypeError(msg)
+
+    @property
+    def argv_with_program(self) -> tuple[str, ...]:
+        """The program followed by its arguments."""
+        return (self.program, *self.argv)
+
+    def __or__(self, other: SafeCmd | Pipeline) -> Pipeline:
+        """Pipe this command's stdout into ``other``."""
+        return Pipeline.concat(self, other)
+
+    def _prepare(
+        self,
+        output: RunOutputOptions | None,
+        timeout: float | None,
+        context: ExecutionContext | None,
+        stdin: StdinInput | None,
+    ) -> Run:
+        out = _resolve_output(output)
+        if context is not None and not isinstance(context, ExecutionContext):
+            msg = f"context must be an ExecutionContext, got {type(context).__name__}"
+            raise TypeError(msg)
+        ctx = context if context is not None else _DEFAULT_CONTEXT
+        if stdin is not None and not isinstance(stdin, StdinInput):
+            msg = f"stdin must be a StdinInput, got {type(stdin).__name__}"
+            raise TypeError(msg)
+        data = stdin.resolve(ctx) if stdin is not None else None
+        return Run(
+            (self,),
+            output=out,
+            timeout=timeout,
+            context=context,
+            stdin_data=data,
+            engine=_backend.get_engine(),
+            pipeline=False,
+        )
+
+    async def run(
+        self,
+        *,
+        output: RunOutputOptions | None = None,
+        timeout: float | None = None,
+        context: ExecutionContext | None = None,
+        stdin: StdinInput | None = None,
+    ) -> CommandResult:
+        """Run the command on the running asyncio loop.
+
+        Raises ``ForbiddenProgramError`` (not allowed in this scope),
+        ``TimeoutExpired`` (with partial output), ``OSError`` subclasses when
+        the program cannot be executed or ``cwd`` does not exist, and
+        ``ValueError`` / ``TypeError`` for invalid arguments. Cancelling the
+        task stops the child: SIGTERM, ``cancel_grace``, SIGKILL.
+        """
+        run = self._prepare(output, timeout, context, stdin)
+        return typ.cast(CommandResult, await run_in_loop(run))
+
+    def run_sync(
+        self,
+        *,
+        output: RunOutputOptions | None = None,
+        timeout: float | None = None,
+        context: ExecutionContext | None = None,
+        stdin: StdinInput | None = None,
+    ) -> CommandResult:
+        """Run the command and block until it finishes; see :meth:`run`."""
+        run = self._prepare(output, timeout, context, stdin)
+        return typ.cast(CommandResult, run_blocking(run))
+
+
+@dc.dataclass(frozen=True, slots=True)
+class Pipeline:
+    """Two or more commands, each stage's stdout feeding the next's stdin."""
+
+    parts: tuple[SafeCmd, ...]
+
+    def __post_init__(self) -> None:
+        """Require at least two ``SafeCmd`` stages."""
+        object.__setattr__(self, "parts", tuple(self.parts))
+        for part in self.parts:
+            if not isinstance(part, SafeCmd):
+                msg = f"Pipeline stages must be SafeCmd, got {type(part).__name__}"
+                raise TypeError(msg)
+        if len(self.parts) < 2:  # noqa: PLR2004
+            msg = "Pipeline must contain at least two stages"
+            raise ValueError(msg)
+
+    def __or__(self, other: SafeCmd | Pipeline) -> Pipeline:
+        """Append ``other``'s stages."""
+        return Pipeline.concat(self, other)
+
+    @classmethod
+    def concat(cls, left: SafeCmd | Pipeline, right: SafeCmd | Pipeline) -> Pipeline:
+        """Return a pipeline of ``left``'s stages followed by ``right``'s."""
+        for operand in (left, right):
+            if not isinstance(operand, (SafeCmd, Pipeline)):
+                msg = f"cannot pipe into {type(operand).__name__}; expected SafeCmd or Pipeline"
+                raise TypeError(msg)
+        left_parts = left.parts if isinstance(left, Pipeline) else (left,)
+        right_parts = right.parts if isinstance(right, Pipeline) else (right,)
+        return cls((*left_parts, *right_parts))
+
+    def _prepare(
+        self,
+        output: RunOutputOptions,
+        timeout: float | None,
+        context: ExecutionContext | None,
+    ) -> Run:
+        return Run(
+            self.parts,
+            output=output,
+            timeout=timeout,
+            context=context,
+            stdin_data=None,
+            engine=_backend.get_engine(),
+            pipeline=True,
+        )
+
+    async def run(
+        self,
+        *,
+        output: RunOutputOptions | None = None,
+        timeout: float | None = None,
+        context: ExecutionContext | None = None,
+        **deprecated_flags: bool,
+    ) -> PipelineResult:
+        """Run the pipeline on the running asyncio loop.
+
+        Stages are connected by kernel pipes. The first stage to fail (exit
+        non-zero, other than a producer killed by SIGPIPE) sets
+        ``failure_index`` and every other stage is stopped at once. The flat
+        ``capture``/``echo`` keywords are deprecated spellings of ``output``.
+        """
+        run = self._prepare(_pipeline_output(output, deprecated_flags), timeout, context)
+        return typ.cast(PipelineResult, await run_in_loop(run))
+
+    def run_sync(
+        self,
+        *,
+        output: RunOutputOptions | None = None,
+        timeout: float | None = None,
+        context: ExecutionContext | None = None,
+        **deprecated_flags: bool,
+    ) -> PipelineResult:
+        """Run the pipeline and block until it finishes; see :meth:`run`."""
+        run = self._prepare(_pipeline_output(output, deprecated_flags), timeout, context)
+        return typ.cast(PipelineResult, run_blocking(run))
+
+
+def make(program: Program, *, catalogue: ProgramCatalogue = DEFAULT_CATALOGUE) -> SafeCmdBuilder:
+    """Return a builder of :class:`SafeCmd` for ``program``.
+
+    Raises :class:`UnknownProgramError` at once when ``program`` is not in
+    ``catalogue``.
+    """
+    entry = catalogue.lookup(program)
+    resolved = entry.program
+    project = entry.project
+
+    def builder(*args: _ArgValue, **kwargs: _ArgValue) -> SafeCmd:
+        return SafeCmd(resolved, build_argv(*args, **kwargs), project)
+
+    builder.__name__ = f"make_{resolved}"
+    builder.__doc__ = f"Build a SafeCmd running '{resolved}'."
+    return builder
+
+
+__all__ = [
+    "CommandResult",
+    "ExecutionContext",
+    "IOOptions",
+    "Pipeline",
+    "PipelineResult",
+    "RunOutputOptions",
+    "SafeCmd",
+    "SafeCmdBuilder",
+    "StdinInput",
+    "TimeoutExpired",
+    "UnknownProgramError",
+    "build_argv",
+    "current_context",
+    "make",
+    "observe",
+    "scoped",
+]

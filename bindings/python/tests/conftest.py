@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: ISC
+"""Shared fixtures: a test catalogue, the child helper, leak checks, engines.
+
+Tests never write into the source tree and do not depend on the caller's
+locale, umask or inherited descriptors: children are the programs in
+``TEST_CATALOGUE`` (coreutils and this interpreter running ``child.py``),
+and every test is checked for leaked descriptors and unreaped children.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import typing as typ
+from pathlib import Path
+
+import hypothesis.configuration
+import pytest
+from hypothesis import settings
+
+sys.dont_write_bytecode = True
+# Hypothesis keeps its example database and caches under the working
+# directory, which may be the (read-only) source tree: use no database and
+# a private scratch directory instead.
+settings.register_profile("cuprum", database=None)
+settings.load_profile("cuprum")
+_SCRATCH = tempfile.mkdtemp(prefix="cuprum-tests-")
+atexit.register(shutil.rmtree, _SCRATCH, True)
+hypothesis.configuration.set_hypothesis_home_dir(_SCRATCH)
+_HERE = Path(__file__).resolve().parent
+_SRC = _HERE.parent
+# Test the package found on sys.path (the build tree's, with the native
+# extension, under `make check`); fall back to the source tree beside us.
+if importlib.util.find_spec("cuprum") is None and str(_SRC) not in sys.path:
+    sys.path.insert(0, str(_SRC))
+
+from cuprum import Program, ProgramCatalogue, ProjectSettings, sh  # noqa: E402
+
+PYTHON = Program(sys.executable)
+CHILD = str(_HERE / "child.py")
+TOOLS = ("cat", "true", "false", "yes", "head", "sleep", "printf", "seq")
+TEST_PROJECT = ProjectSettings(
+    name="tests",
+    programs=(PYTHON, *(Program(name) for name in TOOLS)),
+    documentation_locations=(),
+    noise_rules=(),
+)
+TEST_CATALOGUE = ProgramCatalogue(projects=(TEST_PROJECT,))
+
+
+def cmd(program: str, *args: object, **kwargs: object) -> sh.SafeCmd:
+    """Build a command from the test catalogue."""
+    return sh.make(Program(program), catalogue=TEST_CATALOGUE)(*args, **kwargs)
+
+
+def child(*actions: object) -> sh.SafeCmd:
+    """A command running ``child.py`` with the given actions."""
+    return cmd(PYTHON, "-I", CHILD, *actions)
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def _zombie_pid() -> int | None:
+    try:
+        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return None
+    return None if info is None else info.si_pid
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> typ.Iterator[None]:
+    """Fail a test that leaks a descriptor or leaves a zombie child."""
+    before = _open_fds()
+    yield
+    after = _open_fds()
+    leaked = {fd: _describe(fd) for fd in after - before}
+    leaked = {fd: what for fd, what in leaked.items() if what is not None}
+    assert not leaked, f"descriptors leaked: {leaked}"
+    zombie = _zombie_pid()
+    if zombie is not None:
+        os.waitpid(zombie, 0)
+        pytest.fail(f"child {zombie} was left unreaped")
+
+
+def _describe(fd: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None  # closed meanwhile: the listing's own descriptor
+
+
+def _engines() -> list[str]:
+    names = ["python"]
+    try:
+        importlib.import_module("cuprum._native")
+    except ModuleNotFoundError as exc:
+        if exc.name != "cuprum._native":
+            raise
+    else:
+        names.append("native")
+    return names
+
+
+def load_engine(name: str) -> typ.Any:
+    """Return the stream engine called ``name`` (``python`` or ``native``)."""
+    if name == "python":
+        from cuprum import _streams_pure
+
+        return _streams_pure
+    return importlib.import_module("cuprum._native")
+
+
+#: Names of the stream engines available here, for explicit parametrisation
+#: (hypothesis tests cannot use function-scoped fixtures).
+ENGINE_NAMES = _engines()
+
+
+@pytest.fixture(params=ENGINE_NAMES)
+def engine(request: pytest.FixtureRequest) -> typ.Any:
+    """Each available stream engine in turn (pure, then native if built)."""
+    return load_engine(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _clean_backend_env(monkeypatch: pytest.MonkeyPatch) -> typ.Iterator[None]:
+    """Re-select the backend for every test (tests may change the setting)."""
+    from cuprum import _backend
+
+    _backend._reset_for_testing()
+    yield
+    _backend._reset_for_testing()

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: ISC
+"""``run_concurrent`` and ``run_concurrent_sync``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from conftest import child, cmd
+
+from cuprum import (
+    ConcurrentConfig,
+    ConcurrentResult,
+    ForbiddenProgramError,
+    ScopeConfig,
+    run_concurrent,
+    run_concurrent_sync,
+    scoped,
+)
+
+
+def test_results_in_submission_order() -> None:
+    result = run_concurrent_sync(
+        child("sleep", "0.2", "text", "a"), child("text", "b"), child("exit", "2")
+    )
+    assert isinstance(result, ConcurrentResult)
+    assert [r.stdout for r in result.results] == ["a", "b", ""]
+    assert result.failures == (2,) and not result.ok
+    assert result.first_failure is result.results[2]
+    assert result.submission_indices == (0, 1, 2)
+    assert result.failure_submission_indices == (2,)
+
+
+def test_concurrency_limit() -> None:
+    started = time.monotonic()
+    run_concurrent_sync(
+        *(child("sleep", "0.2") for _ in range(4)), config=ConcurrentConfig(concurrency=2)
+    )
+    assert time.monotonic() - started >= 0.39
+
+
+def test_fail_fast() -> None:
+    started = time.monotonic()
+    result = run_concurrent_sync(
+        cmd("false"), cmd("sleep", "5"), config=ConcurrentConfig(fail_fast=True)
+    )
+    assert time.monotonic() - started < 3
+    assert result.submission_indices == (0,) and result.failures == (0,)
+
+
+def test_config_validation() -> None:
+    assert ConcurrentConfig() == ConcurrentConfig(None, True, False, None, False)
+    with pytest.raises(ValueError, match="concurrency must be >= 1"):
+        ConcurrentConfig(concurrency=0)
+    with pytest.raises(ValueError, match="at least one command"):
+        run_concurrent_sync()
+
+
+def test_allowlist_checked_before_any_start() -> None:
+    with scoped(ScopeConfig(allowlist=frozenset({"true"}))):  # type: ignore[arg-type]
+        with pytest.raises(ForbiddenProgramError):
+            run_concurrent_sync(cmd("true"), cmd("false"))
+
+
+def test_async_form() -> None:
+    async def main() -> ConcurrentResult:
+        return await run_concurrent(cmd("true"), cmd("true"))
+
+    assert asyncio.run(main()).ok
+
+
+def test_fail_fast_with_limit() -> None:
+    started = time.monotonic()
+    result = run_concurrent_sync(
+        cmd("false"),
+        cmd("sleep", "5"),
+        cmd("sleep", "5"),
+        config=ConcurrentConfig(concurrency=1, fail_fast=True),
+    )
+    assert time.monotonic() - started < 3
+    assert result.submission_indices == (0,) and not result.ok

@@ -1,0 +1,265 @@
+# SPDX-License-Identifier: ISC
+"""``SafeCmd.run_sync``: capture, stdin, env, cwd, echo, timeouts, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CHILD, child, cmd
+
+from cuprum import (
+    ExecutionContext,
+    ForbiddenProgramError,
+    RunOutputOptions,
+    ScopeConfig,
+    StdinInput,
+    TimeoutExpired,
+    env,
+    scoped,
+)
+
+
+def test_captures_stdout_and_stderr() -> None:
+    result = child("text", "out", "etext", "err", "exit", "3").run_sync()
+    assert (result.stdout, result.stderr, result.exit_code, result.ok) == ("out", "err", 3, False)
+    assert result.program.endswith("python3") or "python" in result.program
+    assert result.argv == ("-I", CHILD, "text", "out", "etext", "err", "exit", "3")
+    assert result.pid > 0
+
+
+def test_success_is_ok() -> None:
+    result = cmd("true").run_sync()
+    assert result.ok and result.exit_code == 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_negative_code_when_child_killed_by_signal() -> None:
+    result = cmd(sys.executable, "-I", "-c", "import os,signal; os.kill(os.getpid(), signal.SIGTERM)").run_sync()
+    assert result.exit_code == -signal.SIGTERM
+
+
+def test_stdin_text_and_data() -> None:
+    assert cmd("cat").run_sync(stdin=StdinInput(text="héllo")).stdout == "héllo"
+    assert cmd("cat").run_sync(stdin=StdinInput(data=b"\x00\x01")).stdout == "\x00\x01"
+    assert cmd("cat").run_sync(stdin=StdinInput(data=b"")).stdout == ""
+
+
+def test_large_stdin_round_trip() -> None:
+    payload = os.urandom(3_000_000).hex()
+    assert cmd("cat").run_sync(stdin=StdinInput(text=payload)).stdout == payload
+
+
+def test_stdin_to_child_that_does_not_read() -> None:
+    result = cmd("true").run_sync(stdin=StdinInput(data=b"x" * 5_000_000))
+    assert result.ok
+
+
+def test_capture_false_gives_none() -> None:
+    result = child("text", "x", "etext", "y").run_sync(output=RunOutputOptions(capture=False))
+    assert result.stdout is None and result.stderr is None and result.ok
+
+
+def test_echo_to_text_sinks() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    ctx = ExecutionContext(stdout_sink=out, stderr_sink=err)
+    result = child("text", "é1\n", "etext", "e2\n").run_sync(
+        output=RunOutputOptions(echo=True), context=ctx
+    )
+    assert out.getvalue() == "é1\n" and err.getvalue() == "e2\n"
+    assert result.stdout == "é1\n"
+
+
+def test_echo_without_capture() -> None:
+    out = io.StringIO()
+    result = child("text", "abc").run_sync(
+        output=RunOutputOptions(capture=False, echo=True),
+        context=ExecutionContext(stdout_sink=out, stderr_sink=io.StringIO()),
+    )
+    assert out.getvalue() == "abc" and result.stdout is None
+
+
+def test_echo_defaults_to_sys_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    child("text", "to-stdout", "etext", "to-stderr").run_sync(output=RunOutputOptions(echo=True))
+    captured = capsys.readouterr()
+    assert captured.out == "to-stdout" and captured.err == "to-stderr"
+
+
+def test_echo_to_fd_and_binary_sink() -> None:
+    read_fd, write_fd = os.pipe()
+    binary = io.BytesIO()
+    try:
+        child("out", "ff41").run_sync(
+            output=RunOutputOptions(echo=True),
+            context=ExecutionContext(stdout_sink=write_fd, stderr_sink=binary),  # type: ignore[arg-type]
+        )
+        assert os.read(read_fd, 10) == b"\xffA"
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_encoding_and_errors() -> None:
+    latin = ExecutionContext(encoding="latin-1")
+    assert child("out", "e9").run_sync(context=latin).stdout == "é"
+    assert child("out", "ff").run_sync().stdout == "\ufffd"
+    with pytest.raises(UnicodeDecodeError):
+        child("out", "ff").run_sync(context=ExecutionContext(errors="strict"))
+
+
+def test_unknown_encoding_rejected_before_spawn() -> None:
+    with pytest.raises(LookupError, match="no-such-codec"):
+        ExecutionContext(encoding="no-such-codec")
+    with pytest.raises(LookupError, match="bogus-handler"):
+        ExecutionContext(errors="bogus-handler")
+
+
+def test_env_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUPRUM_T", "environ")
+    assert child("env", "CUPRUM_T").run_sync().stdout == "environ"
+    with env(CUPRUM_T="overlay"):
+        assert child("env", "CUPRUM_T").run_sync().stdout == "overlay"
+        ctx = ExecutionContext(env={"CUPRUM_T": "call"})
+        assert child("env", "CUPRUM_T").run_sync(context=ctx).stdout == "call"
+        monkeypatch.setenv("CUPRUM_OTHER", "live")
+        assert child("env", "CUPRUM_OTHER").run_sync().stdout == "live"
+    assert child("env", "CUPRUM_T").run_sync().stdout == "environ"
+
+
+def test_cwd(tmp_path: Path) -> None:
+    result = child("cwd").run_sync(context=ExecutionContext(cwd=tmp_path))
+    assert result.stdout == str(tmp_path)
+
+
+def test_missing_cwd_rejected_before_spawn(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(FileNotFoundError, match="nope.*does not exist"):
+        cmd("true").run_sync(context=ExecutionContext(cwd=missing))
+    afile = tmp_path / "file"
+    afile.write_text("")
+    with pytest.raises(NotADirectoryError, match="not a directory"):
+        cmd("true").run_sync(context=ExecutionContext(cwd=afile))
+
+
+def test_missing_executable(tmp_path: Path) -> None:
+    from cuprum import Program, ProgramCatalogue, ProjectSettings, sh
+
+    ghost = Program(str(tmp_path / "no-such-program"))
+    cat = ProgramCatalogue(projects=[ProjectSettings("x", (ghost,), (), ())])
+    with pytest.raises(FileNotFoundError, match="no-such-program"):
+        sh.make(ghost, catalogue=cat)().run_sync()
+
+
+def test_negative_timeout_rejected() -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        cmd("true").run_sync(timeout=-1)
+    with pytest.raises(ValueError, match="timeout"):
+        ExecutionContext(timeout=-0.5)
+    with pytest.raises(ValueError, match="cancel_grace"):
+        ExecutionContext(cancel_grace=-1)
+    with pytest.raises(TypeError, match="timeout"):
+        cmd("true").run_sync(timeout="1")  # type: ignore[arg-type]
+
+
+def test_timeout_carries_partial_output() -> None:
+    started = time.monotonic()
+    with pytest.raises(TimeoutExpired) as info:
+        child("text", "partial", "etext", "warn", "sleep", "10").run_sync(timeout=0.5)
+    assert time.monotonic() - started < 3
+    err = info.value
+    assert isinstance(err, TimeoutError)
+    assert err.output == "partial" and err.stdout == "partial" and err.stderr == "warn"
+    assert err.timeout == 0.5
+    assert err.cmd[-1] == "10"
+
+
+def test_timeout_from_context_and_scope() -> None:
+    with pytest.raises(TimeoutExpired):
+        cmd("sleep", "10").run_sync(context=ExecutionContext(timeout=0.2))
+    with scoped(ScopeConfig(timeout=0.2)), pytest.raises(TimeoutExpired):
+        cmd("sleep", "10").run_sync()
+
+
+def test_timeout_escalates_to_sigkill() -> None:
+    started = time.monotonic()
+    with pytest.raises(TimeoutExpired):
+        child("ignore-term", "text", "ready", "sleep", "10").run_sync(
+            timeout=0.3, context=ExecutionContext(cancel_grace=0.2)
+        )
+    assert time.monotonic() - started < 3
+
+
+def test_zero_timeout_expires_at_once() -> None:
+    with pytest.raises(TimeoutExpired):
+        cmd("sleep", "5").run_sync(timeout=0)
+
+
+def test_forbidden_program_checked_before_spawn() -> None:
+    with scoped(ScopeConfig(allowlist=frozenset({"cat"}))):  # type: ignore[arg-type]
+        with pytest.raises(ForbiddenProgramError, match="'true' is not allowed"):
+            cmd("true").run_sync()
+        assert cmd("cat").run_sync(stdin=StdinInput(text="ok")).stdout == "ok"
+
+
+def test_bad_argument_types() -> None:
+    with pytest.raises(TypeError, match="StdinInput"):
+        cmd("cat").run_sync(stdin="text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="RunOutputOptions"):
+        cmd("true").run_sync(output=True)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ExecutionContext"):
+        cmd("true").run_sync(context={"cwd": "/"})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ExecutionContext.env"):
+        cmd("true").run_sync(context=ExecutionContext(env={"A": 1}))  # type: ignore[dict-item]
+
+
+def test_run_sync_creates_no_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("run_sync must not start an event loop")
+
+    monkeypatch.setattr(asyncio, "new_event_loop", forbidden)
+    monkeypatch.setattr(asyncio, "run", forbidden)
+    monkeypatch.setattr(asyncio, "Runner", forbidden)
+    assert child("text", "x").run_sync(stdin=StdinInput(text="")).stdout == "x"
+    assert (cmd("yes") | cmd("head", "-n", "1")).run_sync().stdout == "y\n"
+
+
+def test_large_capture_matches() -> None:
+    result = child("bytes", str(5 * 1024 * 1024)).run_sync()
+    assert result.stdout == "x" * (5 * 1024 * 1024)
+
+
+def test_run_sync_inside_running_loop() -> None:
+    async def main() -> str | None:
+        return child("text", "inside").run_sync().stdout
+
+    assert asyncio.run(main()) == "inside"
+
+
+def test_grandchild_holding_pipe_cannot_hang_a_timed_run() -> None:
+    started = time.monotonic()
+    with pytest.raises(TimeoutExpired):
+        child("text", "x", "orphan", "3").run_sync(timeout=0.3)
+    assert time.monotonic() - started < 2.5
+
+
+def test_run_sync_from_many_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outputs = list(pool.map(lambda i: child("text", str(i)).run_sync().stdout, range(24)))
+    assert outputs == [str(i) for i in range(24)]
+
+
+def test_before_hook_error_spawns_nothing() -> None:
+    from cuprum import before
+
+    def refuse(cmd: object) -> None:
+        raise RuntimeError("refused")
+
+    with before(refuse), pytest.raises(RuntimeError, match="refused"):
+        cmd("sleep", "5").run_sync()
