@@ -1,0 +1,784 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * cuprum._native - the stream engine of cuprum/_engine.py over libcuprum.
+ *
+ * Blocking calls (pump, consume, writes to a tee descriptor) run with the
+ * GIL released; Python is re-entered only where Python objects must see the
+ * bytes (a tee to a Python stream, line callbacks).  Lines are split in C
+ * and each finished line is decoded once and handed to the callback.
+ * Errors map to OSError subclasses (by errno), ValueError, TypeError and
+ * MemoryError.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <cuprum.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------
+ * Errors
+ */
+
+/* An int from a Python int, with OverflowError outside the C range. */
+static int as_int(PyObject *obj, int *out)
+{
+  long v = PyLong_AsLong(obj);
+  if (v == -1 && PyErr_Occurred())
+    return -1;
+  if (v < INT_MIN || v > INT_MAX) {
+    PyErr_SetString(PyExc_OverflowError, "file descriptor out of range");
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+/* Sets a Python exception for a libcuprum code; returns NULL.  A
+ * CUPRUM_ESTOPPED with an exception already set keeps that exception. */
+static PyObject *raise_code(int rc)
+{
+  if (rc == CUPRUM_ESTOPPED && PyErr_Occurred())
+    return NULL;
+  if (rc == -ENOMEM)
+    return PyErr_NoMemory();
+  if (rc == CUPRUM_EBUFSIZE || rc == CUPRUM_EFLAGS || rc == CUPRUM_ENULL) {
+    PyErr_SetString(PyExc_ValueError, cuprum_strerror(rc));
+    return NULL;
+  }
+  if (rc < 0 && rc > -4096) {
+    errno = -rc;
+    return PyErr_SetFromErrno(PyExc_OSError);
+  }
+  PyErr_Format(PyExc_RuntimeError, "libcuprum: %s (%d)", cuprum_strerror(rc),
+               rc);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Codecs: a decoder chosen once, with direct calls for the common codecs.
+ */
+
+enum codec_kind { CODEC_UTF8, CODEC_LATIN1, CODEC_ASCII, CODEC_OTHER };
+
+typedef struct {
+  enum codec_kind kind;
+  /* The codec's canonical name and the error policy, both owned. */
+  PyObject *name;
+  PyObject *errors;
+  /* 1 when "\n" and "\r" bytes always stand for those characters, so the
+   * byte stream can be split before decoding. */
+  int splittable;
+} codec;
+
+static void codec_clear(codec *c)
+{
+  Py_CLEAR(c->name);
+  Py_CLEAR(c->errors);
+}
+
+/* Canonical names of codecs in which bytes 0x0A and 0x0D never occur inside
+ * a multi-byte sequence and each stands for its ASCII character alone. */
+static const char *const splittable_codecs[] = {
+    "utf-8",   "ascii",      "latin-1",    "iso8859-2",  "iso8859-3",
+    "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7",  "iso8859-8",
+    "iso8859-9", "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15",
+    "iso8859-16", "cp1250",   "cp1251",     "cp1252",     "cp1253",
+    "cp1254",  "cp1255",     "cp1256",     "cp1257",     "cp1258",
+    "cp437",   "cp850",      "koi8-r",     "koi8-u",     NULL};
+
+/* Looks the codec up (LookupError when unknown) and checks the error
+ * handler (LookupError when unknown).  Returns 0 or -1. */
+static int codec_init(codec *c, const char *encoding, const char *errors)
+{
+  PyObject *info;
+  PyObject *handler;
+  const char *name;
+
+  memset(c, 0, sizeof(*c));
+  {
+    PyObject *codecs = PyImport_ImportModule("codecs");
+    if (codecs == NULL)
+      return -1;
+    info = PyObject_CallMethod(codecs, "lookup", "s", encoding);
+    Py_DECREF(codecs);
+  }
+  if (info == NULL)
+    return -1;
+  c->name = PyObject_GetAttrString(info, "name");
+  Py_DECREF(info);
+  if (c->name == NULL)
+    return -1;
+  handler = PyCodec_LookupError(errors);
+  if (handler == NULL) {
+    codec_clear(c);
+    return -1;
+  }
+  Py_DECREF(handler);
+  c->errors = PyUnicode_FromString(errors);
+  if (c->errors == NULL) {
+    codec_clear(c);
+    return -1;
+  }
+  name = PyUnicode_AsUTF8(c->name);
+  if (name == NULL) {
+    codec_clear(c);
+    return -1;
+  }
+  c->kind = strcmp(name, "utf-8") == 0     ? CODEC_UTF8
+            : strcmp(name, "latin-1") == 0 ? CODEC_LATIN1
+            : strcmp(name, "iso8859-1") == 0 ? CODEC_LATIN1
+            : strcmp(name, "ascii") == 0   ? CODEC_ASCII
+                                           : CODEC_OTHER;
+  for (const char *const *s = splittable_codecs; *s != NULL; s++)
+    if (strcmp(name, *s) == 0 || c->kind == CODEC_LATIN1)
+      c->splittable = 1;
+  /* Splitting bytes first is exact only when the error policy maps each
+   * bad byte to something in place: "ignore" could remove the bytes
+   * between "\r" and "\n", and a custom handler could insert a newline. */
+  if (strcmp(errors, "strict") != 0 && strcmp(errors, "replace") != 0 &&
+      strcmp(errors, "surrogateescape") != 0 &&
+      strcmp(errors, "backslashreplace") != 0)
+    c->splittable = 0;
+  return 0;
+}
+
+static PyObject *codec_decode(const codec *c, const char *data, size_t len)
+{
+  const char *errors = PyUnicode_AsUTF8(c->errors);
+  Py_ssize_t n = (Py_ssize_t)len;
+
+  if (errors == NULL)
+    return NULL;
+  switch (c->kind) {
+  case CODEC_UTF8:
+    return PyUnicode_DecodeUTF8(data, n, errors);
+  case CODEC_LATIN1:
+    return PyUnicode_DecodeLatin1(data, n, errors);
+  case CODEC_ASCII:
+    return PyUnicode_DecodeASCII(data, n, errors);
+  default:
+    return PyUnicode_Decode(data, n, PyUnicode_AsUTF8(c->name), errors);
+  }
+}
+
+/* The pure engine, for the few cases where splitting or teeing needs a
+ * Python-level incremental decoder (non-ASCII-compatible codecs, Python
+ * stream sinks). */
+static PyObject *pure_attr(const char *attr)
+{
+  PyObject *mod = PyImport_ImportModule("cuprum._streams_pure");
+  PyObject *obj;
+
+  if (mod == NULL)
+    return NULL;
+  obj = PyObject_GetAttrString(mod, attr);
+  Py_DECREF(mod);
+  return obj;
+}
+
+/* ------------------------------------------------------------------------
+ * LineSplitter
+ */
+
+typedef struct {
+  PyObject_HEAD cuprum_lines *lines;
+  PyObject *callback;
+  codec codec;
+  /* Set while finish() delivers the final, unterminated line. */
+  int finishing;
+} LineSplitterObject;
+
+static int deliver_line(void *ctx, const char *line, size_t len)
+{
+  LineSplitterObject *self = ctx;
+  PyObject *text = codec_decode(&self->codec, line, len);
+  PyObject *res;
+
+  if (text == NULL)
+    return CUPRUM_ESTOPPED;
+  /* A final line whose bytes all decode to nothing (errors="ignore") is no
+   * line: the text stream simply ended after the last line ending. */
+  if (self->finishing && PyUnicode_GET_LENGTH(text) == 0) {
+    Py_DECREF(text);
+    return 0;
+  }
+  res = PyObject_CallOneArg(self->callback, text);
+  Py_DECREF(text);
+  if (res == NULL)
+    return CUPRUM_ESTOPPED;
+  Py_DECREF(res);
+  return 0;
+}
+
+static void LineSplitter_dealloc(LineSplitterObject *self)
+{
+  cuprum_lines_free(self->lines);
+  Py_XDECREF(self->callback);
+  codec_clear(&self->codec);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *LineSplitter_feed(LineSplitterObject *self, PyObject *arg)
+{
+  Py_buffer view;
+  int rc;
+
+  if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+    return NULL;
+  rc = cuprum_lines_feed(self->lines, view.buf, (size_t)view.len);
+  PyBuffer_Release(&view);
+  if (rc < 0)
+    return raise_code(rc);
+  Py_RETURN_NONE;
+}
+
+static PyObject *LineSplitter_finish(LineSplitterObject *self,
+                                     PyObject *Py_UNUSED(ignored))
+{
+  int rc;
+
+  self->finishing = 1;
+  rc = cuprum_lines_finish(self->lines);
+  self->finishing = 0;
+  if (rc < 0)
+    return raise_code(rc);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef LineSplitter_methods[] = {
+    {"feed", (PyCFunction)LineSplitter_feed, METH_O,
+     "Consume a chunk, delivering every completed line."},
+    {"finish", (PyCFunction)LineSplitter_finish, METH_NOARGS,
+     "Deliver a final line without an ending, if any, and reset."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LineSplitterType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "cuprum._native.LineSplitter",
+    .tp_basicsize = sizeof(LineSplitterObject),
+    .tp_dealloc = (destructor)LineSplitter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Universal-newline line splitter over libcuprum.",
+    .tp_methods = LineSplitter_methods,
+};
+
+/* LineSplitter(encoding, errors, callback): a C splitter for codecs whose
+ * bytes can be split before decoding, the pure one otherwise. */
+static PyObject *make_line_splitter(PyObject *module, PyObject *args)
+{
+  const char *encoding;
+  const char *errors;
+  PyObject *callback;
+  LineSplitterObject *self;
+  int rc;
+
+  (void)module;
+  if (!PyArg_ParseTuple(args, "ssO:LineSplitter", &encoding, &errors,
+                        &callback))
+    return NULL;
+  if (!PyCallable_Check(callback)) {
+    PyErr_SetString(PyExc_TypeError, "LineSplitter callback must be callable");
+    return NULL;
+  }
+  self = PyObject_New(LineSplitterObject, &LineSplitterType);
+  if (self == NULL)
+    return NULL;
+  self->lines = NULL;
+  self->callback = NULL;
+  self->finishing = 0;
+  memset(&self->codec, 0, sizeof(self->codec));
+  if (codec_init(&self->codec, encoding, errors) < 0) {
+    Py_DECREF(self);
+    return NULL;
+  }
+  if (!self->codec.splittable) {
+    PyObject *cls = pure_attr("LineSplitter");
+    PyObject *obj;
+    Py_DECREF(self);
+    if (cls == NULL)
+      return NULL;
+    obj = PyObject_CallObject(cls, args);
+    Py_DECREF(cls);
+    return obj;
+  }
+  Py_INCREF(callback);
+  self->callback = callback;
+  rc = cuprum_lines_new(&self->lines, deliver_line, self);
+  if (rc < 0) {
+    Py_DECREF(self);
+    return raise_code(rc);
+  }
+  return (PyObject *)self;
+}
+
+/* ------------------------------------------------------------------------
+ * Capture
+ */
+
+typedef struct {
+  PyObject_HEAD char *buf;
+  size_t len;
+  size_t cap;
+  codec codec;
+} CaptureObject;
+
+static void Capture_dealloc(CaptureObject *self)
+{
+  free(self->buf);
+  codec_clear(&self->codec);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Capture_feed(CaptureObject *self, PyObject *arg)
+{
+  Py_buffer view;
+  size_t n;
+
+  if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+    return NULL;
+  n = (size_t)view.len;
+  if (self->cap - self->len < n) {
+    size_t cap = self->cap ? self->cap : 65536;
+    char *nb;
+    while (cap - self->len < n) {
+      if (cap > PY_SSIZE_T_MAX / 2) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+      }
+      cap *= 2;
+    }
+    /* Large blocks are mmap'd by the C library, so growing them is a page
+     * remap rather than a copy. */
+    nb = realloc(self->buf, cap);
+    if (nb == NULL) {
+      PyBuffer_Release(&view);
+      return PyErr_NoMemory();
+    }
+    self->buf = nb;
+    self->cap = cap;
+  }
+  memcpy(self->buf + self->len, view.buf, n);
+  self->len += n;
+  PyBuffer_Release(&view);
+  Py_RETURN_NONE;
+}
+
+static PyObject *Capture_finish(CaptureObject *self,
+                                PyObject *Py_UNUSED(ignored))
+{
+  PyObject *text = codec_decode(&self->codec, self->buf ? self->buf : "",
+                                self->len);
+  free(self->buf);
+  self->buf = NULL;
+  self->len = self->cap = 0;
+  return text;
+}
+
+static PyObject *Capture_nbytes(CaptureObject *self, void *closure)
+{
+  (void)closure;
+  return PyLong_FromSize_t(self->len);
+}
+
+static PyMethodDef Capture_methods[] = {
+    {"feed", (PyCFunction)Capture_feed, METH_O, "Append a chunk."},
+    {"finish", (PyCFunction)Capture_finish, METH_NOARGS,
+     "Return the decoded text of everything fed and release it."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Capture_getset[] = {
+    {"nbytes", (getter)Capture_nbytes, NULL, "Bytes fed so far.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject CaptureType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "cuprum._native.Capture",
+    .tp_basicsize = sizeof(CaptureObject),
+    .tp_dealloc = (destructor)Capture_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Capture accumulator: one growing buffer, one decode.",
+    .tp_methods = Capture_methods,
+    .tp_getset = Capture_getset,
+};
+
+static PyObject *make_capture(PyObject *module, PyObject *args)
+{
+  const char *encoding;
+  const char *errors;
+  CaptureObject *self;
+
+  (void)module;
+  if (!PyArg_ParseTuple(args, "ss:Capture", &encoding, &errors))
+    return NULL;
+  self = PyObject_New(CaptureObject, &CaptureType);
+  if (self == NULL)
+    return NULL;
+  self->buf = NULL;
+  self->len = self->cap = 0;
+  memset(&self->codec, 0, sizeof(self->codec));
+  if (codec_init(&self->codec, encoding, errors) < 0) {
+    Py_DECREF(self);
+    return NULL;
+  }
+  return (PyObject *)self;
+}
+
+/* ------------------------------------------------------------------------
+ * TextTee: raw bytes to a descriptor without Python in the way; Python
+ * streams go through the pure engine's tee, which knows their kinds.
+ */
+
+typedef struct {
+  PyObject_HEAD int fd;
+} FdTeeObject;
+
+/* Writes all of buf to fd with the GIL released; waits out EAGAIN. */
+static int write_fd(int fd, const char *buf, size_t len)
+{
+  int rc = 0;
+
+  Py_BEGIN_ALLOW_THREADS while (len > 0)
+  {
+    ssize_t n = write(fd, buf, len);
+    if (n >= 0) {
+      buf += n;
+      len -= (size_t)n;
+      continue;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN) {
+      struct pollfd p = {fd, POLLOUT, 0};
+      (void)poll(&p, 1, -1);
+      continue;
+    }
+    rc = -errno;
+    break;
+  }
+  Py_END_ALLOW_THREADS return rc;
+}
+
+static PyObject *FdTee_feed(FdTeeObject *self, PyObject *arg)
+{
+  Py_buffer view;
+  int rc;
+
+  if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+    return NULL;
+  rc = write_fd(self->fd, view.buf, (size_t)view.len);
+  PyBuffer_Release(&view);
+  if (rc < 0)
+    return raise_code(rc);
+  Py_RETURN_NONE;
+}
+
+static PyObject *FdTee_finish(FdTeeObject *self, PyObject *Py_UNUSED(ignored))
+{
+  (void)self;
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef FdTee_methods[] = {
+    {"feed", (PyCFunction)FdTee_feed, METH_O, "Copy a chunk to the fd."},
+    {"finish", (PyCFunction)FdTee_finish, METH_NOARGS, "Nothing is held."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FdTeeType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "cuprum._native.FdTee",
+    .tp_basicsize = sizeof(FdTeeObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Tee to a file descriptor.",
+    .tp_methods = FdTee_methods,
+};
+
+static PyObject *make_text_tee(PyObject *module, PyObject *args)
+{
+  PyObject *sink;
+  const char *encoding;
+  const char *errors;
+
+  (void)module;
+  if (!PyArg_ParseTuple(args, "Oss:TextTee", &sink, &encoding, &errors))
+    return NULL;
+  if (PyLong_Check(sink) && !PyBool_Check(sink)) {
+    FdTeeObject *self;
+    int fd;
+    if (as_int(sink, &fd) < 0)
+      return NULL;
+    self = PyObject_New(FdTeeObject, &FdTeeType);
+    if (self == NULL)
+      return NULL;
+    self->fd = fd;
+    return (PyObject *)self;
+  }
+  {
+    PyObject *cls = pure_attr("TextTee");
+    PyObject *obj;
+    if (cls == NULL)
+      return NULL;
+    obj = PyObject_CallObject(cls, args);
+    Py_DECREF(cls);
+    return obj;
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * pump
+ */
+
+static int size_arg(PyObject *obj, size_t *out)
+{
+  if (PyBool_Check(obj) || !PyLong_Check(obj)) {
+    PyErr_Format(PyExc_TypeError, "buffer_size must be an int, got %s",
+                 Py_TYPE(obj)->tp_name);
+    return -1;
+  }
+  {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred())
+      return -1;
+    if (overflow != 0 || v < (long long)CUPRUM_BUFFER_SIZE_MIN ||
+        v > (long long)CUPRUM_BUFFER_SIZE_MAX) {
+      PyErr_Format(PyExc_ValueError,
+                   "buffer_size must be between 1 and %zu bytes, got %S",
+                   (size_t)CUPRUM_BUFFER_SIZE_MAX, obj);
+      return -1;
+    }
+    *out = (size_t)v;
+  }
+  return 0;
+}
+
+static PyObject *native_pump(PyObject *module, PyObject *args, PyObject *kw)
+{
+  static char *kwlist[] = {"reader_fd", "writer_fd", "buffer_size", NULL};
+  int reader;
+  int writer;
+  PyObject *size_obj = NULL;
+  size_t size = CUPRUM_BUFFER_SIZE_DEFAULT;
+  cuprum_pump_stats st;
+  int rc;
+
+  (void)module;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "ii|O:pump", kwlist, &reader,
+                                   &writer, &size_obj))
+    return NULL;
+  if (size_obj != NULL && size_arg(size_obj, &size) < 0)
+    return NULL;
+  Py_BEGIN_ALLOW_THREADS rc = cuprum_pump(reader, writer, size, 0, &st);
+  Py_END_ALLOW_THREADS if (rc < 0) return raise_code(rc);
+  return PyLong_FromUnsignedLongLong(st.delivered);
+}
+
+/* ------------------------------------------------------------------------
+ * consume
+ */
+
+struct consume_ctx {
+  PyThreadState *ts;
+  PyObject *tee;      /* a Python tee object, or NULL */
+  PyObject *splitter; /* a splitter object, or NULL */
+};
+
+/* Called by cuprum_consume with the GIL released: takes it back only to
+ * hand the chunk to the Python-level sinks. */
+static int consume_chunk(void *ctx, const char *data, size_t len)
+{
+  struct consume_ctx *c = ctx;
+  int rc = 0;
+  PyObject *chunk;
+
+  PyEval_RestoreThread(c->ts);
+  chunk = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
+  if (chunk == NULL) {
+    rc = CUPRUM_ESTOPPED;
+  } else {
+    PyObject *sinks[2] = {c->tee, c->splitter};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+      PyObject *res;
+      if (sinks[i] == NULL)
+        continue;
+      res = PyObject_CallMethod(sinks[i], "feed", "O", chunk);
+      if (res == NULL)
+        rc = CUPRUM_ESTOPPED;
+      Py_XDECREF(res);
+    }
+    Py_DECREF(chunk);
+  }
+  c->ts = PyEval_SaveThread();
+  return rc;
+}
+
+static PyObject *finish_sink(PyObject *sink)
+{
+  if (sink == NULL)
+    Py_RETURN_NONE;
+  return PyObject_CallMethod(sink, "finish", NULL);
+}
+
+static PyObject *native_consume(PyObject *module, PyObject *args, PyObject *kw)
+{
+  static char *kwlist[] = {"fd",  "encoding", "errors", "capture",
+                           "tee", "on_line",  NULL};
+  int fd;
+  const char *encoding = "utf-8";
+  const char *errors = "replace";
+  int capture = 1;
+  PyObject *tee = Py_None;
+  PyObject *on_line = Py_None;
+  struct consume_ctx ctx = {NULL, NULL, NULL};
+  cuprum_consume_opts opts;
+  cuprum_capture cap;
+  codec cd;
+  PyObject *result = NULL;
+  int rc;
+
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$sspOO:consume", kwlist, &fd,
+                                   &encoding, &errors, &capture, &tee,
+                                   &on_line))
+    return NULL;
+  if (codec_init(&cd, encoding, errors) < 0)
+    return NULL;
+  cuprum_consume_opts_init(&opts);
+  opts.flags = capture ? CUPRUM_CONSUME_CAPTURE : 0;
+  if (tee != Py_None) {
+    if (PyLong_Check(tee) && !PyBool_Check(tee)) {
+      if (as_int(tee, &opts.tee_fd) < 0)
+        goto out;
+    } else {
+      PyObject *targs = Py_BuildValue("(Oss)", tee, encoding, errors);
+      if (targs == NULL)
+        goto out;
+      ctx.tee = make_text_tee(module, targs);
+      Py_DECREF(targs);
+      if (ctx.tee == NULL)
+        goto out;
+    }
+  }
+  if (on_line != Py_None) {
+    PyObject *largs = Py_BuildValue("(ssO)", encoding, errors, on_line);
+    if (largs == NULL)
+      goto out;
+    ctx.splitter = make_line_splitter(module, largs);
+    Py_DECREF(largs);
+    if (ctx.splitter == NULL)
+      goto out;
+  }
+  if (ctx.tee != NULL || ctx.splitter != NULL) {
+    opts.on_chunk = consume_chunk;
+    opts.on_chunk_ctx = &ctx;
+  }
+  opts.read_size = 1 << 20;
+
+  ctx.ts = PyEval_SaveThread();
+  rc = cuprum_consume(fd, &opts, &cap);
+  PyEval_RestoreThread(ctx.ts);
+
+  if (rc < 0) {
+    cuprum_capture_release(&cap);
+    raise_code(rc);
+    goto out;
+  }
+  /* A tee that failed (a closed pipe included) is an error, as a write to
+   * that sink from Python would be; the capture itself was completed. */
+  if (cap.tee_error < 0) {
+    int tee_error = cap.tee_error;
+    cuprum_capture_release(&cap);
+    raise_code(tee_error);
+    goto out;
+  }
+  {
+    PyObject *r1 = finish_sink(ctx.tee);
+    PyObject *r2 = r1 != NULL ? finish_sink(ctx.splitter) : NULL;
+    Py_XDECREF(r1);
+    Py_XDECREF(r2);
+    if (r2 == NULL) {
+      cuprum_capture_release(&cap);
+      goto out;
+    }
+  }
+  if (capture) {
+    result = codec_decode(&cd, cap.data ? cap.data : "", cap.len);
+  } else {
+    result = Py_NewRef(Py_None);
+  }
+  cuprum_capture_release(&cap);
+out:
+  Py_XDECREF(ctx.tee);
+  Py_XDECREF(ctx.splitter);
+  codec_clear(&cd);
+  return result;
+}
+
+/* ------------------------------------------------------------------------
+ * Module
+ */
+
+static PyObject *native_is_available(PyObject *module,
+                                     PyObject *Py_UNUSED(ignored))
+{
+  (void)module;
+  Py_RETURN_TRUE;
+}
+
+static PyObject *native_library_version(PyObject *module,
+                                        PyObject *Py_UNUSED(ignored))
+{
+  (void)module;
+  return PyUnicode_FromString(cuprum_version());
+}
+
+static PyMethodDef native_methods[] = {
+    {"pump", (PyCFunction)(void (*)(void))native_pump,
+     METH_VARARGS | METH_KEYWORDS,
+     "pump(reader_fd, writer_fd, buffer_size=65536) -> int\n\n"
+     "Copy reader to writer until EOF (splice where possible); bytes "
+     "delivered."},
+    {"consume", (PyCFunction)(void (*)(void))native_consume,
+     METH_VARARGS | METH_KEYWORDS,
+     "consume(fd, *, encoding='utf-8', errors='replace', capture=True, "
+     "tee=None, on_line=None) -> str | None"},
+    {"LineSplitter", make_line_splitter, METH_VARARGS,
+     "LineSplitter(encoding, errors, callback)"},
+    {"Capture", make_capture, METH_VARARGS, "Capture(encoding, errors)"},
+    {"TextTee", make_text_tee, METH_VARARGS, "TextTee(sink, encoding, errors)"},
+    {"is_available", native_is_available, METH_NOARGS,
+     "True: the extension and libcuprum are loaded."},
+    {"library_version", native_library_version, METH_NOARGS,
+     "The version of the libcuprum actually loaded."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "cuprum._native",
+    .m_doc = "cuprum's stream engine over libcuprum.",
+    .m_size = -1,
+    .m_methods = native_methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+  PyObject *m;
+
+  if (PyType_Ready(&LineSplitterType) < 0 || PyType_Ready(&CaptureType) < 0 ||
+      PyType_Ready(&FdTeeType) < 0)
+    return NULL;
+  m = PyModule_Create(&native_module);
+  if (m == NULL)
+    return NULL;
+  if (PyModule_AddStringConstant(m, "name", "native") < 0) {
+    Py_DECREF(m);
+    return NULL;
+  }
+  return m;
+}
