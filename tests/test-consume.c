@@ -77,10 +77,10 @@ static void test_consume_sizes(void **state)
   capture_size(100000, CUPRUM_BUFFER_SIZE_MAX);
 }
 
-static void test_consume_256mib(void **state)
+static void test_consume_big(void **state)
 {
   (void)state;
-  capture_size(256 * MiB, CUPRUM_BUFFER_SIZE_DEFAULT);
+  capture_size(test_big_size(), CUPRUM_BUFFER_SIZE_DEFAULT);
 }
 
 /* Counting allocator, with an optional failure after N calls. */
@@ -402,7 +402,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       T(test_consume_sizes),
-      T(test_consume_256mib),
+      T(test_consume_big),
       T(test_consume_geometric_growth),
       T(test_consume_enomem),
       T(test_consume_tee),

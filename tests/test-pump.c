@@ -75,16 +75,17 @@ static void test_pump_empty(void **state)
   pump_through(0, CUPRUM_BUFFER_SIZE_DEFAULT, 0, 1);
 }
 
-static void test_pump_256mib_splice(void **state)
+static void test_pump_big_splice(void **state)
 {
   (void)state;
-  pump_through(256 * MiB, CUPRUM_BUFFER_SIZE_DEFAULT, 0, 1);
+  pump_through(test_big_size(), CUPRUM_BUFFER_SIZE_DEFAULT, 0, 1);
 }
 
-static void test_pump_256mib_copy(void **state)
+static void test_pump_big_copy(void **state)
 {
   (void)state;
-  pump_through(256 * MiB, CUPRUM_BUFFER_SIZE_DEFAULT, CUPRUM_PUMP_NO_SPLICE, 0);
+  pump_through(test_big_size(), CUPRUM_BUFFER_SIZE_DEFAULT,
+               CUPRUM_PUMP_NO_SPLICE, 0);
 }
 
 static void test_pump_buffer_one_byte(void **state)
@@ -471,8 +472,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
       T(test_pump_small_splice),
       T(test_pump_empty),
-      T(test_pump_256mib_splice),
-      T(test_pump_256mib_copy),
+      T(test_pump_big_splice),
+      T(test_pump_big_copy),
       T(test_pump_buffer_one_byte),
       T(test_pump_buffer_max),
       T(test_pump_buffer_bounds),

@@ -37,6 +37,13 @@ uint64_t test_pattern_checksum(uint64_t size)
   return h;
 }
 
+uint64_t test_big_size(void)
+{
+  const char *env = getenv("CUPRUM_TEST_BIG_MIB");
+  unsigned long long mib = env != NULL ? strtoull(env, NULL, 10) : 0;
+  return (mib > 0 ? mib : 256) * MiB;
+}
+
 int test_pattern_check(const char *buf, uint64_t off, size_t n)
 {
   for (size_t k = 0; k < n; k++)

@@ -39,6 +39,10 @@ static inline uint64_t test_checksum(uint64_t h, const char *p, size_t n)
 
 uint64_t test_pattern_checksum(uint64_t size);
 
+/* The size of the "big" transfers: 256 MiB, or CUPRUM_TEST_BIG_MIB MiB when
+ * set (the valgrind run uses a few MiB; the contract is the same). */
+uint64_t test_big_size(void);
+
 /* 1 when buf holds the pattern from offset `off`, else 0. */
 int test_pattern_check(const char *buf, uint64_t off, size_t n);
 
