@@ -43,6 +43,11 @@ attributes:
 ``Capture(encoding, errors)``
     Accumulator (:class:`Capture`) whose ``finish()`` returns the decoded
     text of everything fed, using at most about twice the payload in memory.
+    It may also offer ``read_from(fd, size) -> int``: one read of up to
+    ``size`` bytes from ``fd`` straight into the capture (0 at EOF,
+    ``BlockingIOError`` on EAGAIN, ``OSError`` otherwise, as ``os.read``);
+    the execution layer then uses it when the capture is a channel's only
+    sink, saving a bytes object and a copy per chunk.
 
 The multiplexing loops in the execution layer own the descriptors and feed
 chunks to these incremental objects; the blocking ``pump`` and ``consume``

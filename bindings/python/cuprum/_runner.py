@@ -389,6 +389,26 @@ class Run:
         fd = channel.fd
         read = os.read
         feeds = channel.feeds
+        read_from = getattr(channel.capture, "read_from", None)
+        if len(feeds) == 1 and read_from is not None:
+            # The capture is the only sink and can read for itself (the
+            # native engine): the bytes go straight from the pipe into the
+            # capture buffer, with no bytes object or copy per chunk.
+
+            def on_readable_capture() -> None:
+                try:
+                    got = read_from(fd, channel.size)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    got = 0
+                if not got:
+                    self._close_channel(channel)
+                    return
+                if got == channel.size and channel.size < _MAX_READ:
+                    channel.size *= 2
+
+            return on_readable_capture
         if len(feeds) == 1:
             feed = feeds[0]
 
