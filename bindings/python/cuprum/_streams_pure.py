@@ -117,6 +117,22 @@ def pump(reader_fd: int, writer_fd: int, buffer_size: int = 65536) -> int:
             view = view[written:]
 
 
+def _final_text(decode: typ.Callable[..., str], encoding: str, errors: str) -> str:
+    """Flush an incremental decoder at the end of the stream.
+
+    CPython's ``utf-8-sig`` decoder keeps a stream that is only a prefix of
+    the BOM (``b"\\xef\\xbb"``) even when told the input is final, so such
+    leftover bytes are decoded here as the whole-stream decode would.
+    """
+    text = decode(b"", True)
+    decoder = getattr(decode, "__self__", None)
+    leftover = decoder.getstate()[0] if decoder is not None else b""
+    if leftover:
+        decoder.reset()
+        text += leftover.decode(encoding, errors)
+    return text
+
+
 class LineSplitter:
     """Incremental splitter delivering decoded lines without their endings.
 
@@ -126,11 +142,13 @@ class LineSplitter:
     ``\\r`` is held back until the next chunk shows whether ``\\n`` follows.
     """
 
-    __slots__ = ("_callback", "_decode", "_pending")
+    __slots__ = ("_callback", "_decode", "_encoding", "_errors", "_pending")
 
     def __init__(self, encoding: str, errors: str, callback: LineCallback) -> None:
         """Prepare to decode ``encoding`` with ``errors`` and call ``callback``."""
         self._decode = codecs.getincrementaldecoder(encoding)(errors).decode
+        self._encoding = encoding
+        self._errors = errors
         self._callback = callback
         self._pending = ""
 
@@ -162,7 +180,7 @@ class LineSplitter:
 
     def finish(self) -> None:
         """Deliver whatever remains, including a final unterminated line."""
-        text = self._pending + self._decode(b"", True)
+        text = self._pending + _final_text(self._decode, self._encoding, self._errors)
         self._pending = ""
         if text:
             self._split(text, final=True)
@@ -187,11 +205,13 @@ class TextTee:
     flushed; any other text stream gets incrementally decoded text.
     """
 
-    __slots__ = ("_decode", "_flush", "_sink", "_write")
+    __slots__ = ("_decode", "_encoding", "_errors", "_flush", "_sink", "_write")
 
     def __init__(self, sink: TeeTarget, encoding: str, errors: str) -> None:
         """Prepare to copy into ``sink``."""
         self._sink = sink
+        self._encoding = encoding
+        self._errors = errors
         self._decode: typ.Callable[..., str] | None = None
         self._flush: typ.Callable[[], object] | None = None
         if isinstance(sink, int):
@@ -235,7 +255,7 @@ class TextTee:
     def finish(self) -> None:
         """Flush a character held back by the decoder, if any."""
         if self._decode is not None:
-            text = self._decode(b"", True)
+            text = _final_text(self._decode, self._encoding, self._errors)
             if text:
                 self._write(text)
         if self._flush is not None:

@@ -126,23 +126,6 @@ _BAD_BYTES = (
     b"\xfd",
 )
 
-# Known defects, each pinned by a strict xfail at the end of this file with
-# a minimal reproducer.  The properties step around exactly these inputs so
-# that they keep checking everything else; when a defect is fixed its xfail
-# becomes an XPASS failure, and the matching exclusion must go too.
-_UTF8_SIG_TRUNCATED_BOM_BUG = (
-    "utf-8-sig incremental decoding drops a stream that is only a prefix of "
-    "the BOM (b'\\xef' or b'\\xef\\xbb'): LineSplitter/TextTee(text sink) "
-    "give nothing, and no error under 'strict', where data.decode() gives "
-    "'\\ufffd' (CPython's encodings.utf_8_sig.IncrementalDecoder ignores "
-    "final=True; the native engine delegates this codec to the pure one)"
-)
-
-
-def _truncated_bom(data: bytes, encoding: str) -> bool:
-    return encoding == "utf-8-sig" and data in (b"\xef", b"\xef\xbb")
-
-
 # ---------------------------------------------------------------------------
 # Strategies and references
 
@@ -475,16 +458,10 @@ def _check_lines(
     return got
 
 
-def _lines_known_bug(engine: typ.Any, data: bytes, encoding: str, errors: str) -> bool:
-    del engine, errors  # the same for both engines
-    return _truncated_bom(data, encoding)
-
-
 @settings(max_examples=_n(200), **_SETTINGS)
 @given(streams())
 def test_lines_pure_matches_reference(stream: tuple[bytes, str, str, list[bytes]]) -> None:
     data, encoding, errors, chunks = stream
-    assume(not _lines_known_bug(pure, data, encoding, errors))
     _check_lines(pure, data, encoding, errors, chunks)
 
 
@@ -495,7 +472,6 @@ def test_lines_native_matches_pure_and_reference(
     stream: tuple[bytes, str, str, list[bytes]],
 ) -> None:
     data, encoding, errors, chunks = stream
-    assume(not _lines_known_bug(native, data, encoding, errors))
     got = _check_lines(native, data, encoding, errors, chunks)
     assert got == run_lines(pure, encoding, errors, chunks)
 
@@ -543,7 +519,6 @@ def test_tee_pure_matches_reference(
     sink_kind: str, stream: tuple[bytes, str, str, list[bytes]]
 ) -> None:
     data, encoding, errors, chunks = stream
-    assume(not (sink_kind == "text" and _truncated_bom(data, encoding)))
     _check_tee(pure, sink_kind, data, encoding, errors, chunks)
 
 
@@ -554,7 +529,6 @@ def test_tee_native_matches_pure_and_reference(
     sink_kind: str, stream: tuple[bytes, str, str, list[bytes]]
 ) -> None:
     data, encoding, errors, chunks = stream
-    assume(not (sink_kind == "text" and _truncated_bom(data, encoding)))
     got = _check_tee(native, sink_kind, data, encoding, errors, chunks)
     assert got == run_tee(pure, sink_kind, encoding, errors, chunks)
 
@@ -579,13 +553,6 @@ def consume_cases(draw: st.DrawFn) -> dict[str, typ.Any]:
         "lines": draw(st.booleans()),
         "nonblocking": draw(st.booleans()),
     }
-
-
-def _consume_known_bug(engine: typ.Any, case: dict[str, typ.Any]) -> bool:
-    data, encoding = case["data"], case["encoding"]
-    if case["tee_kind"] == "text" and _truncated_bom(data, encoding):
-        return True
-    return case["lines"] and _lines_known_bug(engine, data, encoding, case["errors"])
 
 
 def _check_consume(engine: typ.Any, case: dict[str, typ.Any]) -> tuple[Outcome, typ.Any, typ.Any]:
@@ -617,7 +584,6 @@ def _check_consume(engine: typ.Any, case: dict[str, typ.Any]) -> tuple[Outcome, 
 @settings(max_examples=_n(80), **_SETTINGS)
 @given(consume_cases())
 def test_consume_pure_matches_reference(case: dict[str, typ.Any]) -> None:
-    assume(not _consume_known_bug(pure, case))
     _check_consume(pure, case)
 
 
@@ -625,7 +591,6 @@ def test_consume_pure_matches_reference(case: dict[str, typ.Any]) -> None:
 @settings(max_examples=_n(80), **_SETTINGS)
 @given(consume_cases())
 def test_consume_native_matches_pure_and_reference(case: dict[str, typ.Any]) -> None:
-    assume(not _consume_known_bug(native, case))
     assert _check_consume(native, case) == _check_consume(pure, case)
 
 
@@ -1050,20 +1015,20 @@ def test_consume_callback_exception_propagates(engine_name: str) -> None:
 # the matching exclusion above when one starts passing).
 
 
-@pytest.mark.xfail(strict=True, reason=_UTF8_SIG_TRUNCATED_BOM_BUG)
 @pytest.mark.parametrize("data", [b"\xef", b"\xef\xbb"])
 @pytest.mark.parametrize("errors", ["replace", "strict"])
 @pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
-def test_known_utf8_sig_truncated_bom_lines(engine_name: str, errors: str, data: bytes) -> None:
+def test_utf8_sig_truncated_bom_lines(engine_name: str, errors: str, data: bytes) -> None:
+    """A stream that is only part of a BOM decodes as data.decode() does
+    (CPython's utf-8-sig incremental decoder drops it when final)."""
     engine = load_engine(engine_name)
     assert run_lines(engine, "utf-8-sig", errors, [data]) == ref_lines(data, "utf-8-sig", errors)
 
 
-@pytest.mark.xfail(strict=True, reason=_UTF8_SIG_TRUNCATED_BOM_BUG)
 @pytest.mark.parametrize("data", [b"\xef", b"\xef\xbb"])
 @pytest.mark.parametrize("errors", ["replace", "strict"])
 @pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
-def test_known_utf8_sig_truncated_bom_tee(engine_name: str, errors: str, data: bytes) -> None:
+def test_utf8_sig_truncated_bom_tee(engine_name: str, errors: str, data: bytes) -> None:
     engine = load_engine(engine_name)
     expected = ref_text(data, "utf-8-sig", errors)
     assert run_tee(engine, "text", "utf-8-sig", errors, [data]) == expected
