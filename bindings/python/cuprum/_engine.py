@@ -49,6 +49,14 @@ attributes:
     the execution layer then uses it when the capture is a channel's only
     sink, saving a bytes object and a copy per chunk.
 
+``LineEvents(encoding, errors, event_type, template, hooks, pending)`` (optional)
+    A line splitter that builds each line's event itself: a copy of the
+    ``template`` tuple as ``event_type`` with the timestamp (position 6) and
+    the decoded line (position 7) filled in, passed to every hook in order;
+    awaitable results are appended to ``pending``. Returns ``None`` when it
+    cannot split this codec or error policy exactly, and the caller then uses
+    ``LineSplitter`` with a Python callback.
+
 The multiplexing loops in the execution layer own the descriptors and feed
 chunks to these incremental objects; the blocking ``pump`` and ``consume``
 serve callers that dedicate a thread to one stream.

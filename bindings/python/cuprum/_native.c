@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------
@@ -193,7 +194,74 @@ typedef struct {
   codec codec;
   /* Set while finish() delivers the final, unterminated line. */
   int finishing;
+  /* Event mode (LineEvents): each line becomes an instance of event_type,
+   * a tuple subclass, copied from template with the timestamp and the line
+   * filled in, and is passed to every hook; awaitable results are appended
+   * to pending.  All NULL in callback mode. */
+  PyTypeObject *event_type;
+  PyObject *template;
+  PyObject *hooks;
+  PyObject *pending;
+  PyObject *isawaitable;
 } LineSplitterObject;
+
+/* Field positions in the event tuple (cuprum.events.ExecEvent). */
+#define EVENT_TIMESTAMP 6
+#define EVENT_LINE 7
+
+static PyObject *wall_clock(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return PyFloat_FromDouble((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+}
+
+/* Builds one line event and hands it to every hook; 0 or CUPRUM_ESTOPPED
+ * with an exception set.  Steals `text`. */
+static int deliver_event(LineSplitterObject *self, PyObject *text)
+{
+  Py_ssize_t n = PyTuple_GET_SIZE(self->template);
+  Py_ssize_t nhooks = PyTuple_GET_SIZE(self->hooks);
+  PyObject *event = self->event_type->tp_alloc(self->event_type, n);
+  PyObject *stamp;
+  int rc = 0;
+
+  if (event == NULL) {
+    Py_DECREF(text);
+    return CUPRUM_ESTOPPED;
+  }
+  stamp = wall_clock();
+  if (stamp == NULL) {
+    Py_DECREF(text);
+    Py_DECREF(event);
+    return CUPRUM_ESTOPPED;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = i == EVENT_TIMESTAMP ? stamp
+                     : i == EVENT_LINE
+                         ? text
+                         : Py_NewRef(PyTuple_GET_ITEM(self->template, i));
+    PyTuple_SET_ITEM(event, i, item);
+  }
+  for (Py_ssize_t h = 0; h < nhooks && rc == 0; h++) {
+    PyObject *res =
+        PyObject_CallOneArg(PyTuple_GET_ITEM(self->hooks, h), event);
+    if (res == NULL) {
+      rc = CUPRUM_ESTOPPED;
+      break;
+    }
+    if (res != Py_None) {
+      PyObject *flag = PyObject_CallOneArg(self->isawaitable, res);
+      int yes = flag != NULL ? PyObject_IsTrue(flag) : -1;
+      Py_XDECREF(flag);
+      if (yes < 0 || (yes > 0 && PyList_Append(self->pending, res) < 0))
+        rc = CUPRUM_ESTOPPED;
+    }
+    Py_DECREF(res);
+  }
+  Py_DECREF(event);
+  return rc;
+}
 
 static int deliver_line(void *ctx, const char *line, size_t len)
 {
@@ -209,6 +277,8 @@ static int deliver_line(void *ctx, const char *line, size_t len)
     Py_DECREF(text);
     return 0;
   }
+  if (self->event_type != NULL)
+    return deliver_event(self, text);
   res = PyObject_CallOneArg(self->callback, text);
   Py_DECREF(text);
   if (res == NULL)
@@ -221,6 +291,11 @@ static void LineSplitter_dealloc(LineSplitterObject *self)
 {
   cuprum_lines_free(self->lines);
   Py_XDECREF(self->callback);
+  Py_XDECREF(self->event_type);
+  Py_XDECREF(self->template);
+  Py_XDECREF(self->hooks);
+  Py_XDECREF(self->pending);
+  Py_XDECREF(self->isawaitable);
   codec_clear(&self->codec);
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -293,6 +368,8 @@ static PyObject *make_line_splitter(PyObject *module, PyObject *args)
   self->lines = NULL;
   self->callback = NULL;
   self->finishing = 0;
+  self->event_type = NULL;
+  self->template = self->hooks = self->pending = self->isawaitable = NULL;
   memset(&self->codec, 0, sizeof(self->codec));
   if (codec_init(&self->codec, encoding, errors) < 0) {
     Py_DECREF(self);
@@ -310,6 +387,75 @@ static PyObject *make_line_splitter(PyObject *module, PyObject *args)
   }
   Py_INCREF(callback);
   self->callback = callback;
+  rc = cuprum_lines_new(&self->lines, deliver_line, self);
+  if (rc < 0) {
+    Py_DECREF(self);
+    return raise_code(rc);
+  }
+  return (PyObject *)self;
+}
+
+/* LineEvents(encoding, errors, event_type, template, hooks, pending): a
+ * splitter that turns each line straight into an event for the hooks, or
+ * None when the codec or error policy needs the pure splitter (the caller
+ * then uses LineSplitter with a Python callback). */
+static PyObject *make_line_events(PyObject *module, PyObject *args)
+{
+  const char *encoding;
+  const char *errors;
+  PyObject *type;
+  PyObject *template;
+  PyObject *hooks;
+  PyObject *pending;
+  PyObject *inspect;
+  LineSplitterObject *self;
+  int rc;
+
+  (void)module;
+  if (!PyArg_ParseTuple(args, "ssOO!O!O!:LineEvents", &encoding, &errors, &type,
+                        &PyTuple_Type, &template, &PyTuple_Type, &hooks,
+                        &PyList_Type, &pending))
+    return NULL;
+  if (!PyType_Check(type) ||
+      !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type) ||
+      PyTuple_GET_SIZE(template) <= EVENT_LINE) {
+    PyErr_SetString(PyExc_TypeError,
+                    "LineEvents needs a tuple subclass and a template of its "
+                    "fields");
+    return NULL;
+  }
+  self = PyObject_New(LineSplitterObject, &LineSplitterType);
+  if (self == NULL)
+    return NULL;
+  self->lines = NULL;
+  self->callback = NULL;
+  self->finishing = 0;
+  self->event_type = NULL;
+  self->template = self->hooks = self->pending = self->isawaitable = NULL;
+  memset(&self->codec, 0, sizeof(self->codec));
+  if (codec_init(&self->codec, encoding, errors) < 0) {
+    Py_DECREF(self);
+    return NULL;
+  }
+  if (!self->codec.splittable) {
+    Py_DECREF(self);
+    Py_RETURN_NONE;
+  }
+  inspect = PyImport_ImportModule("inspect");
+  if (inspect == NULL) {
+    Py_DECREF(self);
+    return NULL;
+  }
+  self->isawaitable = PyObject_GetAttrString(inspect, "isawaitable");
+  Py_DECREF(inspect);
+  if (self->isawaitable == NULL) {
+    Py_DECREF(self);
+    return NULL;
+  }
+  self->event_type = (PyTypeObject *)Py_NewRef(type);
+  self->template = Py_NewRef(template);
+  self->hooks = Py_NewRef(hooks);
+  self->pending = Py_NewRef(pending);
   rc = cuprum_lines_new(&self->lines, deliver_line, self);
   if (rc < 0) {
     Py_DECREF(self);
@@ -841,6 +987,9 @@ static PyMethodDef native_methods[] = {
      "tee=None, on_line=None) -> str | None"},
     {"LineSplitter", make_line_splitter, METH_VARARGS,
      "LineSplitter(encoding, errors, callback)"},
+    {"LineEvents", make_line_events, METH_VARARGS,
+     "LineEvents(encoding, errors, event_type, template, hooks, pending): "
+     "a line splitter that builds each line's event in C, or None"},
     {"Capture", make_capture, METH_VARARGS, "Capture(encoding, errors)"},
     {"TextTee", make_text_tee, METH_VARARGS, "TextTee(sink, encoding, errors)"},
     {"is_available", native_is_available, METH_NOARGS,

@@ -87,6 +87,15 @@ class StageEvents:
             if result is not None and inspect.isawaitable(result):
                 pending.append(result)
 
+    def line_template(self, phase: str) -> tuple[object, ...]:
+        """The fields of every ``phase`` line event, with the timestamp and
+        the line left as ``None`` for the engine to fill in (positions 6 and
+        7 of :class:`~cuprum.events.ExecEvent`)."""
+        return (
+            phase, self.program, self.argv, self.cwd, self.env, self.pid, None, None,
+            None, None, self.tags, None, None, None, None, self.exec_id,
+        )
+
     def line_callback(self, phase: str) -> cabc.Callable[[str], None]:
         """Return the per-line callback for ``phase`` (``stdout``/``stderr``).
 

@@ -29,6 +29,7 @@ from cuprum._observer import StageEvents
 from cuprum._options import ExecutionContext, check_seconds
 from cuprum._pipes import make_pipe
 from cuprum._results import CommandResult, PipelineResult, TimeoutExpired
+from cuprum.events import ExecEvent
 from cuprum.context import _freeze_env, current_context, merge_env_overlays, resolve_env
 
 if typ.TYPE_CHECKING:
@@ -377,11 +378,31 @@ class Run:
             channel.feeds.append(tee.feed)
             channel.closers.append(tee.finish)
         if stage.events is not None:
-            splitter = engine.LineSplitter(encoding, soft_errors, stage.events.line_callback(phase))
+            splitter = self._line_sink(engine, stage.events, phase, encoding, soft_errors)
             channel.feeds.append(splitter.feed)
             channel.closers.append(splitter.finish)
         self.channels[fd] = channel
         stage.channels += 1
+
+    @staticmethod
+    def _line_sink(
+        engine: StreamEngine, events: StageEvents, phase: str, encoding: str, errors: str
+    ) -> typ.Any:
+        """A splitter delivering ``phase`` line events to the hooks.
+
+        An engine that can build the events itself (the native one's
+        ``LineEvents``) does so without a Python call per line; otherwise each
+        decoded line goes through the observer's Python callback.
+        """
+        line_events = getattr(engine, "LineEvents", None)
+        if line_events is not None:
+            sink = line_events(
+                encoding, errors, ExecEvent, events.line_template(phase), events.hooks,
+                events.pending,
+            )
+            if sink is not None:
+                return sink
+        return engine.LineSplitter(encoding, errors, events.line_callback(phase))
 
     # -- readiness callbacks -------------------------------------------------
 

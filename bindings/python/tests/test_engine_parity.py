@@ -1136,3 +1136,83 @@ def test_known_constructor_argument_checks(factory: str, args: tuple[typ.Any, ..
     assert _outcome(lambda: getattr(native, factory)(*args))[0] == _outcome(
         lambda: getattr(pure, factory)(*args)
     )[0]
+
+
+# ---------------------------------------------------------------------------
+# LineEvents: the native engine builds line events in C.  They must equal
+# what the Python callback path builds, field for field.
+
+
+def _events_both_ways(
+    chunks: list[bytes], hooks_count: int = 2
+) -> tuple[list[list[tuple[object, ...]]], list[list[tuple[object, ...]]]]:
+    from cuprum.events import ExecEvent
+
+    template = ("stdout", "prog", ("prog", "a"), None, None, 42, None, None,
+                None, None, {"k": 1}, None, None, None, None, "id")
+    c_seen: list[list[ExecEvent]] = [[] for _ in range(hooks_count)]
+    py_seen: list[list[ExecEvent]] = [[] for _ in range(hooks_count)]
+    c_hooks = tuple(seen.append for seen in c_seen)
+    splitter = native.LineEvents("utf-8", "replace", ExecEvent, template, c_hooks, [])
+    assert splitter is not None
+    for chunk in chunks:
+        splitter.feed(chunk)
+    splitter.finish()
+
+    def callback(line: str) -> None:
+        event = ExecEvent(*template[:6], 0.0, line, *template[8:])
+        for seen in py_seen:
+            seen.append(event)
+
+    ref = pure.LineSplitter("utf-8", "replace", callback)
+    for chunk in chunks:
+        ref.feed(chunk)
+    ref.finish()
+
+    def strip(events: list[ExecEvent]) -> list[tuple[object, ...]]:
+        return [tuple(event._replace(timestamp=0.0)) for event in events]
+
+    for events in c_seen:
+        for event in events:
+            assert type(event) is ExecEvent
+            assert isinstance(event.timestamp, float) and event.timestamp > 0
+    return [strip(s) for s in c_seen], [strip(s) for s in py_seen]
+
+
+@needs_native
+@settings(max_examples=_n(100), **_SETTINGS)
+@given(streams())
+def test_line_events_match_the_python_path(stream: tuple[bytes, str, str, list[bytes]]) -> None:
+    _data, _encoding, _errors, chunks = stream
+    got, want = _events_both_ways(chunks)
+    assert got == want
+
+
+@needs_native
+def test_line_events_awaitables_and_errors() -> None:
+    from cuprum.events import ExecEvent
+
+    template = ("stdout", "p", ("p",), None, None, 1, None, None,
+                None, None, {}, None, None, None, None, None)
+
+    async def async_hook(event: ExecEvent) -> None:
+        return None
+
+    pending: list[typ.Any] = []
+    splitter = native.LineEvents("utf-8", "strict", ExecEvent, template, (async_hook,), pending)
+    splitter.feed(b"one\ntwo\n")
+    assert len(pending) == 2
+    for coro in pending:
+        coro.close()
+
+    def boom(event: ExecEvent) -> None:
+        raise RuntimeError(event.line)
+
+    splitter = native.LineEvents("utf-8", "strict", ExecEvent, template, (boom,), [])
+    with pytest.raises(RuntimeError, match="first"):
+        splitter.feed(b"first\nsecond\n")
+    # Codecs and policies that need the pure splitter: the caller falls back.
+    assert native.LineEvents("utf-16-le", "strict", ExecEvent, template, (), []) is None
+    assert native.LineEvents("utf-8", "ignore", ExecEvent, template, (), []) is None
+    with pytest.raises(TypeError):
+        native.LineEvents("utf-8", "strict", tuple, (), (), [])
