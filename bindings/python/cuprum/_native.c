@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,9 @@ static PyObject *raise_code(int rc)
                rc);
   return NULL;
 }
+
+/* Transparent huge pages are 2 MiB on x86-64 and arm64 (4 KiB base pages). */
+#define CAPTURE_MAP_ALIGN ((size_t)2 << 20)
 
 /* ------------------------------------------------------------------------
  * Codecs: a decoder chosen once, with direct calls for the common codecs.
@@ -150,6 +154,58 @@ static int codec_init(codec *c, const char *encoding, const char *errors)
   return 0;
 }
 
+/* 1 when every byte is below 0x80. */
+static int all_ascii(const char *data, size_t len)
+{
+  const unsigned char *p = (const unsigned char *)data;
+  uint64_t acc = 0;
+  size_t i = 0;
+
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    acc |= w;
+    if ((i & 0xFFFF) == 0 && (acc & 0x8080808080808080ull) != 0)
+      return 0;
+  }
+  for (; i < len; i++)
+    acc |= p[i];
+  return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* Large ASCII text decodes to a copy of its bytes under every codec we
+ * special-case.  Building the str by hand lets us advise its fresh memory
+ * for transparent huge pages before touching it: filling 256 MiB of new
+ * memory otherwise costs 65536 page faults, the largest part of a big
+ * capture.  Returns NULL without an exception when the fast path does not
+ * apply. */
+#define LARGE_TEXT ((size_t)4 << 20)
+static PyObject *decode_large_ascii(const codec *c, const char *data,
+                                    size_t len)
+{
+  PyObject *text;
+  char *dest;
+
+  if (len < LARGE_TEXT || c->kind == CODEC_OTHER || !all_ascii(data, len))
+    return NULL;
+  text = PyUnicode_New((Py_ssize_t)len, 127);
+  if (text == NULL)
+    return NULL;
+  dest = (char *)PyUnicode_DATA(text);
+#ifdef MADV_HUGEPAGE
+  {
+    uintptr_t start = ((uintptr_t)dest + CAPTURE_MAP_ALIGN - 1) &
+                      ~(uintptr_t)(CAPTURE_MAP_ALIGN - 1);
+    uintptr_t end =
+        ((uintptr_t)dest + len) & ~(uintptr_t)(CAPTURE_MAP_ALIGN - 1);
+    if (end > start)
+      (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+  }
+#endif
+  memcpy(dest, data, len);
+  return text;
+}
+
 static PyObject *codec_decode(const codec *c, const char *data, size_t len)
 {
   const char *errors = PyUnicode_AsUTF8(c->errors);
@@ -157,6 +213,11 @@ static PyObject *codec_decode(const codec *c, const char *data, size_t len)
 
   if (errors == NULL)
     return NULL;
+  {
+    PyObject *fast = decode_large_ascii(c, data, len);
+    if (fast != NULL || PyErr_Occurred())
+      return fast;
+  }
   switch (c->kind) {
   case CODEC_UTF8:
     return PyUnicode_DecodeUTF8(data, n, errors);
@@ -481,7 +542,6 @@ typedef struct {
  * anonymous map advised for transparent huge pages, which cuts the page
  * faults of filling fresh memory by up to 512 times, and grow by mremap. */
 #define CAPTURE_MAP_THRESHOLD ((size_t)4 << 20)
-#define CAPTURE_MAP_ALIGN ((size_t)2 << 20)
 
 static void capture_release(CaptureObject *self)
 {

@@ -1216,3 +1216,35 @@ def test_line_events_awaitables_and_errors() -> None:
     assert native.LineEvents("utf-8", "ignore", ExecEvent, template, (), []) is None
     with pytest.raises(TypeError):
         native.LineEvents("utf-8", "strict", tuple, (), (), [])
+
+
+@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a" * (5 << 20),  # large ASCII: the native huge-page fast path
+        b"line\r\n" * (1 << 20) + "é".encode(),  # non-ASCII at the very end
+        b"\x80" + b"b" * (5 << 20),  # invalid byte at the start
+    ],
+    ids=["ascii", "late-non-ascii", "early-invalid"],
+)
+@pytest.mark.parametrize(
+    ("encoding", "errors"),
+    [("utf-8", "replace"), ("ascii", "strict"), ("latin-1", "strict"), ("utf-8", "surrogateescape")],
+)
+def test_large_capture_equals_whole_decode(
+    engine_name: str, data: bytes, encoding: str, errors: str
+) -> None:
+    engine = load_engine(engine_name)
+    cap = engine.Capture(encoding, errors)
+    for start in range(0, len(data), 1 << 20):
+        cap.feed(data[start : start + (1 << 20)])
+    try:
+        want: object = data.decode(encoding, errors)
+    except UnicodeDecodeError:
+        want = UnicodeDecodeError
+    try:
+        got: object = cap.finish()
+    except UnicodeDecodeError:
+        got = UnicodeDecodeError
+    assert got == want
