@@ -181,7 +181,7 @@ static int all_ascii(const char *data, size_t len)
  * apply. */
 #define LARGE_TEXT ((size_t)4 << 20)
 static PyObject *decode_large_ascii(const codec *c, const char *data,
-                                    size_t len)
+                                    size_t len, int discard)
 {
   PyObject *text;
   char *dest;
@@ -202,7 +202,24 @@ static PyObject *decode_large_ascii(const codec *c, const char *data,
       (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
   }
 #endif
-  memcpy(dest, data, len);
+  if (!discard) {
+    memcpy(dest, data, len);
+    return text;
+  }
+  /* The source is a page-aligned private map about to be released: give
+   * back each slice once copied, so text and bytes never both hold the
+   * whole payload (peak memory stays at the payload plus one slice). */
+  {
+    const size_t slice = (size_t)32 << 20;
+    size_t done = 0;
+    while (done < len) {
+      size_t n = len - done < slice ? len - done : slice;
+      memcpy(dest + done, data + done, n);
+      if (n == slice)
+        (void)madvise((void *)(data + done), n, MADV_DONTNEED);
+      done += n;
+    }
+  }
   return text;
 }
 
@@ -214,7 +231,7 @@ static PyObject *codec_decode(const codec *c, const char *data, size_t len)
   if (errors == NULL)
     return NULL;
   {
-    PyObject *fast = decode_large_ascii(c, data, len);
+    PyObject *fast = decode_large_ascii(c, data, len, 0);
     if (fast != NULL || PyErr_Occurred())
       return fast;
   }
@@ -668,8 +685,12 @@ static PyObject *Capture_read_from(CaptureObject *self, PyObject *args)
 static PyObject *Capture_finish(CaptureObject *self,
                                 PyObject *Py_UNUSED(ignored))
 {
-  PyObject *text =
-      codec_decode(&self->codec, self->buf ? self->buf : "", self->len);
+  PyObject *text = NULL;
+
+  if (self->mapped)
+    text = decode_large_ascii(&self->codec, self->buf, self->len, 1);
+  if (text == NULL && !PyErr_Occurred())
+    text = codec_decode(&self->codec, self->buf ? self->buf : "", self->len);
   capture_release(self);
   return text;
 }

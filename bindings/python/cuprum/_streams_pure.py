@@ -152,7 +152,7 @@ class LineSplitter:
         self._callback = callback
         self._pending = ""
 
-    def _split(self, text: str, *, final: bool) -> None:
+    def _split(self, text: str, pending: str, *, final: bool) -> None:
         held = ""
         if "\r" in text:
             if not final and text[-1] == "\r":
@@ -160,6 +160,10 @@ class LineSplitter:
                 text = text[:-1]
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         parts = text.split("\n")
+        if pending:
+            # Join the held start of a line to its rest after splitting, not
+            # before: prefixing a whole chunk would copy it into fresh memory.
+            parts[0] = pending + parts[0]
         tail = parts.pop()
         if final:
             if tail:
@@ -174,16 +178,20 @@ class LineSplitter:
         """Consume ``data`` and deliver the lines it completes."""
         text = self._decode(data)
         if text:
-            if self._pending:
-                text = self._pending + text
-            self._split(text, final=False)
+            pending = self._pending
+            if pending[-1:] == "\r":
+                # A "\r" held back from the last chunk: let the split see it
+                # beside a "\n" that may open this one (rare; costs a copy).
+                text = pending + text
+                pending = ""
+            self._split(text, pending, final=False)
 
     def finish(self) -> None:
         """Deliver whatever remains, including a final unterminated line."""
         text = self._pending + _final_text(self._decode, self._encoding, self._errors)
         self._pending = ""
         if text:
-            self._split(text, final=True)
+            self._split(text, "", final=True)
 
 
 def _same_codec(left: str | None, right: str) -> bool:
@@ -346,6 +354,30 @@ class Capture:
             assert region is not None  # noqa: S101
         region[start:end] = data
         self.nbytes = end
+
+    def read_from(self, fd: int, size: int) -> int:
+        """Read once from ``fd`` (up to ``size`` bytes) into the capture.
+
+        Once the capture lives in its memory map, the read lands there
+        directly (``os.readv``), with no bytes object per chunk. Returns the
+        byte count, 0 at end of file; raises as ``os.read`` does.
+        """
+        region = self._region
+        if region is None:
+            data = os.read(fd, size)
+            if data:
+                self.feed(data)
+            return len(data)
+        start = self.nbytes
+        end = start + size
+        if end > len(region):
+            self._spill(end)
+            region = self._region
+            assert region is not None  # noqa: S101
+        with memoryview(region) as view, view[start:end] as part:
+            got = os.readv(fd, [part])
+        self.nbytes = start + got
+        return got
 
     def finish(self) -> str:
         """Return the decoded text and release the storage."""

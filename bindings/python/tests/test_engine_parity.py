@@ -1248,3 +1248,24 @@ def test_large_capture_equals_whole_decode(
     except UnicodeDecodeError:
         got = UnicodeDecodeError
     assert got == want
+
+
+@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("size", [0, 1000, (6 << 20) + 3])
+def test_capture_read_from_a_pipe(engine_name: str, size: int) -> None:
+    """read_from fills the capture straight from a descriptor, across the
+    pure engine's switch to its memory map and the native one's to a
+    huge-page map, and the text equals the whole decode."""
+    engine = load_engine(engine_name)
+    data = (b"caf\xc3\xa9 \xff line\r\n" * (size // 10 + 1))[:size]
+    read_fd, write_fd = os.pipe()
+    feeder = _writer(write_fd, data, [65536])
+    cap = engine.Capture("utf-8", "replace")
+    try:
+        while cap.read_from(read_fd, 1 << 20):
+            pass
+    finally:
+        os.close(read_fd)
+        feeder.join(10)
+    assert cap.nbytes == size
+    assert cap.finish() == data.decode("utf-8", "replace")
