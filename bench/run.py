@@ -1,0 +1,277 @@
+# SPDX-License-Identifier: ISC
+"""Command line: ``python3 -m bench`` or ``python3 bench/run.py [--quick]``.
+
+Generates the payloads once into the data directory, measures every cell in
+its own worker process, then prints the results table and the pass/miss
+table, and writes ``results.json`` (every raw sample) and ``ratios.png``
+into the output directory. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+import time
+import typing as typ
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import targets as targets_mod  # noqa: E402
+from bench.data import Payload, ensure_payload, format_size, parse_size  # noqa: E402
+from bench.pathways import BACKENDS, PATHWAYS, SPAWNS  # noqa: E402
+from bench.report import Outcome, chart, table, write_json  # noqa: E402
+from bench.scenarios import PATHWAY_ORDER, SCENARIOS, Cell, plan  # noqa: E402
+
+BENCH_ROOT = Path(__file__).resolve().parent.parent
+FULL_SIZES = "1KiB,1MiB,256MiB"
+QUICK_SIZES = "1KiB,1MiB"
+LARGE = 64 << 20
+
+
+def _parse_args(argv: typ.Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="1 KiB and 1 MiB only, few repetitions (CI)")
+    p.add_argument("--sizes", help=f"comma-separated payload sizes (default {FULL_SIZES}; quick {QUICK_SIZES})")
+    p.add_argument("--reps", type=int, help="repetitions per cell (default: 15 small, 3 at >= 64 MiB; quick 3)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds per cell (default 3; quick 1)")
+    p.add_argument("--budget", type=float, help="stop repeating a cell after this many seconds of wall time (default 20; quick 1.5)")
+    p.add_argument("--spawns", type=int, help=f"runs of true per spawn trial (default {SPAWNS}; quick 20)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    p.add_argument("--pathways", default=",".join(PATHWAY_ORDER), help="comma-separated pathways")
+    p.add_argument("--data-dir", type=Path, default=Path("/tmp/cuprum-bench"), help="payload cache")
+    p.add_argument("--out", type=Path, default=Path("/tmp/cuprum-bench/out"), help="output directory")
+    p.add_argument("--cuprum-path", type=Path, help="directory holding the cuprum package to measure")
+    p.add_argument("--from-json", type=Path, help="re-render the tables and chart of a saved results.json")
+    p.add_argument("--python", default=sys.executable, help="interpreter for the workers")
+    p.add_argument("--timeout", type=float, default=300.0, help="kill a worker after this many seconds")
+    args = p.parse_args(argv)
+    for name in args.scenarios.split(","):
+        if name not in SCENARIOS:
+            p.error(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+    for name in args.pathways.split(","):
+        if name not in PATHWAYS:
+            p.error(f"unknown pathway {name!r}; choose from {', '.join(PATHWAYS)}")
+    return args
+
+
+def _default_cuprum_path() -> Path:
+    """Where cuprum is importable from here, else the source tree's binding."""
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        if entry and (Path(entry) / "cuprum" / "__init__.py").exists():
+            return Path(entry).resolve()
+    spec = importlib.util.find_spec("cuprum")  # an installed cuprum
+    if spec is not None and spec.origin is not None:
+        return Path(spec.origin).resolve().parent.parent
+    return BENCH_ROOT / "bindings" / "python"
+
+
+def _machine(args: argparse.Namespace, cuprum_path: Path) -> dict[str, typ.Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    natives = sorted(p.name for p in (cuprum_path / "cuprum").glob("_native*.so"))
+    return {
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": subprocess.run(
+            [args.python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True
+        ).stdout.strip(),
+        "cuprum_path": str(cuprum_path),
+        "native_extension_files": natives,
+        "argv": sys.argv,
+    }
+
+
+def _progress(text: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K" + text)
+    else:
+        sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _run_worker(  # noqa: PLR0913
+    cell: Cell, args: argparse.Namespace, env: dict[str, str], reps: int, budget: float, spawns: int, warm: Payload
+) -> dict[str, typ.Any]:
+    """Measure ``reps`` repetitions of ``cell`` in a fresh worker process."""
+    payload = cell.payload
+    large = payload is not None and payload.size >= LARGE
+    memory = cell.scenario.name == "memory"
+    spec = {
+        "pathway": cell.pathway,
+        "scenario": cell.scenario.name,
+        "path": str(payload.path) if payload else "/dev/null",
+        "expected": cell.scenario.expected(payload, spawns),
+        "spawns": spawns,
+        "mode": "memory" if memory else "time",
+        "reps": 1 if memory else reps,
+        "warmup": 0 if large or memory else 1,
+        "budget_s": budget,
+        "warm_path": str(warm.path),
+    }
+    wenv = dict(env)
+    wenv.pop("CUPRUM_STREAM_BACKEND", None)
+    if cell.pathway in BACKENDS:
+        wenv["CUPRUM_STREAM_BACKEND"] = BACKENDS[cell.pathway]
+    try:
+        proc = subprocess.run(
+            [args.python, "-m", "bench.worker"],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            env=wenv,
+            timeout=args.timeout,
+            cwd=str(BENCH_ROOT),
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "reason": f"worker timed out after {args.timeout:.0f} s"}
+    try:
+        record: dict[str, typ.Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"status": "error", "reason": f"worker exit {proc.returncode}: {proc.stderr.strip()[-400:]}"}
+    return record
+
+
+def _merge(outcome: Outcome, record: dict[str, typ.Any], wall: float) -> None:
+    """Fold one worker's record into the cell's accumulated outcome."""
+    acc = outcome.record
+    outcome.wall_s += wall
+    acc["workers"] = acc.get("workers", 0) + 1
+    if record.get("status") != "ok":
+        acc.update(record)
+        return
+    acc["status"] = "ok"
+    acc["correct"] = bool(acc.get("correct", True)) and bool(record.get("correct"))
+    for field in ("samples", "results"):
+        acc.setdefault(field, []).extend(record.get(field, []))
+    for field, value in record.items():
+        if field not in ("samples", "results", "correct", "status"):
+            acc[field] = value
+
+
+def _measure_all(  # noqa: PLR0913
+    cells: list[Cell], args: argparse.Namespace, env: dict[str, str], budget: float, spawns: int, warm: Payload
+) -> list[Outcome]:
+    """Measure every cell in rounds, so load drift spreads over all pathways.
+
+    Each round gives every unfinished cell a worker with its share of the
+    remaining repetitions and time budget; memory cells run once.
+    """
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    outcomes = [Outcome(c, {"status": "pending" if c.applicable else "n/a"}, 0.0) for c in cells]
+    for rnd in range(rounds):
+        for i, outcome in enumerate(outcomes, 1):
+            cell = outcome.cell
+            acc = outcome.record
+            if acc["status"] not in ("pending", "ok"):
+                continue
+            large = cell.size is not None and cell.size >= LARGE
+            reps = args.reps if args.reps is not None else (3 if args.quick or large else 15)
+            if cell.scenario.name == "memory":
+                reps = 1
+            acc["reps_asked"] = reps
+            done = len(acc.get("samples", []))
+            spent = outcome.wall_s
+            if done >= reps or (done and spent >= budget):
+                continue
+            left = rounds - rnd
+            want = -(-(reps - done) // left)
+            size = "" if cell.size is None else " " + format_size(cell.size)
+            _progress(f"round {rnd + 1}/{rounds} [{i}/{len(cells)}] {cell.scenario.name}{size} {cell.pathway} x{want} ...")
+            t0 = time.perf_counter()
+            record = _run_worker(cell, args, env, want, max(0.0, budget - spent) / left, spawns, warm)
+            _merge(outcome, record, time.perf_counter() - t0)
+    return outcomes
+
+
+def _reload(path: Path) -> tuple[dict[str, typ.Any], list[Outcome]]:
+    """Rebuild the outcomes of a saved run from its ``results.json``."""
+    saved = json.loads(path.read_text())
+    payloads = {p["size"]: Payload(Path(p["path"]), p["size"], p["chars"], p["lines"]) for p in saved["meta"]["payloads"]}
+    outcomes = []
+    for rec in saved["cells"]:
+        payload = None if rec["size"] is None else payloads.get(rec["size"])
+        if rec["size"] is not None and payload is None:
+            payload = Payload(Path("?"), rec["size"], rec["size"], 0)
+        outcomes.append(Outcome(Cell(SCENARIOS[rec["scenario"]], payload, rec["pathway"]), rec, rec.get("wall_s", 0.0)))
+    return saved["meta"], outcomes
+
+
+def _render(meta: dict[str, typ.Any], outcomes: list[Outcome], pathways: list[str], out: Path) -> None:
+    """Print both tables and write the JSON record and the chart into ``out``."""
+    verdicts = targets_mod.judge(outcomes)
+    print(f"cuprum benchmark  {meta['date_utc']}  {meta['nproc']} x {meta['cpu']}  "
+          f"Linux {meta['kernel']}  Python {meta['python']}")
+    print(f"cuprum from {meta['cuprum_path']}; native extension files: "
+          f"{', '.join(meta['native_extension_files']) or 'none'}")
+    print(f"spawn rows: {meta.get('spawns')} sequential runs of true per trial; payload lines are 77 bytes")
+    print()
+    print(table(outcomes, pathways))
+    print()
+    print(targets_mod.render(verdicts))
+    json_path = out / "results.json"
+    png_path = out / "ratios.png"
+    write_json(json_path, meta, outcomes, verdicts)
+    try:
+        chart(png_path, outcomes, pathways)
+    except ImportError as exc:
+        print(f"\nchart not written: matplotlib missing ({exc})")
+    else:
+        print(f"\nchart: {png_path}")
+    print(f"raw samples: {json_path}\nelapsed: {meta.get('elapsed_s', 0.0):.1f} s")
+
+
+def main(argv: typ.Sequence[str] | None = None) -> int:
+    """Run the benchmark; return 0 (timings never fail the run)."""
+    args = _parse_args(argv)
+    if args.from_json is not None:
+        meta, outcomes = _reload(args.from_json)
+        args.out.mkdir(parents=True, exist_ok=True)
+        present = {o.cell.pathway for o in outcomes}
+        _render(meta, outcomes, [p for p in PATHWAY_ORDER if p in present], args.out)
+        return 0
+    started = time.perf_counter()
+    sizes = [parse_size(s) for s in (args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)).split(",")]
+    spawns = args.spawns if args.spawns is not None else (20 if args.quick else SPAWNS)
+    budget = args.budget if args.budget is not None else (1.5 if args.quick else 20.0)
+    cuprum_path = (args.cuprum_path or _default_cuprum_path()).resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    _progress(f"payloads: {', '.join(format_size(s) for s in sizes)} in {args.data_dir}")
+    payloads: list[Payload] = [ensure_payload(args.data_dir, s) for s in sorted(set(sizes))]
+    warm = ensure_payload(args.data_dir, 1024)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(BENCH_ROOT), str(cuprum_path), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    )
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    pathways = [p for p in PATHWAY_ORDER if p in args.pathways.split(",")]
+    cells = plan(args.scenarios.split(","), payloads, pathways)
+    outcomes = _measure_all(cells, args, env, budget, spawns, warm)
+    elapsed = time.perf_counter() - started
+    _progress(f"done in {elapsed:.1f} s\n" if sys.stderr.isatty() else f"done in {elapsed:.1f} s")
+    meta = _machine(args, cuprum_path)
+    meta["elapsed_s"] = elapsed
+    meta["payloads"] = [p.to_json() for p in payloads]
+    meta["spawns"] = spawns
+    meta["budget_s"] = budget
+    meta["rounds"] = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    _render(meta, outcomes, pathways, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: ISC
+"""The worker: measures one cell in a fresh process and prints JSON.
+
+Run as ``python3 -m bench.worker`` with a JSON spec on stdin; the parent
+sets ``CUPRUM_STREAM_BACKEND`` for the cuprum columns, since cuprum caches
+its backend choice per process. Timing mode runs an optional warm-up and
+then repetitions until ``reps`` are done or ``budget_s`` has been spent
+(at least one). Memory mode warms the pathway up on a tiny payload, runs the trial
+once and reports the growth of ``ru_maxrss`` over the baseline measured
+just before it.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import sys
+import time
+import traceback
+
+from bench import pathways
+from bench.pathways import PATHWAYS, Missing
+
+
+def _maxrss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def measure(spec: dict[str, object]) -> dict[str, object]:
+    """Run the cell described by ``spec`` and return its result record."""
+    pathway = str(spec["pathway"])
+    scenario = str(spec["scenario"])
+    factory = PATHWAYS[pathway][scenario]
+    pathways.SPAWNS = typ_int(spec.get("spawns", pathways.SPAWNS))
+    try:
+        trial = factory(str(spec["path"]))
+    except Missing as exc:
+        return {"status": "missing", "reason": str(exc)}
+    expected = spec["expected"]
+    results: list[int] = []
+    samples: list[float] = []
+    out: dict[str, object] = {"status": "ok", "samples": samples, "results": results}
+    if pathway in ("native", "pure"):
+        import cuprum
+
+        out["backend"] = cuprum.get_stream_backend()
+    if spec["mode"] == "memory":
+        # One run on a tiny payload first, so modules the pathway imports
+        # lazily are not counted as capture memory.
+        factory(str(spec.get("warm_path", spec["path"])))()
+        gc.collect()
+        baseline = _maxrss_bytes()
+        t0 = time.perf_counter()
+        results.append(trial())
+        samples.append(float(_maxrss_bytes() - baseline))
+        out["elapsed_s"] = time.perf_counter() - t0
+        out["baseline_rss"] = baseline
+    else:
+        for _ in range(int(typ_int(spec["warmup"]))):
+            results.append(trial())
+        reps = typ_int(spec["reps"])
+        budget = float(typ_float(spec["budget_s"]))
+        start = time.perf_counter()
+        while len(samples) < reps:
+            t0 = time.perf_counter()
+            value = trial()
+            samples.append(time.perf_counter() - t0)
+            results.append(value)
+            if time.perf_counter() - start > budget:
+                break
+    out["correct"] = all(r == expected for r in results)
+    return out
+
+
+def typ_int(value: object) -> int:
+    """Coerce a JSON number to int."""
+    return int(value)  # type: ignore[call-overload]
+
+
+def typ_float(value: object) -> float:
+    """Coerce a JSON number to float."""
+    return float(value)  # type: ignore[arg-type]
+
+
+def main() -> int:
+    """Read a spec from stdin, measure, print the record as one JSON line."""
+    spec = json.loads(sys.stdin.read())
+    try:
+        record = measure(spec)
+    except Exception as exc:  # noqa: BLE001 - reported, never hidden
+        tb = traceback.format_exc(limit=3)
+        record = {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "traceback": tb}
+    sys.stdout.write(json.dumps(record) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
