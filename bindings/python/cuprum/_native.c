@@ -422,6 +422,29 @@ static PyTypeObject LineSplitterType = {
     .tp_methods = LineSplitter_methods,
 };
 
+/* A splitter with every field empty and its codec looked up; NULL with an
+ * exception on failure.  The caller adds the C splitter and the mode. */
+static LineSplitterObject *splitter_alloc(const char *encoding,
+                                          const char *errors)
+{
+  LineSplitterObject *self =
+      PyObject_New(LineSplitterObject, &LineSplitterType);
+
+  if (self == NULL)
+    return NULL;
+  self->lines = NULL;
+  self->callback = NULL;
+  self->finishing = 0;
+  self->event_type = NULL;
+  self->template = self->hooks = self->pending = self->isawaitable = NULL;
+  memset(&self->codec, 0, sizeof(self->codec));
+  if (codec_init(&self->codec, encoding, errors) < 0) {
+    Py_DECREF(self);
+    return NULL;
+  }
+  return self;
+}
+
 /* LineSplitter(encoding, errors, callback): a C splitter for codecs whose
  * bytes can be split before decoding, the pure one otherwise. */
 static PyObject *make_line_splitter(PyObject *module, PyObject *args)
@@ -440,19 +463,9 @@ static PyObject *make_line_splitter(PyObject *module, PyObject *args)
     PyErr_SetString(PyExc_TypeError, "LineSplitter callback must be callable");
     return NULL;
   }
-  self = PyObject_New(LineSplitterObject, &LineSplitterType);
+  self = splitter_alloc(encoding, errors);
   if (self == NULL)
     return NULL;
-  self->lines = NULL;
-  self->callback = NULL;
-  self->finishing = 0;
-  self->event_type = NULL;
-  self->template = self->hooks = self->pending = self->isawaitable = NULL;
-  memset(&self->codec, 0, sizeof(self->codec));
-  if (codec_init(&self->codec, encoding, errors) < 0) {
-    Py_DECREF(self);
-    return NULL;
-  }
   if (!self->codec.splittable) {
     PyObject *cls = pure_attr("LineSplitter");
     PyObject *obj;
@@ -502,19 +515,9 @@ static PyObject *make_line_events(PyObject *module, PyObject *args)
                     "fields");
     return NULL;
   }
-  self = PyObject_New(LineSplitterObject, &LineSplitterType);
+  self = splitter_alloc(encoding, errors);
   if (self == NULL)
     return NULL;
-  self->lines = NULL;
-  self->callback = NULL;
-  self->finishing = 0;
-  self->event_type = NULL;
-  self->template = self->hooks = self->pending = self->isawaitable = NULL;
-  memset(&self->codec, 0, sizeof(self->codec));
-  if (codec_init(&self->codec, encoding, errors) < 0) {
-    Py_DECREF(self);
-    return NULL;
-  }
   if (!self->codec.splittable) {
     Py_DECREF(self);
     Py_RETURN_NONE;
