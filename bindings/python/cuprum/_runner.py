@@ -408,61 +408,38 @@ class Run:
 
     def _make_reader(self, channel: _Channel) -> cabc.Callable[[], None]:
         fd = channel.fd
-        read = os.read
         feeds = channel.feeds
         read_from = getattr(channel.capture, "read_from", None)
         if len(feeds) == 1 and read_from is not None:
-            # The capture is the only sink and can read for itself (the
-            # native engine): the bytes go straight from the pipe into the
-            # capture buffer, with no bytes object or copy per chunk.
+            # The capture is the only sink and can read for itself: the bytes
+            # go straight from the pipe into its buffer, with no bytes object
+            # or copy per chunk.
+            def read_chunk(size: int) -> int:
+                return read_from(fd, size)
+        else:
 
-            def on_readable_capture() -> None:
-                try:
-                    got = read_from(fd, channel.size)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    got = 0
-                if not got:
-                    self._close_channel(channel)
-                    return
-                if got == channel.size and channel.size < _MAX_READ:
-                    channel.size *= 2
-
-            return on_readable_capture
-        if len(feeds) == 1:
-            feed = feeds[0]
-
-            def on_readable_one() -> None:
-                try:
-                    data = read(fd, channel.size)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    data = b""
-                if not data:
-                    self._close_channel(channel)
-                    return
-                if len(data) == channel.size and channel.size < _MAX_READ:
-                    channel.size *= 2
-                feed(data)
-
-            return on_readable_one
+            def read_chunk(size: int) -> int:
+                data = os.read(fd, size)
+                if data:
+                    for feed in feeds:
+                        feed(data)
+                return len(data)
 
         def on_readable() -> None:
+            # Per chunk (up to _MAX_READ bytes), never per line: one reader
+            # serves every combination of sinks.
+            size = channel.size
             try:
-                data = read(fd, channel.size)
+                got = read_chunk(size)
             except BlockingIOError:
                 return
             except OSError:
-                data = b""
-            if not data:
+                got = 0
+            if not got:
                 self._close_channel(channel)
                 return
-            if len(data) == channel.size and channel.size < _MAX_READ:
-                channel.size *= 2
-            for feed in feeds:
-                feed(data)
+            if got == size and size < _MAX_READ:
+                channel.size = size * 2
 
         return on_readable
 
