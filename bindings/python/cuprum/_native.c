@@ -63,9 +63,6 @@ static PyObject *raise_code(int rc)
   return NULL;
 }
 
-/* Transparent huge pages are 2 MiB on x86-64 and arm64 (4 KiB base pages). */
-#define CAPTURE_MAP_ALIGN ((size_t)2 << 20)
-
 /* ------------------------------------------------------------------------
  * Codecs: a decoder chosen once, with direct calls for the common codecs.
  */
@@ -173,53 +170,53 @@ static int all_ascii(const char *data, size_t len)
   return (acc & 0x8080808080808080ull) == 0;
 }
 
-/* Large ASCII text decodes to a copy of its bytes under every codec we
- * special-case.  Building the str by hand lets us advise its fresh memory
- * for transparent huge pages before touching it: filling 256 MiB of new
- * memory otherwise costs 65536 page faults, the largest part of a big
- * capture.  Returns NULL without an exception when the fast path does not
- * apply. */
+/* Advises the memory of a large str, from the page holding its header to
+ * the page holding its terminating NUL, for transparent huge pages.  A
+ * large str is a map of its own (glibc serves big requests with mmap), so
+ * the range is that whole map: advising only the 2 MiB-aligned interior
+ * would split it into three, and mremap cannot grow a split map, making
+ * every realloc a copy.  Pages are rounded outwards only to whole pages
+ * that hold part of the object, and the advice is a hint only: failures
+ * are ignored. */
+static void advise_huge(PyObject *text)
+{
+#ifdef MADV_HUGEPAGE
+  static uintptr_t page;
+  uintptr_t start;
+  uintptr_t end;
+
+  if (page == 0) {
+    long size = sysconf(_SC_PAGESIZE);
+    page = size > 0 ? (uintptr_t)size : 4096;
+  }
+  start = (uintptr_t)text & ~(page - 1);
+  end = (uintptr_t)PyUnicode_DATA(text) +
+        (uintptr_t)PyUnicode_GET_LENGTH(text) + 1;
+  end = (end + page - 1) & ~(page - 1);
+  (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+  (void)text;
+#endif
+}
+
+/* Large ASCII text decodes to a copy of its bytes under every codec with a
+ * kind.  Building the str by hand lets us advise its fresh memory for
+ * transparent huge pages before touching it: filling 256 MiB of new memory
+ * otherwise costs 65536 page faults, the largest part of a big decode.
+ * Returns NULL without an exception when the fast path does not apply. */
 #define LARGE_TEXT ((size_t)4 << 20)
 static PyObject *decode_large_ascii(const codec *c, const char *data,
-                                    size_t len, int discard)
+                                    size_t len)
 {
   PyObject *text;
-  char *dest;
 
   if (len < LARGE_TEXT || c->kind == CODEC_OTHER || !all_ascii(data, len))
     return NULL;
   text = PyUnicode_New((Py_ssize_t)len, 127);
   if (text == NULL)
     return NULL;
-  dest = (char *)PyUnicode_DATA(text);
-#ifdef MADV_HUGEPAGE
-  {
-    uintptr_t start = ((uintptr_t)dest + CAPTURE_MAP_ALIGN - 1) &
-                      ~(uintptr_t)(CAPTURE_MAP_ALIGN - 1);
-    uintptr_t end =
-        ((uintptr_t)dest + len) & ~(uintptr_t)(CAPTURE_MAP_ALIGN - 1);
-    if (end > start)
-      (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
-  }
-#endif
-  if (!discard) {
-    memcpy(dest, data, len);
-    return text;
-  }
-  /* The source is a page-aligned private map about to be released: give
-   * back each slice once copied, so text and bytes never both hold the
-   * whole payload (peak memory stays at the payload plus one slice). */
-  {
-    const size_t slice = (size_t)32 << 20;
-    size_t done = 0;
-    while (done < len) {
-      size_t n = len - done < slice ? len - done : slice;
-      memcpy(dest + done, data + done, n);
-      if (n == slice)
-        (void)madvise((void *)(data + done), n, MADV_DONTNEED);
-      done += n;
-    }
-  }
+  advise_huge(text);
+  memcpy(PyUnicode_DATA(text), data, len);
   return text;
 }
 
@@ -231,7 +228,7 @@ static PyObject *codec_decode(const codec *c, const char *data, size_t len)
   if (errors == NULL)
     return NULL;
   {
-    PyObject *fast = decode_large_ascii(c, data, len, 0);
+    PyObject *fast = decode_large_ascii(c, data, len);
     if (fast != NULL || PyErr_Occurred())
       return fast;
   }
@@ -553,25 +550,29 @@ typedef struct {
   PyObject_HEAD char *buf;
   size_t len;
   size_t cap;
-  /* 1 when buf is an anonymous map (large captures), 0 when malloc'd. */
-  int mapped;
+  /* Large captures are read straight into the str they will become: a
+   * compact ASCII str of `cap` characters whose data is `buf`.  NULL while
+   * the capture is small and `buf` is malloc'd. */
+  PyObject *text;
   codec codec;
 } CaptureObject;
 
-/* Captures up to this size live in malloc'd memory; larger ones move to an
- * anonymous map advised for transparent huge pages, which cuts the page
- * faults of filling fresh memory by up to 512 times, and grow by mremap. */
-#define CAPTURE_MAP_THRESHOLD ((size_t)4 << 20)
+/* Captures up to this size live in malloc'd memory.  Larger ones move into
+ * a str object that grows by realloc (mremap for maps this large, so
+ * growing never copies), advised for transparent huge pages, which cuts
+ * the page faults of filling fresh memory by up to 512 times.  If the
+ * bytes turn out to be ASCII, finishing only trims the str: one region,
+ * no copy. */
+#define CAPTURE_TEXT_THRESHOLD ((size_t)4 << 20)
 
 static void capture_release(CaptureObject *self)
 {
-  if (self->mapped)
-    munmap(self->buf, self->cap);
+  if (self->text != NULL)
+    Py_CLEAR(self->text);
   else
     free(self->buf);
   self->buf = NULL;
   self->len = self->cap = 0;
-  self->mapped = 0;
 }
 
 static void Capture_dealloc(CaptureObject *self)
@@ -581,11 +582,26 @@ static void Capture_dealloc(CaptureObject *self)
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* The capacity of a large capture's str, at least `need`: a power of two
+ * times 8 MiB, less TEXT_SLACK for the str header, its NUL and the chunk
+ * header glibc puts in front.  The map holding the str is then a whole
+ * number of 2 MiB pages, so the kernel places it, and every mremap that
+ * grows it, on a 2 MiB boundary: its huge pages move whole instead of
+ * being split into 4 KiB mappings that must be faulted in again. */
+#define TEXT_SLACK ((size_t)128)
+static size_t text_capacity(size_t need)
+{
+  size_t map = (size_t)8 << 20;
+
+  while (map - TEXT_SLACK < need && map <= PY_SSIZE_T_MAX / 2)
+    map *= 2;
+  return map - TEXT_SLACK < need ? need : map - TEXT_SLACK;
+}
+
 /* Makes room for `more` bytes after len.  Returns 0, or -1 with
  * MemoryError set. */
 static int capture_reserve(CaptureObject *self, size_t more)
 {
-  size_t need;
   size_t cap;
 
   if (self->cap - self->len >= more && self->buf != NULL)
@@ -594,44 +610,36 @@ static int capture_reserve(CaptureObject *self, size_t more)
     PyErr_NoMemory();
     return -1;
   }
-  need = self->len + more;
   cap = self->cap ? self->cap : 65536;
-  while (cap < need)
-    cap = cap > PY_SSIZE_T_MAX / 2 ? need : cap * 2;
-  if (cap <= CAPTURE_MAP_THRESHOLD) {
+  while (cap < self->len + more)
+    cap = cap > PY_SSIZE_T_MAX / 2 ? self->len + more : cap * 2;
+  if (cap > CAPTURE_TEXT_THRESHOLD)
+    cap = text_capacity(self->len + more);
+  if (cap <= CAPTURE_TEXT_THRESHOLD) {
     char *nb = realloc(self->buf, cap);
     if (nb == NULL) {
       PyErr_NoMemory();
       return -1;
     }
     self->buf = nb;
-    self->cap = cap;
-    return 0;
-  }
-  cap = (cap + CAPTURE_MAP_ALIGN - 1) & ~(CAPTURE_MAP_ALIGN - 1);
-  if (self->mapped) {
-    void *nb = mremap(self->buf, self->cap, cap, MREMAP_MAYMOVE);
-    if (nb == MAP_FAILED) {
-      PyErr_NoMemory();
+  } else if (self->text == NULL) {
+    PyObject *text = PyUnicode_New((Py_ssize_t)cap, 127);
+    if (text == NULL)
       return -1;
-    }
-    self->buf = nb;
-  } else {
-    void *nb = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (nb == MAP_FAILED) {
-      PyErr_NoMemory();
-      return -1;
-    }
+    self->text = text;
+    advise_huge(text);
     if (self->len > 0)
-      memcpy(nb, self->buf, self->len);
+      memcpy(PyUnicode_DATA(text), self->buf, self->len);
     free(self->buf);
-    self->buf = nb;
-    self->mapped = 1;
+    self->buf = (char *)PyUnicode_DATA(text);
+  } else {
+    /* Only this object holds the str and it was never hashed, so CPython
+     * resizes it in place (realloc); on failure it is left as it was. */
+    if (PyUnicode_Resize(&self->text, (Py_ssize_t)cap) < 0)
+      return -1;
+    self->buf = (char *)PyUnicode_DATA(self->text);
+    advise_huge(self->text);
   }
-#ifdef MADV_HUGEPAGE
-  (void)madvise(self->buf, cap, MADV_HUGEPAGE); /* an optimisation only */
-#endif
   self->cap = cap;
   return 0;
 }
@@ -688,12 +696,21 @@ static PyObject *Capture_read_from(CaptureObject *self, PyObject *args)
 static PyObject *Capture_finish(CaptureObject *self,
                                 PyObject *Py_UNUSED(ignored))
 {
-  PyObject *text = NULL;
+  PyObject *text;
 
-  if (self->mapped)
-    text = decode_large_ascii(&self->codec, self->buf, self->len, 1);
-  if (text == NULL && !PyErr_Occurred())
-    text = codec_decode(&self->codec, self->buf ? self->buf : "", self->len);
+  if (self->text != NULL && self->codec.kind != CODEC_OTHER &&
+      all_ascii(self->buf, self->len)) {
+    /* ASCII decodes to itself under every codec with a kind: the str
+     * being filled is the result once trimmed to length. */
+    if (PyUnicode_Resize(&self->text, (Py_ssize_t)self->len) < 0)
+      return NULL;
+    text = self->text;
+    self->text = NULL;
+    self->buf = NULL;
+    self->len = self->cap = 0;
+    return text;
+  }
+  text = codec_decode(&self->codec, self->buf ? self->buf : "", self->len);
   capture_release(self);
   return text;
 }
@@ -743,7 +760,7 @@ static PyObject *make_capture(PyObject *module, PyObject *args)
     return NULL;
   self->buf = NULL;
   self->len = self->cap = 0;
-  self->mapped = 0;
+  self->text = NULL;
   memset(&self->codec, 0, sizeof(self->codec));
   if (codec_init(&self->codec, encoding, errors) < 0) {
     Py_DECREF(self);

@@ -1251,6 +1251,35 @@ def test_large_capture_equals_whole_decode(
 
 
 @pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize(
+    ("encoding", "unit"),
+    [
+        ("utf-8", b"plain ascii line\n"),
+        ("utf-8", "caf\u00e9 line\n".encode()),
+        ("utf-16-le", "wide \u00e9 line\n".encode("utf-16-le")),
+        ("latin-1", b"\xe9t\xe9\r\n"),
+    ],
+    ids=["ascii", "utf-8", "utf-16-le", "latin-1"],
+)
+def test_capture_growing_past_many_doublings(engine_name: str, encoding: str, unit: bytes) -> None:
+    """37 MiB fed in uneven pieces makes the storage grow several times
+    (the native engine's str doubles from 8 MiB to 64 MiB and is trimmed at
+    the end); the text, its hash and its kind equal the whole decode."""
+    engine = load_engine(engine_name)
+    data = unit * ((37 << 20) // len(unit) + 1)
+    cap = engine.Capture(encoding, "strict")
+    step = (3 << 20) + 17
+    for start in range(0, len(data), step):
+        cap.feed(data[start : start + step])
+    got = cap.finish()
+    want = data.decode(encoding)
+    assert len(got) == len(want)
+    assert got == want
+    assert hash(got) == hash(want)
+    assert got.isascii() == want.isascii()
+
+
+@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
 @pytest.mark.parametrize("size", [0, 1000, (6 << 20) + 3])
 def test_capture_read_from_a_pipe(engine_name: str, size: int) -> None:
     """read_from fills the capture straight from a descriptor, across the
