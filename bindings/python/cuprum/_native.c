@@ -95,15 +95,32 @@ static const char *const splittable_codecs[] = {
     "cp1254",     "cp1255",     "cp1256",     "cp1257",     "cp1258",
     "cp437",      "cp850",      "koi8-r",     "koi8-u",     NULL};
 
+/* The last codec and error policy looked up.  Every run makes a capture
+ * and a splitter per channel, nearly always for the same pair; without
+ * this, looking the codec up again made each native object cost four
+ * times the pure engine's.  Guarded by the GIL (the module uses
+ * single-phase initialisation, so one interpreter). */
+static struct {
+  char encoding[32];
+  char errors[32];
+  PyObject *name;
+  PyObject *errors_obj;
+} last_codec;
+
 /* Looks the codec up (LookupError when unknown) and checks the error
- * handler (LookupError when unknown).  Returns 0 or -1. */
-static int codec_init(codec *c, const char *encoding, const char *errors)
+ * handler (LookupError when unknown), or takes both from last_codec.
+ * Returns 0 or -1. */
+static int codec_lookup(codec *c, const char *encoding, const char *errors)
 {
   PyObject *info;
   PyObject *handler;
-  const char *name;
 
-  memset(c, 0, sizeof(*c));
+  if (last_codec.name != NULL && strcmp(encoding, last_codec.encoding) == 0 &&
+      strcmp(errors, last_codec.errors) == 0) {
+    c->name = Py_NewRef(last_codec.name);
+    c->errors = Py_NewRef(last_codec.errors_obj);
+    return 0;
+  }
   {
     PyObject *codecs = PyImport_ImportModule("codecs");
     if (codecs == NULL)
@@ -118,13 +135,30 @@ static int codec_init(codec *c, const char *encoding, const char *errors)
   if (c->name == NULL)
     return -1;
   handler = PyCodec_LookupError(errors);
-  if (handler == NULL) {
-    codec_clear(c);
+  if (handler == NULL)
     return -1;
-  }
   Py_DECREF(handler);
   c->errors = PyUnicode_FromString(errors);
-  if (c->errors == NULL) {
+  if (c->errors == NULL)
+    return -1;
+  if (strlen(encoding) < sizeof(last_codec.encoding) &&
+      strlen(errors) < sizeof(last_codec.errors)) {
+    strcpy(last_codec.encoding, encoding);
+    strcpy(last_codec.errors, errors);
+    Py_XSETREF(last_codec.name, Py_NewRef(c->name));
+    Py_XSETREF(last_codec.errors_obj, Py_NewRef(c->errors));
+  }
+  return 0;
+}
+
+/* Fills `c` for the codec and error policy: LookupError when either is
+ * unknown.  Returns 0 or -1. */
+static int codec_init(codec *c, const char *encoding, const char *errors)
+{
+  const char *name;
+
+  memset(c, 0, sizeof(*c));
+  if (codec_lookup(c, encoding, errors) < 0) {
     codec_clear(c);
     return -1;
   }
@@ -249,15 +283,29 @@ static PyObject *codec_decode(const codec *c, const char *data, size_t len)
  * stream sinks). */
 static PyObject *pure_attr(const char *attr)
 {
-  PyObject *mod = PyImport_ImportModule("cuprum._streams_pure");
-  PyObject *obj;
+  /* Imported once: an import per call cost more than the object it
+   * made.  The module stays loaded for the life of the process. */
+  static PyObject *pure;
 
-  if (mod == NULL)
-    return NULL;
-  obj = PyObject_GetAttrString(mod, attr);
-  Py_DECREF(mod);
-  return obj;
+  if (pure == NULL) {
+    pure = PyImport_ImportModule("cuprum._streams_pure");
+    if (pure == NULL)
+      return NULL;
+  }
+  return PyObject_GetAttrString(pure, attr);
 }
+
+/* The pure engine's classes this module hands work to, each looked up once
+ * into *slot (borrowed from then on; the module keeps them alive). */
+static PyObject *pure_class(const char *attr, PyObject **slot)
+{
+  if (*slot == NULL)
+    *slot = pure_attr(attr);
+  return *slot;
+}
+
+static PyObject *pure_text_tee_cls;
+static PyObject *pure_line_splitter_cls;
 
 /* ------------------------------------------------------------------------
  * LineSplitter
@@ -460,19 +508,23 @@ static PyObject *make_line_splitter(PyObject *module, PyObject *args)
     PyErr_SetString(PyExc_TypeError, "LineSplitter callback must be callable");
     return NULL;
   }
+  {
+    /* Checked before allocating anything: most non-splittable codecs
+     * come here on every run. */
+    codec probe;
+    int splittable;
+    if (codec_init(&probe, encoding, errors) < 0)
+      return NULL;
+    splittable = probe.splittable;
+    codec_clear(&probe);
+    if (!splittable) {
+      PyObject *cls = pure_class("LineSplitter", &pure_line_splitter_cls);
+      return cls == NULL ? NULL : PyObject_Call(cls, args, NULL);
+    }
+  }
   self = splitter_alloc(encoding, errors);
   if (self == NULL)
     return NULL;
-  if (!self->codec.splittable) {
-    PyObject *cls = pure_attr("LineSplitter");
-    PyObject *obj;
-    Py_DECREF(self);
-    if (cls == NULL)
-      return NULL;
-    obj = PyObject_CallObject(cls, args);
-    Py_DECREF(cls);
-    return obj;
-  }
   Py_INCREF(callback);
   self->callback = callback;
   rc = cuprum_lines_new(&self->lines, deliver_line, self);
@@ -495,7 +547,7 @@ static PyObject *make_line_events(PyObject *module, PyObject *args)
   PyObject *template;
   PyObject *hooks;
   PyObject *pending;
-  PyObject *inspect;
+  static PyObject *isawaitable;
   LineSplitterObject *self;
   int rc;
 
@@ -519,17 +571,21 @@ static PyObject *make_line_events(PyObject *module, PyObject *args)
     Py_DECREF(self);
     Py_RETURN_NONE;
   }
-  inspect = PyImport_ImportModule("inspect");
-  if (inspect == NULL) {
-    Py_DECREF(self);
-    return NULL;
+  if (isawaitable == NULL) {
+    /* Looked up once for the life of the process, as the pure classes. */
+    PyObject *inspect = PyImport_ImportModule("inspect");
+    if (inspect == NULL) {
+      Py_DECREF(self);
+      return NULL;
+    }
+    isawaitable = PyObject_GetAttrString(inspect, "isawaitable");
+    Py_DECREF(inspect);
+    if (isawaitable == NULL) {
+      Py_DECREF(self);
+      return NULL;
+    }
   }
-  self->isawaitable = PyObject_GetAttrString(inspect, "isawaitable");
-  Py_DECREF(inspect);
-  if (self->isawaitable == NULL) {
-    Py_DECREF(self);
-    return NULL;
-  }
+  self->isawaitable = Py_NewRef(isawaitable);
   self->event_type = (PyTypeObject *)Py_NewRef(type);
   self->template = Py_NewRef(template);
   self->hooks = Py_NewRef(hooks);
@@ -843,30 +899,29 @@ static PyObject *make_text_tee(PyObject *module, PyObject *args)
   PyObject *sink;
   const char *encoding;
   const char *errors;
+  PyObject *cls;
+  FdTeeObject *self;
+  int fd;
 
   (void)module;
+  if (PyTuple_GET_SIZE(args) > 0) {
+    sink = PyTuple_GET_ITEM(args, 0);
+    if (!PyLong_Check(sink) || PyBool_Check(sink)) {
+      /* A Python stream: the pure tee knows text sinks from binary ones.
+       * Handed the arguments untouched, so it checks them itself. */
+      cls = pure_class("TextTee", &pure_text_tee_cls);
+      return cls == NULL ? NULL : PyObject_Call(cls, args, NULL);
+    }
+  }
   if (!PyArg_ParseTuple(args, "Oss:TextTee", &sink, &encoding, &errors))
     return NULL;
-  if (PyLong_Check(sink) && !PyBool_Check(sink)) {
-    FdTeeObject *self;
-    int fd;
-    if (as_int(sink, &fd) < 0)
-      return NULL;
-    self = PyObject_New(FdTeeObject, &FdTeeType);
-    if (self == NULL)
-      return NULL;
-    self->fd = fd;
-    return (PyObject *)self;
-  }
-  {
-    PyObject *cls = pure_attr("TextTee");
-    PyObject *obj;
-    if (cls == NULL)
-      return NULL;
-    obj = PyObject_CallObject(cls, args);
-    Py_DECREF(cls);
-    return obj;
-  }
+  if (as_int(sink, &fd) < 0)
+    return NULL;
+  self = PyObject_New(FdTeeObject, &FdTeeType);
+  if (self == NULL)
+    return NULL;
+  self->fd = fd;
+  return (PyObject *)self;
 }
 
 /* ------------------------------------------------------------------------

@@ -1138,6 +1138,24 @@ def test_known_constructor_argument_checks(factory: str, args: tuple[typ.Any, ..
     )[0]
 
 
+@needs_native
+def test_native_codec_reuse_keeps_each_objects_codec() -> None:
+    """The native engine remembers the last codec it looked up; objects made
+    in turn for different codecs and policies still decode by their own,
+    and an unknown name is rejected right after a known one."""
+    data = b"caf\xc3\xa9 \xff\n"
+    pairs = [("utf-8", "replace"), ("latin-1", "strict"), ("utf-8", "replace"), ("utf-8", "surrogateescape")]
+    for _ in range(2):
+        for encoding, errors in pairs:
+            cap = native.Capture(encoding, errors)
+            cap.feed(data)
+            assert cap.finish() == data.decode(encoding, errors)
+            with pytest.raises(LookupError):
+                native.Capture(encoding, "no-such-handler")
+            with pytest.raises(LookupError):
+                native.Capture("no-such-codec", errors)
+
+
 # ---------------------------------------------------------------------------
 # LineEvents: the native engine builds line events in C.  They must equal
 # what the Python callback path builds, field for field.
