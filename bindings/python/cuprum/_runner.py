@@ -390,9 +390,11 @@ class Run:
     ) -> typ.Any:
         """A splitter delivering ``phase`` line events to the hooks.
 
-        An engine that can build the events itself (the native one's
-        ``LineEvents``) does so without a Python call per line; otherwise each
-        decoded line goes through the observer's Python callback.
+        An engine that can build the events itself (``LineEvents``: both
+        engines have one) does so without a Python call per line of
+        cuprum's own; when it declines (the native one, for codecs it cannot
+        split as bytes) each decoded line goes through the observer's
+        Python callback.
         """
         line_events = getattr(engine, "LineEvents", None)
         if line_events is not None:

@@ -1162,16 +1162,18 @@ def test_native_codec_reuse_keeps_each_objects_codec() -> None:
 
 
 def _events_both_ways(
-    chunks: list[bytes], hooks_count: int = 2
+    chunks: list[bytes], hooks_count: int = 2, engine: typ.Any = None
 ) -> tuple[list[list[tuple[object, ...]]], list[list[tuple[object, ...]]]]:
     from cuprum.events import ExecEvent
+
+    engine = native if engine is None else engine
 
     template = ("stdout", "prog", ("prog", "a"), None, None, 42, None, None,
                 None, None, {"k": 1}, None, None, None, None, "id")
     c_seen: list[list[ExecEvent]] = [[] for _ in range(hooks_count)]
     py_seen: list[list[ExecEvent]] = [[] for _ in range(hooks_count)]
     c_hooks = tuple(seen.append for seen in c_seen)
-    splitter = native.LineEvents("utf-8", "replace", ExecEvent, template, c_hooks, [])
+    splitter = engine.LineEvents("utf-8", "replace", ExecEvent, template, c_hooks, [])
     assert splitter is not None
     for chunk in chunks:
         splitter.feed(chunk)
@@ -1197,13 +1199,51 @@ def _events_both_ways(
     return [strip(s) for s in c_seen], [strip(s) for s in py_seen]
 
 
-@needs_native
+@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
 @settings(max_examples=_n(100), **_SETTINGS)
-@given(streams())
-def test_line_events_match_the_python_path(stream: tuple[bytes, str, str, list[bytes]]) -> None:
+@given(stream=streams())
+def test_line_events_match_the_python_path(
+    engine_name: str, stream: tuple[bytes, str, str, list[bytes]]
+) -> None:
     _data, _encoding, _errors, chunks = stream
-    got, want = _events_both_ways(chunks)
-    assert got == want
+    for hooks_count in (1, 2):
+        got, want = _events_both_ways(chunks, hooks_count, load_engine(engine_name))
+        assert got == want
+
+
+@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+def test_line_events_awaitables_and_hook_errors(engine_name: str) -> None:
+    from cuprum.events import ExecEvent
+
+    engine = load_engine(engine_name)
+    template = ("stdout", "p", ("p",), None, None, 1, None, None,
+                None, None, {}, None, None, None, None, None)
+
+    async def async_hook(event: ExecEvent) -> None:
+        return None
+
+    for hooks in ((async_hook,), (async_hook, async_hook)):
+        pending: list[typ.Any] = []
+        splitter = engine.LineEvents("utf-8", "strict", ExecEvent, template, hooks, pending)
+        splitter.feed(b"one\ntwo\n")
+        assert len(pending) == 2 * len(hooks)
+        for coro in pending:
+            coro.close()
+
+    def boom(event: ExecEvent) -> None:
+        raise RuntimeError(event.line)
+
+    seen: list[str] = []
+    splitter = engine.LineEvents(
+        "utf-8", "strict", ExecEvent, template, (boom, lambda e: seen.append(e.line)), []
+    )
+    with pytest.raises(RuntimeError, match="first"):
+        splitter.feed(b"first\nsecond\n")
+    assert seen == []  # the hook after the failing one never saw the line
+    with pytest.raises(TypeError):
+        engine.LineEvents("utf-8", "strict", tuple, (), (), [])
+    with pytest.raises(TypeError):
+        engine.LineEvents("utf-8", "strict", dict, template, (), [])
 
 
 @needs_native
