@@ -416,8 +416,10 @@ class Run:
             # The capture is the only sink and can read for itself: the bytes
             # go straight from the pipe into its buffer, with no bytes object
             # or copy per chunk.
+            fill: cabc.Callable[[int, int], int] = read_from
+
             def read_chunk(size: int) -> int:
-                return read_from(fd, size)
+                return fill(fd, size)
         else:
 
             def read_chunk(size: int) -> int:

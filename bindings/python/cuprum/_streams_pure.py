@@ -128,7 +128,9 @@ def _final_text(decode: typ.Callable[..., str], encoding: str, errors: str) -> s
     """
     text = decode(b"", True)
     decoder = getattr(decode, "__self__", None)
-    leftover = decoder.getstate()[0] if decoder is not None else b""
+    if decoder is None:
+        return text
+    leftover = decoder.getstate()[0]
     if leftover:
         decoder.reset()
         text += leftover.decode(encoding, errors)
