@@ -33,6 +33,11 @@ BENCH_ROOT = Path(__file__).resolve().parent.parent
 FULL_SIZES = "1KiB,1MiB,256MiB"
 QUICK_SIZES = "1KiB,1MiB"
 LARGE = 64 << 20
+#: Large cells of these scenarios build the payload in memory; their workers
+#: first touch and release this many times the payload (the most any
+#: pathway holds: subprocess's chunks, joined bytes and str).
+WARM_MEMORY_SCENARIOS = ("capture", "pipeline")
+WARM_MEMORY_FACTOR = 3
 
 
 def _parse_args(argv: typ.Sequence[str] | None) -> argparse.Namespace:
@@ -45,6 +50,11 @@ def _parse_args(argv: typ.Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--spawns", type=int, help=f"runs of true per spawn trial (default {SPAWNS}; quick 20)")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenarios")
     p.add_argument("--pathways", default=",".join(PATHWAY_ORDER), help="comma-separated pathways")
+    p.add_argument(
+        "--cold-memory",
+        action="store_true",
+        help="do not touch and release fresh memory before large capture and pipeline trials (see bench/worker.py)",
+    )
     p.add_argument("--data-dir", type=Path, default=Path("/tmp/cuprum-bench"), help="payload cache")
     p.add_argument("--out", type=Path, default=Path("/tmp/cuprum-bench/out"), help="output directory")
     p.add_argument("--cuprum-path", type=Path, help="directory holding the cuprum package to measure")
@@ -120,6 +130,9 @@ def _run_worker(  # noqa: PLR0913
         "mode": "memory" if memory else "time",
         "reps": 1 if memory else reps,
         "warmup": 0 if large or memory else 1,
+        "warm_memory_bytes": WARM_MEMORY_FACTOR * payload.size
+        if payload is not None and large and not memory and not args.cold_memory and cell.scenario.name in WARM_MEMORY_SCENARIOS
+        else 0,
         "budget_s": budget,
         "warm_path": str(warm.path),
     }
@@ -158,8 +171,10 @@ def _merge(outcome: Outcome, record: dict[str, typ.Any], wall: float) -> None:
     acc["correct"] = bool(acc.get("correct", True)) and bool(record.get("correct"))
     for field in ("samples", "results"):
         acc.setdefault(field, []).extend(record.get(field, []))
+    if "warm_memory_s" in record:
+        acc.setdefault("warm_memory_s", []).append(record["warm_memory_s"])
     for field, value in record.items():
-        if field not in ("samples", "results", "correct", "status"):
+        if field not in ("samples", "results", "correct", "status", "warm_memory_s"):
             acc[field] = value
 
 
@@ -219,8 +234,17 @@ def _render(meta: dict[str, typ.Any], outcomes: list[Outcome], pathways: list[st
     print(f"cuprum from {meta['cuprum_path']}; native extension files: "
           f"{', '.join(meta['native_extension_files']) or 'none'}")
     print(f"spawn rows: {meta.get('spawns')} sequential runs of true per trial; payload lines are 77 bytes")
+    print(f"memory: {meta.get('memory', 'cold')}")
     print()
     print(table(outcomes, pathways))
+    touches: list[float] = []
+    for o in outcomes:
+        value = o.record.get("warm_memory_s", [])
+        touches.extend(value if isinstance(value, list) else [value])
+    if touches:
+        per = sorted(touches)
+        print(f"fresh memory on this machine: touching {WARM_MEMORY_FACTOR}x the payload took "
+              f"{per[0]:.2f} to {per[-1]:.2f} s before the large capture and pipeline trials (untimed)")
     print()
     print(targets_mod.render(verdicts))
     json_path = out / "results.json"
@@ -269,6 +293,11 @@ def main(argv: typ.Sequence[str] | None = None) -> int:
     meta["spawns"] = spawns
     meta["budget_s"] = budget
     meta["rounds"] = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    meta["memory"] = (
+        "cold"
+        if args.cold_memory
+        else f"warmed ({WARM_MEMORY_FACTOR}x the payload touched and released before large capture/pipeline trials)"
+    )
     _render(meta, outcomes, pathways, args.out)
     return 0
 
