@@ -15,6 +15,7 @@ import collections
 import errno
 import inspect
 import io
+import itertools
 import mmap
 import os
 import select
@@ -243,27 +244,30 @@ class LineEvents(LineSplitter):
 
     def _deliver(self, lines: list[str]) -> None:
         """Build and deliver the event of each line in ``lines``."""
-        # Unpacked once per chunk and spelled out per line: measurably
-        # cheaper than slicing or concatenating the template per line.
         (phase, program, argv, cwd, env, pid, _, _, code, duration, tags, note, count, op, error, exec_id) = (
             self._template
         )
-        new, cls, now = tuple.__new__, self._event_type, time.time
+        n = len(lines)
+        r = itertools.repeat
+        # The events are built by C iterators (zip over repeated fields, one
+        # timestamp for the chunk the lines arrived in), so a line costs no
+        # Python bytecode of cuprum's beyond the loop that calls the hook.
+        build: typ.Callable[..., tuple[object, ...]] = tuple.__new__
+        events = map(
+            build,
+            r(self._event_type, n),
+            zip(r(phase, n), r(program, n), r(argv, n), r(cwd, n), r(env, n), r(pid, n), r(time.time(), n),
+                lines, r(code, n), r(duration, n), r(tags, n), r(note, n), r(count, n), r(op, n), r(error, n),
+                r(exec_id, n)),
+        )
         pending, isawaitable = self._results, inspect.isawaitable
         hooks = self._hooks
         if len(hooks) == 1:
-            hook = hooks[0]
-            for line in lines:
-                result = hook(
-                    new(cls, (phase, program, argv, cwd, env, pid, now(), line,
-                              code, duration, tags, note, count, op, error, exec_id))
-                )
+            for result in map(hooks[0], events):
                 if result is not None and isawaitable(result):
                     pending.append(result)
             return
-        for line in lines:
-            event = new(cls, (phase, program, argv, cwd, env, pid, now(), line,
-                              code, duration, tags, note, count, op, error, exec_id))
+        for event in events:
             for hook in hooks:
                 result = hook(event)
                 if result is not None and isawaitable(result):
