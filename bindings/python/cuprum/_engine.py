@@ -49,13 +49,14 @@ attributes:
     the execution layer then uses it when the capture is a channel's only
     sink, saving a bytes object and a copy per chunk.
 
-``LineEvents(encoding, errors, event_type, template, hooks, pending)`` (optional)
-    A line splitter that builds each line's event itself: a copy of the
-    ``template`` tuple as ``event_type`` with the timestamp (position 6) and
-    the decoded line (position 7) filled in, passed to every hook in order;
-    awaitable results are appended to ``pending``. Returns ``None`` when it
-    cannot split this codec or error policy exactly, and the caller then uses
-    ``LineSplitter`` with a Python callback.
+``LineEvents(encoding, errors, event_type, template, hooks, pending)``
+    A line splitter, as ``LineSplitter``, that builds each line's event
+    itself: a copy of the ``template`` tuple as ``event_type`` with the
+    timestamp (position 6) and the decoded line (position 7) filled in,
+    passed to every hook in order; awaitable results are appended to
+    ``pending``. The timestamp is the wall-clock time of the ``feed`` (or
+    ``finish``) call that completed the line, so the lines of one read share
+    it. A hook that raises stops the delivery and the exception propagates.
 
 The multiplexing loops in the execution layer own the descriptors and feed
 chunks to these incremental objects; the blocking ``pump`` and ``consume``
@@ -128,6 +129,17 @@ class StreamEngine(typ.Protocol):
         on_line: LineCallback | None = None,
     ) -> str | None:
         """Read ``fd`` to EOF; see the module docs."""
+
+    def LineEvents(  # noqa: N802, PLR0913 - a constructor
+        self,
+        encoding: str,
+        errors: str,
+        event_type: type[tuple[object, ...]],
+        template: tuple[object, ...],
+        hooks: tuple[cabc.Callable[[typ.Any], object], ...],
+        pending: list[typ.Any],
+    ) -> LineSplitter:
+        """Create a line splitter that delivers each line as an event."""
 
     def LineSplitter(  # noqa: N802 - a constructor
         self, encoding: str, errors: str, callback: LineCallback

@@ -306,6 +306,7 @@ static PyObject *pure_class(const char *attr, PyObject **slot)
 
 static PyObject *pure_text_tee_cls;
 static PyObject *pure_line_splitter_cls;
+static PyObject *pure_line_events_cls;
 
 /* ------------------------------------------------------------------------
  * LineSplitter
@@ -326,6 +327,9 @@ typedef struct {
   PyObject *hooks;
   PyObject *pending;
   PyObject *isawaitable;
+  /* The wall-clock time of the feed() or finish() being delivered: every
+   * line a read completes carries the time that read was handed over. */
+  PyObject *stamp;
 } LineSplitterObject;
 
 /* Field positions in the event tuple (cuprum.events.ExecEvent). */
@@ -353,7 +357,7 @@ static int deliver_event(LineSplitterObject *self, PyObject *text)
     Py_DECREF(text);
     return CUPRUM_ESTOPPED;
   }
-  stamp = wall_clock();
+  stamp = self->stamp != NULL ? Py_NewRef(self->stamp) : wall_clock();
   if (stamp == NULL) {
     Py_DECREF(text);
     Py_DECREF(event);
@@ -419,8 +423,24 @@ static void LineSplitter_dealloc(LineSplitterObject *self)
   Py_XDECREF(self->hooks);
   Py_XDECREF(self->pending);
   Py_XDECREF(self->isawaitable);
+  Py_XDECREF(self->stamp);
   codec_clear(&self->codec);
   Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* In event mode, takes the time for the lines about to be delivered.
+ * Returns 0, or -1 with an exception set. */
+static int splitter_stamp(LineSplitterObject *self)
+{
+  PyObject *stamp;
+
+  if (self->event_type == NULL)
+    return 0;
+  stamp = wall_clock();
+  if (stamp == NULL)
+    return -1;
+  Py_XSETREF(self->stamp, stamp);
+  return 0;
 }
 
 static PyObject *LineSplitter_feed(LineSplitterObject *self, PyObject *arg)
@@ -430,7 +450,12 @@ static PyObject *LineSplitter_feed(LineSplitterObject *self, PyObject *arg)
 
   if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
     return NULL;
+  if (splitter_stamp(self) < 0) {
+    PyBuffer_Release(&view);
+    return NULL;
+  }
   rc = cuprum_lines_feed(self->lines, view.buf, (size_t)view.len);
+  Py_CLEAR(self->stamp);
   PyBuffer_Release(&view);
   if (rc < 0)
     return raise_code(rc);
@@ -442,9 +467,12 @@ static PyObject *LineSplitter_finish(LineSplitterObject *self,
 {
   int rc;
 
+  if (splitter_stamp(self) < 0)
+    return NULL;
   self->finishing = 1;
   rc = cuprum_lines_finish(self->lines);
   self->finishing = 0;
+  Py_CLEAR(self->stamp);
   if (rc < 0)
     return raise_code(rc);
   Py_RETURN_NONE;
@@ -482,6 +510,7 @@ static LineSplitterObject *splitter_alloc(const char *encoding,
   self->finishing = 0;
   self->event_type = NULL;
   self->template = self->hooks = self->pending = self->isawaitable = NULL;
+  self->stamp = NULL;
   memset(&self->codec, 0, sizeof(self->codec));
   if (codec_init(&self->codec, encoding, errors) < 0) {
     Py_DECREF(self);
@@ -536,9 +565,8 @@ static PyObject *make_line_splitter(PyObject *module, PyObject *args)
 }
 
 /* LineEvents(encoding, errors, event_type, template, hooks, pending): a
- * splitter that turns each line straight into an event for the hooks, or
- * None when the codec or error policy needs the pure splitter (the caller
- * then uses LineSplitter with a Python callback). */
+ * splitter that turns each line straight into an event for the hooks; the
+ * pure one when the codec or error policy cannot be split as bytes. */
 static PyObject *make_line_events(PyObject *module, PyObject *args)
 {
   const char *encoding;
@@ -568,8 +596,11 @@ static PyObject *make_line_events(PyObject *module, PyObject *args)
   if (self == NULL)
     return NULL;
   if (!self->codec.splittable) {
+    /* Codecs and policies whose bytes cannot be split before decoding:
+     * the pure LineEvents decodes first, with the same contract. */
+    PyObject *cls = pure_class("LineEvents", &pure_line_events_cls);
     Py_DECREF(self);
-    Py_RETURN_NONE;
+    return cls == NULL ? NULL : PyObject_Call(cls, args, NULL);
   }
   if (isawaitable == NULL) {
     /* Looked up once for the life of the process, as the pure classes. */

@@ -3,9 +3,10 @@
 
 A run with observe hooks gives each command (or pipeline stage) a
 :class:`StageEvents`: it holds everything constant across that stage's
-events, so a per-line event costs one tuple build and one call per hook.
-Awaitables returned by hooks are collected in ``pending`` for the driver to
-await before the run returns.
+events. Line events are built by the stream engine's ``LineEvents`` from
+:meth:`StageEvents.line_template`, so a line costs one tuple build and one
+call per hook. Awaitables returned by hooks are collected in ``pending``
+for the driver to await before the run returns.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ from cuprum.events import ExecEvent, new_exec_id
 
 if typ.TYPE_CHECKING:
     from cuprum.sh import SafeCmd
-
-_new_event = tuple.__new__
-
 
 class StageEvents:
     """Event factory and dispatcher for one stage."""
@@ -95,48 +93,6 @@ class StageEvents:
             phase, self.program, self.argv, self.cwd, self.env, self.pid, None, None,
             None, None, self.tags, None, None, None, None, self.exec_id,
         )
-
-    def line_callback(self, phase: str) -> cabc.Callable[[str], None]:
-        """Return the per-line callback for ``phase`` (``stdout``/``stderr``).
-
-        The constant fields are bound to closure variables and the tuple is
-        spelled out: measurably cheaper than unpacking prebuilt tuples, which
-        matters at millions of lines.
-        """
-        program, argv, cwd, env, pid = self.program, self.argv, self.cwd, self.env, self.pid
-        tags, exec_id = self.tags, self.exec_id
-        now = time.time
-        pending = self.pending
-        isawaitable = inspect.isawaitable
-        hooks = self.hooks
-        if len(hooks) == 1:
-            hook = hooks[0]
-
-            def one(line: str) -> None:
-                result = hook(
-                    _new_event(
-                        ExecEvent,
-                        (phase, program, argv, cwd, env, pid, now(), line,
-                         None, None, tags, None, None, None, None, exec_id),
-                    )
-                )
-                if result is not None and isawaitable(result):
-                    pending.append(result)
-
-            return one
-
-        def many(line: str) -> None:
-            event = _new_event(
-                ExecEvent,
-                (phase, program, argv, cwd, env, pid, now(), line,
-                 None, None, tags, None, None, None, None, exec_id),
-            )
-            for hook in hooks:
-                result = hook(event)
-                if result is not None and isawaitable(result):
-                    pending.append(result)
-
-        return many
 
 
 __all__ = ["StageEvents"]

@@ -390,21 +390,12 @@ class Run:
     ) -> typ.Any:
         """A splitter delivering ``phase`` line events to the hooks.
 
-        An engine that can build the events itself (``LineEvents``: both
-        engines have one) does so without a Python call per line of
-        cuprum's own; when it declines (the native one, for codecs it cannot
-        split as bytes) each decoded line goes through the observer's
-        Python callback.
+        The engine builds the events itself (``LineEvents``), so a line costs
+        no Python call of cuprum's own.
         """
-        line_events = getattr(engine, "LineEvents", None)
-        if line_events is not None:
-            sink = line_events(
-                encoding, errors, ExecEvent, events.line_template(phase), events.hooks,
-                events.pending,
-            )
-            if sink is not None:
-                return sink
-        return engine.LineSplitter(encoding, errors, events.line_callback(phase))
+        return engine.LineEvents(
+            encoding, errors, ExecEvent, events.line_template(phase), events.hooks, events.pending
+        )
 
     # -- readiness callbacks -------------------------------------------------
 

@@ -55,7 +55,9 @@ class ExecEvent(typ.NamedTuple):
     pid:
         Child process id; ``None`` for ``plan``.
     timestamp:
-        Wall-clock time (``time.time()``) of the event.
+        Wall-clock time (``time.time()``) of the event. For ``stdout`` and
+        ``stderr`` lines, the time the read that completed the line was
+        handed to the stream engine: the lines of one read share it.
     line:
         The line, without its ending, for ``stdout`` / ``stderr``.
     exit_code:

@@ -33,6 +33,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import typing as typ
 
 import pytest
@@ -1247,33 +1248,56 @@ def test_line_events_awaitables_and_hook_errors(engine_name: str) -> None:
 
 
 @needs_native
-def test_line_events_awaitables_and_errors() -> None:
+@pytest.mark.parametrize(
+    ("encoding", "errors", "data", "lines"),
+    [
+        ("utf-16-le", "strict", "one\r\nt\u00e9\u20ac\rx".encode("utf-16-le"), ["one", "t\u00e9\u20ac", "x"]),
+        ("utf-8", "ignore", b"one\r\xff\nt\xc3\xa9\xff\n", ["one", "t\u00e9"]),
+    ],
+)
+def test_native_line_events_hand_unsplittable_codecs_to_pure(
+    encoding: str, errors: str, data: bytes, lines: list[str]
+) -> None:
+    """Codecs and policies whose bytes cannot be split before decoding get
+    the pure engine's LineEvents: decoded first, then split (under
+    ``ignore`` the byte dropped between ``\\r`` and ``\\n`` makes them one
+    ending, as in the whole-stream decode)."""
     from cuprum.events import ExecEvent
 
     template = ("stdout", "p", ("p",), None, None, 1, None, None,
                 None, None, {}, None, None, None, None, None)
+    seen: list[ExecEvent] = []
+    splitter = native.LineEvents(encoding, errors, ExecEvent, template, (seen.append,), [])
+    assert type(splitter) is pure.LineEvents
+    for i in range(0, len(data), 2):
+        splitter.feed(data[i : i + 2])
+    splitter.finish()
+    assert [e.line for e in seen] == lines
 
-    async def async_hook(event: ExecEvent) -> None:
-        return None
 
-    pending: list[typ.Any] = []
-    splitter = native.LineEvents("utf-8", "strict", ExecEvent, template, (async_hook,), pending)
-    splitter.feed(b"one\ntwo\n")
-    assert len(pending) == 2
-    for coro in pending:
-        coro.close()
+@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize(("encoding", "errors"), [("utf-8", "strict"), ("utf-16-le", "strict"), ("utf-8", "ignore")])
+def test_line_events_stamp_each_read(engine_name: str, encoding: str, errors: str) -> None:
+    """The lines one feed completes share that feed's wall-clock time; the
+    next feed's lines carry a later one; finish stamps the final line."""
+    from cuprum.events import ExecEvent
 
-    def boom(event: ExecEvent) -> None:
-        raise RuntimeError(event.line)
-
-    splitter = native.LineEvents("utf-8", "strict", ExecEvent, template, (boom,), [])
-    with pytest.raises(RuntimeError, match="first"):
-        splitter.feed(b"first\nsecond\n")
-    # Codecs and policies that need the pure splitter: the caller falls back.
-    assert native.LineEvents("utf-16-le", "strict", ExecEvent, template, (), []) is None
-    assert native.LineEvents("utf-8", "ignore", ExecEvent, template, (), []) is None
-    with pytest.raises(TypeError):
-        native.LineEvents("utf-8", "strict", tuple, (), (), [])
+    engine = load_engine(engine_name)
+    template = ("stdout", "p", ("p",), None, None, 1, None, None,
+                None, None, {}, None, None, None, None, None)
+    seen: list[ExecEvent] = []
+    splitter = engine.LineEvents(encoding, errors, ExecEvent, template, (seen.append,), [])
+    before = time.time()
+    splitter.feed("a\nb\nc".encode(encoding))
+    middle = time.time()
+    time.sleep(0.01)
+    splitter.feed("\nd\ne".encode(encoding))
+    splitter.finish()
+    after = time.time()
+    assert [e.line for e in seen] == ["a", "b", "c", "d", "e"]
+    stamps = [e.timestamp for e in seen]
+    assert before <= stamps[0] == stamps[1] <= middle
+    assert middle < stamps[2] == stamps[3] <= stamps[4] <= after
 
 
 @pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
