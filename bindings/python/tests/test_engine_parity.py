@@ -30,6 +30,7 @@ import errno
 import importlib
 import io
 import os
+import random
 import re
 import tempfile
 import threading
@@ -475,6 +476,37 @@ def test_lines_native_matches_pure_and_reference(
     data, encoding, errors, chunks = stream
     got = _check_lines(native, data, encoding, errors, chunks)
     assert got == run_lines(pure, encoding, errors, chunks)
+
+
+@st.composite
+def long_line_streams(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    """Texts of 100 KiB to 400 KiB: many short lines, some longer than the
+    pure engine's 64 KiB feed window, mixed endings, so that windows and
+    chunks cut lines and CRLFs anywhere, fed in a few large uneven chunks."""
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    pieces: list[str] = []
+    size = 0
+    target = draw(st.integers(100_000, 400_000))
+    while size < target:
+        length = rng.choice([0, 1, 5, 77, 200, 70_000, 140_000]) if rng.random() < 0.1 else rng.randint(0, 120)
+        piece = "x" * length + rng.choice(["\n", "\r\n", "\r", "\n\n", "\r\r\n"])
+        pieces.append(piece)
+        size += len(piece)
+    if draw(st.booleans()):
+        pieces.append("unterminated tail")
+    data = "".join(pieces).encode()
+    cuts = sorted(rng.sample(range(1, len(data)), draw(st.integers(0, 6))))
+    return data, _cut(data, cuts)
+
+
+@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@settings(max_examples=_n(30), **_SETTINGS)
+@given(stream=long_line_streams())
+def test_lines_of_large_chunks_match_reference(engine_name: str, stream: tuple[bytes, list[bytes]]) -> None:
+    """Chunks far larger than one feed window (the runner reads up to
+    1 MiB) give the lines of the whole-stream decode."""
+    data, chunks = stream
+    assert run_lines(load_engine(engine_name), "utf-8", "strict", chunks) == ref_lines(data, "utf-8", "strict")
 
 
 @pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
