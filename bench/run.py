@@ -293,11 +293,14 @@ def main(argv: typ.Sequence[str] | None = None) -> int:
     meta["spawns"] = spawns
     meta["budget_s"] = budget
     meta["rounds"] = args.rounds if args.rounds is not None else (1 if args.quick else 3)
-    meta["memory"] = (
-        "cold"
-        if args.cold_memory
-        else f"warmed ({WARM_MEMORY_FACTOR}x the payload touched and released before large capture/pipeline trials)"
-    )
+    if not any(p.size >= LARGE for p in payloads):
+        meta["memory"] = f"as found (no payload of {format_size(LARGE)} or more)"
+    elif args.cold_memory:
+        meta["memory"] = "cold (--cold-memory)"
+    else:
+        meta["memory"] = (
+            f"warmed ({WARM_MEMORY_FACTOR}x the payload touched and released before large capture/pipeline trials)"
+        )
     _render(meta, outcomes, pathways, args.out)
     return 0
 
