@@ -278,29 +278,20 @@ static PyObject *codec_decode(const codec *c, const char *data, size_t len)
   }
 }
 
-/* The pure engine, for the few cases where splitting or teeing needs a
- * Python-level incremental decoder (non-ASCII-compatible codecs, Python
- * stream sinks). */
-static PyObject *pure_attr(const char *attr)
-{
-  /* Imported once: an import per call cost more than the object it
-   * made.  The module stays loaded for the life of the process. */
-  static PyObject *pure;
-
-  if (pure == NULL) {
-    pure = PyImport_ImportModule("cuprum._streams_pure");
-    if (pure == NULL)
-      return NULL;
-  }
-  return PyObject_GetAttrString(pure, attr);
-}
-
-/* The pure engine's classes this module hands work to, each looked up once
- * into *slot (borrowed from then on; the module keeps them alive). */
+/* The pure engine's class `attr`, for the few cases where splitting or
+ * teeing needs a Python-level incremental decoder (codecs that cannot be
+ * split as bytes, Python stream sinks), looked up once into *slot:
+ * importing and looking it up per object cost more than the object.
+ * *slot keeps its reference for the life of the process. */
 static PyObject *pure_class(const char *attr, PyObject **slot)
 {
-  if (*slot == NULL)
-    *slot = pure_attr(attr);
+  if (*slot == NULL) {
+    PyObject *pure = PyImport_ImportModule("cuprum._streams_pure");
+    if (pure == NULL)
+      return NULL;
+    *slot = PyObject_GetAttrString(pure, attr);
+    Py_DECREF(pure);
+  }
   return *slot;
 }
 
