@@ -528,23 +528,14 @@ static PyObject *make_line_splitter(PyObject *module, PyObject *args)
     PyErr_SetString(PyExc_TypeError, "LineSplitter callback must be callable");
     return NULL;
   }
-  {
-    /* Checked before allocating anything: most non-splittable codecs
-     * come here on every run. */
-    codec probe;
-    int splittable;
-    if (codec_init(&probe, encoding, errors) < 0)
-      return NULL;
-    splittable = probe.splittable;
-    codec_clear(&probe);
-    if (!splittable) {
-      PyObject *cls = pure_class("LineSplitter", &pure_line_splitter_cls);
-      return cls == NULL ? NULL : PyObject_Call(cls, args, NULL);
-    }
-  }
   self = splitter_alloc(encoding, errors);
   if (self == NULL)
     return NULL;
+  if (!self->codec.splittable) {
+    PyObject *cls = pure_class("LineSplitter", &pure_line_splitter_cls);
+    Py_DECREF(self);
+    return cls == NULL ? NULL : PyObject_Call(cls, args, NULL);
+  }
   Py_INCREF(callback);
   self->callback = callback;
   rc = cuprum_lines_new(&self->lines, deliver_line, self);
