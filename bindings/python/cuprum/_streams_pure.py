@@ -232,12 +232,13 @@ class LineEvents(LineSplitter):
     time and the line filled in, handed to every hook in order; awaitable
     results go to ``pending``. The lines of a chunk are delivered by one
     loop, without a Python call per line of cuprum's own, which is most of
-    what a line costs when millions arrive. Splits every codec and policy
-    (it decodes before splitting), so it never declines as the native one
-    may.
+    what a line costs when millions arrive. The lines one ``feed`` (or
+    ``finish``) completes share its wall-clock time. Splits every codec and
+    policy (it decodes before splitting), including those the native engine
+    hands over to it.
     """
 
-    __slots__ = ("_event_type", "_hooks", "_results", "_template")
+    __slots__ = ("_event_type", "_hooks", "_results", "_stamp", "_template")
 
     def __init__(
         self,
@@ -257,6 +258,17 @@ class LineEvents(LineSplitter):
         self._template = tuple(template)
         self._hooks = tuple(hooks)
         self._results = pending
+        self._stamp = 0.0
+
+    def feed(self, data: bytes) -> None:
+        """Consume ``data`` and deliver the events of the lines it completes."""
+        self._stamp = time.time()
+        super().feed(data)
+
+    def finish(self) -> None:
+        """Deliver the event of a final unterminated line, if any."""
+        self._stamp = time.time()
+        super().finish()
 
     def _deliver(self, lines: list[str]) -> None:
         """Build and deliver the event of each line in ``lines``."""
@@ -265,14 +277,14 @@ class LineEvents(LineSplitter):
         )
         n = len(lines)
         r = itertools.repeat
-        # The events are built by C iterators (zip over repeated fields, one
-        # timestamp for the chunk the lines arrived in), so a line costs no
-        # Python bytecode of cuprum's beyond the loop that calls the hook.
+        # The events are built by C iterators (zip over repeated fields, the
+        # feed's timestamp among them), so a line costs no Python bytecode
+        # of cuprum's beyond the loop that calls the hook.
         build: typ.Callable[..., tuple[object, ...]] = tuple.__new__
         events = map(
             build,
             r(self._event_type, n),
-            zip(r(phase, n), r(program, n), r(argv, n), r(cwd, n), r(env, n), r(pid, n), r(time.time(), n),
+            zip(r(phase, n), r(program, n), r(argv, n), r(cwd, n), r(env, n), r(pid, n), r(self._stamp, n),
                 lines, r(code, n), r(duration, n), r(tags, n), r(note, n), r(count, n), r(op, n), r(error, n),
                 r(exec_id, n)),
         )

@@ -1330,6 +1330,11 @@ def test_line_events_stamp_each_read(engine_name: str, encoding: str, errors: st
     stamps = [e.timestamp for e in seen]
     assert before <= stamps[0] == stamps[1] <= middle
     assert middle < stamps[2] == stamps[3] <= stamps[4] <= after
+    # One large read (more than the pure engine's 64 KiB window): one stamp.
+    seen.clear()
+    splitter.feed(("line\n" * 50_000).encode(encoding))
+    assert len(seen) == 50_000
+    assert len({e.timestamp for e in seen}) == 1
 
 
 @pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
