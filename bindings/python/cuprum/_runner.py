@@ -294,32 +294,20 @@ class Run:
                         stage.pidfd = os.pidfd_open(proc.pid)
                     except OSError:
                         self.use_pidfd = False
-                if out_fd >= 0:
-                    self._add_channel(
-                        out_fd,
-                        stage,
-                        "stdout",
-                        capture=self.capture,
-                        sink=stdout_sink,
-                        encoding=encoding,
-                        errors=errors,
-                        soft_errors=soft_errors,
-                        engine=engine,
-                    )
-                    to_close.remove(out_fd)
-                if err_fd >= 0:
-                    self._add_channel(
-                        err_fd,
-                        stage,
-                        "stderr",
-                        capture=self.capture,
-                        sink=stderr_sink,
-                        encoding=encoding,
-                        errors=errors,
-                        soft_errors=soft_errors,
-                        engine=engine,
-                    )
-                    to_close.remove(err_fd)
+                for fd, phase, sink in ((out_fd, "stdout", stdout_sink), (err_fd, "stderr", stderr_sink)):
+                    if fd >= 0:
+                        self._add_channel(
+                            fd,
+                            stage,
+                            phase,
+                            capture=self.capture,
+                            sink=sink,
+                            encoding=encoding,
+                            errors=errors,
+                            soft_errors=soft_errors,
+                            engine=engine,
+                        )
+                        to_close.remove(fd)
                 if stage.events is not None:
                     stage.events.emit("start")
         except BaseException:
