@@ -44,8 +44,9 @@ def _not_found_message(library: str, exc: ImportError) -> str:
         f"/usr/local before ldconfig ran), make it findable in one of three "
         f"ways: run 'ldconfig' as root (for /usr/local/lib; for another "
         f"PREFIX, first add PREFIX/lib to a file in /etc/ld.so.conf.d/); "
-        f"set LD_LIBRARY_PATH=PREFIX/lib; or rebuild the binding with an "
-        f"rpath (LDFLAGS=-Wl,-rpath,PREFIX/lib in pip's environment). If "
+        f"set LD_LIBRARY_PATH=PREFIX/lib; or reinstall the binding with an "
+        f"rpath (LDFLAGS=-Wl,-rpath,PREFIX/lib in pip's environment, after "
+        f"removing bindings/python/build, which setuptools would reuse). If "
         f"libcuprum is not installed, install it, or reinstall the binding "
         f"without the extension (CUPRUM_BUILD_NATIVE=0)."
     )
