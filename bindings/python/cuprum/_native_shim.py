@@ -38,11 +38,11 @@ _BUILT_AGAINST = re.compile(rb"cuprum\._native was built against libcuprum ([0-9
 
 def _not_found_message(library: str, exc: ImportError) -> str:
     return (
-        f"{_MODULE} is installed but the dynamic loader cannot find {library} "
-        f"(libcuprum's shared library) for it ({exc}). If libcuprum is "
-        f"installed under a prefix the loader does not search (/opt/..., or "
-        f"/usr/local before ldconfig ran), make it findable in one of three "
-        f"ways: run 'ldconfig' as root (for /usr/local/lib; for another "
+        f"{_MODULE} is installed but failed to load: the dynamic loader "
+        f"cannot find {library}, libcuprum's shared library ({exc}). If "
+        f"libcuprum is installed under a prefix the loader does not search "
+        f"(/opt/..., or /usr/local before ldconfig ran), make it findable in "
+        f"one of three ways: run 'ldconfig' as root (for /usr/local/lib; for another "
         f"PREFIX, first add PREFIX/lib to a file in /etc/ld.so.conf.d/); "
         f"set LD_LIBRARY_PATH=PREFIX/lib; or reinstall the binding with an "
         f"rpath (LDFLAGS=-Wl,-rpath,PREFIX/lib in pip's environment, after "
