@@ -145,6 +145,11 @@ def _probe(lib: Path, library_dir: Path | None) -> subprocess.CompletedProcess[s
            "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C"}
     if library_dir is not None:
         env["LD_LIBRARY_PATH"] = str(library_dir)
+    # A sanitized libcuprum (CI's ASan run) needs the runtimes this
+    # interpreter was started with.
+    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        if name in os.environ:
+            env[name] = os.environ[name]
     return subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
                           text=True, check=False, timeout=60)
 
