@@ -14,6 +14,7 @@
 
 #include <cuprum.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -1176,10 +1177,54 @@ static struct PyModuleDef native_module = {
     .m_methods = native_methods,
 };
 
+/*
+ * The cuprum.h version this module was compiled against, as text in the
+ * binary: when the loader refuses the module (a libcuprum older than the
+ * header lacks a symbol), _native_shim.py reads it from the file to name
+ * both versions.
+ */
+__attribute__((used)) static const char built_against[] =
+    "cuprum._native was built against libcuprum " CUPRUM_VERSION_STRING;
+
+/*
+ * Refuses a libcuprum older than the header this module was compiled
+ * against: it may lack what the header promises.  Returns 0, or -1 with
+ * ImportError set naming both versions and the library's path.
+ */
+static int check_library_version(void)
+{
+  const char *loaded = cuprum_version();
+  int major = 0, minor = 0, patch = 0;
+  int cmp = -1; /* an unreadable version counts as older */
+  Dl_info info;
+  const char *path = "an unknown path";
+
+  if (sscanf(loaded, "%d.%d.%d", &major, &minor, &patch) == 3) {
+    if (major != CUPRUM_VERSION_MAJOR)
+      cmp = major - CUPRUM_VERSION_MAJOR;
+    else if (minor != CUPRUM_VERSION_MINOR)
+      cmp = minor - CUPRUM_VERSION_MINOR;
+    else
+      cmp = patch - CUPRUM_VERSION_PATCH;
+  }
+  if (cmp >= 0)
+    return 0;
+  if (dladdr((void *)cuprum_version, &info) != 0 && info.dli_fname != NULL)
+    path = info.dli_fname;
+  PyErr_Format(PyExc_ImportError,
+               "%s but loaded libcuprum %s from %s: rebuild the binding "
+               "against that library, or make a libcuprum %s or newer the "
+               "one the loader finds first",
+               built_against, loaded, path, CUPRUM_VERSION_STRING);
+  return -1;
+}
+
 PyMODINIT_FUNC PyInit__native(void)
 {
   PyObject *m;
 
+  if (check_library_version() < 0)
+    return NULL;
   if (PyType_Ready(&LineSplitterType) < 0 || PyType_Ready(&CaptureType) < 0 ||
       PyType_Ready(&FdTeeType) < 0)
     return NULL;
