@@ -4,7 +4,8 @@
  * installed library with nothing but `pkg-config --cflags --libs cuprum`.
  *
  * It runs `seq 1 N | tr 0-9 a-j` with posix_spawn, the parent joining the
- * two children through cuprum_pump() and capturing the last stage with
+ * two children through cuprum_pump() (in a thread of its own, so that tr
+ * never waits on a full output pipe) and capturing the last stage with
  * cuprum_consume(), whose chunk callback feeds a cuprum_lines splitter.
  * The captured bytes and every line are checked against the text computed
  * here.  Usage: pipeline [N]  (default 200000).  Exit status 0 on success.
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +62,25 @@ static int on_chunk(void *ctx, const char *data, size_t len)
   return cuprum_lines_feed(ctx, data, len);
 }
 
+struct pump_job {
+  int in;
+  int out;
+  int rc;
+  cuprum_pump_stats st;
+};
+
+/* seq -> tr through the engine; closes both ends when done. */
+static void *pump(void *arg)
+{
+  struct pump_job *job = arg;
+
+  job->rc =
+      cuprum_pump(job->in, job->out, CUPRUM_BUFFER_SIZE_DEFAULT, 0, &job->st);
+  close(job->in);
+  close(job->out);
+  return NULL;
+}
+
 static pid_t start(char *const argv[], int in, int out)
 {
   posix_spawn_file_actions_t fa;
@@ -96,13 +117,14 @@ int main(int argc, char **argv)
   char *tr[] = {"tr", "0-9", "a-j", NULL};
   struct line_check check = {1, 0};
   cuprum_consume_opts opts;
-  cuprum_pump_stats st;
+  struct pump_job job;
+  pthread_t pumper;
   cuprum_capture out;
   cuprum_lines *lines = NULL;
   char *want;
   size_t want_len = 0;
   int a[2], b[2], c[2];
-  int devnull, rc, rc_out, rc_lines, s1, s2, ok;
+  int devnull, rc_out, rc_lines, s1, s2, ok;
   pid_t p1, p2;
 
   if (strcmp(cuprum_version(), CUPRUM_VERSION_STRING) != 0) {
@@ -134,22 +156,25 @@ int main(int argc, char **argv)
   if (p1 < 0 || p2 < 0)
     return 1;
 
-  /* seq -> tr through the engine, then capture tr's output. */
-  rc = cuprum_pump(a[0], b[1], CUPRUM_BUFFER_SIZE_DEFAULT, 0, &st);
-  close(a[0]);
-  close(b[1]);
+  job.in = a[0];
+  job.out = b[1];
+  if (pthread_create(&pumper, NULL, pump, &job) != 0) {
+    fprintf(stderr, "pipeline: pthread_create failed\n");
+    return 1;
+  }
   cuprum_consume_opts_init(&opts);
   opts.on_chunk = on_chunk;
   opts.on_chunk_ctx = lines;
   rc_out = cuprum_consume(c[0], &opts, &out);
   close(c[0]);
+  pthread_join(pumper, NULL);
   rc_lines = cuprum_lines_finish(lines);
   cuprum_lines_free(lines);
   s1 = finish(p1);
   s2 = finish(p2);
-  if (rc != 0 || rc_out != 0 || rc_lines != 0) {
+  if (job.rc != 0 || rc_out != 0 || rc_lines != 0) {
     fprintf(stderr, "pipeline: pump: %s; consume: %s; lines: %s\n",
-            cuprum_strerror(rc), cuprum_strerror(rc_out),
+            cuprum_strerror(job.rc), cuprum_strerror(rc_out),
             cuprum_strerror(rc_lines));
     cuprum_capture_release(&out);
     return 1;
@@ -165,13 +190,13 @@ int main(int argc, char **argv)
     want[want_len++] = '\n';
   }
   ok = s1 == 0 && s2 == 0 && out.len == want_len &&
-       memcmp(out.data, want, want_len) == 0 && st.delivered == want_len &&
+       memcmp(out.data, want, want_len) == 0 && job.st.delivered == want_len &&
        check.next == count + 1 && check.bad == 0;
   printf("pipeline: libcuprum %s ran seq 1 %lu | tr 0-9 a-j: pumped %llu "
          "bytes (%s), captured %zu of %zu, %lu lines, %lu wrong, exits %d "
          "%d: %s\n",
-         cuprum_version(), count, (unsigned long long)st.delivered,
-         st.spliced ? "splice" : "read/write", out.len, want_len,
+         cuprum_version(), count, (unsigned long long)job.st.delivered,
+         job.st.spliced ? "splice" : "read/write", out.len, want_len,
          check.next - 1, check.bad, s1, s2, ok ? "ok" : "FAILED");
   free(want);
   cuprum_capture_release(&out);
