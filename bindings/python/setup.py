@@ -111,8 +111,16 @@ def build_options() -> dict[str, dict[str, str]]:
     return {"egg_info": {"egg_base": os.path.abspath(base)}}
 
 
+# What a wheel ships: the package's Python modules, the PEP 561 marker and,
+# in the native wheel only, the compiled cuprum._native.  No C source (the
+# extension's _native.c travels in the sdist, see MANIFEST.in, and in the
+# release tarball), so the pure and the native wheel list the same files
+# apart from the .so.  (Set here, not in pyproject.toml's [tool.setuptools],
+# which Debian 12's setuptools 66 still calls beta and warns about.)
 setup(
     packages=find_packages(include=["cuprum", "cuprum.*"]),
+    include_package_data=False,
+    package_data={"cuprum": ["py.typed"]},
     ext_modules=native_extensions(),
     zip_safe=False,
     options=build_options(),
