@@ -26,9 +26,10 @@ import time
 import typing as typ
 
 from cuprum._observer import StageEvents
-from cuprum._options import ExecutionContext, check_seconds
+from cuprum._options import ExecutionContext
 from cuprum._pipes import make_pipe
 from cuprum._results import CommandResult, PipelineResult, TimeoutExpired
+from cuprum._validate import check_timeout
 from cuprum.events import ExecEvent
 from cuprum.context import _freeze_env, current_context, merge_env_overlays, resolve_env
 
@@ -150,7 +151,7 @@ class Run:
         if context is not None and not isinstance(context, ExecutionContext):
             msg = f"context must be an ExecutionContext, got {type(context).__name__}"
             raise TypeError(msg)
-        timeout = check_seconds(timeout, "timeout")
+        timeout = check_timeout(timeout, "timeout")
         if timeout is None:
             timeout = ctx.timeout if ctx.timeout is not None else scope.timeout
         self.timeout = timeout
@@ -221,8 +222,10 @@ class Run:
                 stage.events.emit("plan")
             for hook in self.before_hooks:
                 hook(stage.cmd)
-        if self.timeout is not None:
-            self.deadline = time.monotonic() + self.timeout
+        # A timeout of zero or less has already expired: the first tick
+        # after spawning stops the run. Infinity is no deadline at all.
+        if self.timeout is not None and self.timeout != math.inf:
+            self.deadline = time.monotonic() + max(self.timeout, 0.0)
         self._spawn_all()
 
     def _spawn_all(self) -> None:
@@ -586,7 +589,8 @@ class Run:
             self._kill_all(signal.SIGKILL)
         else:
             self._kill_all(signal.SIGTERM)
-            self.kill_at = time.monotonic() + grace
+            if grace != math.inf:
+                self.kill_at = time.monotonic() + grace
         if self.unreaped == 0 and self.channels:
             self.drain_until = time.monotonic() + _DRAIN_GRACE
 

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import dataclasses as dc
-import math
 import os
 import typing as typ
 from contextvars import ContextVar, Token
 from types import MappingProxyType
 
-from cuprum.events import ExecHook
+from cuprum._validate import check_timeout
 from cuprum.program import Program
 
 if typ.TYPE_CHECKING:
+    # ExecHook's home is cuprum.events; this module does not re-export it.
+    from cuprum.events import ExecHook
     from cuprum.sh import CommandResult, SafeCmd
 
     BeforeHook = cabc.Callable[[SafeCmd], None]
@@ -46,20 +47,6 @@ class ForbiddenProgramError(PermissionError):
         self.program = program
         self.restricted_state = restricted_state
         super().__init__(f"Program '{program}' is not allowed in the current context")
-
-
-def _check_timeout(value: float | None, owner: str) -> float | None:
-    """Return ``value`` as a float, rejecting negative or non-finite values."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"{owner} timeout must be a number or None, got {type(value).__name__}"
-        raise TypeError(msg)
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        msg = f"{owner} timeout must be a finite non-negative number, got {value!r}"
-        raise ValueError(msg)
-    return number
 
 
 def _freeze_env(
@@ -131,7 +118,8 @@ class ScopeConfig:
     observe_hooks:
         Appended after the enclosing scope's.
     timeout:
-        Default timeout in seconds for runs inside the scope.
+        Default timeout in seconds for runs inside the scope; zero or less
+        has already expired, infinity never does.
     env_overlay:
         Environment variables layered over the enclosing overlay.
     """
@@ -145,7 +133,7 @@ class ScopeConfig:
 
     def __post_init__(self) -> None:
         """Validate the timeout and freeze the allowlist and overlay."""
-        object.__setattr__(self, "timeout", _check_timeout(self.timeout, "ScopeConfig"))
+        object.__setattr__(self, "timeout", check_timeout(self.timeout, "ScopeConfig.timeout"))
         if self.allowlist is not None:
             object.__setattr__(self, "allowlist", frozenset(self.allowlist))
         object.__setattr__(self, "env_overlay", _freeze_env(self.env_overlay))
@@ -170,7 +158,7 @@ class CuprumContext:
 
     def __post_init__(self) -> None:
         """Validate the timeout and freeze the overlay."""
-        object.__setattr__(self, "timeout", _check_timeout(self.timeout, "CuprumContext"))
+        object.__setattr__(self, "timeout", check_timeout(self.timeout, "CuprumContext.timeout"))
         object.__setattr__(self, "env_overlay", _freeze_env(self.env_overlay))
 
     def is_allowed(self, program: Program) -> bool:
@@ -361,7 +349,7 @@ class HookRegistration(_Registration):
         elif hook_type == "after":
             new = ctx.with_after_hook(typ.cast(AfterHook, hook))
         elif hook_type == "observe":
-            new = ctx.with_observe_hook(typ.cast(ExecHook, hook))
+            new = ctx.with_observe_hook(typ.cast("ExecHook", hook))
         else:
             msg = f"unknown hook type {hook_type!r}; expected before, after or observe"
             raise ValueError(msg)
@@ -425,7 +413,6 @@ __all__ = [
     "BeforeHook",
     "CuprumContext",
     "EnvRegistration",
-    "ExecHook",
     "ForbiddenProgramError",
     "HookRegistration",
     "ScopeConfig",
