@@ -29,16 +29,17 @@ from cuprum._observer import StageEvents
 from cuprum._options import ExecutionContext
 from cuprum._pipes import make_pipe
 from cuprum._results import CommandResult, PipelineResult, TimeoutExpired
-from cuprum._validate import check_timeout
+from cuprum._env import merge_env_overlays, resolve_env
+from cuprum._scope import ACTIVE
+from cuprum._validate import check_env, check_timeout
 from cuprum.events import ExecEvent
-from cuprum.context import _freeze_env, current_context, merge_env_overlays, resolve_env
 
 if typ.TYPE_CHECKING:
     import collections.abc as cabc
 
     from cuprum._engine import StreamEngine
+    from cuprum._exec.command import Command
     from cuprum._options import RunOutputOptions
-    from cuprum.sh import SafeCmd
 
 _DEFAULT_CONTEXT = ExecutionContext()
 _MAX_READ = 1024 * 1024
@@ -108,7 +109,7 @@ class _Stage:
         "stdout_capture",
     )
 
-    def __init__(self, index: int, cmd: SafeCmd) -> None:
+    def __init__(self, index: int, cmd: Command) -> None:
         self.index = index
         self.cmd = cmd
         self.argv = (cmd.program, *cmd.argv)
@@ -134,7 +135,7 @@ class Run:
 
     def __init__(
         self,
-        cmds: tuple[SafeCmd, ...],
+        cmds: tuple[Command, ...],
         *,
         output: RunOutputOptions,
         timeout: float | None,
@@ -144,16 +145,17 @@ class Run:
         pipeline: bool,
     ) -> None:
         """Validate the request and prepare (but do not start) the run."""
-        scope = current_context()
-        for cmd in cmds:
-            scope.check_allowed(cmd.program)
+        scope = ACTIVE.get(None)
+        if scope is not None:
+            for cmd in cmds:
+                scope.check_allowed(cmd.program)
         ctx = _DEFAULT_CONTEXT if context is None else context
         if context is not None and not isinstance(context, ExecutionContext):
             msg = f"context must be an ExecutionContext, got {type(context).__name__}"
             raise TypeError(msg)
         timeout = check_timeout(timeout, "timeout")
         if timeout is None:
-            timeout = ctx.timeout if ctx.timeout is not None else scope.timeout
+            timeout = ctx.timeout if ctx.timeout is not None or scope is None else scope.timeout
         self.timeout = timeout
         self.cwd: str | None = None
         if ctx.cwd is not None:
@@ -163,18 +165,19 @@ class Run:
                 msg = f"working directory {cwd!r} {kind}"
                 raise (NotADirectoryError if os.path.exists(cwd) else FileNotFoundError)(msg)
             self.cwd = cwd
-        call_env = _freeze_env(ctx.env, "ExecutionContext.env") if ctx.env else None
-        self.env = resolve_env(scope.env_overlay, call_env)
+        call_env = check_env(ctx.env, "ExecutionContext.env") if ctx.env else None
+        overlay = None if scope is None else scope.env_overlay
+        self.env = resolve_env(overlay, call_env)
         self.ctx = ctx
         self.engine = engine
         self.pipeline = pipeline
         self.capture = output.capture
         self.echo = output.echo
         self.stdin_data = stdin_data
-        self.before_hooks = scope.before_hooks
-        self.after_hooks = scope.after_hooks
-        self.hooks = scope.observe_hooks
-        self.env_overlay = merge_env_overlays(scope.env_overlay, call_env) if self.hooks else None
+        self.before_hooks = () if scope is None else scope.before_hooks
+        self.after_hooks = () if scope is None else scope.after_hooks
+        self.hooks = () if scope is None else scope.observe_hooks
+        self.env_overlay = merge_env_overlays(overlay, call_env) if self.hooks else None
         self.pending: list[typ.Any] = []
         self.stages = [_Stage(i, cmd) for i, cmd in enumerate(cmds)]
         self.channels: dict[int, _Channel] = {}

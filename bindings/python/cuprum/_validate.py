@@ -10,7 +10,9 @@ imports nothing of cuprum's.
 from __future__ import annotations
 
 import codecs
+import collections.abc as cabc
 import math
+from types import MappingProxyType
 
 
 def _number(value: object, what: str) -> float:
@@ -64,4 +66,25 @@ def check_codec(encoding: str, errors: str) -> None:
         raise LookupError(msg) from exc
 
 
-__all__ = ["check_codec", "check_seconds", "check_timeout"]
+def check_env(
+    overlay: cabc.Mapping[str, str] | None, owner: str = "env overlay"
+) -> cabc.Mapping[str, str] | None:
+    """Validate an environment overlay; return an immutable copy (or ``None``)."""
+    if overlay is None:
+        return None
+    frozen: dict[str, str] = {}
+    for key, value in overlay.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            msg = (
+                f"{owner} entries must be str to str, got "
+                f"{type(key).__name__} {key!r} -> {type(value).__name__}"
+            )
+            raise TypeError(msg)
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            msg = f"{owner} has an invalid variable name or value: {key!r}"
+            raise ValueError(msg)
+        frozen[key] = value
+    return MappingProxyType(frozen)
+
+
+__all__ = ["check_codec", "check_env", "check_seconds", "check_timeout"]

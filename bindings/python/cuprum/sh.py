@@ -32,7 +32,6 @@ from cuprum.catalogue import (
     ProjectSettings,
     UnknownProgramError,
 )
-from cuprum.context import current_context, observe, scoped
 from cuprum.program import Program
 
 _ArgValue = str | int | float | bool | Path
@@ -304,8 +303,5 @@ __all__ = [
     "TimeoutExpired",
     "UnknownProgramError",
     "build_argv",
-    "current_context",
     "make",
-    "observe",
-    "scoped",
 ]
