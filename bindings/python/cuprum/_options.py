@@ -93,9 +93,6 @@ class ExecutionContext:
         check_codec(self.encoding, self.errors)
 
 
-_DEFAULT_CONTEXT = ExecutionContext()
-
-
 @dc.dataclass(frozen=True, slots=True)
 class StdinInput:
     """Data written to the child's stdin, which is then closed.
