@@ -2,49 +2,20 @@
 """Per-call run options: output handling, stdin payload, execution context.
 
 These are plain immutable values validated on construction, so a mistake
-(negative timeout, unknown encoding, text *and* data for stdin) is reported
+(negative grace period, unknown encoding, text *and* data for stdin) is reported
 where it was made and before anything is spawned.
 """
 
 from __future__ import annotations
 
-import codecs
 import collections.abc as cabc
 import dataclasses as dc
-import math
 import typing as typ
 import warnings
 from pathlib import Path
 
 from cuprum._constants import DEFAULT_CANCEL_GRACE, DEFAULT_ENCODING, DEFAULT_ERRORS
-
-
-def check_seconds(value: float | None, what: str) -> float | None:
-    """Return ``value`` as float; reject non-numbers, negatives and NaN."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"{what} must be a number of seconds, got {type(value).__name__}"
-        raise TypeError(msg)
-    number = float(value)
-    if math.isnan(number) or number < 0:
-        msg = f"{what} must be a non-negative number of seconds, got {value!r}"
-        raise ValueError(msg)
-    return number
-
-
-def check_codec(encoding: str, errors: str) -> None:
-    """Raise ``LookupError`` naming an unknown encoding or error handler."""
-    try:
-        codecs.lookup(encoding)
-    except (LookupError, TypeError) as exc:
-        msg = f"unknown encoding {encoding!r} in ExecutionContext.encoding"
-        raise LookupError(msg) from exc
-    try:
-        codecs.lookup_error(errors)
-    except (LookupError, TypeError) as exc:
-        msg = f"unknown error handler {errors!r} in ExecutionContext.errors"
-        raise LookupError(msg) from exc
+from cuprum._validate import check_codec, check_seconds, check_timeout
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -90,9 +61,11 @@ class ExecutionContext:
     cwd:
         Working directory for the child; it must exist.
     cancel_grace:
-        Seconds between SIGTERM and SIGKILL when a child is stopped.
+        Seconds between SIGTERM and SIGKILL when a child is stopped
+        (infinity: never SIGKILL).
     timeout:
-        Timeout in seconds used when the call passes none.
+        Timeout in seconds used when the call passes none; zero or less has
+        already expired, infinity never does.
     stdout_sink / stderr_sink:
         Where ``echo`` copies output; ``None`` means the current
         ``sys.stdout`` / ``sys.stderr``. A text stream, a binary stream or a
@@ -116,11 +89,8 @@ class ExecutionContext:
     def __post_init__(self) -> None:
         """Validate timings and codec names."""
         check_seconds(self.cancel_grace, "ExecutionContext.cancel_grace")
-        check_seconds(self.timeout, "ExecutionContext.timeout")
+        check_timeout(self.timeout, "ExecutionContext.timeout")
         check_codec(self.encoding, self.errors)
-
-
-_DEFAULT_CONTEXT = ExecutionContext()
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -159,6 +129,4 @@ __all__ = [
     "IOOptions",
     "RunOutputOptions",
     "StdinInput",
-    "check_codec",
-    "check_seconds",
 ]

@@ -20,6 +20,39 @@ class UnknownProgramError(LookupError):
     """Raised when a program is not listed in the catalogue."""
 
 
+class DuplicateProjectError(ValueError):
+    """Raised when two projects of one catalogue share a name.
+
+    Attributes
+    ----------
+    project_name:
+        The name registered more than once.
+    """
+
+    def __init__(self, project_name: str) -> None:
+        """Name the duplicated project."""
+        self.project_name = project_name
+        super().__init__(f"Project '{project_name}' registered more than once")
+
+
+class DuplicateProgramError(ValueError):
+    """Raised when a program is listed by two projects of one catalogue.
+
+    Attributes
+    ----------
+    program:
+        The program listed twice.
+    owner:
+        The name of the project that listed it first.
+    """
+
+    def __init__(self, program: str, owner: str) -> None:
+        """Name the program and the project that already owns it."""
+        self.program = program
+        self.owner = owner
+        super().__init__(f"Program '{program}' already owned by '{owner}'")
+
+
 @dc.dataclass(frozen=True, slots=True)
 class ProjectSettings:
     """Metadata shared by the programs one project curates.
@@ -63,7 +96,8 @@ class ProgramCatalogue:
     """An allowlist of programs grouped by owning project.
 
     Project names and programs must each be unique: a duplicate raises
-    ``ValueError`` naming it, because two owners for one program would make
+    :class:`DuplicateProjectError` or :class:`DuplicateProgramError` (both
+    ``ValueError``) naming it, because two owners for one program would make
     its metadata ambiguous.
     """
 
@@ -75,14 +109,12 @@ class ProgramCatalogue:
         by_program: dict[Program, ProjectSettings] = {}
         for project in projects:
             if project.name in by_name:
-                msg = f"Project '{project.name}' registered more than once"
-                raise ValueError(msg)
+                raise DuplicateProjectError(project.name)
             by_name[project.name] = project
             for program in project.programs:
                 owner = by_program.get(program)
                 if owner is not None:
-                    msg = f"Program '{program}' already owned by '{owner.name}'"
-                    raise ValueError(msg)
+                    raise DuplicateProgramError(program, owner.name)
                 by_program[program] = project
         self._projects = by_name
         self._by_program = by_program
@@ -155,6 +187,8 @@ __all__ = [
     "LS",
     "RSYNC",
     "TAR",
+    "DuplicateProgramError",
+    "DuplicateProjectError",
     "ProgramCatalogue",
     "ProgramEntry",
     "ProjectSettings",

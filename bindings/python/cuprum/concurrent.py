@@ -12,7 +12,7 @@ import asyncio
 import dataclasses as dc
 import typing as typ
 
-from cuprum._drivers import await_pending_blocking
+from cuprum._exec.drivers import await_pending_blocking
 from cuprum._options import ExecutionContext, RunOutputOptions
 from cuprum.context import current_context
 

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import dataclasses as dc
-import math
-import os
 import typing as typ
-from contextvars import ContextVar, Token
-from types import MappingProxyType
+from contextvars import Token
 
-from cuprum.events import ExecHook
+from cuprum._env import merge_env_overlays, resolve_env
+from cuprum._scope import ACTIVE, Policy
+from cuprum._validate import check_env, check_timeout
 from cuprum.program import Program
 
 if typ.TYPE_CHECKING:
-    from cuprum.sh import CommandResult, SafeCmd
+    # ExecHook's home is cuprum.events; this module does not re-export it.
+    from cuprum._results import CommandResult
+    from cuprum.events import ExecHook
+    from cuprum.sh import SafeCmd
 
     BeforeHook = cabc.Callable[[SafeCmd], None]
     AfterHook = cabc.Callable[[SafeCmd, CommandResult], None]
@@ -48,73 +50,6 @@ class ForbiddenProgramError(PermissionError):
         super().__init__(f"Program '{program}' is not allowed in the current context")
 
 
-def _check_timeout(value: float | None, owner: str) -> float | None:
-    """Return ``value`` as a float, rejecting negative or non-finite values."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"{owner} timeout must be a number or None, got {type(value).__name__}"
-        raise TypeError(msg)
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        msg = f"{owner} timeout must be a finite non-negative number, got {value!r}"
-        raise ValueError(msg)
-    return number
-
-
-def _freeze_env(
-    overlay: cabc.Mapping[str, str] | None, owner: str = "env overlay"
-) -> cabc.Mapping[str, str] | None:
-    """Validate an overlay and return an immutable copy (or ``None``)."""
-    if overlay is None:
-        return None
-    frozen: dict[str, str] = {}
-    for key, value in overlay.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            msg = (
-                f"{owner} entries must be str to str, got "
-                f"{type(key).__name__} {key!r} -> {type(value).__name__}"
-            )
-            raise TypeError(msg)
-        if not key or "=" in key or "\0" in key or "\0" in value:
-            msg = f"{owner} has an invalid variable name or value: {key!r}"
-            raise ValueError(msg)
-        frozen[key] = value
-    return MappingProxyType(frozen)
-
-
-def merge_env_overlays(
-    parent: cabc.Mapping[str, str] | None,
-    child: cabc.Mapping[str, str] | None,
-) -> cabc.Mapping[str, str] | None:
-    """Layer ``child`` over ``parent`` without reading ``os.environ``.
-
-    ``None`` means "no overlay"; the result is immutable, or ``None`` when both
-    layers are ``None``.
-    """
-    if parent is None and child is None:
-        return None
-    merged: dict[str, str] = dict(parent) if parent else {}
-    if child:
-        merged.update(child)
-    return MappingProxyType(merged)
-
-
-def resolve_env(*layers: cabc.Mapping[str, str] | None) -> dict[str, str] | None:
-    """Return the live ``os.environ`` with ``layers`` applied left to right.
-
-    Returns ``None`` when no layer has any entry, meaning "inherit the parent
-    environment unchanged" to the spawning code.
-    """
-    if not any(layers):
-        return None
-    merged = os.environ.copy()
-    for layer in layers:
-        if layer:
-            merged.update(layer)
-    return merged
-
-
 @dc.dataclass(frozen=True, slots=True)
 class ScopeConfig:
     """What a :func:`scoped` block changes.
@@ -131,7 +66,8 @@ class ScopeConfig:
     observe_hooks:
         Appended after the enclosing scope's.
     timeout:
-        Default timeout in seconds for runs inside the scope.
+        Default timeout in seconds for runs inside the scope; zero or less
+        has already expired, infinity never does.
     env_overlay:
         Environment variables layered over the enclosing overlay.
     """
@@ -145,10 +81,10 @@ class ScopeConfig:
 
     def __post_init__(self) -> None:
         """Validate the timeout and freeze the allowlist and overlay."""
-        object.__setattr__(self, "timeout", _check_timeout(self.timeout, "ScopeConfig"))
+        object.__setattr__(self, "timeout", check_timeout(self.timeout, "ScopeConfig.timeout"))
         if self.allowlist is not None:
             object.__setattr__(self, "allowlist", frozenset(self.allowlist))
-        object.__setattr__(self, "env_overlay", _freeze_env(self.env_overlay))
+        object.__setattr__(self, "env_overlay", check_env(self.env_overlay))
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -170,8 +106,8 @@ class CuprumContext:
 
     def __post_init__(self) -> None:
         """Validate the timeout and freeze the overlay."""
-        object.__setattr__(self, "timeout", _check_timeout(self.timeout, "CuprumContext"))
-        object.__setattr__(self, "env_overlay", _freeze_env(self.env_overlay))
+        object.__setattr__(self, "timeout", check_timeout(self.timeout, "CuprumContext.timeout"))
+        object.__setattr__(self, "env_overlay", check_env(self.env_overlay))
 
     def is_allowed(self, program: Program) -> bool:
         """Return True when ``program`` is a member of the allowlist."""
@@ -255,17 +191,17 @@ class CuprumContext:
 
 
 _DEFAULT_CONTEXT = CuprumContext()
-_CONTEXT: ContextVar[CuprumContext] = ContextVar("cuprum_context", default=_DEFAULT_CONTEXT)
 
 
 def current_context() -> CuprumContext:
     """Return the execution context active in this thread or task."""
-    return _CONTEXT.get()
+    # Only this module stores policies in ACTIVE, and only CuprumContexts.
+    return typ.cast(CuprumContext, ACTIVE.get(_DEFAULT_CONTEXT))
 
 
 def get_context() -> CuprumContext:
     """Alias of :func:`current_context`."""
-    return _CONTEXT.get()
+    return current_context()
 
 
 class _ScopedContext:
@@ -275,15 +211,15 @@ class _ScopedContext:
 
     def __init__(self, config: ScopeConfig) -> None:
         self._ctx = current_context().narrow(config)
-        self._token: Token[CuprumContext] | None = None
+        self._token: Token[Policy] | None = None
 
     def __enter__(self) -> CuprumContext:
-        self._token = _CONTEXT.set(self._ctx)
+        self._token = ACTIVE.set(self._ctx)
         return self._ctx
 
     def __exit__(self, *exc_info: object) -> None:
         if self._token is not None:
-            _CONTEXT.reset(self._token)
+            ACTIVE.reset(self._token)
             self._token = None
 
 
@@ -310,7 +246,7 @@ class _Registration:
     __slots__ = ("_token",)
 
     def __init__(self, ctx: CuprumContext) -> None:
-        self._token: Token[CuprumContext] | None = _CONTEXT.set(ctx)
+        self._token: Token[Policy] | None = ACTIVE.set(ctx)
 
     def detach(self) -> None:
         """Restore the context that existed when this handle was made.
@@ -320,7 +256,7 @@ class _Registration:
         """
         token, self._token = self._token, None
         if token is not None:
-            _CONTEXT.reset(token)
+            ACTIVE.reset(token)
 
     def __enter__(self) -> typ.Self:
         return self
@@ -361,7 +297,7 @@ class HookRegistration(_Registration):
         elif hook_type == "after":
             new = ctx.with_after_hook(typ.cast(AfterHook, hook))
         elif hook_type == "observe":
-            new = ctx.with_observe_hook(typ.cast(ExecHook, hook))
+            new = ctx.with_observe_hook(typ.cast("ExecHook", hook))
         else:
             msg = f"unknown hook type {hook_type!r}; expected before, after or observe"
             raise ValueError(msg)
@@ -377,7 +313,7 @@ class EnvRegistration(_Registration):
 
     def __init__(self, overlay: cabc.Mapping[str, str]) -> None:
         """Layer ``overlay`` over the current overlay."""
-        self._overlay = _freeze_env(overlay, "env()")
+        self._overlay = check_env(overlay, "env()")
         super().__init__(current_context().with_env_overlay(self._overlay))
 
     @property
@@ -425,7 +361,6 @@ __all__ = [
     "BeforeHook",
     "CuprumContext",
     "EnvRegistration",
-    "ExecHook",
     "ForbiddenProgramError",
     "HookRegistration",
     "ScopeConfig",

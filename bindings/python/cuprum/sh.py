@@ -16,8 +16,8 @@ import typing as typ
 import warnings
 from pathlib import Path
 
-from cuprum import _backend
-from cuprum._drivers import run_blocking, run_in_loop
+from cuprum._exec import plan as _plan
+from cuprum._exec.drivers import run_blocking, run_in_loop
 from cuprum._options import (
     ExecutionContext,
     IOOptions,
@@ -25,21 +25,17 @@ from cuprum._options import (
     StdinInput,
 )
 from cuprum._results import CommandResult, PipelineResult, TimeoutExpired
-from cuprum._runner import Run
 from cuprum.catalogue import (
     DEFAULT_CATALOGUE,
     ProgramCatalogue,
     ProjectSettings,
     UnknownProgramError,
 )
-from cuprum.context import current_context, observe, scoped
 from cuprum.program import Program
 
 _ArgValue = str | int | float | bool | Path
 #: A callable returned by :func:`make` that builds :class:`SafeCmd` values.
 SafeCmdBuilder = cabc.Callable[..., "SafeCmd"]
-_DEFAULT_OUTPUT = RunOutputOptions()
-_DEFAULT_CONTEXT = ExecutionContext()
 
 
 def _stringify(value: _ArgValue) -> str:
@@ -74,7 +70,7 @@ def _pipeline_output(
         msg = f"Pipeline.run/run_sync got unexpected keyword arguments: {', '.join(unknown)}"
         raise TypeError(msg)
     if not flags:
-        return _resolve_output(output)
+        return _plan.resolve_output(output)
     if output is not None:
         msg = "Pass either 'output' or the deprecated 'capture'/'echo' flags, not both"
         raise ValueError(msg)
@@ -87,15 +83,6 @@ def _pipeline_output(
     return RunOutputOptions(
         capture=bool(flags.get("capture", True)), echo=bool(flags.get("echo", False))
     )
-
-
-def _resolve_output(output: RunOutputOptions | None) -> RunOutputOptions:
-    if output is None:
-        return _DEFAULT_OUTPUT
-    if not isinstance(output, RunOutputOptions):
-        msg = f"output must be a RunOutputOptions, got {type(output).__name__}"
-        raise TypeError(msg)
-    return output
 
 
 @dc.dataclass(frozen=True, slots=True, weakref_slot=True)
@@ -136,30 +123,15 @@ class SafeCmd:
         """Pipe this command's stdout into ``other``."""
         return Pipeline.concat(self, other)
 
-    def _prepare(
+    def _plan(
         self,
         output: RunOutputOptions | None,
         timeout: float | None,
         context: ExecutionContext | None,
         stdin: StdinInput | None,
-    ) -> Run:
-        out = _resolve_output(output)
-        if context is not None and not isinstance(context, ExecutionContext):
-            msg = f"context must be an ExecutionContext, got {type(context).__name__}"
-            raise TypeError(msg)
-        ctx = context if context is not None else _DEFAULT_CONTEXT
-        if stdin is not None and not isinstance(stdin, StdinInput):
-            msg = f"stdin must be a StdinInput, got {type(stdin).__name__}"
-            raise TypeError(msg)
-        data = stdin.resolve(ctx) if stdin is not None else None
-        return Run(
-            (self,),
-            output=out,
-            timeout=timeout,
-            context=context,
-            stdin_data=data,
-            engine=_backend.get_engine(),
-            pipeline=False,
+    ) -> _plan.RunPlan:
+        return _plan.resolve(
+            (self,), output=output, timeout=timeout, context=context, stdin=stdin, pipeline=False
         )
 
     async def run(
@@ -178,8 +150,8 @@ class SafeCmd:
         ``ValueError`` / ``TypeError`` for invalid arguments. Cancelling the
         task stops the child: SIGTERM, ``cancel_grace``, SIGKILL.
         """
-        run = self._prepare(output, timeout, context, stdin)
-        return typ.cast(CommandResult, await run_in_loop(run))
+        plan = self._plan(output, timeout, context, stdin)
+        return typ.cast(CommandResult, await run_in_loop(plan))
 
     def run_sync(
         self,
@@ -190,8 +162,8 @@ class SafeCmd:
         stdin: StdinInput | None = None,
     ) -> CommandResult:
         """Run the command and block until it finishes; see :meth:`run`."""
-        run = self._prepare(output, timeout, context, stdin)
-        return typ.cast(CommandResult, run_blocking(run))
+        plan = self._plan(output, timeout, context, stdin)
+        return typ.cast(CommandResult, run_blocking(plan))
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -226,20 +198,14 @@ class Pipeline:
         right_parts = right.parts if isinstance(right, Pipeline) else (right,)
         return cls((*left_parts, *right_parts))
 
-    def _prepare(
+    def _plan(
         self,
         output: RunOutputOptions,
         timeout: float | None,
         context: ExecutionContext | None,
-    ) -> Run:
-        return Run(
-            self.parts,
-            output=output,
-            timeout=timeout,
-            context=context,
-            stdin_data=None,
-            engine=_backend.get_engine(),
-            pipeline=True,
+    ) -> _plan.RunPlan:
+        return _plan.resolve(
+            self.parts, output=output, timeout=timeout, context=context, stdin=None, pipeline=True
         )
 
     async def run(
@@ -257,8 +223,8 @@ class Pipeline:
         ``failure_index`` and every other stage is stopped at once. The flat
         ``capture``/``echo`` keywords are deprecated spellings of ``output``.
         """
-        run = self._prepare(_pipeline_output(output, deprecated_flags), timeout, context)
-        return typ.cast(PipelineResult, await run_in_loop(run))
+        plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context)
+        return typ.cast(PipelineResult, await run_in_loop(plan))
 
     def run_sync(
         self,
@@ -269,8 +235,8 @@ class Pipeline:
         **deprecated_flags: bool,
     ) -> PipelineResult:
         """Run the pipeline and block until it finishes; see :meth:`run`."""
-        run = self._prepare(_pipeline_output(output, deprecated_flags), timeout, context)
-        return typ.cast(PipelineResult, run_blocking(run))
+        plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context)
+        return typ.cast(PipelineResult, run_blocking(plan))
 
 
 def make(program: Program, *, catalogue: ProgramCatalogue = DEFAULT_CATALOGUE) -> SafeCmdBuilder:
@@ -304,8 +270,5 @@ __all__ = [
     "TimeoutExpired",
     "UnknownProgramError",
     "build_argv",
-    "current_context",
     "make",
-    "observe",
-    "scoped",
 ]

@@ -68,7 +68,7 @@ def test_scoped_keyword_form_and_errors() -> None:
     with pytest.raises(TypeError):
         scoped(ScopeConfig(), timeout=1)
     with pytest.raises(ValueError, match="timeout"):
-        ScopeConfig(timeout=-1)
+        ScopeConfig(timeout=float("nan"))
 
 
 def test_allow_registration() -> None:

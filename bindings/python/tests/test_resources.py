@@ -14,7 +14,8 @@ import pytest
 from conftest import child, cmd
 
 import cuprum
-from cuprum import _runner, _streams_pure
+from cuprum import _streams_pure
+from cuprum._exec import lifecycle
 
 #: Where the cuprum under test was imported from (source or build tree).
 _SRC = str(Path(cuprum.__file__).resolve().parent.parent)
@@ -74,7 +75,7 @@ def test_created_pipes_are_enlarged() -> None:
 
 
 def test_without_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_runner, "_HAVE_PIDFD", False)
+    monkeypatch.setattr(lifecycle, "_HAVE_PIDFD", False)
     assert child("text", "x").run_sync().stdout == "x"
     started = time.monotonic()
     result = (cmd("sleep", "5") | cmd("false")).run_sync()
@@ -114,7 +115,7 @@ def test_capture_falls_back_when_mapping_fails(monkeypatch: pytest.MonkeyPatch) 
 def test_without_pidfd_async(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    monkeypatch.setattr(_runner, "_HAVE_PIDFD", False)
+    monkeypatch.setattr(lifecycle, "_HAVE_PIDFD", False)
 
     async def main() -> None:
         assert (await child("text", "y").run()).stdout == "y"

@@ -3,28 +3,23 @@
 
 The builders compute their argv as plain tuples (pure, testable without the
 execution layer) and only at the end ask ``cuprum.sh.make`` for the command.
-The core modules are imported here, at call time, rather than when
-``cuprum.builders`` is imported: the top-level ``cuprum`` package imports
-``builders`` while it is itself being initialised, and a call-time import
-keeps that from ever becoming an import cycle.
 """
 
 from __future__ import annotations
 
-import importlib
 import typing as typ
+
+from cuprum import catalogue, sh
 
 if typ.TYPE_CHECKING:
     import collections.abc as cabc
-
-    from cuprum.sh import SafeCmd
 
 # The catalogue constant each builder targets; all live in the default
 # catalogue's core-ops project, as in the original cuprum.
 ProgramName = typ.Literal["GIT", "RSYNC", "TAR"]
 
 
-def build_command(program: ProgramName, argv: cabc.Iterable[str]) -> SafeCmd:
+def build_command(program: ProgramName, argv: cabc.Iterable[str]) -> sh.SafeCmd:
     """Return ``sh.make(<catalogue program>)(*argv)`` for a builder.
 
     Parameters
@@ -40,9 +35,7 @@ def build_command(program: ProgramName, argv: cabc.Iterable[str]) -> SafeCmd:
     SafeCmd
         The curated command, checked against the default catalogue.
     """
-    catalogue = importlib.import_module("cuprum.catalogue")
-    sh = importlib.import_module("cuprum.sh")
-    return typ.cast("SafeCmd", sh.make(getattr(catalogue, program))(*argv))
+    return sh.make(getattr(catalogue, program))(*argv)
 
 
 __all__: list[str] = []

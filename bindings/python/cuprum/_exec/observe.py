@@ -21,7 +21,8 @@ from types import MappingProxyType
 from cuprum.events import ExecEvent, new_exec_id
 
 if typ.TYPE_CHECKING:
-    from cuprum.sh import SafeCmd
+    from cuprum._exec.command import Command
+
 
 class StageEvents:
     """Event factory and dispatcher for one stage."""
@@ -30,7 +31,7 @@ class StageEvents:
 
     def __init__(
         self,
-        cmd: SafeCmd,
+        cmd: Command,
         *,
         hooks: tuple[cabc.Callable[[ExecEvent], object], ...],
         pending: list[typ.Any],

@@ -1,50 +1,40 @@
 # SPDX-License-Identifier: ISC
-"""Drivers that turn readiness into calls on a :class:`~cuprum._runner.Run`.
+"""Drivers that turn readiness into calls on a :class:`~cuprum._exec.run.Run`.
 
 ``run_blocking`` serves ``run_sync``: a plain ``poll`` loop over the run's
 pipes and pidfds, like ``subprocess.Popen.communicate``, with no event loop.
 ``run_in_loop`` serves ``await run()``: the same descriptors are registered
 with the running asyncio loop (``add_reader`` / ``add_writer``), so no thread
-is used. Awaitables returned by observe hooks are awaited before either
+is used. When a run is abandoned (an exception, a cancelled task) the driver
+asks it to :meth:`~cuprum._exec.run.Run.abort` and keeps driving it until
+every child is reaped: the one stop sequence, waiting on pidfds rather than
+sleeping. Awaitables returned by observe hooks are awaited before either
 returns; only then does ``run_sync`` need an event loop at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import select
 import threading
 import time
 import typing as typ
 
-from cuprum._runner import Run, poll_timeout_ms
+from cuprum._exec.run import Run
 
 if typ.TYPE_CHECKING:
     import collections.abc as cabc
 
+    from cuprum._exec.plan import RunPlan
     from cuprum._results import CommandResult, PipelineResult
 
 
-class _PollDriver:
-    """Registers descriptors with one ``select.poll`` object."""
-
-    __slots__ = ("callbacks", "poller")
-
-    def __init__(self) -> None:
-        self.poller = select.poll()
-        self.callbacks: dict[int, cabc.Callable[[], None]] = {}
-
-    def add_reader(self, fd: int, callback: cabc.Callable[[], None]) -> None:
-        self.callbacks[fd] = callback
-        self.poller.register(fd, select.POLLIN)
-
-    def add_writer(self, fd: int, callback: cabc.Callable[[], None]) -> None:
-        self.callbacks[fd] = callback
-        self.poller.register(fd, select.POLLOUT)
-
-    def remove(self, fd: int) -> None:
-        if self.callbacks.pop(fd, None) is not None:
-            self.poller.unregister(fd)
+def poll_timeout_ms(wakeup: float | None) -> int | None:
+    """Convert a monotonic wake-up time into a ``poll`` timeout."""
+    if wakeup is None:
+        return None
+    return max(0, math.ceil((wakeup - time.monotonic()) * 1000))
 
 
 async def _gather(awaitables: list[typ.Any]) -> None:
@@ -93,13 +83,31 @@ def await_pending_blocking(pending: list[typ.Any]) -> None:
         raise failure[0]
 
 
-def run_blocking(run: Run) -> CommandResult | PipelineResult:
-    """Drive ``run`` to completion with a ``poll`` loop and return its result."""
-    driver = _PollDriver()
-    try:
-        run.start(driver)
-        callbacks = driver.callbacks
-        poll = driver.poller.poll
+class _PollDriver:
+    """Registers descriptors with one ``select.poll`` object."""
+
+    __slots__ = ("callbacks", "poller")
+
+    def __init__(self) -> None:
+        self.poller = select.poll()
+        self.callbacks: dict[int, cabc.Callable[[], None]] = {}
+
+    def add_reader(self, fd: int, callback: cabc.Callable[[], None]) -> None:
+        self.callbacks[fd] = callback
+        self.poller.register(fd, select.POLLIN)
+
+    def add_writer(self, fd: int, callback: cabc.Callable[[], None]) -> None:
+        self.callbacks[fd] = callback
+        self.poller.register(fd, select.POLLOUT)
+
+    def remove(self, fd: int) -> None:
+        if self.callbacks.pop(fd, None) is not None:
+            self.poller.unregister(fd)
+
+    def drive(self, run: Run) -> None:
+        """Call ``run`` back on readiness and on time until it is done."""
+        callbacks = self.callbacks
+        poll = self.poller.poll
         while not run.done:
             wakeup = run.next_wakeup()
             for fd, _events in poll(poll_timeout_ms(wakeup)):
@@ -108,10 +116,21 @@ def run_blocking(run: Run) -> CommandResult | PipelineResult:
                     callback()
             if wakeup is not None:
                 run.tick()
+
+
+def run_blocking(plan: RunPlan) -> CommandResult | PipelineResult:
+    """Run ``plan`` to completion with a ``poll`` loop and return its result."""
+    run = Run(plan)
+    driver = _PollDriver()
+    try:
+        run.start(driver)
+        driver.drive(run)
     except BaseException:
         try:
-            run.abort_blocking()
+            run.abort()
+            driver.drive(run)
         finally:
+            run.kill_now()
             _close_awaitables(run.pending)
         raise
     try:
@@ -142,8 +161,7 @@ class _LoopDriver:
             try:
                 callback()
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                if not self.done.done():
-                    self.done.set_exception(exc)
+                self.fail(exc)
                 return
             self.settle()
 
@@ -171,10 +189,14 @@ class _LoopDriver:
         try:
             self.run.tick()
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-            if not self.done.done():
-                self.done.set_exception(exc)
+            self.fail(exc)
             return
         self.settle()
+
+    def fail(self, exc: BaseException) -> None:
+        """Hand ``exc`` to the awaiting task."""
+        if not self.done.done():
+            self.done.set_exception(exc)
 
     def settle(self) -> None:
         """Resolve the future when done, else keep the timer in step."""
@@ -197,23 +219,13 @@ class _LoopDriver:
             self.timer = None
             self.timer_when = None
 
-
-async def _abort_in_loop(run: Run) -> None:
-    """SIGTERM, wait up to ``cancel_grace`` without blocking, then SIGKILL."""
-    try:
-        run._release_all()  # noqa: SLF001 - the driver owns the run's teardown
-        live = [s.proc for s in run.stages if s.proc is not None and s.proc.poll() is None]
-        for proc in live:
-            try:
-                proc.terminate()
-            except ProcessLookupError:
-                pass
-        limit = time.monotonic() + run.ctx.cancel_grace
-        while live and time.monotonic() < limit:
-            await asyncio.sleep(0.005)
-            live = [p for p in live if p.poll() is None]
-    finally:
-        run.abort_blocking(grace=False)
+    async def drive(self) -> None:
+        """Wait until the run is done (or a callback raised)."""
+        if self.done.done():
+            # A fresh future for a second drive (after an abort).
+            self.done = self.loop.create_future()
+        self.settle()
+        await self.done
 
 
 async def _await_pending(pending: list[typ.Any]) -> None:
@@ -223,19 +235,22 @@ async def _await_pending(pending: list[typ.Any]) -> None:
         await _gather(awaitables)
 
 
-async def run_in_loop(run: Run) -> CommandResult | PipelineResult:
-    """Drive ``run`` on the running asyncio loop and return its result."""
+async def run_in_loop(plan: RunPlan) -> CommandResult | PipelineResult:
+    """Run ``plan`` on the running asyncio loop and return its result."""
     loop = asyncio.get_running_loop()
+    run = Run(plan)
     driver = _LoopDriver(loop, run)
     try:
         run.start(driver)
-        driver.settle()
-        await driver.done
+        await driver.drive()
     except BaseException:
         driver.cancel_timer()
         try:
-            await _abort_in_loop(run)
+            run.abort()
+            await driver.drive()
         finally:
+            driver.cancel_timer()
+            run.kill_now()
             _close_awaitables(run.pending)
         raise
     try:
@@ -247,4 +262,4 @@ async def run_in_loop(run: Run) -> CommandResult | PipelineResult:
     return result
 
 
-__all__ = ["await_pending_blocking", "run_blocking", "run_in_loop"]
+__all__ = ["await_pending_blocking", "poll_timeout_ms", "run_blocking", "run_in_loop"]

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: ISC
+"""Child processes of one run: reaping, and the one stop sequence.
+
+Every way a run ends early (timeout, fail-fast, cancellation, an exception,
+a failed spawn) stops its children the same way: SIGTERM, then SIGKILL once
+``cancel_grace`` has passed (at once when the grace is zero). Nothing here
+waits: the driver calls :meth:`Lifecycle.tick` when :meth:`next_wakeup` is
+due, and the run reaps a child when its pidfd is readable. Only
+:meth:`Lifecycle.kill_now`, the last resort when a stop is itself
+interrupted, blocks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import time
+
+_HAVE_PIDFD = hasattr(os, "pidfd_open")
+#: Poll intervals used only when pidfds are unavailable (kernels before
+#: 5.3): start short so quick children are noticed quickly, back off to spare
+#: the CPU while a child runs long.
+_POLL_MIN = 0.001
+_POLL_MAX = 0.05
+
+
+class Child:
+    """One child process and what is known of its exit."""
+
+    __slots__ = ("end", "index", "pid", "pidfd", "proc", "returncode", "start")
+
+    def __init__(self, index: int, proc: subprocess.Popen[bytes], pidfd: int) -> None:
+        self.index = index
+        self.proc = proc
+        self.pid = proc.pid
+        self.pidfd = pidfd
+        self.returncode: int | None = None
+        self.start = time.monotonic()
+        self.end = 0.0
+
+
+class Lifecycle:
+    """The children of one run, from start to reaping."""
+
+    __slots__ = ("children", "grace", "kill_at", "poll_interval", "stopping", "unreaped", "use_pidfd")
+
+    def __init__(self, grace: float) -> None:
+        self.children: list[Child] = []
+        self.grace = grace
+        self.unreaped = 0
+        self.use_pidfd = _HAVE_PIDFD
+        self.stopping = False
+        self.kill_at: float | None = None
+        self.poll_interval = _POLL_MIN
+
+    def add(self, index: int, proc: subprocess.Popen[bytes]) -> Child:
+        """Track a started child; open its pidfd while pidfds work.
+
+        When a pidfd cannot be opened, :attr:`use_pidfd` turns false and the
+        caller stops watching the pidfds of the children before this one.
+        """
+        pidfd = -1
+        if self.use_pidfd:
+            try:
+                pidfd = os.pidfd_open(proc.pid)
+            except OSError:
+                self.use_pidfd = False
+        child = Child(index, proc, pidfd)
+        self.children.append(child)
+        self.unreaped += 1
+        return child
+
+    def reap(self, child: Child) -> bool:
+        """Collect ``child``'s exit status if it has exited; True if it just did.
+
+        The caller closes the pidfd (after unwatching it).
+        """
+        if child.returncode is not None:
+            return False
+        returncode = child.proc.poll()
+        if returncode is None:
+            return False
+        child.returncode = returncode
+        child.end = time.monotonic()
+        self.unreaped -= 1
+        return True
+
+    def poll_exits(self) -> list[Child]:
+        """Without pidfds: reap whatever exited, backing off while none did."""
+        reaped = [c for c in self.children if c.returncode is None and self.reap(c)]
+        self.poll_interval = _POLL_MIN if reaped else min(self.poll_interval * 2, _POLL_MAX)
+        return reaped
+
+    def _signal_all(self, signum: int) -> None:
+        for child in self.children:
+            proc = child.proc
+            if child.returncode is None and proc.returncode is None:
+                try:
+                    proc.send_signal(signum)
+                except ProcessLookupError:
+                    pass
+
+    def stop(self, *, grace: float | None = None) -> None:
+        """Stop every live child: SIGTERM now, SIGKILL after the grace.
+
+        ``grace`` defaults to the run's ``cancel_grace``; zero or less kills
+        at once, infinity never escalates. Stopping again can only hasten
+        the SIGKILL, never delay it.
+        """
+        grace = self.grace if grace is None else grace
+        now = time.monotonic()
+        if grace <= 0:
+            self.kill_at = None
+            self.stopping = True
+            self._signal_all(signal.SIGKILL)
+            return
+        kill_at = None if grace == math.inf else now + grace
+        if self.stopping:
+            if kill_at is not None and (self.kill_at is None or kill_at < self.kill_at):
+                self.kill_at = kill_at
+            return
+        self.stopping = True
+        self._signal_all(signal.SIGTERM)
+        self.kill_at = kill_at
+
+    def next_wakeup(self) -> float | None:
+        """The monotonic time of the next SIGKILL or exit poll, or ``None``."""
+        wakeup = self.kill_at
+        if not self.use_pidfd and self.unreaped:
+            poll_at = time.monotonic() + self.poll_interval
+            wakeup = poll_at if wakeup is None else min(wakeup, poll_at)
+        return wakeup
+
+    def tick(self, now: float) -> list[Child]:
+        """Send a due SIGKILL; without pidfds, return the children that exited."""
+        reaped = self.poll_exits() if not self.use_pidfd and self.unreaped else []
+        if self.kill_at is not None and now >= self.kill_at:
+            self.kill_at = None
+            self._signal_all(signal.SIGKILL)
+        return reaped
+
+    def kill_now(self) -> None:
+        """Last resort, blocking: SIGKILL every live child and reap it."""
+        self.stopping = True
+        self.kill_at = None
+        self._signal_all(signal.SIGKILL)
+        for child in self.children:
+            if child.returncode is None:
+                child.returncode = child.proc.wait()
+                child.end = time.monotonic()
+                self.unreaped -= 1
+
+
+__all__ = ["Child", "Lifecycle"]

@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: ISC
+"""Resolve a run request into an immutable :class:`RunPlan`.
+
+Everything that can be checked is checked here, before any process exists:
+option types, the scope's allowlist, the timeout, the working directory and
+the environment. What follows (spawning, channels, lifecycle) reads only
+the plan, never the scope or the caller's options again.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import typing as typ
+
+from cuprum import _backend
+from cuprum._env import merge_env_overlays, resolve_env
+from cuprum._options import ExecutionContext, RunOutputOptions, StdinInput
+from cuprum._scope import ACTIVE
+from cuprum._validate import check_env, check_timeout
+
+if typ.TYPE_CHECKING:
+    import collections.abc as cabc
+
+    from cuprum._engine import StreamEngine
+    from cuprum._exec.command import Command
+
+_DEFAULT_OUTPUT = RunOutputOptions()
+_DEFAULT_CONTEXT = ExecutionContext()
+
+
+class RunPlan:
+    """Everything one run needs, resolved and checked."""
+
+    __slots__ = (
+        "after_hooks",
+        "before_hooks",
+        "cancel_grace",
+        "capture",
+        "commands",
+        "context",
+        "cwd",
+        "echo",
+        "encoding",
+        "engine",
+        "env",
+        "errors",
+        "event_env",
+        "observe_hooks",
+        "pipeline",
+        "soft_errors",
+        "stdin_data",
+        "timeout",
+    )
+
+    commands: tuple[Command, ...]
+    pipeline: bool
+    capture: bool
+    echo: bool
+    context: ExecutionContext
+    encoding: str
+    errors: str
+    #: The codec error handler of observers (echo, line events): never
+    #: strict, since an undecodable byte must not end a run.
+    soft_errors: str
+    #: Seconds, or ``None`` for no deadline; zero or less has expired.
+    timeout: float | None
+    cancel_grace: float
+    cwd: str | None
+    #: The child's whole environment, or ``None`` to inherit the parent's.
+    env: dict[str, str] | None
+    #: The overlay shown in events (not the whole environment).
+    event_env: cabc.Mapping[str, str] | None
+    before_hooks: tuple[cabc.Callable[..., object], ...]
+    after_hooks: tuple[cabc.Callable[..., object], ...]
+    observe_hooks: tuple[cabc.Callable[..., object], ...]
+    stdin_data: bytes | None
+    engine: StreamEngine
+
+
+def resolve_output(output: RunOutputOptions | None) -> RunOutputOptions:
+    """Return ``output`` or the default; reject anything else."""
+    if output is None:
+        return _DEFAULT_OUTPUT
+    if not isinstance(output, RunOutputOptions):
+        msg = f"output must be a RunOutputOptions, got {type(output).__name__}"
+        raise TypeError(msg)
+    return output
+
+
+def _check_cwd(cwd: str | os.PathLike[str]) -> str:
+    path = os.fspath(cwd)
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            msg = f"working directory {path!r} is not a directory"
+            raise NotADirectoryError(msg)
+        msg = f"working directory {path!r} does not exist"
+        raise FileNotFoundError(msg)
+    return path
+
+
+def resolve(
+    commands: tuple[Command, ...],
+    *,
+    output: RunOutputOptions | None,
+    timeout: float | None,
+    context: ExecutionContext | None,
+    stdin: StdinInput | None,
+    pipeline: bool,
+) -> RunPlan:
+    """Check a request against its options and the active scope."""
+    out = resolve_output(output)
+    if context is not None and not isinstance(context, ExecutionContext):
+        msg = f"context must be an ExecutionContext, got {type(context).__name__}"
+        raise TypeError(msg)
+    ctx = _DEFAULT_CONTEXT if context is None else context
+    if stdin is not None and not isinstance(stdin, StdinInput):
+        msg = f"stdin must be a StdinInput, got {type(stdin).__name__}"
+        raise TypeError(msg)
+    stdin_data = stdin.resolve(ctx) if stdin is not None else None
+    scope = ACTIVE.get(None)
+    if scope is not None:
+        for cmd in commands:
+            scope.check_allowed(cmd.program)
+    timeout = check_timeout(timeout, "timeout")
+    if timeout is None:
+        timeout = ctx.timeout if ctx.timeout is not None or scope is None else scope.timeout
+    if timeout == math.inf:
+        timeout = None
+    plan = RunPlan()
+    plan.commands = commands
+    plan.pipeline = pipeline
+    plan.capture = out.capture
+    plan.echo = out.echo
+    plan.context = ctx
+    plan.encoding = ctx.encoding
+    plan.errors = ctx.errors
+    plan.soft_errors = "replace" if ctx.errors == "strict" else ctx.errors
+    plan.timeout = timeout
+    plan.cancel_grace = ctx.cancel_grace
+    plan.cwd = None if ctx.cwd is None else _check_cwd(ctx.cwd)
+    call_env = check_env(ctx.env, "ExecutionContext.env") if ctx.env else None
+    overlay = None if scope is None else scope.env_overlay
+    plan.env = resolve_env(overlay, call_env)
+    if scope is None:
+        plan.before_hooks = plan.after_hooks = plan.observe_hooks = ()
+    else:
+        plan.before_hooks = scope.before_hooks
+        plan.after_hooks = scope.after_hooks
+        plan.observe_hooks = scope.observe_hooks
+    plan.event_env = merge_env_overlays(overlay, call_env) if plan.observe_hooks else None
+    plan.stdin_data = stdin_data
+    plan.engine = _backend.get_engine()
+    return plan
+
+
+__all__ = ["RunPlan", "resolve", "resolve_output"]

@@ -1,0 +1,370 @@
+# SPDX-License-Identifier: ISC
+"""One execution of a command or pipeline, reacting to readiness.
+
+A :class:`Run` follows a :class:`~cuprum._exec.plan.RunPlan`: it runs the
+before hooks, starts the stages (:mod:`~cuprum._exec.spawn`), wires the
+parent's pipe ends (:mod:`~cuprum._exec.channels`), reaps the children and
+stops them when the run must end early (:mod:`~cuprum._exec.lifecycle`), and
+builds the result. It never waits itself: a *driver*
+(:mod:`~cuprum._exec.drivers`) calls it back when a descriptor is ready or
+the time of :meth:`Run.next_wakeup` has come.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import typing as typ
+
+from cuprum._exec.channels import Channel, StdinFeed
+from cuprum._exec.lifecycle import Lifecycle
+from cuprum._exec.observe import StageEvents
+from cuprum._exec.spawn import make_pipe, start_stage
+from cuprum._results import CommandResult, PipelineResult, TimeoutExpired
+
+if typ.TYPE_CHECKING:
+    import collections.abc as cabc
+
+    from cuprum._exec.lifecycle import Child
+    from cuprum._exec.plan import RunPlan
+
+#: After every child has exited in a stopped run, how long to wait for a
+#: grandchild that still holds an output pipe before closing it.
+_DRAIN_GRACE = 0.25
+_SIGPIPE = -int(signal.SIGPIPE)
+
+
+class Driver(typ.Protocol):
+    """What a :class:`Run` needs from the loop that drives it."""
+
+    def add_reader(self, fd: int, callback: cabc.Callable[[], None]) -> None:
+        """Call ``callback`` whenever ``fd`` is readable (or hung up)."""
+
+    def add_writer(self, fd: int, callback: cabc.Callable[[], None]) -> None:
+        """Call ``callback`` whenever ``fd`` is writable (or broken)."""
+
+    def remove(self, fd: int) -> None:
+        """Stop watching ``fd``; called before it is closed."""
+
+
+class Run:
+    """One execution of a plan, driven by a :class:`Driver`."""
+
+    def __init__(self, plan: RunPlan) -> None:
+        """Prepare (but do not start) the run of ``plan``."""
+        count = len(plan.commands)
+        self.plan = plan
+        self.lifecycle = Lifecycle(plan.cancel_grace)
+        self.pending: list[typ.Any] = []
+        self.events: list[StageEvents | None] = [None] * count
+        self.open_channels = [0] * count
+        self.captures: list[list[typ.Any]] = [[None, None] for _ in range(count)]
+        self.finalised = [False] * count
+        self.channels: dict[int, Channel] = {}
+        self.stdin: StdinFeed | None = None
+        self.stdin_watched = False
+        self.held_fd = -1
+        self.failure_index: int | None = None
+        self.timed_out = False
+        self.abandoned = False
+        self.deadline: float | None = None
+        self.drain_until: float | None = None
+        self.driver: Driver | None = None
+
+    # -- start --------------------------------------------------------------
+
+    def start(self, driver: Driver) -> None:
+        """Run before hooks, start every stage and watch its descriptors."""
+        self.driver = driver
+        plan = self.plan
+        if plan.observe_hooks:
+            count = len(plan.commands)
+            for index, cmd in enumerate(plan.commands):
+                tags: dict[str, object] = {
+                    "project": cmd.project.name,
+                    "capture": plan.capture,
+                    "echo": plan.echo,
+                }
+                if plan.pipeline:
+                    tags["pipeline_stage_index"] = index
+                    tags["pipeline_stages"] = count
+                if plan.context.tags:
+                    tags.update(plan.context.tags)
+                events = StageEvents(
+                    cmd,
+                    hooks=plan.observe_hooks,
+                    pending=self.pending,
+                    cwd=plan.cwd,
+                    env=plan.event_env,
+                    tags=tags,
+                )
+                self.events[index] = events
+                events.emit("plan")
+                for hook in plan.before_hooks:
+                    hook(cmd)
+        elif plan.before_hooks:
+            for cmd in plan.commands:
+                for hook in plan.before_hooks:
+                    hook(cmd)
+        if plan.timeout is not None:
+            # Zero or less has already expired: the first tick stops the run.
+            self.deadline = time.monotonic() + max(plan.timeout, 0.0)
+        try:
+            self._start_stages(driver)
+        except BaseException:
+            self.abort(grace=False)
+            raise
+
+    def _start_stages(self, driver: Driver) -> None:
+        plan = self.plan
+        read_output = plan.capture or plan.echo or bool(plan.observe_hooks)
+        out_sink = err_sink = None
+        if plan.echo:
+            ctx = plan.context
+            out_sink = ctx.stdout_sink if ctx.stdout_sink is not None else sys.stdout
+            err_sink = ctx.stderr_sink if ctx.stderr_sink is not None else sys.stderr
+        lifecycle = self.lifecycle
+        if plan.stdin_data is not None:
+            self.held_fd, write_fd = make_pipe(enlarge=False)
+            self.stdin = StdinFeed(write_fd, plan.stdin_data)
+        for index in range(len(plan.commands)):
+            stdin, self.held_fd = (None if self.held_fd < 0 else self.held_fd), -1
+            started = start_stage(plan, index, stdin, read_output=read_output)
+            self.held_fd = started.next_stdin
+            child = lifecycle.add(index, started.proc)
+            events = self.events[index]
+            if events is not None:
+                events.pid = child.pid
+            if child.pidfd >= 0:
+                driver.add_reader(child.pidfd, self._reaper(child))
+            elif not lifecycle.use_pidfd:
+                for other in lifecycle.children:
+                    self._unwatch_pidfd(other)
+            for fd, phase, sink in ((started.out_fd, "stdout", out_sink), (started.err_fd, "stderr", err_sink)):
+                if fd >= 0:
+                    channel = Channel(fd, index, plan, phase=phase, sink=sink, events=events)
+                    self.channels[fd] = channel
+                    self.open_channels[index] += 1
+                    self.captures[index][phase == "stderr"] = channel.capture
+                    os.set_blocking(fd, False)
+                    driver.add_reader(fd, channel.reader(self._close_channel))
+            if events is not None:
+                events.emit("start")
+        if self.stdin is not None:
+            if plan.stdin_data:
+                driver.add_writer(self.stdin.fd, self._on_writable)
+                self.stdin_watched = True
+            else:
+                self._close_stdin(error=None)
+
+    # -- readiness callbacks -------------------------------------------------
+
+    def _close_channel(self, channel: Channel) -> None:
+        if self.channels.pop(channel.fd, None) is None:
+            return
+        assert self.driver is not None  # noqa: S101
+        self.driver.remove(channel.fd)
+        index = channel.index
+        self.open_channels[index] -= 1
+        try:
+            channel.close()
+        finally:
+            self._maybe_finalise(index)
+
+    def _on_writable(self) -> None:
+        feed = self.stdin
+        assert feed is not None  # noqa: S101
+        try:
+            finished = feed.write()
+        except OSError as exc:
+            self._close_stdin(error=exc)
+            return
+        if finished:
+            self._close_stdin(error=None)
+
+    def _close_stdin(self, *, error: OSError | None) -> None:
+        feed = self.stdin
+        if feed is None:
+            return
+        self.stdin = None
+        if self.stdin_watched:
+            assert self.driver is not None  # noqa: S101
+            self.driver.remove(feed.fd)
+            self.stdin_watched = False
+        feed.close()
+        events = self.events[0]
+        if events is None or self.abandoned:
+            return
+        if error is None:
+            events.emit("stdin", byte_count=feed.sent)
+        else:
+            events.emit(
+                "stdin_error",
+                byte_count=feed.sent,
+                note=str(error),
+                operation="write",
+                error_type=type(error).__name__,
+            )
+
+    def _reaper(self, child: Child) -> cabc.Callable[[], None]:
+        def on_exit() -> None:
+            if self.lifecycle.reap(child):
+                self._unwatch_pidfd(child)
+                self._exited(child)
+
+        return on_exit
+
+    def _unwatch_pidfd(self, child: Child) -> None:
+        if child.pidfd >= 0:
+            assert self.driver is not None  # noqa: S101
+            self.driver.remove(child.pidfd)
+            os.close(child.pidfd)
+            child.pidfd = -1
+
+    def _exited(self, child: Child) -> None:
+        returncode = child.returncode
+        plan = self.plan
+        if (
+            returncode != 0
+            and plan.pipeline
+            and not self.abandoned
+            and self.failure_index is None
+            and not self.timed_out
+            and not (returncode == _SIGPIPE and child.index < len(plan.commands) - 1)
+        ):
+            # Fail fast whichever stage failed: stop every other stage.
+            self.failure_index = child.index
+            self.stop()
+        if self.lifecycle.unreaped == 0 and self.lifecycle.stopping and self.channels:
+            self.drain_until = time.monotonic() + _DRAIN_GRACE
+        self._maybe_finalise(child.index)
+
+    def _maybe_finalise(self, index: int) -> None:
+        if self.finalised[index] or self.open_channels[index]:
+            return
+        children = self.lifecycle.children
+        if index >= len(children) or children[index].returncode is None:
+            return
+        self.finalised[index] = True
+        events = self.events[index]
+        if events is not None and not self.abandoned:
+            child = children[index]
+            events.emit("exit", exit_code=child.returncode, duration_s=child.end - child.start)
+
+    @property
+    def done(self) -> bool:
+        """True once every child is reaped and every descriptor closed."""
+        return self.lifecycle.unreaped == 0 and not self.channels and self.stdin is None
+
+    # -- time -------------------------------------------------------------
+
+    def next_wakeup(self) -> float | None:
+        """Return the monotonic time of the next timed action, or ``None``."""
+        wakeup = self.lifecycle.next_wakeup()
+        for when in (self.deadline, self.drain_until):
+            if when is not None and (wakeup is None or when < wakeup):
+                wakeup = when
+        return wakeup
+
+    def tick(self) -> None:
+        """Act on whatever time-based event is due."""
+        now = time.monotonic()
+        for child in self.lifecycle.tick(now):
+            self._exited(child)
+        if self.deadline is not None and now >= self.deadline:
+            self.deadline = None
+            self.timed_out = True
+            self.stop()
+        if self.drain_until is not None and now >= self.drain_until:
+            self.drain_until = None
+            for channel in list(self.channels.values()):
+                self._close_channel(channel)
+
+    # -- stopping -----------------------------------------------------------
+
+    def stop(self, *, grace: float | None = None) -> None:
+        """End the run early: stdin closed, then the lifecycle's stop
+        sequence (SIGTERM, ``cancel_grace``, SIGKILL); output is still read
+        until the children are gone."""
+        first = not self.lifecycle.stopping
+        if self.stdin is not None:
+            self._close_stdin(error=BrokenPipeError("run stopped before all stdin was written"))
+        self.lifecycle.stop(grace=grace)
+        if first and self.lifecycle.unreaped == 0 and self.channels:
+            self.drain_until = time.monotonic() + _DRAIN_GRACE
+
+    def abort(self, *, grace: bool = True) -> None:
+        """Abandon the run (an exception, a cancelled task, a failed spawn):
+        stop reading, close every pipe, and stop the children with the same
+        sequence as :meth:`stop` (without ``grace``: SIGKILL at once). The
+        driver keeps calling back until :attr:`done`."""
+        if not self.abandoned:
+            self.abandoned = True
+            driver = self.driver
+            for channel in list(self.channels.values()):
+                if driver is not None:
+                    driver.remove(channel.fd)
+                channel.abandon()
+            self.channels.clear()
+            if self.held_fd >= 0:
+                os.close(self.held_fd)
+                self.held_fd = -1
+            feed = self.stdin
+            if feed is not None:
+                self.stdin = None
+                if self.stdin_watched and driver is not None:
+                    driver.remove(feed.fd)
+                self.stdin_watched = False
+                feed.close()
+        self.lifecycle.stop(grace=None if grace else 0.0)
+
+    def kill_now(self) -> None:
+        """Last resort when stopping was itself interrupted: abandon, SIGKILL
+        and reap every child (blocking), close every descriptor."""
+        self.abort(grace=False)
+        self.lifecycle.kill_now()
+        for child in self.lifecycle.children:
+            self._unwatch_pidfd(child)
+
+    # -- results ------------------------------------------------------------
+
+    def finish(self) -> CommandResult | PipelineResult:
+        """Build the result (or raise ``TimeoutExpired``) once ``done``."""
+        plan = self.plan
+        results = []
+        for child, (out, err) in zip(self.lifecycle.children, self.captures, strict=True):
+            cmd = plan.commands[child.index]
+            assert child.returncode is not None  # noqa: S101
+            results.append(
+                CommandResult(
+                    program=cmd.program,
+                    argv=cmd.argv,
+                    exit_code=child.returncode,
+                    pid=child.pid,
+                    stdout=None if out is None else out.finish(),
+                    stderr=None if err is None else err.finish(),
+                )
+            )
+        if self.timed_out:
+            assert plan.timeout is not None  # noqa: S101
+            if plan.pipeline:
+                what: object = tuple((c.program, *c.argv) for c in plan.commands)
+                errs = [r.stderr for r in results if r.stderr is not None]
+                stderr = "".join(errs) if plan.capture else None
+            else:
+                what = (plan.commands[0].program, *plan.commands[0].argv)
+                stderr = results[0].stderr
+            raise TimeoutExpired(
+                cmd=what, timeout=plan.timeout, output=results[-1].stdout, stderr=stderr
+            )
+        for cmd, result in zip(plan.commands, results, strict=True):
+            for hook in plan.after_hooks:
+                hook(cmd, result)
+        if plan.pipeline:
+            return PipelineResult(stages=tuple(results), failure_index=self.failure_index)
+        return results[0]
+
+
+__all__ = ["Driver", "Run"]

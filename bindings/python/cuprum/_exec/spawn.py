@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: ISC
+"""Creating pipes and starting the children of a run.
+
+Pipes cuprum creates are close-on-exec and, where data volume matters,
+enlarged with ``F_SETPIPE_SZ`` to ``/proc/sys/fs/pipe-max-size``: the 64 KiB
+default is the main limit on throughput between processes. Failure to
+enlarge is ignored, since a smaller pipe is slower, never wrong.
+
+Pipeline stages are connected by kernel pipes directly, so data between
+stages never passes through Python. The parent closes its copies of the
+child's ends at once, which lets an early-exiting consumer deliver
+SIGPIPE/EPIPE to its producer exactly as in a shell pipeline. Children are
+spawned with ``subprocess.Popen`` (vfork/posix_spawn, default signal
+dispositions), never a plain fork of a large parent.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import typing as typ
+
+if typ.TYPE_CHECKING:
+    from cuprum._exec.plan import RunPlan
+
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_max_size: int | None = None
+
+
+def max_pipe_size() -> int:
+    """Return ``/proc/sys/fs/pipe-max-size`` (read once), or 0 when unknown."""
+    global _max_size
+    if _max_size is None:
+        try:
+            with open("/proc/sys/fs/pipe-max-size", "rb") as handle:
+                _max_size = int(handle.read())
+        except (OSError, ValueError):
+            _max_size = 0
+    return _max_size
+
+
+def make_pipe(*, enlarge: bool) -> tuple[int, int]:
+    """Create a close-on-exec pipe ``(read_fd, write_fd)``, enlarged if asked."""
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    if enlarge:
+        size = max_pipe_size()
+        if size:
+            try:
+                fcntl.fcntl(write_fd, _F_SETPIPE_SZ, size)
+            except OSError:
+                pass
+    return read_fd, write_fd
+
+
+class Started(typ.NamedTuple):
+    """A started stage and the pipe ends its parent now owns (-1: none)."""
+
+    proc: subprocess.Popen[bytes]
+    #: Read end of the stage's stdout when the parent reads it.
+    out_fd: int
+    #: Read end of the stage's stderr when the parent reads it.
+    err_fd: int
+    #: Read end of the pipe feeding the next stage's stdin.
+    next_stdin: int
+
+
+def start_stage(plan: RunPlan, index: int, stdin: int | None, *, read_output: bool) -> Started:
+    """Start stage ``index`` of ``plan`` with ``stdin`` (a descriptor, or
+    ``None`` to inherit the parent's).
+
+    Takes ownership of ``stdin`` (closed here, spawn or not). On failure
+    every descriptor created here is closed and ``OSError`` names the program.
+    """
+    cmd = plan.commands[index]
+    last = index == len(plan.commands) - 1
+    created: list[int] = []
+    out_fd = err_fd = next_stdin = -1
+    stdout: int
+    stderr: int
+    try:
+        if not last:
+            next_stdin, stdout = make_pipe(enlarge=True)
+            created += (next_stdin, stdout)
+        elif read_output:
+            out_fd, stdout = make_pipe(enlarge=True)
+            created += (out_fd, stdout)
+        else:
+            stdout = subprocess.DEVNULL
+        if read_output:
+            err_fd, stderr = make_pipe(enlarge=False)
+            created += (err_fd, stderr)
+        else:
+            stderr = subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - argv list, never a shell
+                (cmd.program, *cmd.argv),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                cwd=plan.cwd,
+                env=plan.env,
+                close_fds=True,
+                restore_signals=True,
+            )
+        except OSError as exc:
+            what = exc.strerror or str(exc)
+            msg = f"cannot execute program '{cmd.program}': {what}"
+            raise OSError(exc.errno, msg, exc.filename) from exc
+    except BaseException:
+        for fd in created:
+            os.close(fd)
+        raise
+    finally:
+        # The child's ends: an early-exiting consumer must leave its
+        # producer with no reader, so it gets SIGPIPE.
+        if stdin is not None:
+            os.close(stdin)
+    for fd in (stdout, stderr):
+        if fd >= 0:
+            os.close(fd)
+    return Started(proc, out_fd, err_fd, next_stdin)
+
+
+__all__ = ["Started", "make_pipe", "max_pipe_size", "start_stage"]

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: ISC
+"""One validator per kind of value the public API accepts.
+
+Every option that takes seconds, a codec or an environment mapping is
+checked here, so the same value gets the same verdict wherever it is passed
+(a call, an ``ExecutionContext``, a ``ScopeConfig``). A leaf module: it
+imports nothing of cuprum's.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections.abc as cabc
+import math
+from types import MappingProxyType
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"{what} must be a number of seconds or None, got {type(value).__name__}"
+        raise TypeError(msg)
+    number = float(value)
+    if math.isnan(number):
+        msg = f"{what} must be a number of seconds, got {value!r}"
+        raise ValueError(msg)
+    return number
+
+
+def check_timeout(value: float | None, what: str) -> float | None:
+    """Return a timeout as a float (``None`` for none).
+
+    Any number but NaN is a timeout: zero or less means the deadline has
+    already passed (the command is stopped at once and ``TimeoutExpired``
+    raised), infinity means there is no deadline.
+    """
+    if value is None:
+        return None
+    return _number(value, what)
+
+
+def check_seconds(value: float | None, what: str) -> float | None:
+    """Return a duration as a float; reject non-numbers, negatives and NaN.
+
+    Infinity is accepted and means "for ever".
+    """
+    if value is None:
+        return None
+    number = _number(value, what)
+    if number < 0:
+        msg = f"{what} must be a non-negative number of seconds, got {value!r}"
+        raise ValueError(msg)
+    return number
+
+
+def check_codec(encoding: str, errors: str) -> None:
+    """Raise ``LookupError`` naming an unknown encoding or error handler."""
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError) as exc:
+        msg = f"unknown encoding {encoding!r} in ExecutionContext.encoding"
+        raise LookupError(msg) from exc
+    try:
+        codecs.lookup_error(errors)
+    except (LookupError, TypeError) as exc:
+        msg = f"unknown error handler {errors!r} in ExecutionContext.errors"
+        raise LookupError(msg) from exc
+
+
+def check_env(
+    overlay: cabc.Mapping[str, str] | None, owner: str = "env overlay"
+) -> cabc.Mapping[str, str] | None:
+    """Validate an environment overlay; return an immutable copy (or ``None``)."""
+    if overlay is None:
+        return None
+    frozen: dict[str, str] = {}
+    for key, value in overlay.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            msg = (
+                f"{owner} entries must be str to str, got "
+                f"{type(key).__name__} {key!r} -> {type(value).__name__}"
+            )
+            raise TypeError(msg)
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            msg = f"{owner} has an invalid variable name or value: {key!r}"
+            raise ValueError(msg)
+        frozen[key] = value
+    return MappingProxyType(frozen)
+
+
+__all__ = ["check_codec", "check_env", "check_seconds", "check_timeout"]
