@@ -141,8 +141,16 @@ int cuprum_consume(int reader, const cuprum_consume_opts *opts,
     long n;
 
     if (capture_on) {
-      /* Read straight into the buffer's free space, as much as fits. */
-      if ((rc = reserve(&s, opts->read_size)) < 0)
+      /* Read straight into the buffer's free space, as much as fits.  The
+       * first buffer holds read_size bytes; later reads only need a
+       * default-sized read's worth of room, so that a large read_size does
+       * not double a buffer that is still mostly free (with 1 GiB reads, a
+       * 32-bit process could not capture even a few bytes). */
+      size_t want =
+          s.buf == NULL || opts->read_size < CUPRUM_BUFFER_SIZE_DEFAULT
+              ? opts->read_size
+              : CUPRUM_BUFFER_SIZE_DEFAULT;
+      if ((rc = reserve(&s, want)) < 0)
         break;
       chunk = s.buf + s.len;
       room = s.cap - s.len - 1;

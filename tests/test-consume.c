@@ -88,6 +88,7 @@ static struct {
   long calls;
   long live;
   long fail_at;
+  size_t largest;
 } counter;
 
 static void *count_realloc(void *ctx, void *ptr, size_t size)
@@ -95,6 +96,8 @@ static void *count_realloc(void *ctx, void *ptr, size_t size)
   void *r;
   (void)ctx;
   counter.calls++;
+  if (size > counter.largest)
+    counter.largest = size;
   if (counter.fail_at > 0 && counter.calls >= counter.fail_at)
     return NULL;
   r = realloc(ptr, size);
@@ -133,6 +136,33 @@ static void test_consume_geometric_growth(void **state)
   assert_int_equal(cuprum_consume(fd, NULL, &cap), 0);
   assert_int_equal(cap.len, 64 * MiB);
   assert_true(counter.calls <= 14);
+  assert_true(test_pattern_check(cap.data, 0, cap.len));
+  cuprum_capture_release(&cap);
+  assert_int_equal(counter.live, 0);
+  cuprum_set_allocator(NULL);
+  test_close(&fd);
+  assert_int_equal(test_wait(pid), 0);
+}
+
+/* A large read_size sizes the first buffer only: a capture that fits in it
+ * never asks for more.  (Each read used to want read_size bytes of free
+ * room, so 1 GiB reads doubled the buffer to 2 GiB after the first chunk,
+ * which a 32-bit process cannot get.) */
+static void test_consume_large_read_size(void **state)
+{
+  const char *args[] = {"emit", "1000000", NULL};
+  cuprum_consume_opts o;
+  cuprum_capture cap;
+  pid_t pid;
+  int fd = start(args, &pid);
+
+  (void)state;
+  cuprum_consume_opts_init(&o);
+  o.read_size = CUPRUM_BUFFER_SIZE_MAX;
+  use_counter(0);
+  assert_int_equal(cuprum_consume(fd, &o, &cap), 0);
+  assert_int_equal(cap.len, 1000000);
+  assert_true(counter.largest <= CUPRUM_BUFFER_SIZE_MAX + 1);
   assert_true(test_pattern_check(cap.data, 0, cap.len));
   cuprum_capture_release(&cap);
   assert_int_equal(counter.live, 0);
@@ -404,6 +434,7 @@ int main(void)
       T(test_consume_sizes),
       T(test_consume_big),
       T(test_consume_geometric_growth),
+      T(test_consume_large_read_size),
       T(test_consume_enomem),
       T(test_consume_tee),
       T(test_consume_tee_epipe),
