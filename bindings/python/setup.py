@@ -27,7 +27,15 @@ from pathlib import Path
 from setuptools import Extension, find_packages, setup
 
 HERE = Path(__file__).resolve().parent
-NATIVE_SOURCE = HERE / "cuprum" / "_native.c"
+# The extension's C files, one per concern, beside the package rather than
+# inside it: a directory cuprum/_native/ would make ``import cuprum._native``
+# find a namespace package wherever the .so is missing (a source checkout),
+# where only "absent" is right.  NATIVE_HEADERS are dependencies: editing
+# one rebuilds the extension.
+NATIVE_DIR = HERE / "_native"
+NATIVE_SOURCES = tuple(NATIVE_DIR / name for name in (
+    "module.c", "codecs.c", "lines.c", "capture.c", "tee.c", "pump.c", "consume.c"))
+NATIVE_HEADERS = (NATIVE_DIR / "native.h",)
 SWITCH = "CUPRUM_BUILD_NATIVE"
 
 
@@ -73,8 +81,10 @@ def native_extensions() -> list[Extension]:
     if mode == "off":
         return []
     missing = []
-    if not NATIVE_SOURCE.exists():
-        missing.append(f"the extension source {NATIVE_SOURCE.name}")
+    absent = [path for path in (*NATIVE_SOURCES, *NATIVE_HEADERS) if not path.exists()]
+    if absent:
+        names = ", ".join(str(path.relative_to(HERE)) for path in absent)
+        missing.append(f"the extension sources {names}")
     flags = pkgconfig("cuprum")
     if flags is None:
         missing.append("libcuprum (pkg-config cannot find 'cuprum'; set PKG_CONFIG_PATH)")
@@ -89,7 +99,8 @@ def native_extensions() -> list[Extension]:
               f"Set {SWITCH}=1 to make this an error.", file=sys.stderr)
         return []
     assert flags is not None
-    return [Extension("cuprum._native", [str(NATIVE_SOURCE.relative_to(HERE))], **flags)]
+    return [Extension("cuprum._native", [str(path.relative_to(HERE)) for path in NATIVE_SOURCES],
+                      depends=[str(path.relative_to(HERE)) for path in NATIVE_HEADERS], **flags)]
 
 
 def build_options() -> dict[str, dict[str, str]]:
@@ -113,7 +124,7 @@ def build_options() -> dict[str, dict[str, str]]:
 
 # What a wheel ships: the package's Python modules, the PEP 561 marker and,
 # in the native wheel only, the compiled cuprum._native.  No C source (the
-# extension's _native.c travels in the sdist, see MANIFEST.in, and in the
+# extension's _native/ travels in the sdist, see MANIFEST.in, and in the
 # release tarball), so the pure and the native wheel list the same files
 # apart from the .so.  (Set here, not in pyproject.toml's [tool.setuptools],
 # which Debian 12's setuptools 66 still calls beta and warns about.)

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * cuprum._native lines: LineSplitter (a callback per decoded line) and
+ * LineEvents (an ExecEvent per line, built in C), both over libcuprum's
+ * cuprum_lines.  Codecs or error policies whose bytes cannot be split
+ * before decoding go to the pure engine's classes, with the same contract.
+ */
+#include "native.h"
+
+#include <time.h>
+
+typedef struct {
+  PyObject_HEAD cuprum_lines *lines;
+  PyObject *callback;
+  native_codec codec;
+  /* Set while finish() delivers the final, unterminated line. */
+  int finishing;
+  /* Event mode (LineEvents): each line becomes an instance of event_type,
+   * a tuple subclass, copied from template with the timestamp and the line
+   * filled in at the positions below (ExecEvent's, see module.c), and is
+   * passed to every hook; awaitable results are appended to pending.  All
+   * NULL in callback mode. */
+  PyTypeObject *event_type;
+  PyObject *template;
+  PyObject *hooks;
+  PyObject *pending;
+  PyObject *isawaitable;
+  Py_ssize_t event_timestamp;
+  Py_ssize_t event_line;
+  /* The wall-clock time of the feed() or finish() being delivered: every
+   * line a read completes carries the time that read was handed over. */
+  PyObject *stamp;
+} LineSplitterObject;
+
+static PyObject *wall_clock(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return PyFloat_FromDouble((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+}
+
+/* Builds one line event and hands it to every hook; 0 or CUPRUM_ESTOPPED
+ * with an exception set.  Steals `text`. */
+static int deliver_event(LineSplitterObject *self, PyObject *text)
+{
+  Py_ssize_t n = PyTuple_GET_SIZE(self->template);
+  Py_ssize_t nhooks = PyTuple_GET_SIZE(self->hooks);
+  PyObject *event = self->event_type->tp_alloc(self->event_type, n);
+  PyObject *stamp;
+  int rc = 0;
+
+  if (event == NULL) {
+    Py_DECREF(text);
+    return CUPRUM_ESTOPPED;
+  }
+  stamp = self->stamp != NULL ? Py_NewRef(self->stamp) : wall_clock();
+  if (stamp == NULL) {
+    Py_DECREF(text);
+    Py_DECREF(event);
+    return CUPRUM_ESTOPPED;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = i == self->event_timestamp ? stamp
+                     : i == self->event_line
+                         ? text
+                         : Py_NewRef(PyTuple_GET_ITEM(self->template, i));
+    PyTuple_SET_ITEM(event, i, item);
+  }
+  for (Py_ssize_t h = 0; h < nhooks && rc == 0; h++) {
+    PyObject *res =
+        PyObject_CallOneArg(PyTuple_GET_ITEM(self->hooks, h), event);
+    if (res == NULL) {
+      rc = CUPRUM_ESTOPPED;
+      break;
+    }
+    if (res != Py_None) {
+      PyObject *flag = PyObject_CallOneArg(self->isawaitable, res);
+      int yes = flag != NULL ? PyObject_IsTrue(flag) : -1;
+      Py_XDECREF(flag);
+      if (yes < 0 || (yes > 0 && PyList_Append(self->pending, res) < 0))
+        rc = CUPRUM_ESTOPPED;
+    }
+    Py_DECREF(res);
+  }
+  Py_DECREF(event);
+  return rc;
+}
+
+static int deliver_line(void *ctx, const char *line, size_t len)
+{
+  LineSplitterObject *self = ctx;
+  PyObject *text;
+  PyObject *res;
+
+  if (self->callback == NULL && self->event_type == NULL) {
+    /* Only tp_clear empties both, when the collector breaks a cycle that
+     * a finaliser of the same cycle then feeds. */
+    PyErr_SetString(PyExc_RuntimeError,
+                    "LineSplitter used after the garbage collector cleared "
+                    "it");
+    return CUPRUM_ESTOPPED;
+  }
+  text = native_codec_decode(&self->codec, line, len);
+  if (text == NULL)
+    return CUPRUM_ESTOPPED;
+  /* A final line whose bytes all decode to nothing (errors="ignore") is no
+   * line: the text stream simply ended after the last line ending. */
+  if (self->finishing && PyUnicode_GET_LENGTH(text) == 0) {
+    Py_DECREF(text);
+    return 0;
+  }
+  if (self->event_type != NULL)
+    return deliver_event(self, text);
+  res = PyObject_CallOneArg(self->callback, text);
+  Py_DECREF(text);
+  if (res == NULL)
+    return CUPRUM_ESTOPPED;
+  Py_DECREF(res);
+  return 0;
+}
+
+/* The callback, the hooks and what they may reach can refer back to the
+ * splitter (a bound method of an object holding it, say): the collector
+ * sees those references, and the type's. */
+static int LineSplitter_traverse(PyObject *op, visitproc visit, void *arg)
+{
+  LineSplitterObject *self = (LineSplitterObject *)op;
+
+  Py_VISIT(Py_TYPE(op));
+  Py_VISIT(self->callback);
+  Py_VISIT(self->event_type);
+  Py_VISIT(self->template);
+  Py_VISIT(self->hooks);
+  Py_VISIT(self->pending);
+  Py_VISIT(self->isawaitable);
+  Py_VISIT(self->stamp);
+  return 0;
+}
+
+/* Drops the references that can be part of a cycle; the codec's strs
+ * cannot, and stay for as long as the C splitter that decodes with them. */
+static int LineSplitter_clear(PyObject *op)
+{
+  LineSplitterObject *self = (LineSplitterObject *)op;
+
+  Py_CLEAR(self->callback);
+  Py_CLEAR(self->event_type);
+  Py_CLEAR(self->template);
+  Py_CLEAR(self->hooks);
+  Py_CLEAR(self->pending);
+  Py_CLEAR(self->isawaitable);
+  Py_CLEAR(self->stamp);
+  return 0;
+}
+
+static void LineSplitter_dealloc(PyObject *op)
+{
+  LineSplitterObject *self = (LineSplitterObject *)op;
+  PyTypeObject *tp = Py_TYPE(op);
+
+  PyObject_GC_UnTrack(op);
+  cuprum_lines_free(self->lines);
+  self->lines = NULL;
+  (void)LineSplitter_clear(op);
+  native_codec_clear(&self->codec);
+  tp->tp_free(op);
+  Py_DECREF(tp);
+}
+
+/* In event mode, takes the time for the lines about to be delivered.
+ * Returns 0, or -1 with an exception set. */
+static int splitter_stamp(LineSplitterObject *self)
+{
+  PyObject *stamp;
+
+  if (self->event_type == NULL)
+    return 0;
+  stamp = wall_clock();
+  if (stamp == NULL)
+    return -1;
+  Py_XSETREF(self->stamp, stamp);
+  return 0;
+}
+
+static PyObject *LineSplitter_feed(LineSplitterObject *self, PyObject *arg)
+{
+  Py_buffer view;
+  int rc;
+
+  if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+    return NULL;
+  if (splitter_stamp(self) < 0) {
+    PyBuffer_Release(&view);
+    return NULL;
+  }
+  rc = cuprum_lines_feed(self->lines, view.buf, (size_t)view.len);
+  Py_CLEAR(self->stamp);
+  PyBuffer_Release(&view);
+  if (rc < 0)
+    return native_raise_code(rc);
+  Py_RETURN_NONE;
+}
+
+static PyObject *LineSplitter_finish(LineSplitterObject *self,
+                                     PyObject *Py_UNUSED(ignored))
+{
+  int rc;
+
+  if (splitter_stamp(self) < 0)
+    return NULL;
+  self->finishing = 1;
+  rc = cuprum_lines_finish(self->lines);
+  self->finishing = 0;
+  Py_CLEAR(self->stamp);
+  if (rc < 0)
+    return native_raise_code(rc);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef LineSplitter_methods[] = {
+    {"feed", (PyCFunction)LineSplitter_feed, METH_O,
+     "Consume a chunk, delivering every completed line."},
+    {"finish", (PyCFunction)LineSplitter_finish, METH_NOARGS,
+     "Deliver a final line without an ending, if any, and reset."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot LineSplitter_slots[] = {
+    {Py_tp_dealloc, LineSplitter_dealloc},
+    {Py_tp_traverse, LineSplitter_traverse},
+    {Py_tp_clear, LineSplitter_clear},
+    {Py_tp_methods, LineSplitter_methods},
+    {Py_tp_doc, "Universal-newline line splitter over libcuprum."},
+    {0, NULL},
+};
+
+/* Made only by the module's LineSplitter() and LineEvents(), which may
+ * return the pure engine's objects instead: the type itself cannot be
+ * called, as the static type it replaces could not. */
+static PyType_Spec LineSplitter_spec = {
+    .name = "cuprum._native.LineSplitter",
+    .basicsize = sizeof(LineSplitterObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = LineSplitter_slots,
+};
+
+int native_lines_add_type(PyObject *module, native_state *st)
+{
+  st->line_splitter_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+      module, &LineSplitter_spec, NULL);
+  return st->line_splitter_type == NULL ? -1 : 0;
+}
+
+/* A splitter with every field empty and its codec looked up; NULL with an
+ * exception on failure.  The caller adds the C splitter and the mode. */
+static LineSplitterObject *
+splitter_alloc(native_state *st, const char *encoding, const char *errors)
+{
+  PyTypeObject *tp = st->line_splitter_type;
+  LineSplitterObject *self = (LineSplitterObject *)tp->tp_alloc(tp, 0);
+
+  if (self == NULL)
+    return NULL;
+  if (native_codec_init(st, &self->codec, encoding, errors) < 0) {
+    Py_DECREF(self);
+    return NULL;
+  }
+  return self;
+}
+
+/* LineSplitter(encoding, errors, callback): a C splitter for codecs whose
+ * bytes can be split before decoding, the pure one otherwise. */
+PyObject *native_line_splitter(PyObject *module, PyObject *args)
+{
+  native_state *st = native_state_of(module);
+  const char *encoding;
+  const char *errors;
+  PyObject *callback;
+  LineSplitterObject *self;
+  int rc;
+
+  if (!PyArg_ParseTuple(args, "ssO:LineSplitter", &encoding, &errors,
+                        &callback))
+    return NULL;
+  if (!PyCallable_Check(callback)) {
+    PyErr_SetString(PyExc_TypeError, "LineSplitter callback must be callable");
+    return NULL;
+  }
+  self = splitter_alloc(st, encoding, errors);
+  if (self == NULL)
+    return NULL;
+  if (!self->codec.splittable) {
+    PyObject *cls = native_pure_class("LineSplitter", &st->pure_line_splitter);
+    Py_DECREF(self);
+    return cls == NULL ? NULL : PyObject_Call(cls, args, NULL);
+  }
+  self->callback = Py_NewRef(callback);
+  rc = cuprum_lines_new(&self->lines, deliver_line, self);
+  if (rc < 0) {
+    Py_DECREF(self);
+    return native_raise_code(rc);
+  }
+  return (PyObject *)self;
+}
+
+/* LineEvents(encoding, errors, event_type, template, hooks, pending): a
+ * splitter that turns each line straight into an event for the hooks; the
+ * pure one when the codec or error policy cannot be split as bytes.  The
+ * template must have ExecEvent's number of fields, as the pure one checks. */
+PyObject *native_line_events(PyObject *module, PyObject *args)
+{
+  native_state *st = native_state_of(module);
+  const char *encoding;
+  const char *errors;
+  PyObject *type;
+  PyObject *template;
+  PyObject *hooks;
+  PyObject *pending;
+  LineSplitterObject *self;
+  int rc;
+
+  if (!PyArg_ParseTuple(args, "ssOO!O!O!:LineEvents", &encoding, &errors, &type,
+                        &PyTuple_Type, &template, &PyTuple_Type, &hooks,
+                        &PyList_Type, &pending))
+    return NULL;
+  if (!PyType_Check(type) ||
+      !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type) ||
+      PyTuple_GET_SIZE(template) != st->event_fields) {
+    PyErr_SetString(PyExc_TypeError,
+                    "LineEvents needs a tuple subclass and a template of its "
+                    "fields");
+    return NULL;
+  }
+  self = splitter_alloc(st, encoding, errors);
+  if (self == NULL)
+    return NULL;
+  if (!self->codec.splittable) {
+    /* Codecs and policies whose bytes cannot be split before decoding:
+     * the pure LineEvents decodes first, with the same contract. */
+    PyObject *cls = native_pure_class("LineEvents", &st->pure_line_events);
+    Py_DECREF(self);
+    return cls == NULL ? NULL : PyObject_Call(cls, args, NULL);
+  }
+  if (st->isawaitable == NULL) {
+    PyObject *inspect = PyImport_ImportModule("inspect");
+    if (inspect == NULL) {
+      Py_DECREF(self);
+      return NULL;
+    }
+    st->isawaitable = PyObject_GetAttrString(inspect, "isawaitable");
+    Py_DECREF(inspect);
+    if (st->isawaitable == NULL) {
+      Py_DECREF(self);
+      return NULL;
+    }
+  }
+  self->isawaitable = Py_NewRef(st->isawaitable);
+  self->event_type = (PyTypeObject *)Py_NewRef(type);
+  self->template = Py_NewRef(template);
+  self->hooks = Py_NewRef(hooks);
+  self->pending = Py_NewRef(pending);
+  self->event_timestamp = st->event_timestamp;
+  self->event_line = st->event_line;
+  rc = cuprum_lines_new(&self->lines, deliver_line, self);
+  if (rc < 0) {
+    Py_DECREF(self);
+    return native_raise_code(rc);
+  }
+  return (PyObject *)self;
+}
