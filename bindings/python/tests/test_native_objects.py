@@ -201,3 +201,31 @@ def test_loads_in_a_subinterpreter_with_its_own_gil() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == "ok"
+
+
+_RENAMED_FIELD = textwrap.dedent(
+    """
+    import collections
+    import cuprum.events
+    fields = [f for f in cuprum.events.ExecEvent._fields if f != "line"] + ["text"]
+    cuprum.events.ExecEvent = collections.namedtuple("ExecEvent", fields)
+    try:
+        import cuprum._native
+    except ImportError as exc:
+        print(f"ImportError: {exc}")
+    else:
+        print("imported")
+    """
+)
+
+
+def test_import_fails_naming_a_missing_exec_event_field() -> None:
+    """The extension takes the event layout from ExecEvent's fields: without
+    a field it fills in, the import fails and says which."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RENAMED_FIELD],
+        capture_output=True, text=True, check=False, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ImportError: cuprum._native fills in the fields 'timestamp' and 'line'")
+    assert "has no field 'line'" in done.stdout, done.stdout
