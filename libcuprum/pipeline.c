@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -968,10 +969,10 @@ int cuprum_pipeline_timeout(const cuprum_pipeline *pl)
     return -1;
   if (next <= now)
     return 0;
-  if (next - now > 0x7fffffff)
-    return 0x7fffffff;
   /* now_ms truncates, so one more ms never wakes too early. */
-  return (int)(next - now) + 1;
+  if (next - now >= INT_MAX)
+    return INT_MAX;
+  return (int)(next - now + 1);
 }
 
 int cuprum_pipeline_cancel(cuprum_pipeline *pl)

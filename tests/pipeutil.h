@@ -11,7 +11,6 @@
 #include "testutil.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,26 +29,25 @@ static inline int pu_under_qemu(void)
   return getenv("CUPRUM_CROSS_QEMU") != NULL;
 }
 
-/* A command running the helper with up to 6 arguments (NULL-terminated);
- * NULL when cuprum_cmd_new fails. */
-static inline cuprum_cmd *pu_cmd(const char *mode, ...)
+/* A command running the helper with the arguments of the array `args`
+ * (NULL-terminated); NULL when cuprum_cmd_new fails. */
+static inline cuprum_cmd *pu_cmdv(const char *const *args)
 {
-  const char *argv[9];
+  const char *argv[16];
   size_t n = 0;
-  va_list ap;
   cuprum_cmd *cmd = NULL;
 
   argv[n++] = pu_helper();
-  argv[n++] = mode;
-  va_start(ap, mode);
-  for (const char *a; n < 8 && (a = va_arg(ap, const char *)) != NULL;)
-    argv[n++] = a;
-  va_end(ap);
+  for (; n < 15 && args[n - 1] != NULL; n++)
+    argv[n] = args[n - 1];
   argv[n] = NULL;
   if (cuprum_cmd_new(&cmd, argv) != 0)
     return NULL;
   return cmd;
 }
+
+/* pu_cmd("mode", "arg", ...): the helper in that mode. */
+#define pu_cmd(...) pu_cmdv((const char *const[]){__VA_ARGS__, NULL})
 
 /* 1 when this process has no child left (reaped or running). */
 static inline int pu_no_children(void)

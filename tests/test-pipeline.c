@@ -68,9 +68,9 @@ static void test_three_stages(void **state)
   char want[64];
   (void)state;
 
-  add(pl, pu_cmd("cat", NULL));
-  add(pl, pu_cmd("cat", NULL));
-  add(pl, pu_cmd("sum", NULL));
+  add(pl, pu_cmd("cat"));
+  add(pl, pu_cmd("cat"));
+  add(pl, pu_cmd("sum"));
   assert_int_equal(cuprum_pipeline_size(pl), 3);
   assert_int_equal(cuprum_pipeline_set_input(pl, in, size), 0);
   assert_int_equal(
@@ -102,7 +102,7 @@ static void test_input_fd(void **state)
   test_pipe(p);
   assert_int_equal(write(p[1], "from fd", 7), 7);
   test_close(&p[1]);
-  add(pl, pu_cmd("cat", NULL));
+  add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_set_input_fd(pl, p[0]), 0);
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 100), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
@@ -121,7 +121,7 @@ static void test_byte_cap(void **state)
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("emit", "300000", NULL));
+  add(pl, pu_cmd("emit", "300000"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 1000), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
   expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
@@ -134,7 +134,7 @@ static void test_byte_cap(void **state)
 
   /* A cap of one byte, on stderr. */
   pl = new_pipeline();
-  add(pl, pu_cmd("eprint", "abc", NULL));
+  add(pl, pu_cmd("eprint", "abc"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, 1), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDERR, 0, &out), 0);
@@ -176,8 +176,8 @@ static void test_stderr_lines_tee(void **state)
   (void)state;
 
   test_pipe(tee);
-  add(pl, pu_cmd("eprint", "x\r\ny", NULL));
-  add(pl, pu_cmd("print", "a\nb\rc", NULL));
+  add(pl, pu_cmd("eprint", "x\r\ny"));
+  add(pl, pu_cmd("print", "a\nb\rc"));
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDERR, CUPRUM_CAPTURE_UNLIMITED), 0);
   assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, tee[1]), 0);
@@ -214,7 +214,7 @@ static void test_callback_stop(void **state)
   struct seen chunks = {{0}, 0, 1, 0};
   (void)state;
 
-  add(pl, pu_cmd("endless", NULL));
+  add(pl, pu_cmd("endless"));
   assert_int_equal(
       cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, collect, &chunks), 0);
   assert_int_equal(cuprum_pipeline_run(pl), CUPRUM_ESTOPPED);
@@ -231,8 +231,8 @@ static void test_early_close(void **state)
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("endless", NULL));
-  add(pl, pu_cmd("head", "10", NULL));
+  add(pl, pu_cmd("endless"));
+  add(pl, pu_cmd("head", "10"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
   assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
@@ -253,7 +253,7 @@ static void test_input_early_close(void **state)
   cuprum_pipeline *pl = new_pipeline();
   (void)state;
 
-  add(pl, pu_cmd("head", "3", NULL));
+  add(pl, pu_cmd("head", "3"));
   assert_int_equal(cuprum_pipeline_set_input(pl, in, size), 0);
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
@@ -269,8 +269,7 @@ static void test_fail_fast_every_position(void **state)
   for (size_t bad = 0; bad < 3; bad++) {
     cuprum_pipeline *pl = new_pipeline();
     for (size_t i = 0; i < 3; i++)
-      add(pl, i == bad ? pu_cmd("exit", "3", NULL)
-                       : pu_cmd("sleep", "60000", NULL));
+      add(pl, i == bad ? pu_cmd("exit", "3") : pu_cmd("sleep", "60000"));
     assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST),
                      0);
     assert_int_equal(cuprum_pipeline_run(pl), 0);
@@ -288,8 +287,8 @@ static void test_no_fail_fast(void **state)
 {
   cuprum_pipeline *pl = new_pipeline();
   (void)state;
-  add(pl, pu_cmd("exit", "1", NULL));
-  add(pl, pu_cmd("sleep", "50", NULL));
+  add(pl, pu_cmd("exit", "1"));
+  add(pl, pu_cmd("sleep", "50"));
   assert_int_equal(cuprum_pipeline_run(pl), 0);
   expect_status(pl, 0, 1, 0, CUPRUM_STOP_NONE);
   expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
@@ -305,7 +304,7 @@ static void test_timeout_stubborn(void **state)
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("stubborn", NULL));
+  add(pl, pu_cmd("stubborn"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, 2000, 100), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
@@ -352,8 +351,8 @@ static void test_step_api(void **state)
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("emit", "1000000", NULL));
-  add(pl, pu_cmd("cat", NULL));
+  add(pl, pu_cmd("emit", "1000000"));
+  add(pl, pu_cmd("cat"));
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
   assert_int_equal(cuprum_pipeline_step(pl), CUPRUM_ESTATE);
@@ -381,7 +380,7 @@ static void test_step_cancel_stubborn(void **state)
   volatile int ready = 0;
   (void)state;
 
-  add(pl, pu_cmd("stubborn", NULL));
+  add(pl, pu_cmd("stubborn"));
   assert_int_equal(
       cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, note_line, (void *)&ready), 0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 50), 0);
@@ -397,7 +396,7 @@ static void test_pgroup_reaches_grandchild(void **state)
 {
   cuprum_pipeline *pl = new_pipeline();
   volatile int ready = 0;
-  cuprum_cmd *cmd = pu_cmd("grandchild", NULL);
+  cuprum_cmd *cmd = pu_cmd("grandchild");
   struct pollfd p;
   int err[2];
   char c;
@@ -429,8 +428,8 @@ static void test_free_running(void **state)
 {
   cuprum_pipeline *pl = new_pipeline();
   (void)state;
-  add(pl, pu_cmd("endless", NULL));
-  add(pl, pu_cmd("cat", NULL));
+  add(pl, pu_cmd("endless"));
+  add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 10), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   cuprum_pipeline_free(pl);
@@ -447,8 +446,8 @@ static void *thread_main(void *arg)
   if (in == NULL || cuprum_pipeline_new(&pl) != 0)
     goto done;
   test_pattern_fill(in, 0, size);
-  if (cuprum_pipeline_add(pl, pu_cmd("cat", NULL)) != 0 ||
-      cuprum_pipeline_add(pl, pu_cmd("cat", NULL)) != 0 ||
+  if (cuprum_pipeline_add(pl, pu_cmd("cat")) != 0 ||
+      cuprum_pipeline_add(pl, pu_cmd("cat")) != 0 ||
       cuprum_pipeline_set_input(pl, in, size) != 0 ||
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED) !=
           0 ||
@@ -507,8 +506,8 @@ static int attempt(void)
 {
   cuprum_pipeline *pl = NULL;
   cuprum_capture out = {0};
-  cuprum_cmd *a = pu_cmd("cat", NULL);
-  cuprum_cmd *b = pu_cmd("eprint", "e\n", NULL);
+  cuprum_cmd *a = pu_cmd("cat");
+  cuprum_cmd *b = pu_cmd("eprint", "e\n");
   int rc = -ENOMEM;
 
   if (a == NULL || b == NULL || cuprum_cmd_setenv(a, "X", "1") != 0 ||
@@ -584,8 +583,8 @@ static int emfile_child(void)
     cuprum_pipeline *pl = NULL;
     int rc;
     if (cuprum_pipeline_new(&pl) != 0 ||
-        cuprum_pipeline_add(pl, pu_cmd("print", "x", NULL)) != 0 ||
-        cuprum_pipeline_add(pl, pu_cmd("cat", NULL)) != 0 ||
+        cuprum_pipeline_add(pl, pu_cmd("print", "x")) != 0 ||
+        cuprum_pipeline_add(pl, pu_cmd("cat")) != 0 ||
         cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 10) != 0 ||
         cuprum_pipeline_capture(pl, CUPRUM_STDERR, 10) != 0)
       return 10;
@@ -643,8 +642,8 @@ static void test_eintr_storm(void **state)
   sigemptyset(&sa.sa_mask);
   assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
   assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
-  add(pl, pu_cmd("cat", NULL));
-  add(pl, pu_cmd("cat", NULL));
+  add(pl, pu_cmd("cat"));
+  add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_set_input(pl, in, size), 0);
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
