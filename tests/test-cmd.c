@@ -320,7 +320,10 @@ static void test_bad_arguments(void **state)
   assert_int_equal(cuprum_pipeline_set_input(pl, "x", 1), 0);
   assert_int_equal(cuprum_pipeline_add(pl, cmd), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  assert_int_equal(cuprum_pipeline_add(pl, pu_cmd("cat")), CUPRUM_ESTATE);
+  /* A refused command stays the caller's. */
+  cmd = pu_cmd("cat");
+  assert_int_equal(cuprum_pipeline_add(pl, cmd), CUPRUM_ESTATE);
+  cuprum_cmd_free(cmd);
   assert_int_equal(cuprum_pipeline_start(pl), CUPRUM_ESTATE);
   cuprum_pipeline_free(pl);
   /* An input and an explicit stdin on the first stage conflict. */

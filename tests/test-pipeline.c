@@ -509,6 +509,7 @@ static int attempt(void)
   cuprum_cmd *a = pu_cmd("cat");
   cuprum_cmd *b = pu_cmd("eprint", "e\n");
   int rc = -ENOMEM;
+  int seen = 0;
 
   if (a == NULL || b == NULL || cuprum_cmd_setenv(a, "X", "1") != 0 ||
       cuprum_pipeline_new(&pl) != 0)
@@ -522,7 +523,7 @@ static int attempt(void)
   if (cuprum_pipeline_set_input(pl, "in\n", 3) != 0 ||
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 100) != 0 ||
       cuprum_pipeline_capture(pl, CUPRUM_STDERR, 100) != 0 ||
-      cuprum_pipeline_on_line(pl, CUPRUM_STDERR, note_line, &(int){0}) != 0)
+      cuprum_pipeline_on_line(pl, CUPRUM_STDERR, note_line, &seen) != 0)
     goto done;
   rc = cuprum_pipeline_run(pl);
   if (rc == 0) {
