@@ -22,11 +22,21 @@ static inline const char *pu_helper(void)
   return p != NULL ? p : "tests/cuprum-test-helper";
 }
 
-/* 1 under the cross harness (qemu-user), where a vfork-style posix_spawn
- * runs as a fork and exec errors become exit status 127. */
-static inline int pu_under_qemu(void)
+/*
+ * Why posix_spawn cannot report exec errors here, or NULL when it can.
+ * glibc's posix_spawn learns of a failed exec through memory shared with a
+ * CLONE_VM|CLONE_VFORK child; qemu-user (the cross harness, which sets
+ * CUPRUM_CROSS_QEMU) and valgrind (whose preload is in LD_PRELOAD) run
+ * that clone as a plain fork, so the exec error becomes exit status 127.
+ */
+static inline const char *pu_no_sync_exec_errors(void)
 {
-  return getenv("CUPRUM_CROSS_QEMU") != NULL;
+  const char *pre = getenv("LD_PRELOAD");
+  if (getenv("CUPRUM_CROSS_QEMU") != NULL)
+    return "qemu-user runs posix_spawn's vfork as a fork";
+  if (pre != NULL && strstr(pre, "vgpreload") != NULL)
+    return "valgrind runs posix_spawn's vfork as a fork";
+  return NULL;
 }
 
 /* A command running the helper with the arguments of the array `args`

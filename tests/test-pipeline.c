@@ -624,13 +624,13 @@ static void on_alarm(int sig)
   (void)sig;
 }
 
-/* A timer signal every 100 us, without SA_RESTART, while a pipeline runs:
+/* A timer signal every millisecond, without SA_RESTART, while a pipeline runs:
  * every interrupted call is retried. */
 static void test_eintr_storm(void **state)
 {
   struct sigaction sa;
   struct sigaction old;
-  struct itimerval it = {{0, 100}, {0, 100}};
+  struct itimerval it = {{0, 1000}, {0, 1000}};
   struct itimerval off = {{0, 0}, {0, 0}};
   size_t size = 2 * (size_t)MiB;
   char *in = pattern(size);
