@@ -346,8 +346,9 @@ CUPRUM_API void cuprum_utf8_free(cuprum_utf8 *u8);
  * is blocked in the calling thread for the span of the call and a SIGPIPE
  * the call raised is consumed, so a closed reader gives -EPIPE and never
  * kills the process; dispositions are untouched.  *written (optional)
- * receives the bytes the writer took, also on failure.  Returns 0, -EBADF,
- * -EPIPE, or the negated errno of the write that failed.  fd stays open and
+ * receives the bytes the writer took, also on failure.  Returns 0,
+ * CUPRUM_ENULL (buf NULL with len > 0), -EBADF, -EPIPE, or the negated
+ * errno of the write that failed.  fd stays open and
  * owned by the caller; buf is only read.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_write_all(int fd, const void *buf,
@@ -452,7 +453,8 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_clearenv(cuprum_cmd *cmd);
 /*
  * Runs the command in `dir` (copied; NULL: the caller's directory).  A
  * directory that cannot be entered makes cuprum_pipeline_start fail with
- * its -errno.  Returns 0, CUPRUM_ENULL (cmd NULL) or -ENOMEM.
+ * its -errno.  Relative redirection paths are opened first, relative to
+ * the caller's directory.  Returns 0, CUPRUM_ENULL (cmd NULL) or -ENOMEM.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_chdir(cuprum_cmd *cmd,
                                                    const char *dir);
