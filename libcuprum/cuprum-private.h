@@ -72,4 +72,48 @@ static inline int cuprum__callback_code(int rc)
   return rc;
 }
 
+/* ------------------------------------------------------------------------
+ * Commands (cmd.c), read by the pipeline engine (pipeline.c).
+ */
+
+/* How a standard stream of a command is set: a cuprum_stdio value, or one
+ * of these two. */
+#define CUPRUM__STDIO_FD 100
+#define CUPRUM__STDIO_PATH 101
+
+struct cuprum__redir {
+  int how;
+  int fd;
+  char *path;
+  unsigned flags;
+};
+
+/* One environment change; `entry` is "NAME=VALUE" for a set, "NAME" for an
+ * unset, NULL for a clear. */
+struct cuprum__envop {
+  char *entry;
+  size_t name_len;
+  int set;
+};
+
+struct cuprum_cmd {
+  char **argv;
+  struct cuprum__envop *env;
+  size_t n_env;
+  size_t cap_env;
+  char *dir;
+  struct cuprum__redir io[3];
+};
+
+/* Copies s through the library's allocator; NULL when out of memory. */
+CUPRUM__HIDDEN char *cuprum__strdup(const char *s);
+
+/*
+ * Builds the environment the command runs with: environ with the overlay
+ * applied.  Stores a NULL-terminated array in *out (the strings are
+ * borrowed from environ and the command; free only the array), or NULL
+ * when there is no overlay (use environ).  Returns 0 or -ENOMEM.
+ */
+CUPRUM__HIDDEN int cuprum__cmd_envp(const cuprum_cmd *cmd, char ***out);
+
 #endif /* CUPRUM_PRIVATE_H */

@@ -2,10 +2,9 @@
 /*
  * cuprum.h - the public interface of libcuprum, cuprum's stream engine.
  *
- * libcuprum moves bytes between the stages of a pipeline and captures,
- * tees and line-splits their output.  It knows nothing of processes or of
- * Python: it works on file descriptors and byte buffers that the caller
- * owns.
+ * libcuprum runs commands and pipelines, moves bytes between their stages,
+ * and captures, tees and line-splits their output.  It knows nothing of
+ * Python.
  *
  * Conventions, which hold for every function below unless its comment says
  * otherwise:
@@ -30,6 +29,7 @@
 #ifndef CUPRUM_H
 #define CUPRUM_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,12 +74,19 @@ enum cuprum_error {
   CUPRUM_EFLAGS = -20003,
   /* A callback asked to stop with a positive value (see the callbacks). */
   CUPRUM_ESTOPPED = -20004,
+  /* The handle is in the wrong state for the call (e.g. a pipeline with
+   * no stages started, changed after it started, or read before done). */
+  CUPRUM_ESTATE = -20005,
 };
 
 /*
  * Returns a static, human-readable description of any code a cuprum
  * function returns: 0, a negated errno value, or a CUPRUM_E* code.  Unknown
- * codes get a generic description.  Never returns NULL; thread-safe.
+ * codes get a generic description.  Never returns NULL.  Negated errno
+ * values are described by strerrordesc_np(3) where the C library has it
+ * (glibc >= 2.32), which is thread-safe; elsewhere by strerror(3), whose
+ * buffer another thread's call may overwrite, so the call is thread-safe
+ * only for the library's own codes there.
  */
 CUPRUM_API const char *cuprum_strerror(int code);
 
@@ -99,7 +106,9 @@ typedef struct cuprum_allocator {
 } cuprum_allocator;
 
 /*
- * Replaces the allocator (NULL restores the C library's realloc/free).
+ * Replaces the allocator.  NULL, or an allocator whose realloc_fn or
+ * free_fn is NULL, restores the defaults (the C library's realloc/free, ctx
+ * NULL); the allocator is copied, so *allocator need not outlive the call.
  * Call it before any other cuprum function, from one thread: memory
  * allocated by one allocator must be released by the same one.  Useful for
  * accounting and for fault injection in tests.
@@ -119,9 +128,11 @@ CUPRUM_API void cuprum_set_allocator(const cuprum_allocator *allocator);
  * (F_SETPIPE_SZ), capped at /proc/sys/fs/pipe-max-size.  Larger pipes mean
  * fewer context switches between stages.  On success returns the new
  * capacity in bytes (which may exceed `want`, or be below it when the cap
- * or the user's pipe quota applies).  Returns -EBADF for a bad descriptor,
- * -EINVAL when fd is not a pipe or `want` is 0 or too large, -EPERM or
- * -EBUSY as fcntl reports them.  fd stays open and owned by the caller.
+ * applies).  Returns -EBADF for a bad descriptor, -EINVAL when fd is not a
+ * pipe or `want` is 0 or too large, and -EPERM when the calling user is
+ * over its pipe quota (/proc/sys/fs/pipe-user-pages-soft) or the size
+ * would exceed pipe-max-size without CAP_SYS_RESOURCE.  fd stays open and
+ * owned by the caller.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipe_grow(int fd, size_t want);
 
@@ -152,7 +163,8 @@ typedef struct cuprum_pump_stats {
  * passing through user space; when the kernel refuses splice for the pair
  * (EINVAL, e.g. a file opened with O_APPEND), the rest of the transfer
  * falls back to read(2)/write(2) through a buffer of `buffer_size` bytes,
- * allocated on first need.  If the writer goes away (EPIPE, ECONNRESET) the
+ * allocated on first need; it falls back the same way when the kernel has
+ * no splice (ENOSYS).  If the writer goes away (EPIPE, ECONNRESET) the
  * pump stops writing but keeps reading and discarding until end of file,
  * so the process feeding the reader never blocks forever; this is a
  * success.  EINTR is retried; EAGAIN on a non-blocking descriptor is waited
@@ -323,6 +335,389 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_utf8_finish(cuprum_utf8 *u8);
 
 /* Releases the re-chunker.  Held bytes are dropped. */
 CUPRUM_API void cuprum_utf8_free(cuprum_utf8 *u8);
+
+/* ------------------------------------------------------------------------
+ * Writing: the write loop the engine uses, for callers that need it too
+ */
+
+/*
+ * Writes all `len` bytes of buf to fd, retrying EINTR, continuing after
+ * short writes, and waiting with poll() when fd is non-blocking.  SIGPIPE
+ * is blocked in the calling thread for the span of the call and a SIGPIPE
+ * the call raised is consumed, so a closed reader gives -EPIPE and never
+ * kills the process; dispositions are untouched.  *written (optional)
+ * receives the bytes the writer took, also on failure.  Returns 0,
+ * CUPRUM_ENULL (buf NULL with len > 0), -EBADF, -EPIPE, or the negated
+ * errno of the write that failed.  fd stays open and
+ * owned by the caller; buf is only read.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_write_all(int fd, const void *buf,
+                                                   size_t len, size_t *written);
+
+/* ------------------------------------------------------------------------
+ * Processes and pipelines
+ *
+ * A cuprum_cmd describes one program to run: argv, environment overlay,
+ * working directory and its three standard streams.  A cuprum_pipeline
+ * joins one or more commands, stdout of each into stdin of the next,
+ * through kernel pipes enlarged with cuprum_pipe_grow; it feeds the first
+ * stage, captures, tees or line-splits the last stage's stdout and every
+ * stage's stderr, enforces a timeout and fail-fast, and reports per-stage
+ * results.
+ *
+ * It runs to completion with cuprum_pipeline_run(), or step by step from
+ * the caller's event loop: cuprum_pipeline_start(), then, until
+ * cuprum_pipeline_done(), wait on the descriptors of
+ * cuprum_pipeline_pollfds() for at most cuprum_pipeline_timeout() ms and
+ * call cuprum_pipeline_step().  cuprum_pipeline_run() is exactly that loop
+ * around poll(2).
+ *
+ * Guarantees: children are spawned by posix_spawn(3) (vfork semantics,
+ * never a plain fork), with an empty signal mask and every signal at its
+ * default disposition, and with every descriptor other than 0, 1 and 2
+ * closed; every descriptor the library creates is close-on-exec; a failed
+ * exec (missing program, not executable, bad directory, a redirection
+ * path that cannot be opened) is returned synchronously as -errno by
+ * cuprum_pipeline_start(), after the stages already started were killed
+ * and reaped.  Children are reaped through pidfd_open(2), or with
+ * waitpid(pid) polled on a short tick where pidfds are unavailable; the
+ * library installs no SIGCHLD handler, never calls waitpid(-1) and has no
+ * global state, so many pipelines may run in many threads (each handle in
+ * one thread at a time).  The parent's PATH (getenv) is used to look
+ * programs up when argv[0] has no slash.
+ */
+
+typedef struct cuprum_cmd cuprum_cmd;
+typedef struct cuprum_pipeline cuprum_pipeline;
+
+/* The standard streams, as the `stream` argument of the calls below. */
+#define CUPRUM_STDIN 0
+#define CUPRUM_STDOUT 1
+#define CUPRUM_STDERR 2
+
+/* What a command's standard stream is connected to. */
+typedef enum cuprum_stdio {
+  /* The pipeline decides: stdin of the first stage is the pipeline's input
+   * if one is set, else inherited; stdin of a later stage is the previous
+   * stage's stdout; stdout of a non-last stage feeds the next stage; stdout
+   * of the last stage and every stderr go to the caller (CUPRUM_STDIO_PIPE)
+   * when the pipeline captures, tees or line-splits that stream, else are
+   * inherited. */
+  CUPRUM_STDIO_DEFAULT = 0,
+  /* The calling process's descriptor of the same number. */
+  CUPRUM_STDIO_INHERIT = 1,
+  /* /dev/null. */
+  CUPRUM_STDIO_NULL = 2,
+  /* A pipe read by the pipeline (stdout and stderr only): what the
+   * pipeline's output settings for that stream say happens to it. */
+  CUPRUM_STDIO_PIPE = 3,
+  /* stderr only: the same place as this command's stdout. */
+  CUPRUM_STDIO_STDOUT = 4
+} cuprum_stdio;
+
+/* Flags of cuprum_cmd_redirect_path. */
+/* Open for writing, created (mode 0666 & ~umask) and truncated. */
+#define CUPRUM_PATH_TRUNCATE 0x1u
+/* Open for writing, created and appended to. */
+#define CUPRUM_PATH_APPEND 0x2u
+
+/*
+ * Makes a command from argv[0..n), where argv is NULL-terminated and
+ * argv[0] is the program (looked up in PATH when it has no slash).  The
+ * strings are copied; the caller keeps argv.  Every stream starts as
+ * CUPRUM_STDIO_DEFAULT, the environment as the caller's, the working
+ * directory as the caller's.  Stores the handle in *out (NULL on failure).
+ * Returns 0, CUPRUM_ENULL (out, argv or argv[0] NULL), -EINVAL (argv[0]
+ * empty) or -ENOMEM.  Release with cuprum_cmd_free, or give it to a
+ * pipeline with cuprum_pipeline_add.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_new(cuprum_cmd **out,
+                                                 const char *const *argv);
+
+/* Releases a command that no pipeline owns.  NULL does nothing. */
+CUPRUM_API void cuprum_cmd_free(cuprum_cmd *cmd);
+
+/*
+ * Environment overlay, applied in call order over the caller's environment
+ * (environ) when the pipeline starts: setenv sets name=value, unsetenv
+ * removes name, clearenv drops everything set or inherited before it.
+ * name and value are copied.  Return 0, CUPRUM_ENULL, -EINVAL (name empty
+ * or containing '=') or -ENOMEM.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_cmd_setenv(cuprum_cmd *cmd, const char *name, const char *value);
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_unsetenv(cuprum_cmd *cmd,
+                                                      const char *name);
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_clearenv(cuprum_cmd *cmd);
+
+/*
+ * Runs the command in `dir` (copied; NULL: the caller's directory).  A
+ * directory that cannot be entered makes cuprum_pipeline_start fail with
+ * its -errno.  Relative redirection paths are opened first, relative to
+ * the caller's directory.  Returns 0, CUPRUM_ENULL (cmd NULL) or -ENOMEM.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_chdir(cuprum_cmd *cmd,
+                                                   const char *dir);
+
+/*
+ * Connects `stream` (CUPRUM_STDIN/STDOUT/STDERR) to `how`.  Returns 0,
+ * CUPRUM_ENULL, or -EINVAL for an unknown stream or value, for
+ * CUPRUM_STDIO_PIPE on stdin, or CUPRUM_STDIO_STDOUT on another stream than
+ * stderr.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_cmd_redirect(cuprum_cmd *cmd, int stream, cuprum_stdio how);
+
+/*
+ * Connects `stream` to the caller's descriptor fd, which is lent: it must
+ * stay open until cuprum_pipeline_start returns; the child gets its own
+ * copy, and the library never closes fd.  Returns 0, CUPRUM_ENULL, -EINVAL
+ * (unknown stream) or -EBADF (fd negative).
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_fd(cuprum_cmd *cmd,
+                                                         int stream, int fd);
+
+/*
+ * Connects `stream` to the file `path` (copied), opened by the child: for
+ * stdin read-only (flags 0), for stdout and stderr with flags
+ * CUPRUM_PATH_TRUNCATE or CUPRUM_PATH_APPEND.  A path that cannot be opened
+ * makes cuprum_pipeline_start fail with its -errno.  Returns 0,
+ * CUPRUM_ENULL, -EINVAL (unknown stream), CUPRUM_EFLAGS or -ENOMEM.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_path(cuprum_cmd *cmd,
+                                                           int stream,
+                                                           const char *path,
+                                                           unsigned flags);
+
+/* Why cuprum stopped a stage, if it did. */
+typedef enum cuprum_stop {
+  /* It ended on its own. */
+  CUPRUM_STOP_NONE = 0,
+  /* The pipeline's timeout expired. */
+  CUPRUM_STOP_TIMEOUT = 1,
+  /* Another stage failed and fail-fast was on. */
+  CUPRUM_STOP_FAIL_FAST = 2,
+  /* cuprum_pipeline_cancel was called, or a library error (see
+   * cuprum_pipeline_step) ended the run. */
+  CUPRUM_STOP_CANCEL = 3,
+  /* Its reader went away: it died of SIGPIPE after the next stage (or the
+   * caller, for the pipeline's input) had closed its end.  Not a failure:
+   * `yes | head -n 2` succeeds. */
+  CUPRUM_STOP_EARLY_CLOSE = 4
+} cuprum_stop;
+
+/* Flags of cuprum_pipeline_set_flags. */
+/* When a stage fails (exits non-zero, or dies of a signal other than an
+ * early-close SIGPIPE), stop every other stage still running. */
+#define CUPRUM_PIPELINE_FAIL_FAST 0x1u
+/* Put every stage in one new process group (led by the first stage) and
+ * send every stop to the whole group, so it reaches grandchildren. */
+#define CUPRUM_PIPELINE_NEW_PGROUP 0x2u
+
+/* No limit on captured bytes (cuprum_pipeline_capture). */
+#define CUPRUM_CAPTURE_UNLIMITED ((size_t)-1)
+
+/*
+ * A callback for pipeline output: `stage` is the index of the stage whose
+ * `stream` (CUPRUM_STDOUT or CUPRUM_STDERR) produced `data`, which is valid
+ * only during the call.  Return 0 to go on, or a negative code or a
+ * positive value to cancel the run (cuprum_pipeline_step then returns that
+ * code, or CUPRUM_ESTOPPED for a positive value).
+ */
+typedef int (*cuprum_output_fn)(void *ctx, size_t stage, int stream,
+                                const char *data, size_t len);
+
+/*
+ * Makes an empty pipeline: no stages, no input, nothing captured, no
+ * timeout, no flags, a grace of 1000 ms.  Stores it in *out.  Returns 0,
+ * CUPRUM_ENULL or -ENOMEM.  Release with cuprum_pipeline_free.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_new(cuprum_pipeline **out);
+
+/*
+ * Releases the pipeline, its commands and captured data.  If it is still
+ * running, every stage is first killed (SIGKILL, to the group with
+ * CUPRUM_PIPELINE_NEW_PGROUP) and reaped, so nothing is left behind.  NULL
+ * does nothing.
+ */
+CUPRUM_API void cuprum_pipeline_free(cuprum_pipeline *pl);
+
+/*
+ * Appends `cmd` as the next stage.  On success the pipeline owns cmd (and
+ * frees it); on failure the caller still does.  Commands must not be
+ * changed once added.  Returns 0, CUPRUM_ENULL, CUPRUM_ESTATE (already
+ * started) or -ENOMEM.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_add(cuprum_pipeline *pl,
+                                                      cuprum_cmd *cmd);
+
+/* The number of stages added. */
+CUPRUM_API size_t cuprum_pipeline_size(const cuprum_pipeline *pl);
+
+/*
+ * Feeds the first stage's stdin from data[0..len), written through a pipe;
+ * stdin is closed after the last byte.  The buffer is lent: it must stay
+ * valid and unchanged until the pipeline is done.  If the first stage
+ * closes its stdin early, the rest is dropped (not an error).  Returns 0,
+ * CUPRUM_ENULL (pl NULL, or data NULL with len > 0) or CUPRUM_ESTATE.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_pipeline_set_input(cuprum_pipeline *pl, const void *data, size_t len);
+
+/*
+ * Gives the first stage `fd` as its stdin, directly (no copy through the
+ * library).  fd is lent: it must stay open until cuprum_pipeline_start
+ * returns; the library never closes it.  Returns 0, CUPRUM_ENULL, -EBADF
+ * or CUPRUM_ESTATE.  Setting an input and an explicit stdin on the first
+ * command makes cuprum_pipeline_start fail with -EINVAL.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_pipeline_set_input_fd(cuprum_pipeline *pl, int fd);
+
+/*
+ * Captures `stream` (CUPRUM_STDOUT: the last stage's stdout; CUPRUM_STDERR:
+ * each stage's stderr, separately) into buffers the pipeline owns, keeping
+ * at most `limit` bytes per stage (the first ones; the rest is read and
+ * dropped, and cuprum_capture.total shows how much there was).  Use
+ * CUPRUM_CAPTURE_UNLIMITED for no limit, 0 to stop capturing.  Returns 0,
+ * CUPRUM_ENULL, -EINVAL (bad stream) or CUPRUM_ESTATE.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit);
+
+/*
+ * Copies every byte of `stream` (as for cuprum_pipeline_capture; for
+ * stderr, every stage's) to fd as it arrives, with blocking writes.  fd is
+ * lent and must stay open until the pipeline is done; -1 turns the tee
+ * off.  A failed tee write (EPIPE included) stops that tee, never the run;
+ * its code is kept in cuprum_capture.tee_error.  Returns 0, CUPRUM_ENULL,
+ * -EINVAL or CUPRUM_ESTATE.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_tee(cuprum_pipeline *pl,
+                                                      int stream, int fd);
+
+/*
+ * Calls fn with every chunk of `stream` as it is read (on_chunk) or with
+ * every line of it, split as cuprum_lines_new does, per stage (on_line;
+ * the line is passed without its ending).  NULL turns the callback off.
+ * The callbacks run inside cuprum_pipeline_step, in the caller's thread.
+ * Returns 0, CUPRUM_ENULL, -EINVAL or CUPRUM_ESTATE.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_on_chunk(cuprum_pipeline *pl,
+                                                           int stream,
+                                                           cuprum_output_fn fn,
+                                                           void *ctx);
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_on_line(cuprum_pipeline *pl,
+                                                          int stream,
+                                                          cuprum_output_fn fn,
+                                                          void *ctx);
+
+/*
+ * Stops the run `timeout_ms` milliseconds after it starts (negative: never,
+ * the default): every stage still running gets SIGTERM, and SIGKILL
+ * `grace_ms` later (0: at once) if it has not ended by then.  Returns 0,
+ * CUPRUM_ENULL, -EINVAL (grace_ms negative) or CUPRUM_ESTATE.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_pipeline_set_timeout(cuprum_pipeline *pl, int64_t timeout_ms,
+                            int64_t grace_ms);
+
+/* Sets CUPRUM_PIPELINE_* flags (replacing the previous ones).  Returns 0,
+ * CUPRUM_ENULL, CUPRUM_EFLAGS or CUPRUM_ESTATE. */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_set_flags(cuprum_pipeline *pl,
+                                                            unsigned flags);
+
+/*
+ * Starts every stage and returns without waiting.  Returns 0, CUPRUM_ENULL,
+ * CUPRUM_ESTATE (no stages, or already started), -EINVAL (conflicting
+ * stdin), -ENOMEM, -EMFILE/-ENFILE, or the -errno of a stage that could
+ * not be started (-ENOENT, -EACCES, -ENOTDIR, ...; see
+ * cuprum_pipeline_failed_stage).  On failure nothing is left running or
+ * open: stages already started were killed and reaped.  A pipeline starts
+ * once.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_start(cuprum_pipeline *pl);
+
+/*
+ * Fills fds[0..n) with the descriptors to wait on (fd and events set,
+ * revents 0) and returns how many there are, which may exceed n: call again
+ * with a larger array then.  0 when done.  The set changes after each step.
+ * Returns CUPRUM_ENULL when pl is NULL or fds is NULL with n > 0.
+ */
+CUPRUM_API int cuprum_pipeline_pollfds(const cuprum_pipeline *pl,
+                                       struct pollfd *fds, size_t n);
+
+/*
+ * Milliseconds until the pipeline must be stepped even if no descriptor is
+ * ready (a timeout, a grace period, or the reaping tick where pidfds are
+ * unavailable), rounded up; -1 when there is no such deadline; 0 when
+ * overdue or done.  Pass it to poll(2) as is.
+ */
+CUPRUM_API int cuprum_pipeline_timeout(const cuprum_pipeline *pl);
+
+/*
+ * Does the work that is ready without blocking: reads ready outputs
+ * (capture, tee, callbacks), writes input, reaps ended stages, applies
+ * fail-fast, the timeout and the grace.  Call it after the poll, whatever
+ * it reported.  Returns 1 when the pipeline is done (every stage reaped,
+ * every output read to its end), 0 when it should be called again, or a
+ * negative code (-ENOMEM, a read error, a callback's code); after an error
+ * the run is cancelled: every stage is killed and reaped before the call
+ * returns, and the pipeline is done.  CUPRUM_ESTATE when not started.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_step(cuprum_pipeline *pl);
+
+/*
+ * Asks the stages still running to stop: SIGTERM now, SIGKILL after the
+ * grace; keep stepping until done.  Returns 0, CUPRUM_ENULL or
+ * CUPRUM_ESTATE (not started).  Cancelling a finished pipeline does
+ * nothing.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_cancel(cuprum_pipeline *pl);
+
+/* 1 when started and done, else 0. */
+CUPRUM_API int cuprum_pipeline_done(const cuprum_pipeline *pl);
+
+/*
+ * Starts the pipeline and steps it, waiting with poll(2), until it is done.
+ * Returns 0 when every stage ran and was reaped, whatever their exit
+ * statuses (read them with cuprum_pipeline_status), or a negative code as
+ * cuprum_pipeline_start and cuprum_pipeline_step return them.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_run(cuprum_pipeline *pl);
+
+/*
+ * The result of stage `stage` once reaped: *exit_code gets its exit status
+ * (0..255) or -1 when a signal ended it; *signal_number that signal or 0;
+ * *stopped_by the cuprum_stop reason.  Any output pointer may be NULL.
+ * Returns 0, CUPRUM_ENULL, -EINVAL (stage out of range) or CUPRUM_ESTATE
+ * (not reaped yet).
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_pipeline_status(const cuprum_pipeline *pl, size_t stage, int *exit_code,
+                       int *signal_number, cuprum_stop *stopped_by);
+
+/* The process id of a started stage, or -1 (bad stage, not started). */
+CUPRUM_API long cuprum_pipeline_pid(const cuprum_pipeline *pl, size_t stage);
+
+/* After cuprum_pipeline_start failed with a stage's -errno, the index of
+ * that stage; else -1. */
+CUPRUM_API long cuprum_pipeline_failed_stage(const cuprum_pipeline *pl);
+
+/*
+ * What was captured of `stream` of `stage` (CUPRUM_STDOUT: the last stage
+ * only): out->data and out->len the bytes kept (NUL-terminated, or NULL
+ * when nothing), out->total every byte read (more than len when the limit
+ * cut it), out->tee_error the tee's first error.  With take == 0 the data
+ * stays owned by the pipeline and is valid until it is freed; with take ==
+ * 1 the caller owns it and releases it with cuprum_capture_release, and
+ * the pipeline keeps nothing.  Returns 0, CUPRUM_ENULL, -EINVAL (bad stage
+ * or stream) or CUPRUM_ESTATE (not done).
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_output(cuprum_pipeline *pl,
+                                                         size_t stage,
+                                                         int stream, int take,
+                                                         cuprum_capture *out);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,8 @@ const char *cuprum_strerror(int code)
     return "unknown flag bits";
   case CUPRUM_ESTOPPED:
     return "stopped by a callback";
+  case CUPRUM_ESTATE:
+    return "the handle is in the wrong state for this call";
   default:
     break;
   }

@@ -10,6 +10,16 @@
  *   head SIZE          copy SIZE bytes of stdin to stdout, then exit
  *   sum                read stdin to EOF; print "LENGTH CHECKSUM"
  *   sleep MS           sleep, then exit
+ *   print TEXT         write TEXT to stdout
+ *   eprint TEXT        write TEXT to stderr
+ *   exit N             exit with status N
+ *   argv ARG...        print each ARG on a line
+ *   env NAME           print NAME's value, or "(unset)"
+ *   cwd                print the working directory
+ *   fds                print the open descriptors above 2, or "none"
+ *   stubborn           ignore SIGTERM, print "ready", sleep 60 s
+ *   grandchild         fork a child that sleeps 60 s, print its pid, then
+ *                      sleep 60 s too
  *
  * Exit status 0 on success, 2 on bad usage, 3 on an I/O error.  SIGPIPE
  * keeps its default action, as in any ordinary program.
@@ -18,7 +28,9 @@
 
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +119,77 @@ static int sum(void)
   return fflush(stdout) == 0 ? 0 : 3;
 }
 
+static int fds(void)
+{
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int any = 0;
+
+  if (d == NULL)
+    return 3;
+  while ((e = readdir(d)) != NULL) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] == '.' || fd <= 2 || fd == dirfd(d))
+      continue;
+    printf("%d\n", fd);
+    any = 1;
+  }
+  closedir(d);
+  if (!any)
+    printf("none\n");
+  return fflush(stdout) == 0 ? 0 : 3;
+}
+
+static int more_modes(int argc, char **argv)
+{
+  const char *mode = argv[1];
+  char buf[4096];
+
+  if (strcmp(mode, "print") == 0 && argc == 3)
+    return write_all(1, argv[2], strlen(argv[2]));
+  if (strcmp(mode, "eprint") == 0 && argc == 3)
+    return write_all(2, argv[2], strlen(argv[2]));
+  if (strcmp(mode, "exit") == 0 && argc == 3)
+    return atoi(argv[2]);
+  if (strcmp(mode, "argv") == 0) {
+    for (int i = 2; i < argc; i++)
+      printf("%s\n", argv[i]);
+    return fflush(stdout) == 0 ? 0 : 3;
+  }
+  if (strcmp(mode, "env") == 0 && argc == 3) {
+    const char *v = getenv(argv[2]);
+    printf("%s\n", v != NULL ? v : "(unset)");
+    return fflush(stdout) == 0 ? 0 : 3;
+  }
+  if (strcmp(mode, "cwd") == 0 && getcwd(buf, sizeof(buf)) != NULL) {
+    printf("%s\n", buf);
+    return fflush(stdout) == 0 ? 0 : 3;
+  }
+  if (strcmp(mode, "fds") == 0)
+    return fds();
+  if (strcmp(mode, "stubborn") == 0) {
+    signal(SIGTERM, SIG_IGN);
+    printf("ready\n");
+    fflush(stdout);
+    sleep_ms(60000);
+    return 0;
+  }
+  if (strcmp(mode, "grandchild") == 0) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      sleep_ms(60000);
+      _exit(0);
+    }
+    if (pid < 0)
+      return 3;
+    printf("%ld\n", (long)pid);
+    fflush(stdout);
+    sleep_ms(60000);
+    return 0;
+  }
+  return -1;
+}
+
 int main(int argc, char **argv)
 {
   const char *mode = argc > 1 ? argv[1] : "";
@@ -128,6 +211,11 @@ int main(int argc, char **argv)
   if (strcmp(mode, "sleep") == 0 && argc == 3) {
     sleep_ms((long)a);
     return 0;
+  }
+  if (argc > 1) {
+    int rc = more_modes(argc, argv);
+    if (rc >= 0)
+      return rc;
   }
   fprintf(stderr, "usage: %s emit|trickle|endless|cat|head|sum|sleep ...\n",
           argv[0]);

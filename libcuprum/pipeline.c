@@ -1,0 +1,1107 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * pipeline.c - runs commands joined by pipes: spawning with posix_spawn,
+ * reaping through pidfds (waitpid(pid) on a tick where there are none),
+ * and one non-blocking step engine that both the event-loop API and the
+ * blocking cuprum_pipeline_run() drive.
+ */
+#include "config.h"
+
+#include "cuprum-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Reads go into this much scratch when not capturing. */
+#define SCRATCH_SIZE ((size_t)64 << 10)
+/* The first capture buffer. */
+#define CAPTURE_FIRST ((size_t)64 << 10)
+/* Kernel pipes between stages and towards the caller. */
+#define PIPE_SIZE ((size_t)1 << 20)
+/* How often unreaped stages are polled without a pidfd, in ms. */
+#define REAP_TICK_MS 5
+/* Reads per output per step, so one busy stream cannot starve others. */
+#define READS_PER_STEP 16
+
+enum state { ST_NEW, ST_RUNNING, ST_DONE, ST_FAILED };
+
+struct out {
+  cuprum_pipeline *pl;
+  size_t stage;
+  int stream;
+  int fd;
+  char *buf;
+  size_t len;
+  size_t cap;
+  uint64_t total;
+  int tee_error;
+  int tee_off;
+  cuprum_lines *lines;
+};
+
+struct stage {
+  cuprum_cmd *cmd;
+  pid_t pid;
+  int pidfd;
+  int reaped;
+  int status;
+  cuprum_stop stop;
+  struct out out[2];
+};
+
+struct sink {
+  int capture;
+  size_t limit;
+  int tee;
+  cuprum_output_fn chunk_fn;
+  void *chunk_ctx;
+  cuprum_output_fn line_fn;
+  void *line_ctx;
+};
+
+struct cuprum_pipeline {
+  struct stage *st;
+  size_t n;
+  size_t cap;
+  enum state state;
+  unsigned flags;
+  /* Input: a lent buffer written through in_fd, or a lent descriptor. */
+  const char *in_data;
+  size_t in_len;
+  size_t in_off;
+  int in_buf_set;
+  int in_lent_fd;
+  int in_fd;
+  struct sink sink[2];
+  int64_t timeout_ms;
+  int64_t grace_ms;
+  int64_t deadline;
+  int64_t kill_at;
+  int stopping;
+  int killed;
+  pid_t pgid;
+  long failed_stage;
+  char *scratch;
+};
+
+static int64_t now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void close_fd(int *fd)
+{
+  if (*fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
+}
+
+static int sink_index(int stream)
+{
+  if (stream == CUPRUM_STDOUT)
+    return 0;
+  if (stream == CUPRUM_STDERR)
+    return 1;
+  return -1;
+}
+
+int cuprum_pipeline_new(cuprum_pipeline **out)
+{
+  cuprum_pipeline *pl;
+
+  if (out == NULL)
+    return CUPRUM_ENULL;
+  *out = NULL;
+  pl = cuprum__malloc(sizeof(*pl));
+  if (pl == NULL)
+    return -ENOMEM;
+  memset(pl, 0, sizeof(*pl));
+  pl->in_lent_fd = -1;
+  pl->in_fd = -1;
+  for (int i = 0; i < 2; i++)
+    pl->sink[i].tee = -1;
+  pl->timeout_ms = -1;
+  pl->grace_ms = 1000;
+  pl->deadline = -1;
+  pl->kill_at = -1;
+  pl->failed_stage = -1;
+  *out = pl;
+  return 0;
+}
+
+static int signal_stage(cuprum_pipeline *pl, struct stage *s, int sig)
+{
+  (void)pl;
+  if (s->pid > 0 && !s->reaped)
+    return kill(s->pid, sig);
+  return 0;
+}
+
+static void signal_all(cuprum_pipeline *pl, int sig)
+{
+  if (pl->pgid > 0)
+    kill(-pl->pgid, sig);
+  for (size_t i = 0; i < pl->n; i++)
+    signal_stage(pl, &pl->st[i], sig);
+}
+
+static void record_status(struct stage *s, int status)
+{
+  s->reaped = 1;
+  s->status = status;
+  close_fd(&s->pidfd);
+}
+
+/* Kills every stage still running and reaps it, blocking: the way out of
+ * errors and of cuprum_pipeline_free on a running pipeline. */
+static void kill_and_reap(cuprum_pipeline *pl, cuprum_stop why)
+{
+  signal_all(pl, SIGKILL);
+  for (size_t i = 0; i < pl->n; i++) {
+    struct stage *s = &pl->st[i];
+    int status = 0;
+    if (s->pid <= 0 || s->reaped)
+      continue;
+    if (s->stop == CUPRUM_STOP_NONE)
+      s->stop = why;
+    while (waitpid(s->pid, &status, 0) == -1 && errno == EINTR)
+      ;
+    record_status(s, status);
+  }
+}
+
+static void release_out(struct out *o)
+{
+  close_fd(&o->fd);
+  cuprum__free(o->buf);
+  o->buf = NULL;
+  o->len = o->cap = 0;
+  cuprum_lines_free(o->lines);
+  o->lines = NULL;
+}
+
+static void close_io(cuprum_pipeline *pl)
+{
+  close_fd(&pl->in_fd);
+  for (size_t i = 0; i < pl->n; i++)
+    for (int k = 0; k < 2; k++) {
+      close_fd(&pl->st[i].out[k].fd);
+      cuprum_lines_free(pl->st[i].out[k].lines);
+      pl->st[i].out[k].lines = NULL;
+    }
+  cuprum__free(pl->scratch);
+  pl->scratch = NULL;
+}
+
+void cuprum_pipeline_free(cuprum_pipeline *pl)
+{
+  if (pl == NULL)
+    return;
+  if (pl->state == ST_RUNNING)
+    kill_and_reap(pl, CUPRUM_STOP_CANCEL);
+  close_io(pl);
+  for (size_t i = 0; i < pl->n; i++) {
+    for (int k = 0; k < 2; k++)
+      release_out(&pl->st[i].out[k]);
+    close_fd(&pl->st[i].pidfd);
+    cuprum_cmd_free(pl->st[i].cmd);
+  }
+  cuprum__free(pl->st);
+  cuprum__free(pl);
+}
+
+int cuprum_pipeline_add(cuprum_pipeline *pl, cuprum_cmd *cmd)
+{
+  struct stage *s;
+
+  if (pl == NULL || cmd == NULL)
+    return CUPRUM_ENULL;
+  if (pl->state != ST_NEW)
+    return CUPRUM_ESTATE;
+  if (pl->n == pl->cap) {
+    size_t cap = pl->cap ? pl->cap * 2 : 4;
+    struct stage *ns = cuprum__realloc(pl->st, cap * sizeof(*ns));
+    if (ns == NULL)
+      return -ENOMEM;
+    pl->st = ns;
+    pl->cap = cap;
+  }
+  s = &pl->st[pl->n];
+  memset(s, 0, sizeof(*s));
+  s->cmd = cmd;
+  s->pid = -1;
+  s->pidfd = -1;
+  for (int k = 0; k < 2; k++) {
+    s->out[k].pl = pl;
+    s->out[k].stage = pl->n;
+    s->out[k].stream = k == 0 ? CUPRUM_STDOUT : CUPRUM_STDERR;
+    s->out[k].fd = -1;
+  }
+  pl->n++;
+  return 0;
+}
+
+size_t cuprum_pipeline_size(const cuprum_pipeline *pl)
+{
+  return pl == NULL ? 0 : pl->n;
+}
+
+int cuprum_pipeline_set_input(cuprum_pipeline *pl, const void *data, size_t len)
+{
+  if (pl == NULL || (data == NULL && len > 0))
+    return CUPRUM_ENULL;
+  if (pl->state != ST_NEW)
+    return CUPRUM_ESTATE;
+  pl->in_data = data;
+  pl->in_len = len;
+  pl->in_buf_set = 1;
+  pl->in_lent_fd = -1;
+  return 0;
+}
+
+int cuprum_pipeline_set_input_fd(cuprum_pipeline *pl, int fd)
+{
+  if (pl == NULL)
+    return CUPRUM_ENULL;
+  if (fd < 0)
+    return -EBADF;
+  if (pl->state != ST_NEW)
+    return CUPRUM_ESTATE;
+  pl->in_lent_fd = fd;
+  pl->in_buf_set = 0;
+  return 0;
+}
+
+static int sink_for(cuprum_pipeline *pl, int stream, struct sink **out)
+{
+  int k;
+  if (pl == NULL)
+    return CUPRUM_ENULL;
+  k = sink_index(stream);
+  if (k < 0)
+    return -EINVAL;
+  if (pl->state != ST_NEW)
+    return CUPRUM_ESTATE;
+  *out = &pl->sink[k];
+  return 0;
+}
+
+int cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit)
+{
+  struct sink *s;
+  int rc = sink_for(pl, stream, &s);
+  if (rc < 0)
+    return rc;
+  s->capture = limit > 0;
+  s->limit = limit;
+  return 0;
+}
+
+int cuprum_pipeline_tee(cuprum_pipeline *pl, int stream, int fd)
+{
+  struct sink *s;
+  int rc = sink_for(pl, stream, &s);
+  if (rc < 0)
+    return rc;
+  s->tee = fd < 0 ? -1 : fd;
+  return 0;
+}
+
+int cuprum_pipeline_on_chunk(cuprum_pipeline *pl, int stream,
+                             cuprum_output_fn fn, void *ctx)
+{
+  struct sink *s;
+  int rc = sink_for(pl, stream, &s);
+  if (rc < 0)
+    return rc;
+  s->chunk_fn = fn;
+  s->chunk_ctx = ctx;
+  return 0;
+}
+
+int cuprum_pipeline_on_line(cuprum_pipeline *pl, int stream,
+                            cuprum_output_fn fn, void *ctx)
+{
+  struct sink *s;
+  int rc = sink_for(pl, stream, &s);
+  if (rc < 0)
+    return rc;
+  s->line_fn = fn;
+  s->line_ctx = ctx;
+  return 0;
+}
+
+int cuprum_pipeline_set_timeout(cuprum_pipeline *pl, int64_t timeout_ms,
+                                int64_t grace_ms)
+{
+  if (pl == NULL)
+    return CUPRUM_ENULL;
+  if (grace_ms < 0)
+    return -EINVAL;
+  if (pl->state != ST_NEW)
+    return CUPRUM_ESTATE;
+  pl->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
+  pl->grace_ms = grace_ms;
+  return 0;
+}
+
+int cuprum_pipeline_set_flags(cuprum_pipeline *pl, unsigned flags)
+{
+  if (pl == NULL)
+    return CUPRUM_ENULL;
+  if ((flags & ~(CUPRUM_PIPELINE_FAIL_FAST | CUPRUM_PIPELINE_NEW_PGROUP)) != 0)
+    return CUPRUM_EFLAGS;
+  if (pl->state != ST_NEW)
+    return CUPRUM_ESTATE;
+  pl->flags = flags;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Start
+ */
+
+static int sink_wanted(const struct sink *s)
+{
+  return s->capture || s->tee >= 0 || s->chunk_fn != NULL || s->line_fn != NULL;
+}
+
+/* Enlarges a pipe; failure (the quota, an old kernel) leaves the default
+ * size, which still works, only slower. */
+static void grow(int fd)
+{
+  int rc = cuprum_pipe_grow(fd, PIPE_SIZE);
+  (void)rc;
+}
+
+static int make_pipe(int fds[2])
+{
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return -errno;
+  return 0;
+}
+
+/* Where one child stream comes from, decided in the parent. */
+struct plan {
+  int how; /* cuprum_stdio, or CUPRUM__STDIO_FD / _PATH */
+  int fd;  /* for FD: the parent's descriptor */
+  const char *path;
+  unsigned flags;
+};
+
+static int line_trampoline(void *ctx, const char *line, size_t len)
+{
+  struct out *o = ctx;
+  const struct sink *s = &o->pl->sink[o->stream == CUPRUM_STDOUT ? 0 : 1];
+  return s->line_fn(s->line_ctx, o->stage, o->stream, line, len);
+}
+
+/* Makes the parent's reading end for output k of stage i; stores the
+ * child's end in *child. */
+static int open_out(cuprum_pipeline *pl, size_t i, int k, int *child)
+{
+  struct out *o = &pl->st[i].out[k];
+  int fds[2];
+  int rc = make_pipe(fds);
+  if (rc < 0)
+    return rc;
+  if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+    rc = -errno;
+    close(fds[0]);
+    close(fds[1]);
+    return rc;
+  }
+  if (k == 0 && pl->sink[0].capture)
+    grow(fds[0]);
+  o->fd = fds[0];
+  *child = fds[1];
+  if (pl->sink[k].line_fn != NULL) {
+    rc = cuprum_lines_new(&o->lines, line_trampoline, o);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int add_source(posix_spawn_file_actions_t *fa, int src, int target,
+                      int *tmp)
+{
+  /* A source below 3 could be overwritten by an earlier dup2 onto 0..2:
+   * give the child a copy above them instead. */
+  if (src < 3) {
+    *tmp = fcntl(src, F_DUPFD_CLOEXEC, 3);
+    if (*tmp < 0)
+      return -errno;
+    src = *tmp;
+  }
+  return -posix_spawn_file_actions_adddup2(fa, src, target);
+}
+
+static int spawn_stage(cuprum_pipeline *pl, size_t i, const struct plan io[3])
+{
+  struct stage *s = &pl->st[i];
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  sigset_t set;
+  char **envp = NULL;
+  int tmp[3] = {-1, -1, -1};
+  short aflags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  pid_t pid;
+  int rc;
+
+  rc = cuprum__cmd_envp(s->cmd, &envp);
+  if (rc < 0)
+    return rc;
+  if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
+    cuprum__free(envp);
+    return -rc;
+  }
+  if ((rc = posix_spawnattr_init(&attr)) != 0) {
+    posix_spawn_file_actions_destroy(&fa);
+    cuprum__free(envp);
+    return -rc;
+  }
+  for (int t = 0; t < 3 && rc == 0; t++) {
+    const struct plan *p = &io[t];
+    switch (p->how) {
+    case CUPRUM__STDIO_FD:
+      rc = add_source(&fa, p->fd, t, &tmp[t]);
+      break;
+    case CUPRUM_STDIO_NULL:
+      rc = -posix_spawn_file_actions_addopen(&fa, t, "/dev/null", O_RDWR, 0);
+      break;
+    case CUPRUM__STDIO_PATH: {
+      int of = O_RDONLY;
+      if (t != 0)
+        of = O_WRONLY | O_CREAT |
+             (p->flags == CUPRUM_PATH_APPEND ? O_APPEND : O_TRUNC);
+      rc = -posix_spawn_file_actions_addopen(&fa, t, p->path, of, 0666);
+      break;
+    }
+    case CUPRUM_STDIO_STDOUT:
+      rc = -posix_spawn_file_actions_adddup2(&fa, 1, 2);
+      break;
+    default:
+      break;
+    }
+  }
+  if (rc == 0 && s->cmd->dir != NULL)
+    rc = -posix_spawn_file_actions_addchdir_np(&fa, s->cmd->dir);
+  if (rc == 0)
+    rc = -posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  sigemptyset(&set);
+  if (rc == 0)
+    rc = -posix_spawnattr_setsigmask(&attr, &set);
+  sigfillset(&set);
+  if (rc == 0)
+    rc = -posix_spawnattr_setsigdefault(&attr, &set);
+  if (rc == 0 && (pl->flags & CUPRUM_PIPELINE_NEW_PGROUP) != 0) {
+    aflags |= POSIX_SPAWN_SETPGROUP;
+    rc = -posix_spawnattr_setpgroup(&attr, pl->pgid > 0 ? pl->pgid : 0);
+  }
+  if (rc == 0)
+    rc = -posix_spawnattr_setflags(&attr, aflags);
+  if (rc == 0) {
+    char *const *argv = s->cmd->argv;
+    char *const *env = envp != NULL ? envp : environ;
+    if (strchr(argv[0], '/') != NULL)
+      rc = -posix_spawn(&pid, argv[0], &fa, &attr, argv, env);
+    else
+      rc = -posix_spawnp(&pid, argv[0], &fa, &attr, argv, env);
+  }
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+  cuprum__free(envp);
+  for (int t = 0; t < 3; t++)
+    close_fd(&tmp[t]);
+  if (rc < 0)
+    return rc;
+  s->pid = pid;
+  if ((pl->flags & CUPRUM_PIPELINE_NEW_PGROUP) != 0 && pl->pgid <= 0)
+    pl->pgid = pid;
+#ifdef SYS_pidfd_open
+  s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (s->pidfd < 0)
+    s->pidfd = -1;
+#endif
+  return 0;
+}
+
+static void plan_from_cmd(const struct cuprum__redir *r, struct plan *p)
+{
+  p->how = r->how;
+  p->fd = r->fd;
+  p->path = r->path;
+  p->flags = r->flags;
+}
+
+static int start_stages(cuprum_pipeline *pl)
+{
+  int join_read = -1; /* read end of the pipe from the previous stage */
+  int rc = 0;
+
+  for (size_t i = 0; i < pl->n && rc == 0; i++) {
+    struct stage *s = &pl->st[i];
+    struct plan io[3];
+    int child_fds[3] = {-1, -1, -1};
+    int join[2] = {-1, -1};
+    int last = i + 1 == pl->n;
+
+    for (int t = 0; t < 3; t++)
+      plan_from_cmd(&s->cmd->io[t], &io[t]);
+    /* stdin */
+    if (io[0].how == CUPRUM_STDIO_DEFAULT) {
+      if (i > 0) {
+        io[0].how = CUPRUM__STDIO_FD;
+        io[0].fd = join_read;
+      } else if (pl->in_lent_fd >= 0) {
+        io[0].how = CUPRUM__STDIO_FD;
+        io[0].fd = pl->in_lent_fd;
+      } else if (pl->in_buf_set) {
+        int fds[2];
+        if ((rc = make_pipe(fds)) < 0)
+          break;
+        pl->in_fd = fds[1];
+        child_fds[0] = fds[0];
+        io[0].how = CUPRUM__STDIO_FD;
+        io[0].fd = fds[0];
+        if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0) {
+          rc = -errno;
+          close(fds[0]);
+          break;
+        }
+      }
+    }
+    /* stdout */
+    if (!last && (rc = make_pipe(join)) < 0) {
+      close_fd(&child_fds[0]);
+      break;
+    }
+    if (!last)
+      grow(join[1]);
+    if (io[1].how == CUPRUM_STDIO_DEFAULT) {
+      if (!last) {
+        io[1].how = CUPRUM__STDIO_FD;
+        io[1].fd = join[1];
+      } else if (sink_wanted(&pl->sink[0])) {
+        io[1].how = CUPRUM_STDIO_PIPE;
+      }
+    }
+    if (io[1].how == CUPRUM_STDIO_PIPE &&
+        (rc = open_out(pl, i, 0, &child_fds[1])) == 0) {
+      io[1].how = CUPRUM__STDIO_FD;
+      io[1].fd = child_fds[1];
+    }
+    /* stderr */
+    if (rc == 0 && io[2].how == CUPRUM_STDIO_DEFAULT &&
+        sink_wanted(&pl->sink[1]))
+      io[2].how = CUPRUM_STDIO_PIPE;
+    if (rc == 0 && io[2].how == CUPRUM_STDIO_PIPE &&
+        (rc = open_out(pl, i, 1, &child_fds[2])) == 0) {
+      io[2].how = CUPRUM__STDIO_FD;
+      io[2].fd = child_fds[2];
+    }
+    if (rc == 0) {
+      rc = spawn_stage(pl, i, io);
+      if (rc < 0)
+        pl->failed_stage = (long)i;
+    }
+    /* The children hold their own copies now. */
+    for (int t = 0; t < 3; t++)
+      close_fd(&child_fds[t]);
+    close_fd(&join_read);
+    close_fd(&join[1]);
+    join_read = join[0];
+  }
+  close_fd(&join_read);
+  return rc;
+}
+
+int cuprum_pipeline_start(cuprum_pipeline *pl)
+{
+  int rc;
+
+  if (pl == NULL)
+    return CUPRUM_ENULL;
+  if (pl->state != ST_NEW || pl->n == 0)
+    return CUPRUM_ESTATE;
+  if ((pl->in_buf_set || pl->in_lent_fd >= 0) &&
+      pl->st[0].cmd->io[0].how != CUPRUM_STDIO_DEFAULT)
+    return -EINVAL;
+  pl->scratch = cuprum__malloc(SCRATCH_SIZE);
+  if (pl->scratch == NULL)
+    return -ENOMEM;
+  rc = start_stages(pl);
+  if (rc < 0) {
+    kill_and_reap(pl, CUPRUM_STOP_CANCEL);
+    close_io(pl);
+    for (size_t i = 0; i < pl->n; i++)
+      for (int k = 0; k < 2; k++)
+        release_out(&pl->st[i].out[k]);
+    pl->state = ST_FAILED;
+    return rc;
+  }
+  pl->state = ST_RUNNING;
+  if (pl->in_buf_set && pl->in_len == 0)
+    close_fd(&pl->in_fd);
+  if (pl->timeout_ms >= 0)
+    pl->deadline = now_ms() + pl->timeout_ms;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The step engine
+ */
+
+static void begin_stop(cuprum_pipeline *pl, cuprum_stop why)
+{
+  if (pl->stopping)
+    return;
+  pl->stopping = 1;
+  for (size_t i = 0; i < pl->n; i++)
+    if (!pl->st[i].reaped && pl->st[i].stop == CUPRUM_STOP_NONE)
+      pl->st[i].stop = why;
+  if (pl->grace_ms == 0) {
+    signal_all(pl, SIGKILL);
+    pl->killed = 1;
+    return;
+  }
+  signal_all(pl, SIGTERM);
+  pl->kill_at = now_ms() + pl->grace_ms;
+}
+
+static int write_input(cuprum_pipeline *pl)
+{
+  cuprum__sigpipe_guard guard;
+  int epipe = 0;
+  int rc = 0;
+
+  if (pl->in_fd < 0)
+    return 0;
+  cuprum__sigpipe_block(&guard);
+  while (pl->in_off < pl->in_len) {
+    ssize_t n =
+        write(pl->in_fd, pl->in_data + pl->in_off, pl->in_len - pl->in_off);
+    if (n >= 0) {
+      pl->in_off += (size_t)n;
+      continue;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      break;
+    if (errno == EPIPE) {
+      /* The first stage closed its stdin early: the rest is dropped. */
+      epipe = 1;
+      pl->in_off = pl->in_len;
+      break;
+    }
+    rc = -errno;
+    break;
+  }
+  cuprum__sigpipe_restore(&guard, epipe);
+  if (pl->in_off >= pl->in_len || rc < 0)
+    close_fd(&pl->in_fd);
+  return rc;
+}
+
+static int deliver(cuprum_pipeline *pl, struct out *o, const char *p, size_t n)
+{
+  const struct sink *s = &pl->sink[o->stream == CUPRUM_STDOUT ? 0 : 1];
+  int rc;
+
+  if (s->tee >= 0 && !o->tee_off) {
+    rc = cuprum_write_all(s->tee, p, n, NULL);
+    if (rc < 0) {
+      o->tee_error = rc;
+      o->tee_off = 1;
+    }
+  }
+  if (s->chunk_fn != NULL) {
+    rc = cuprum__callback_code(
+        s->chunk_fn(s->chunk_ctx, o->stage, o->stream, p, n));
+    if (rc < 0)
+      return rc;
+  }
+  if (o->lines != NULL) {
+    rc = cuprum_lines_feed(o->lines, p, n);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* Grows the capture buffer so it has room for a read; 0 or -ENOMEM. */
+static int capture_room(struct out *o, size_t limit)
+{
+  size_t cap;
+  char *nb;
+
+  if (o->cap - o->len > 1)
+    return 0;
+  cap = o->cap ? o->cap * 2 : CAPTURE_FIRST;
+  if (cap < o->cap)
+    return -ENOMEM;
+  if (limit != CUPRUM_CAPTURE_UNLIMITED && cap > limit + 1)
+    cap = limit + 1;
+  nb = cuprum__realloc(o->buf, cap);
+  if (nb == NULL)
+    return -ENOMEM;
+  o->buf = nb;
+  o->cap = cap;
+  return 0;
+}
+
+static int read_out(cuprum_pipeline *pl, struct out *o)
+{
+  const struct sink *s = &pl->sink[o->stream == CUPRUM_STDOUT ? 0 : 1];
+
+  for (int k = 0; k < READS_PER_STEP && o->fd >= 0; k++) {
+    char *dst = pl->scratch;
+    size_t want = SCRATCH_SIZE;
+    int into_buf = s->capture && o->len < s->limit;
+    ssize_t n;
+    int rc;
+
+    if (into_buf) {
+      if ((rc = capture_room(o, s->limit)) < 0)
+        return rc;
+      dst = o->buf + o->len;
+      want = o->cap - o->len - 1;
+    }
+    n = read(o->fd, dst, want);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+      return -errno;
+    }
+    if (n == 0) {
+      close_fd(&o->fd);
+      if (o->lines != NULL)
+        return cuprum_lines_finish(o->lines);
+      return 0;
+    }
+    o->total += (uint64_t)n;
+    if (into_buf) {
+      o->len += (size_t)n;
+      o->buf[o->len] = '\0';
+    }
+    if ((rc = deliver(pl, o, dst, (size_t)n)) < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int stage_failed(const struct stage *s)
+{
+  if (s->stop == CUPRUM_STOP_EARLY_CLOSE)
+    return 0;
+  return !(WIFEXITED(s->status) && WEXITSTATUS(s->status) == 0);
+}
+
+static void reap(cuprum_pipeline *pl)
+{
+  for (size_t i = 0; i < pl->n; i++) {
+    struct stage *s = &pl->st[i];
+    int status = 0;
+    pid_t r;
+
+    if (s->reaped || s->pid <= 0)
+      continue;
+    do
+      r = waitpid(s->pid, &status, WNOHANG);
+    while (r == -1 && errno == EINTR);
+    if (r != s->pid)
+      continue;
+    record_status(s, status);
+    /* Killed by SIGPIPE because the next stage went away first. */
+    if (s->stop == CUPRUM_STOP_NONE && WIFSIGNALED(status) &&
+        WTERMSIG(status) == SIGPIPE && i + 1 < pl->n)
+      s->stop = CUPRUM_STOP_EARLY_CLOSE;
+    if ((pl->flags & CUPRUM_PIPELINE_FAIL_FAST) != 0 && stage_failed(s) &&
+        s->stop == CUPRUM_STOP_NONE)
+      begin_stop(pl, CUPRUM_STOP_FAIL_FAST);
+  }
+}
+
+static int all_reaped(const cuprum_pipeline *pl)
+{
+  for (size_t i = 0; i < pl->n; i++)
+    if (!pl->st[i].reaped)
+      return 0;
+  return 1;
+}
+
+static int outputs_open(const cuprum_pipeline *pl)
+{
+  for (size_t i = 0; i < pl->n; i++)
+    if (pl->st[i].out[0].fd >= 0 || pl->st[i].out[1].fd >= 0)
+      return 1;
+  return 0;
+}
+
+static void finish(cuprum_pipeline *pl)
+{
+  close_io(pl);
+  pl->state = ST_DONE;
+}
+
+static int fail(cuprum_pipeline *pl, int rc)
+{
+  kill_and_reap(pl, CUPRUM_STOP_CANCEL);
+  finish(pl);
+  return rc;
+}
+
+int cuprum_pipeline_step(cuprum_pipeline *pl)
+{
+  int64_t now;
+  int rc;
+
+  if (pl == NULL)
+    return CUPRUM_ENULL;
+  if (pl->state == ST_DONE)
+    return 1;
+  if (pl->state != ST_RUNNING)
+    return CUPRUM_ESTATE;
+  if ((rc = write_input(pl)) < 0)
+    return fail(pl, rc);
+  for (size_t i = 0; i < pl->n; i++)
+    for (int k = 0; k < 2; k++)
+      if (pl->st[i].out[k].fd >= 0 &&
+          (rc = read_out(pl, &pl->st[i].out[k])) < 0)
+        return fail(pl, rc);
+  reap(pl);
+  now = now_ms();
+  if (!pl->stopping && pl->deadline >= 0 && now >= pl->deadline)
+    begin_stop(pl, CUPRUM_STOP_TIMEOUT);
+  if (pl->stopping && !pl->killed && now >= pl->kill_at) {
+    signal_all(pl, SIGKILL);
+    pl->killed = 1;
+  }
+  if (all_reaped(pl)) {
+    /* Nobody reads the input any more. */
+    close_fd(&pl->in_fd);
+    /* After a kill, descendants outside the group may hold the outputs
+     * open forever: what they had written was read above. */
+    if (pl->killed)
+      for (size_t i = 0; i < pl->n; i++)
+        for (int k = 0; k < 2; k++) {
+          struct out *o = &pl->st[i].out[k];
+          if (o->fd >= 0 && (rc = read_out(pl, o)) < 0)
+            return fail(pl, rc);
+          close_fd(&o->fd);
+        }
+    if (!outputs_open(pl)) {
+      finish(pl);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int cuprum_pipeline_pollfds(const cuprum_pipeline *pl, struct pollfd *fds,
+                            size_t n)
+{
+  size_t k = 0;
+
+  if (pl == NULL || (fds == NULL && n > 0))
+    return CUPRUM_ENULL;
+  if (pl->state != ST_RUNNING)
+    return 0;
+#define ADD(f, ev)                                                             \
+  do {                                                                         \
+    if (k < n) {                                                               \
+      fds[k].fd = (f);                                                         \
+      fds[k].events = (ev);                                                    \
+      fds[k].revents = 0;                                                      \
+    }                                                                          \
+    k++;                                                                       \
+  } while (0)
+  if (pl->in_fd >= 0)
+    ADD(pl->in_fd, POLLOUT);
+  for (size_t i = 0; i < pl->n; i++) {
+    const struct stage *s = &pl->st[i];
+    for (int j = 0; j < 2; j++)
+      if (s->out[j].fd >= 0)
+        ADD(s->out[j].fd, POLLIN);
+    if (!s->reaped && s->pidfd >= 0)
+      ADD(s->pidfd, POLLIN);
+  }
+#undef ADD
+  return (int)k;
+}
+
+int cuprum_pipeline_timeout(const cuprum_pipeline *pl)
+{
+  int64_t next = -1;
+  int64_t now;
+
+  if (pl == NULL || pl->state != ST_RUNNING)
+    return 0;
+  now = now_ms();
+  if (!pl->stopping && pl->deadline >= 0)
+    next = pl->deadline;
+  if (pl->stopping && !pl->killed && (next < 0 || pl->kill_at < next))
+    next = pl->kill_at;
+  for (size_t i = 0; i < pl->n; i++)
+    if (!pl->st[i].reaped && pl->st[i].pidfd < 0 &&
+        (next < 0 || now + REAP_TICK_MS < next))
+      next = now + REAP_TICK_MS;
+  if (next < 0)
+    return -1;
+  if (next <= now)
+    return 0;
+  /* now_ms truncates, so one more ms never wakes too early. */
+  if (next - now >= INT_MAX)
+    return INT_MAX;
+  return (int)(next - now + 1);
+}
+
+int cuprum_pipeline_cancel(cuprum_pipeline *pl)
+{
+  if (pl == NULL)
+    return CUPRUM_ENULL;
+  if (pl->state == ST_NEW || pl->state == ST_FAILED)
+    return CUPRUM_ESTATE;
+  if (pl->state == ST_RUNNING)
+    begin_stop(pl, CUPRUM_STOP_CANCEL);
+  return 0;
+}
+
+int cuprum_pipeline_done(const cuprum_pipeline *pl)
+{
+  return pl != NULL && pl->state == ST_DONE;
+}
+
+int cuprum_pipeline_run(cuprum_pipeline *pl)
+{
+  struct pollfd small[16];
+  struct pollfd *fds = small;
+  size_t cap = 16;
+  int rc = cuprum_pipeline_start(pl);
+
+  while (rc == 0) {
+    int n;
+    rc = cuprum_pipeline_step(pl);
+    if (rc != 0)
+      break;
+    n = cuprum_pipeline_pollfds(pl, fds, cap);
+    if ((size_t)n > cap) {
+      struct pollfd *nf =
+          cuprum__realloc(fds == small ? NULL : fds, (size_t)n * sizeof(*nf));
+      if (nf == NULL) {
+        rc = fail(pl, -ENOMEM);
+        break;
+      }
+      fds = nf;
+      cap = (size_t)n;
+      n = cuprum_pipeline_pollfds(pl, fds, cap);
+    }
+    /* EINTR only means: step again. */
+    (void)poll(fds, (nfds_t)n, cuprum_pipeline_timeout(pl));
+  }
+  if (fds != small)
+    cuprum__free(fds);
+  return rc == 1 ? 0 : rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Results
+ */
+
+int cuprum_pipeline_status(const cuprum_pipeline *pl, size_t stage,
+                           int *exit_code, int *signal_number,
+                           cuprum_stop *stopped_by)
+{
+  const struct stage *s;
+
+  if (pl == NULL)
+    return CUPRUM_ENULL;
+  if (stage >= pl->n)
+    return -EINVAL;
+  s = &pl->st[stage];
+  if (!s->reaped || s->pid <= 0)
+    return CUPRUM_ESTATE;
+  if (exit_code != NULL)
+    *exit_code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : -1;
+  if (signal_number != NULL)
+    *signal_number = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
+  if (stopped_by != NULL)
+    *stopped_by = s->stop;
+  return 0;
+}
+
+long cuprum_pipeline_pid(const cuprum_pipeline *pl, size_t stage)
+{
+  if (pl == NULL || stage >= pl->n || pl->st[stage].pid <= 0)
+    return -1;
+  return (long)pl->st[stage].pid;
+}
+
+long cuprum_pipeline_failed_stage(const cuprum_pipeline *pl)
+{
+  return pl == NULL ? -1 : pl->failed_stage;
+}
+
+int cuprum_pipeline_output(cuprum_pipeline *pl, size_t stage, int stream,
+                           int take, cuprum_capture *out)
+{
+  struct out *o;
+  int k;
+
+  if (pl == NULL || out == NULL)
+    return CUPRUM_ENULL;
+  memset(out, 0, sizeof(*out));
+  k = sink_index(stream);
+  if (k < 0 || stage >= pl->n)
+    return -EINVAL;
+  if (pl->state != ST_DONE)
+    return CUPRUM_ESTATE;
+  o = &pl->st[stage].out[k];
+  out->data = o->len > 0 ? o->buf : NULL;
+  out->len = o->len;
+  out->total = o->total;
+  out->tee_error = o->tee_error;
+  if (take) {
+    if (out->data == NULL)
+      cuprum__free(o->buf);
+    o->buf = NULL;
+    o->len = o->cap = 0;
+  }
+  return 0;
+}
+
+int cuprum_write_all(int fd, const void *buf, size_t len, size_t *written)
+{
+  cuprum__sigpipe_guard guard;
+  int rc;
+
+  if (written != NULL)
+    *written = 0;
+  if (buf == NULL && len > 0)
+    return CUPRUM_ENULL;
+  if ((rc = cuprum__check_fd(fd)) < 0)
+    return rc;
+  cuprum__sigpipe_block(&guard);
+  rc = cuprum__write_all(fd, buf, len, written);
+  cuprum__sigpipe_restore(&guard, rc == -EPIPE);
+  return rc;
+}
