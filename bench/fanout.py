@@ -4,7 +4,9 @@
 ``spawn-concurrent`` runs ``FANOUT`` x ``true`` with at most ``LIMIT`` at a
 time; ``pipelines-concurrent`` runs ``PIPELINES`` four-stage pipelines
 (``cat F | cat | cat | cat``, the last stdout captured as text, as in the
-``pipeline`` scenario) all at once. The worker sets ``FANOUT`` and
+``pipeline`` scenario) all at once; ``pipelines-discard`` runs the same
+with the last stdout going to ``/dev/null``, which separates running many
+processes from holding all their output in memory. The worker sets ``FANOUT`` and
 ``PIPELINES`` from its spec before calling a factory, like
 ``pathways.SPAWNS``. The stdlib column (``subprocess``) is asyncio here:
 ``asyncio.gather`` of ``create_subprocess_exec``.
@@ -48,6 +50,16 @@ def floor_pipelines_concurrent(path: str) -> Trial:
     return trial
 
 
+def floor_pipelines_discard(path: str) -> Trial:
+    """``{ cat F | cat | cat | cat > /dev/null && echo ok; } &`` N times, then ``wait``."""
+    script = (
+        'i=0; while [ $i -lt "$2" ]; do { cat "$1" | cat | cat | cat > /dev/null && echo ok; } & '
+        "i=$((i+1)); done; wait"
+    )
+    argv = ["sh", "-c", script, "sh", path, str(PIPELINES)]
+    return lambda: len(subprocess.run(argv, capture_output=True, check=True).stdout.split())
+
+
 # --- cuprum (native and pure) ----------------------------------------------
 
 
@@ -89,6 +101,23 @@ def cuprum_pipelines_concurrent(path: str) -> Trial:
     return lambda: asyncio.run(many())
 
 
+def cuprum_pipelines_discard(path: str) -> Trial:
+    """``asyncio.gather`` of N ``pipe.run(output=RunOutputOptions(capture=False))``.
+
+    With nothing captured, echoed or observed, cuprum gives the last stage
+    ``/dev/null``; a trial counts the pipelines that succeeded.
+    """
+    cp = Cuprum()
+    pipe = cp.cat(path) | cp.cat() | cp.cat() | cp.cat()
+    options = cp.mod.RunOutputOptions(capture=False)
+
+    async def many() -> int:
+        got = await asyncio.gather(*(pipe.run(output=options) for _ in range(PIPELINES)))
+        return sum(1 for r in got if r.ok)
+
+    return lambda: asyncio.run(many())
+
+
 # --- the stdlib: asyncio -------------------------------------------------------
 
 
@@ -108,11 +137,12 @@ def asyncio_spawn_concurrent(_path: str) -> Trial:
     return lambda: asyncio.run(many())
 
 
-async def _asyncio_pipeline(path: str) -> int | None:
+async def _asyncio_pipeline(path: str, *, discard: bool = False) -> int | None:
     """``cat F | cat | cat | cat`` by ``create_subprocess_exec`` over ``os.pipe``.
 
     The last stdout is read by ``communicate()`` and decoded (text, as the
-    other columns capture it).
+    other columns capture it), or with ``discard`` goes to ``/dev/null``
+    (the result is then 1 for success).
     """
     procs = []
     read_end, write_end = os.pipe()
@@ -124,11 +154,14 @@ async def _asyncio_pipeline(path: str) -> int | None:
         os.close(read_end)
         os.close(write_end)
         read_end = next_read
-    last = await asyncio.create_subprocess_exec("cat", stdin=read_end, stdout=asyncio.subprocess.PIPE)
+    target = asyncio.subprocess.DEVNULL if discard else asyncio.subprocess.PIPE
+    last = await asyncio.create_subprocess_exec("cat", stdin=read_end, stdout=target)
     os.close(read_end)
     out, _ = await last.communicate()
     codes = [await p.wait() for p in procs] + [last.returncode]
-    return len(out.decode()) if not any(codes) else None
+    if any(codes):
+        return None
+    return 1 if discard else len(out.decode())
 
 
 def asyncio_pipelines_concurrent(path: str) -> Trial:
@@ -141,14 +174,27 @@ def asyncio_pipelines_concurrent(path: str) -> Trial:
     return lambda: asyncio.run(many())
 
 
+def asyncio_pipelines_discard(path: str) -> Trial:
+    """``asyncio.gather`` of N four-stage chains, the last stdout ``DEVNULL``."""
+
+    async def many() -> int:
+        got = await asyncio.gather(*(_asyncio_pipeline(path, discard=True) for _ in range(PIPELINES)))
+        return sum(1 for n in got if n == 1)
+
+    return lambda: asyncio.run(many())
+
+
 __all__ = [
     "FANOUT",
     "LIMIT",
     "PIPELINES",
     "asyncio_pipelines_concurrent",
+    "asyncio_pipelines_discard",
     "asyncio_spawn_concurrent",
     "cuprum_pipelines_concurrent",
+    "cuprum_pipelines_discard",
     "cuprum_spawn_concurrent",
     "floor_pipelines_concurrent",
+    "floor_pipelines_discard",
     "floor_spawn_concurrent",
 ]

@@ -400,6 +400,7 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "lines-capture": floor_lines,
         "spawn-concurrent": fanout.floor_spawn_concurrent,
         "pipelines-concurrent": fanout.floor_pipelines_concurrent,
+        "pipelines-discard": fanout.floor_pipelines_discard,
     },
     "native": {
         "capture": cuprum_capture,
@@ -411,6 +412,7 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "lines-capture": cuprum_lines_capture,
         "spawn-concurrent": fanout.cuprum_spawn_concurrent,
         "pipelines-concurrent": fanout.cuprum_pipelines_concurrent,
+        "pipelines-discard": fanout.cuprum_pipelines_discard,
         "stream": cuprum_stream_lines,
         "capped-memory": cuprum_capped_capture,
     },
@@ -424,6 +426,7 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "lines-capture": cuprum_lines_capture,
         "spawn-concurrent": fanout.cuprum_spawn_concurrent,
         "pipelines-concurrent": fanout.cuprum_pipelines_concurrent,
+        "pipelines-discard": fanout.cuprum_pipelines_discard,
         "stream": cuprum_stream_lines,
         "capped-memory": cuprum_capped_capture,
     },
@@ -437,6 +440,7 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "lines-capture": subprocess_lines,
         "spawn-concurrent": fanout.asyncio_spawn_concurrent,
         "pipelines-concurrent": fanout.asyncio_pipelines_concurrent,
+        "pipelines-discard": fanout.asyncio_pipelines_discard,
     },
     "plumbum": {
         "capture": plumbum_capture,

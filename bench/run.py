@@ -139,7 +139,7 @@ def _held_bytes(cell: Cell, counts: Counts) -> int:
     """The payload bytes one trial of ``cell`` moves (all pipelines' for the concurrent one)."""
     if cell.payload is None:
         return 0
-    if cell.scenario.name == "pipelines-concurrent":
+    if cell.scenario.name in ("pipelines-concurrent", "pipelines-discard"):
         return cell.payload.size * counts.pipelines
     return cell.payload.size
 
@@ -318,7 +318,8 @@ def main(argv: typ.Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     _progress(f"payloads: {', '.join(format_size(s) for s in sizes)} in {args.data_dir}")
     payloads: list[Payload] = [ensure_payload(args.data_dir, s) for s in sorted(set(sizes))]
-    own = {"pipelines-concurrent": ensure_payload(args.data_dir, pipelines_size)}
+    own_payload = ensure_payload(args.data_dir, pipelines_size)
+    own = {"pipelines-concurrent": own_payload, "pipelines-discard": own_payload}
     warm = ensure_payload(args.data_dir, 1024)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -336,8 +337,8 @@ def main(argv: typ.Sequence[str] | None = None) -> int:
     meta["spawns"] = spawns
     meta["fanout"] = counts.fanout
     meta["pipelines"] = counts.pipelines
-    if own["pipelines-concurrent"] not in payloads:
-        meta["payloads"].append(own["pipelines-concurrent"].to_json())
+    if own_payload not in payloads:
+        meta["payloads"].append(own_payload.to_json())
     meta["budget_s"] = budget
     meta["rounds"] = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     if not any(p.size >= LARGE for p in payloads):

@@ -4,8 +4,9 @@
 A *cell* is one (scenario, payload size, pathway) measurement, run in its
 own worker process. Spawn scenarios do not depend on the payload, so they
 get one cell per pathway with no size; the memory scenarios run only on the
-largest selected payload; ``pipelines-concurrent`` runs on a payload of its
-own size (``--pipelines-size``), whatever ``--sizes`` says.
+largest selected payload; ``pipelines-concurrent`` and ``pipelines-discard``
+run on a payload of their own size (``--pipelines-size``), whatever
+``--sizes`` says.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Scenario:
             return counts.spawns
         if self.name == "spawn-concurrent":
             return counts.fanout
+        if self.name == "pipelines-discard":
+            return counts.pipelines
         assert payload is not None  # noqa: S101
         if self.name in ("lines", "lines-capture", "stream"):
             return payload.lines
@@ -74,6 +77,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "pipelines-concurrent", True, "s", f"{PIPELINES} x (cat F | cat | cat | cat) at once, stdout captured"
         ),
+        Scenario("pipelines-discard", True, "s", f"{PIPELINES} x (cat F | cat | cat | cat > /dev/null) at once"),
         Scenario("capped-memory", True, "B", "peak RSS over baseline capturing cat F with max_bytes=1 MiB"),
     )
 }
