@@ -35,8 +35,8 @@ FULL_SIZES = "1KiB,1MiB,256MiB"
 QUICK_SIZES = "1KiB,1MiB"
 PIPELINES_SIZE = "16MiB"
 QUICK_PIPELINES_SIZE = "1MiB"
-QUICK_FANOUT = 100
-QUICK_PIPELINES = 16
+QUICK_FANOUT = 64
+QUICK_PIPELINES = 8
 LARGE = 64 << 20
 #: Large cells of these scenarios build the payload in memory (all
 #: pipelines' outputs, for pipelines-concurrent); their workers first touch
