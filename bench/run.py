@@ -23,9 +23,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import fanout  # noqa: E402
 from bench import targets as targets_mod  # noqa: E402
 from bench.data import Payload, ensure_payload, format_size, parse_size  # noqa: E402
-from bench import fanout  # noqa: E402
 from bench.pathways import BACKENDS, PATHWAYS, SPAWNS  # noqa: E402
 from bench.report import Outcome, chart, table, write_json  # noqa: E402
 from bench.scenarios import PATHWAY_ORDER, SCENARIOS, Cell, Counts, plan  # noqa: E402
@@ -89,6 +89,10 @@ def _parse_args(argv: typ.Sequence[str] | None) -> argparse.Namespace:
     for name in args.pathways.split(","):
         if name not in PATHWAYS:
             p.error(f"unknown pathway {name!r}; choose from {', '.join(PATHWAYS)}")
+    for option in ("spawns", "fanout", "pipelines"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            p.error(f"--{option} must be at least 1, got {value}")
     return args
 
 
@@ -341,7 +345,7 @@ def main(argv: typ.Sequence[str] | None = None) -> int:
         meta["payloads"].append(own_payload.to_json())
     meta["budget_s"] = budget
     meta["rounds"] = args.rounds if args.rounds is not None else (1 if args.quick else 3)
-    if not any(p.size >= LARGE for p in payloads):
+    if not any(p.size >= LARGE for p in payloads) and own_payload.size * counts.pipelines < LARGE:
         meta["memory"] = f"as found (no payload of {format_size(LARGE)} or more)"
     elif args.cold_memory:
         meta["memory"] = "cold (--cold-memory)"
