@@ -6,8 +6,8 @@ time; ``pipelines-concurrent`` runs ``PIPELINES`` four-stage pipelines
 (``cat F | cat | cat | cat``, the last stdout captured as text, as in the
 ``pipeline`` scenario) all at once; ``pipelines-discard`` runs the same
 with the last stdout going to ``/dev/null``, which separates running many
-processes from holding all their output in memory. The worker sets ``FANOUT`` and
-``PIPELINES`` from its spec before calling a factory, like
+processes from holding all their output in memory. The worker sets
+``FANOUT`` and ``PIPELINES`` from its spec before calling a factory, like
 ``pathways.SPAWNS``. The stdlib column (``subprocess``) is asyncio here:
 ``asyncio.gather`` of ``create_subprocess_exec``.
 """
@@ -51,10 +51,14 @@ def floor_pipelines_concurrent(path: str) -> Trial:
 
 
 def floor_pipelines_discard(path: str) -> Trial:
-    """``{ cat F | cat | cat | cat > /dev/null && echo ok; } &`` N times, then ``wait``."""
+    """``cat F | cat | cat | cat > /dev/null &`` N times, then ``wait`` for each.
+
+    ``wait PID`` gives each pipeline's status (its last stage's); a trial
+    counts the pipelines that succeeded.
+    """
     script = (
-        'i=0; while [ $i -lt "$2" ]; do { cat "$1" | cat | cat | cat > /dev/null && echo ok; } & '
-        "i=$((i+1)); done; wait"
+        'i=0; pids=; while [ $i -lt "$2" ]; do cat "$1" | cat | cat | cat > /dev/null & '
+        'pids="$pids $!"; i=$((i+1)); done; for p in $pids; do wait "$p" && echo ok; done'
     )
     argv = ["sh", "-c", script, "sh", path, str(PIPELINES)]
     return lambda: len(subprocess.run(argv, capture_output=True, check=True).stdout.split())
