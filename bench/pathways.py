@@ -5,32 +5,26 @@ A *factory* takes the payload path and returns a *trial*: a callable that
 runs the scenario once and returns the figure a correct run must produce
 (characters captured, line events seen, or successful spawns), so every
 pathway's result is checked, not only timed. Factories import their peer
-lazily; a missing peer raises :class:`Missing`. Scenarios a peer cannot do
-are simply absent from its table and reported as ``n/a``.
+lazily; a missing peer raises :class:`Missing`, and a cuprum without the
+API a scenario measures raises :class:`Skipped` (both from
+:mod:`bench.support`). Scenarios a peer cannot do are simply absent from
+its table and reported as ``n/a``; the concurrent scenarios live in
+:mod:`bench.fanout`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections.abc as cabc
-import shutil
+import os
 import subprocess
 import typing as typ
 
+from bench import fanout
+from bench.support import Cuprum as _Cuprum
+from bench.support import Factory, Missing, Skipped, Trial
+from bench.support import which as _which
+
 SPAWNS = 200
-Trial = cabc.Callable[[], int]
-Factory = cabc.Callable[[str], Trial]
-
-
-class Missing(Exception):
-    """The pathway cannot run here (peer not installed, extension absent)."""
-
-
-def _which(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise Missing(f"{name} not found on PATH")
-    return path
 
 
 # --- the shell floor -------------------------------------------------------
@@ -75,30 +69,6 @@ def floor_spawn(_path: str) -> Trial:
 # --- cuprum (native and pure share these; the worker picks the backend) -----
 
 
-class _Cuprum:
-    """The catalogue and builders cuprum's public API needs for the bench."""
-
-    def __init__(self) -> None:
-        try:
-            import cuprum
-        except ImportError as exc:
-            raise Missing(f"cuprum not importable: {exc}") from exc
-        try:
-            self.backend = cuprum.get_stream_backend()
-        except ImportError as exc:
-            raise Missing(str(exc)) from exc
-        self.mod = cuprum
-        project = cuprum.ProjectSettings(
-            name="bench",
-            programs=tuple(cuprum.Program(n) for n in ("cat", "true", "wc")),
-            documentation_locations=(),
-            noise_rules=(),
-        )
-        self.catalogue = cuprum.ProgramCatalogue(projects=(project,))
-        self.cat = cuprum.sh.make(cuprum.Program("cat"), catalogue=self.catalogue)
-        self.true = cuprum.sh.make(cuprum.Program("true"), catalogue=self.catalogue)
-
-
 def cuprum_capture(path: str) -> Trial:
     """``sh.make(CAT)(F).run_sync()``, stdout captured as text."""
     cmd = _Cuprum().cat(path)
@@ -122,6 +92,17 @@ def cuprum_pipeline(path: str) -> Trial:
     return trial
 
 
+def _line_counter(cp: _Cuprum) -> tuple[list[int], typ.Any]:
+    """A one-element counter and a scope whose observe hook counts stdout lines."""
+    count = [0]
+
+    def hook(event: typ.Any) -> None:
+        if event.phase == "stdout":
+            count[0] += 1
+
+    return count, cp.mod.ScopeConfig(observe_hooks=(hook,))
+
+
 def cuprum_lines(path: str) -> Trial:
     """Line events (phase ``stdout``) counted by an observe hook in a scope.
 
@@ -131,19 +112,89 @@ def cuprum_lines(path: str) -> Trial:
     cp = _Cuprum()
     cmd = cp.cat(path)
     options = cp.mod.RunOutputOptions(capture=False)
-    count = [0]
-
-    def hook(event: typ.Any) -> None:
-        if event.phase == "stdout":
-            count[0] += 1
-
-    config = cp.mod.ScopeConfig(observe_hooks=(hook,))
+    count, config = _line_counter(cp)
 
     def trial() -> int:
         count[0] = 0
         with cp.mod.scoped(config):
             result = cmd.run_sync(output=options)
         return count[0] if result.ok else -1
+
+    return trial
+
+
+def cuprum_lines_capture(path: str) -> Trial:
+    """The ``lines`` hook with stdout captured too (``run_sync()``'s default).
+
+    What a user who adds an observe hook gets without asking for less: every
+    line event and the whole stdout as text. A trial counts only when the
+    captured text is the whole payload (ASCII: one character a byte).
+    """
+    cp = _Cuprum()
+    cmd = cp.cat(path)
+    chars = os.path.getsize(path)
+    count, config = _line_counter(cp)
+
+    def trial() -> int:
+        count[0] = 0
+        with cp.mod.scoped(config):
+            result = cmd.run_sync()
+        whole = result.stdout is not None and len(result.stdout) == chars
+        return count[0] if result.ok and whole else -1
+
+    return trial
+
+
+def cuprum_stream_lines(path: str) -> Trial:
+    """``with cmd.stream(output=...) as s: for ev in s`` counting stdout lines.
+
+    Issue 10's pull-based streaming, with the ``lines`` scenario's options
+    (``capture=False``), so it compares with the observe hook like for like.
+    Skipped, with the reason, while ``SafeCmd`` has no ``stream``.
+    """
+    cp = _Cuprum()
+    cmd: typ.Any = cp.cat(path)  # Any: stream() may not exist in the cuprum measured
+    if not callable(getattr(cmd, "stream", None)):
+        raise Skipped("cuprum.sh.SafeCmd has no stream() method (issue 10's pull-based streaming)")
+    options = cp.mod.RunOutputOptions(capture=False)
+
+    def trial() -> int:
+        n = 0
+        with cmd.stream(output=options) as s:
+            for event in s:
+                if event.phase == "stdout":
+                    n += 1
+        return n if s.result.ok else -1
+
+    return trial
+
+
+#: The cap of the capped-memory scenario: 1 MiB, or a quarter of a smaller
+#: payload so that the cap is always hit.
+CAP_BYTES = 1 << 20
+
+
+def capped_bytes(size: int) -> int:
+    """The ``max_bytes`` a capped capture of a ``size``-byte payload uses."""
+    return min(CAP_BYTES, size // 4)
+
+
+def cuprum_capped_capture(path: str) -> Trial:
+    """``run_sync(output=RunOutputOptions(max_bytes=CAP, on_overflow="truncate"))``.
+
+    Issue 10's bounded capture; the worker reports its peak RSS growth. A
+    trial counts only when the result says it was truncated. Skipped, with
+    the reason, while ``RunOutputOptions`` has no ``max_bytes``.
+    """
+    cp = _Cuprum()
+    options = cp.output_options(max_bytes=capped_bytes(os.path.getsize(path)), on_overflow="truncate")
+    cmd = cp.cat(path)
+
+    def trial() -> int:
+        result: typ.Any = cmd.run_sync(output=options)  # Any: truncated may not exist yet
+        if result.truncated is not True or result.stdout is None:
+            return -1
+        return len(result.stdout)
 
     return trial
 
@@ -346,6 +397,10 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "lines": floor_lines,
         "spawn-sync": floor_spawn,
         "spawn-async": floor_spawn,
+        "lines-capture": floor_lines,
+        "spawn-concurrent": fanout.floor_spawn_concurrent,
+        "pipelines-concurrent": fanout.floor_pipelines_concurrent,
+        "pipelines-discard": fanout.floor_pipelines_discard,
     },
     "native": {
         "capture": cuprum_capture,
@@ -354,6 +409,12 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "spawn-sync": cuprum_spawn_sync,
         "spawn-async": cuprum_spawn_async,
         "memory": cuprum_capture,
+        "lines-capture": cuprum_lines_capture,
+        "spawn-concurrent": fanout.cuprum_spawn_concurrent,
+        "pipelines-concurrent": fanout.cuprum_pipelines_concurrent,
+        "pipelines-discard": fanout.cuprum_pipelines_discard,
+        "stream": cuprum_stream_lines,
+        "capped-memory": cuprum_capped_capture,
     },
     "pure": {
         "capture": cuprum_capture,
@@ -362,6 +423,12 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "spawn-sync": cuprum_spawn_sync,
         "spawn-async": cuprum_spawn_async,
         "memory": cuprum_capture,
+        "lines-capture": cuprum_lines_capture,
+        "spawn-concurrent": fanout.cuprum_spawn_concurrent,
+        "pipelines-concurrent": fanout.cuprum_pipelines_concurrent,
+        "pipelines-discard": fanout.cuprum_pipelines_discard,
+        "stream": cuprum_stream_lines,
+        "capped-memory": cuprum_capped_capture,
     },
     "subprocess": {
         "capture": subprocess_capture,
@@ -370,6 +437,10 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "spawn-sync": subprocess_spawn_sync,
         "spawn-async": subprocess_spawn_async,
         "memory": subprocess_capture,
+        "lines-capture": subprocess_lines,
+        "spawn-concurrent": fanout.asyncio_spawn_concurrent,
+        "pipelines-concurrent": fanout.asyncio_pipelines_concurrent,
+        "pipelines-discard": fanout.asyncio_pipelines_discard,
     },
     "plumbum": {
         "capture": plumbum_capture,

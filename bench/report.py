@@ -23,7 +23,7 @@ class Outcome:
 
     @property
     def status(self) -> str:
-        """``ok``, ``missing``, ``error`` or ``n/a``."""
+        """``ok``, ``missing``, ``skipped``, ``error`` or ``n/a``."""
         return str(self.record.get("status", "error"))
 
     @property
@@ -65,7 +65,7 @@ def ratio(outcome: Outcome, floors: dict[tuple[str, int | None], Outcome]) -> fl
     med = outcome.median
     if med is None or outcome.status != "ok":
         return None
-    if outcome.cell.scenario.name == "memory":
+    if outcome.cell.scenario.memory:
         return med / outcome.cell.size if outcome.cell.size else None
     floor = floors.get(key(outcome.cell))
     fmed = None if floor is None or floor.status != "ok" else floor.median
@@ -80,8 +80,8 @@ def floors_of(outcomes: typ.Sequence[Outcome]) -> dict[tuple[str, int | None], O
 def _fmt_value(outcome: Outcome) -> str:
     med = outcome.median
     assert med is not None  # noqa: S101
-    if outcome.cell.scenario.name == "memory":
-        return f"{med / 2**20:.0f}MiB"
+    if outcome.cell.scenario.memory:
+        return f"{med / 2**20:.{1 if med < 10 * 2**20 else 0}f}MiB"
     if med < 0.01:  # noqa: PLR2004
         return f"{med * 1000:.2f}ms"
     return f"{med:.3f}s"
@@ -91,8 +91,8 @@ def cell_text(outcome: Outcome | None, floors: dict[tuple[str, int | None], Outc
     """The table text of one cell."""
     if outcome is None or not outcome.cell.applicable:
         return "n/a"
-    if outcome.status == "missing":
-        return "missing"
+    if outcome.status in ("missing", "skipped"):
+        return outcome.status
     if outcome.status != "ok":
         return "ERROR"
     text = _fmt_value(outcome)
@@ -122,18 +122,19 @@ def table(outcomes: typ.Sequence[Outcome], pathways: typ.Sequence[str]) -> str:
     out.insert(1, "  ".join("-" * w for w in widths))
     notes = [
         "cells: median ±half the min-max range, then the ratio to the floor column",
-        "(memory: peak RSS growth and its ratio to the payload size). WRONG: a trial",
-        "returned the wrong length or count.",
+        "(memory rows: peak RSS growth and its ratio to the payload size). WRONG: a",
+        "trial returned the wrong length or count. skipped: the cuprum measured has",
+        "no API for the scenario (reason below); no figure is made up for it.",
     ]
     reasons: dict[tuple[str, str, str], list[str]] = {}
     for o in outcomes:
-        if o.status in ("missing", "error"):
+        if o.status in ("missing", "skipped", "error"):
             where = (o.cell.pathway, o.status, str(o.record.get("reason")))
             reasons.setdefault(where, []).append(row_label(*key(o.cell)))
     for (pathway, status, reason), rows_hit in reasons.items():
         notes.append(f"{pathway} {status} ({', '.join(rows_hit)}): {reason}")
     for o in outcomes:
-        if o.status in ("missing", "error"):
+        if o.status in ("missing", "skipped", "error"):
             continue
         elif o.status == "ok" and not o.correct:
             got = sorted(set(o.record.get("results", [])))
@@ -179,7 +180,7 @@ def chart(path: Path, outcomes: typ.Sequence[Outcome], pathways: typ.Sequence[st
     floors = floors_of(outcomes)
     rows: dict[tuple[str, int | None], dict[str, Outcome]] = {}
     for o in outcomes:
-        if o.cell.scenario.name != "memory":
+        if not o.cell.scenario.memory:
             rows.setdefault(key(o.cell), {})[o.cell.pathway] = o
     shown = [p for p in pathways if p != "floor"]
     labels = [row_label(*k) for k in rows]

@@ -23,20 +23,26 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import fanout  # noqa: E402
 from bench import targets as targets_mod  # noqa: E402
 from bench.data import Payload, ensure_payload, format_size, parse_size  # noqa: E402
 from bench.pathways import BACKENDS, PATHWAYS, SPAWNS  # noqa: E402
 from bench.report import Outcome, chart, table, write_json  # noqa: E402
-from bench.scenarios import PATHWAY_ORDER, SCENARIOS, Cell, plan  # noqa: E402
+from bench.scenarios import PATHWAY_ORDER, SCENARIOS, Cell, Counts, plan  # noqa: E402
 
 BENCH_ROOT = Path(__file__).resolve().parent.parent
 FULL_SIZES = "1KiB,1MiB,256MiB"
 QUICK_SIZES = "1KiB,1MiB"
+PIPELINES_SIZE = "16MiB"
+QUICK_PIPELINES_SIZE = "1MiB"
+QUICK_FANOUT = 64
+QUICK_PIPELINES = 8
 LARGE = 64 << 20
-#: Large cells of these scenarios build the payload in memory; their workers
-#: first touch and release this many times the payload (the most any
-#: pathway holds: subprocess's chunks, joined bytes and str).
-WARM_MEMORY_SCENARIOS = ("capture", "pipeline")
+#: Large cells of these scenarios build the payload in memory (all
+#: pipelines' outputs, for pipelines-concurrent); their workers first touch
+#: and release this many times that (the most any pathway holds:
+#: subprocess's chunks, joined bytes and str).
+WARM_MEMORY_SCENARIOS = ("capture", "pipeline", "lines-capture", "pipelines-concurrent")
 WARM_MEMORY_FACTOR = 3
 
 
@@ -48,6 +54,21 @@ def _parse_args(argv: typ.Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="interleaved rounds per cell (default 3; quick 1)")
     p.add_argument("--budget", type=float, help="stop repeating a cell after this many seconds of wall time (default 20; quick 1.5)")
     p.add_argument("--spawns", type=int, help=f"runs of true per spawn trial (default {SPAWNS}; quick 20)")
+    p.add_argument(
+        "--fanout",
+        type=int,
+        help=f"runs of true per spawn-concurrent trial, {fanout.LIMIT} at a time "
+        f"(default {fanout.FANOUT}; quick {QUICK_FANOUT})",
+    )
+    p.add_argument(
+        "--pipelines",
+        type=int,
+        help=f"pipelines per pipelines-concurrent trial (default {fanout.PIPELINES}; quick {QUICK_PIPELINES})",
+    )
+    p.add_argument(
+        "--pipelines-size",
+        help=f"payload of each concurrent pipeline (default {PIPELINES_SIZE}; quick {QUICK_PIPELINES_SIZE})",
+    )
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenarios")
     p.add_argument("--pathways", default=",".join(PATHWAY_ORDER), help="comma-separated pathways")
     p.add_argument(
@@ -68,6 +89,10 @@ def _parse_args(argv: typ.Sequence[str] | None) -> argparse.Namespace:
     for name in args.pathways.split(","):
         if name not in PATHWAYS:
             p.error(f"unknown pathway {name!r}; choose from {', '.join(PATHWAYS)}")
+    for option in ("spawns", "fanout", "pipelines"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            p.error(f"--{option} must be at least 1, got {value}")
     return args
 
 
@@ -114,24 +139,36 @@ def _progress(text: str) -> None:
     sys.stderr.flush()
 
 
+def _held_bytes(cell: Cell, counts: Counts) -> int:
+    """The payload bytes one trial of ``cell`` moves (all pipelines' for the concurrent one)."""
+    if cell.payload is None:
+        return 0
+    if cell.scenario.name in ("pipelines-concurrent", "pipelines-discard"):
+        return cell.payload.size * counts.pipelines
+    return cell.payload.size
+
+
 def _run_worker(  # noqa: PLR0913
-    cell: Cell, args: argparse.Namespace, env: dict[str, str], reps: int, budget: float, spawns: int, warm: Payload
+    cell: Cell, args: argparse.Namespace, env: dict[str, str], reps: int, budget: float, counts: Counts, warm: Payload
 ) -> dict[str, typ.Any]:
     """Measure ``reps`` repetitions of ``cell`` in a fresh worker process."""
     payload = cell.payload
-    large = payload is not None and payload.size >= LARGE
-    memory = cell.scenario.name == "memory"
+    held = _held_bytes(cell, counts)
+    large = held >= LARGE
+    memory = cell.scenario.memory
     spec = {
         "pathway": cell.pathway,
         "scenario": cell.scenario.name,
         "path": str(payload.path) if payload else "/dev/null",
-        "expected": cell.scenario.expected(payload, spawns),
-        "spawns": spawns,
+        "expected": cell.scenario.expected(payload, counts),
+        "spawns": counts.spawns,
+        "fanout": counts.fanout,
+        "pipelines": counts.pipelines,
         "mode": "memory" if memory else "time",
         "reps": 1 if memory else reps,
         "warmup": 0 if large or memory else 1,
-        "warm_memory_bytes": WARM_MEMORY_FACTOR * payload.size
-        if payload is not None and large and not memory and not args.cold_memory and cell.scenario.name in WARM_MEMORY_SCENARIOS
+        "warm_memory_bytes": WARM_MEMORY_FACTOR * held
+        if large and not memory and not args.cold_memory and cell.scenario.name in WARM_MEMORY_SCENARIOS
         else 0,
         "budget_s": budget,
         "warm_path": str(warm.path),
@@ -179,7 +216,7 @@ def _merge(outcome: Outcome, record: dict[str, typ.Any], wall: float) -> None:
 
 
 def _measure_all(  # noqa: PLR0913
-    cells: list[Cell], args: argparse.Namespace, env: dict[str, str], budget: float, spawns: int, warm: Payload
+    cells: list[Cell], args: argparse.Namespace, env: dict[str, str], budget: float, counts: Counts, warm: Payload
 ) -> list[Outcome]:
     """Measure every cell in rounds, so load drift spreads over all pathways.
 
@@ -194,9 +231,9 @@ def _measure_all(  # noqa: PLR0913
             acc = outcome.record
             if acc["status"] not in ("pending", "ok"):
                 continue
-            large = cell.size is not None and cell.size >= LARGE
+            large = _held_bytes(cell, counts) >= LARGE
             reps = args.reps if args.reps is not None else (3 if args.quick or large else 15)
-            if cell.scenario.name == "memory":
+            if cell.scenario.memory:
                 reps = 1
             acc["reps_asked"] = reps
             done = len(acc.get("samples", []))
@@ -208,7 +245,7 @@ def _measure_all(  # noqa: PLR0913
             size = "" if cell.size is None else " " + format_size(cell.size)
             _progress(f"round {rnd + 1}/{rounds} [{i}/{len(cells)}] {cell.scenario.name}{size} {cell.pathway} x{want} ...")
             t0 = time.perf_counter()
-            record = _run_worker(cell, args, env, want, max(0.0, budget - spent) / left, spawns, warm)
+            record = _run_worker(cell, args, env, want, max(0.0, budget - spent) / left, counts, warm)
             _merge(outcome, record, time.perf_counter() - t0)
     return outcomes
 
@@ -234,6 +271,9 @@ def _render(meta: dict[str, typ.Any], outcomes: list[Outcome], pathways: list[st
     print(f"cuprum from {meta['cuprum_path']}; native extension files: "
           f"{', '.join(meta['native_extension_files']) or 'none'}")
     print(f"spawn rows: {meta.get('spawns')} sequential runs of true per trial; payload lines are 77 bytes")
+    if "fanout" in meta:
+        print(f"concurrent rows: spawn-concurrent {meta['fanout']} runs of true, {fanout.LIMIT} at a time; "
+              f"pipelines-concurrent {meta['pipelines']} pipelines at once")
     print(f"memory: {meta.get('memory', 'cold')}")
     print()
     print(table(outcomes, pathways))
@@ -271,11 +311,19 @@ def main(argv: typ.Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     sizes = [parse_size(s) for s in (args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)).split(",")]
     spawns = args.spawns if args.spawns is not None else (20 if args.quick else SPAWNS)
+    counts = Counts(
+        spawns=spawns,
+        fanout=args.fanout if args.fanout is not None else (QUICK_FANOUT if args.quick else fanout.FANOUT),
+        pipelines=args.pipelines if args.pipelines is not None else (QUICK_PIPELINES if args.quick else fanout.PIPELINES),
+    )
+    pipelines_size = parse_size(args.pipelines_size or (QUICK_PIPELINES_SIZE if args.quick else PIPELINES_SIZE))
     budget = args.budget if args.budget is not None else (1.5 if args.quick else 20.0)
     cuprum_path = (args.cuprum_path or _default_cuprum_path()).resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     _progress(f"payloads: {', '.join(format_size(s) for s in sizes)} in {args.data_dir}")
     payloads: list[Payload] = [ensure_payload(args.data_dir, s) for s in sorted(set(sizes))]
+    own_payload = ensure_payload(args.data_dir, pipelines_size)
+    own = {"pipelines-concurrent": own_payload, "pipelines-discard": own_payload}
     warm = ensure_payload(args.data_dir, 1024)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -283,17 +331,21 @@ def main(argv: typ.Sequence[str] | None = None) -> int:
     )
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     pathways = [p for p in PATHWAY_ORDER if p in args.pathways.split(",")]
-    cells = plan(args.scenarios.split(","), payloads, pathways)
-    outcomes = _measure_all(cells, args, env, budget, spawns, warm)
+    cells = plan(args.scenarios.split(","), payloads, pathways, own)
+    outcomes = _measure_all(cells, args, env, budget, counts, warm)
     elapsed = time.perf_counter() - started
     _progress(f"done in {elapsed:.1f} s\n" if sys.stderr.isatty() else f"done in {elapsed:.1f} s")
     meta = _machine(args, cuprum_path)
     meta["elapsed_s"] = elapsed
     meta["payloads"] = [p.to_json() for p in payloads]
     meta["spawns"] = spawns
+    meta["fanout"] = counts.fanout
+    meta["pipelines"] = counts.pipelines
+    if own_payload not in payloads:
+        meta["payloads"].append(own_payload.to_json())
     meta["budget_s"] = budget
     meta["rounds"] = args.rounds if args.rounds is not None else (1 if args.quick else 3)
-    if not any(p.size >= LARGE for p in payloads):
+    if not any(p.size >= LARGE for p in payloads) and own_payload.size * counts.pipelines < LARGE:
         meta["memory"] = f"as found (no payload of {format_size(LARGE)} or more)"
     elif args.cold_memory:
         meta["memory"] = "cold (--cold-memory)"

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: ISC
 """The issue's performance targets, judged on one run's medians.
 
-Each target compares two medians from the same run (or one median with a
-fixed budget, for line events). A target whose cells were not measured, or
+Each target compares two medians from the same run, of one scenario or of
+two (capture on against off), or one median with a fixed budget (line
+events in seconds, a capped capture's memory in MiB). A target whose cells were not measured, or
 whose result was wrong, is reported as such rather than as pass or miss; a
 verdict whose margin is smaller than the cells' own spread (half the
 min-max range over the median, summed over both cells) says so.
@@ -18,6 +19,7 @@ from bench.report import Outcome
 MiB = 1 << 20
 BIG = 256 * MiB
 KIB = 1 << 10
+PIPE_SIZE = 16 * MiB  # each of pipelines-concurrent's 64 pipelines
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -29,8 +31,10 @@ class Target:
     size: int | None
     pathway: str
     reference: str | None  # a pathway, "payload", or None for an absolute limit
-    limit: float  # ratio to the reference, or seconds when reference is None
+    limit: float  # ratio to the reference, or an absolute figure in ``unit`` when reference is None
     strict: bool = False  # "<" rather than "<="
+    ref_scenario: str | None = None  # the reference's scenario, when not ``scenario``
+    unit: str = "s"  # of an absolute limit: "s", or "MiB" (of a memory scenario's bytes)
 
 
 TARGETS: tuple[Target, ...] = (
@@ -46,6 +50,29 @@ TARGETS: tuple[Target, ...] = (
     Target("pure 1 KiB capture <= 1.15x subprocess.run", "capture", KIB, "pure", "subprocess", 1.15),
     Target("native peak RSS, 256 MiB capture <= 2x payload", "memory", BIG, "native", "payload", 2.0),
     Target("pure peak RSS, 256 MiB capture <= 2x payload", "memory", BIG, "pure", "payload", 2.0),
+    # issue 10's speed section
+    Target("native 3.5M lines, capture on <= 1.3x capture off", "lines-capture", BIG, "native", "native", 1.3,
+           ref_scenario="lines"),
+    Target("pure 3.5M lines, capture on <= 1.3x capture off", "lines-capture", BIG, "pure", "pure", 1.3,
+           ref_scenario="lines"),
+    Target("native 3.5M lines, capture on <= 1.5x for line in proc.stdout", "lines-capture", BIG, "native",
+           "subprocess", 1.5),
+    Target("native stream() 3.5M lines <= 1.5x observe hook", "stream", BIG, "native", "native", 1.5,
+           ref_scenario="lines"),
+    Target("pure stream() 3.5M lines <= 1.5x observe hook", "stream", BIG, "pure", "pure", 1.5,
+           ref_scenario="lines"),
+    Target("native run_concurrent(true), 32 at a time <= asyncio.gather", "spawn-concurrent", None, "native",
+           "subprocess", 1.0),
+    Target("pure run_concurrent(true), 32 at a time <= asyncio.gather", "spawn-concurrent", None, "pure",
+           "subprocess", 1.0),
+    Target("native 64 x 4-stage 16 MiB pipelines <= 1.5x sh & wait", "pipelines-concurrent", PIPE_SIZE,
+           "native", "floor", 1.5),
+    Target("pure 64 x 4-stage 16 MiB pipelines <= 1.5x sh & wait", "pipelines-concurrent", PIPE_SIZE,
+           "pure", "floor", 1.5),
+    Target("native max_bytes=1MiB capture of 256 MiB: RSS growth < 8 MiB", "capped-memory", BIG, "native",
+           None, 8.0, strict=True, unit="MiB"),
+    Target("pure max_bytes=1MiB capture of 256 MiB: RSS growth < 8 MiB", "capped-memory", BIG, "pure",
+           None, 8.0, strict=True, unit="MiB"),
 )
 
 
@@ -70,17 +97,18 @@ def judge(outcomes: typ.Sequence[Outcome]) -> list[dict[str, typ.Any]]:
         rec: dict[str, typ.Any] = {"target": t.label, "verdict": "not measured", "value": None, "limit": t.limit}
         if o is None or o.median is None:
             if o is not None:
-                rec["verdict"] = o.status
+                reason = o.record.get("reason")
+                rec["verdict"] = o.status if o.status != "skipped" or not reason else f"skipped: {reason}"
             verdicts.append(rec)
             continue
         ref_o = None
         value: float | None
         if t.reference is None:
-            value = o.median
+            value = o.median / MiB if t.unit == "MiB" else o.median
         elif t.reference == "payload":
             value = o.median / t.size if t.size else None
         else:
-            ref_o = _find(outcomes, t.scenario, t.size, t.reference)
+            ref_o = _find(outcomes, t.ref_scenario or t.scenario, t.size, t.reference)
             ok_ref = ref_o is not None and ref_o.median and ref_o.correct
             value = o.median / ref_o.median if ok_ref and ref_o is not None and ref_o.median else None
         rec["value"] = value
@@ -95,7 +123,7 @@ def judge(outcomes: typ.Sequence[Outcome]) -> list[dict[str, typ.Any]]:
             rec["noise"] = noise
             if abs(value - t.limit) <= noise * value:
                 rec["verdict"] += f" (within noise ±{noise * 100:.0f}%)"
-        rec["unit"] = "s" if t.reference is None else "x"
+        rec["unit"] = t.unit if t.reference is None else "x"
         rec["digits"] = 4 if t.reference == "payload" else 3
         verdicts.append(rec)
     return verdicts

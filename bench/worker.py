@@ -7,7 +7,8 @@ its backend choice per process. Timing mode runs an optional warm-up and
 then repetitions until ``reps`` are done or ``budget_s`` has been spent
 (at least one). Memory mode warms the pathway up on a tiny payload, runs the trial
 once and reports the growth of ``ru_maxrss`` over the baseline measured
-just before it. Timing mode can first touch and release fresh memory
+just before it. A factory that raises ``Skipped`` (the cuprum under test
+lacks the scenario's API) gives status ``skipped`` and its reason. Timing mode can first touch and release fresh memory
 (``warm_memory_bytes``, see :func:`warm_memory`).
 """
 
@@ -21,8 +22,9 @@ import sys
 import time
 import traceback
 
-from bench import pathways
-from bench.pathways import PATHWAYS, Missing
+from bench import fanout, pathways
+from bench.pathways import PATHWAYS
+from bench.support import Missing, Skipped
 
 
 def _maxrss_bytes() -> int:
@@ -61,10 +63,14 @@ def measure(spec: dict[str, object]) -> dict[str, object]:
     scenario = str(spec["scenario"])
     factory = PATHWAYS[pathway][scenario]
     pathways.SPAWNS = typ_int(spec.get("spawns", pathways.SPAWNS))
+    fanout.FANOUT = typ_int(spec.get("fanout", fanout.FANOUT))
+    fanout.PIPELINES = typ_int(spec.get("pipelines", fanout.PIPELINES))
     try:
         trial = factory(str(spec["path"]))
     except Missing as exc:
         return {"status": "missing", "reason": str(exc)}
+    except Skipped as exc:
+        return {"status": "skipped", "reason": str(exc)}
     expected = spec["expected"]
     results: list[int] = []
     samples: list[float] = []
