@@ -172,10 +172,7 @@ class Run:
                 events.emit("start")
         stdio.close()
         if self.stdin is not None:
-            if self.stdin.empty:
-                self._close_stdin(error=None)
-            else:
-                self._watch_stdin(on=True)
+            self._on_writable()  # write what the pipe takes now, then watch it
 
     # -- readiness callbacks -------------------------------------------------
 
@@ -212,7 +209,7 @@ class Run:
         self.stdin_watched = on
 
     def _resume_stdin(self) -> None:
-        """A fetched chunk is ready: write it now, watch the pipe if full."""
+        """An async feed has finished: close it, or raise what its source raised."""
         if self.stdin is not None:
             self._on_writable()
 

@@ -6,9 +6,9 @@ run when that end is writable. :class:`ChunkFeed` writes a ``text``/``data``
 payload or the chunks of an iterable; it takes the next chunk only once the
 previous one is wholly in the pipe, so at most the pipe's capacity plus one
 chunk has been taken from the iterable beyond what the child has read.
-:class:`AsyncChunkFeed` does the same for an async iterable, fetching each
-chunk in a task the driver starts (only drivers on an asyncio loop can),
-while the pipe is not watched. Write errors (the child closed its stdin)
+:class:`AsyncChunkFeed` does the same for an async iterable from one task
+the driver starts on its loop (only drivers on an asyncio loop can). Write
+errors (the child closed its stdin)
 end the feed and are kept in ``error``; an exception raised by the iterable,
 or a chunk of the wrong type, propagates and so stops the run.
 ``StdinInput(path=)`` and ``(fd=)`` need no feed: see ``stdio``.
@@ -16,6 +16,7 @@ or a chunk of the wrong type, propagates and so stops the run.
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc as cabc
 import os
 import typing as typ
@@ -23,14 +24,12 @@ import typing as typ
 from cuprum._exec.spawn import make_pipe
 
 if typ.TYPE_CHECKING:
-    import asyncio
-
     from cuprum._exec.plan import RunPlan
 
 #: What :meth:`ChunkFeed.write` returns.
 DONE = 0  # everything written, or writing failed (see ``error``): close it
 MORE = 1  # watch the pipe and call again when it is writable
-WAIT = 2  # a chunk is being fetched: stop watching until ``resume`` is called
+WAIT = 2  # a task is writing: do not watch the pipe; ``resume`` will follow
 
 #: Chunks written per call at most, so one busy feed cannot starve the
 #: other descriptors of the loop.
@@ -75,11 +74,6 @@ class ChunkFeed:
         self.sent = 0
         self.error: OSError | None = None
 
-    @property
-    def empty(self) -> bool:
-        """True when there is nothing at all to write."""
-        return self.pending is None and self.source is None
-
     def to_bytes(self, chunk: object) -> _Buffer:
         """A chunk as something ``os.write`` takes; ``TypeError`` otherwise."""
         kind = type(chunk)
@@ -94,8 +88,8 @@ class ChunkFeed:
         msg = f"StdinInput.chunks must yield bytes or str, got {kind.__name__}"
         raise TypeError(msg)
 
-    def pull(self) -> _Buffer | int | None:
-        """The next non-empty chunk, ``None`` at the end (or ``WAIT``)."""
+    def pull(self) -> _Buffer | None:
+        """The next non-empty chunk, or ``None`` at the end."""
         source = self.source
         if source is None:
             return None
@@ -118,8 +112,6 @@ class ChunkFeed:
                 got = self.pull()
                 if got is None:
                     return DONE
-                if isinstance(got, int):
-                    return got
                 view = got
             try:
                 written = os.write(fd, view)
@@ -145,21 +137,17 @@ class ChunkFeed:
         os.close(self.fd)
 
 
-#: What a fetch returns at the end of an async iteration.
-_END = object()
-
-
-async def _anext(source: cabc.AsyncIterator[object]) -> object:
-    try:
-        return await source.__anext__()
-    except StopAsyncIteration:
-        return _END
-
-
 class AsyncChunkFeed(ChunkFeed):
-    """Writes an async iterator's chunks, fetching each one in a task."""
+    """Writes an async iterator's chunks from one task on the driver's loop.
 
-    __slots__ = ("asource", "closed", "ready", "resume", "start_task", "task")
+    The task takes a chunk, writes it, waits for the pipe to be writable
+    while it is full, and only then takes the next one. The run does not
+    watch the pipe: :meth:`write` starts the task and answers ``WAIT`` until
+    it has ended, when the driver's ``resume`` callback lets the run close
+    the feed (or raise what the source raised).
+    """
+
+    __slots__ = ("asource", "closed", "loop", "resume", "start_task", "task", "waiting")
 
     def __init__(
         self,
@@ -170,56 +158,82 @@ class AsyncChunkFeed(ChunkFeed):
         start_task: TaskStarter,
         resume: cabc.Callable[[], None],
     ) -> None:
-        """Take ownership of ``fd``; ``resume`` is called when a fetched
-        chunk (or the end) is ready to be written."""
+        """Take ownership of ``fd``; ``resume`` is called when the task ends."""
         super().__init__(fd, None, b"", encoding, errors)
-        self.asource: cabc.AsyncIterator[object] | None = source
+        self.asource = source
         self.start_task = start_task
         self.resume = resume
-        self.ready: object = None
         self.task: asyncio.Future[typ.Any] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.waiting = False
         self.closed = False
 
-    @property
-    def empty(self) -> bool:
-        """Never known to be empty before the first fetch."""
-        return False
-
-    def pull(self) -> _Buffer | int | None:
-        """The fetched chunk, ``None`` at the end, else start a fetch: ``WAIT``."""
-        while self.ready is not None:
-            chunk, self.ready = self.ready, None
-            if chunk is _END:
-                self.asource = None
-                return None
-            data = self.to_bytes(chunk)
-            if data:
-                return data
-        if self.asource is None:
-            return None
-        if self.task is None:
-            self.task = self.start_task(_anext(self.asource), self._fetched)
-        return WAIT
-
-    def _fetched(self, task: asyncio.Future[typ.Any]) -> None:
-        self.task = None
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if self.closed:
-            return
+    def write(self) -> int:
+        """Start the task; ``WAIT`` while it runs, then ``DONE`` (or raise)."""
+        task = self.task
+        if task is None:
+            self.task = self.start_task(self._pump(), self._ended)
+            return WAIT
+        if not task.done():
+            return WAIT
+        exc = None if task.cancelled() else task.exception()
         if exc is not None:
             raise exc
-        self.ready = task.result()
+        return DONE
+
+    def _ended(self, task: asyncio.Future[typ.Any]) -> None:
+        if self.closed:
+            if not task.cancelled():
+                task.exception()  # retrieved: it no longer matters
+            return
         self.resume()
 
+    async def _pump(self) -> None:
+        loop = self.loop = asyncio.get_running_loop()
+        fd = self.fd
+        taken = 0
+        async for chunk in self.asource:
+            view = self.to_bytes(chunk)
+            while view:
+                try:
+                    written = os.write(fd, view)
+                except BlockingIOError:
+                    await self._writable(loop, fd)
+                    continue
+                except OSError as exc:
+                    self.error = exc
+                    return
+                self.sent += written
+                view = memoryview(view)[written:] if written < len(view) else b""
+            taken += 1
+            if taken % _BATCH == 0:
+                # A source that never suspends must not starve the loop.
+                await asyncio.sleep(0)
+
+    async def _writable(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def on_writable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_writer(fd, on_writable)
+        self.waiting = True
+        try:
+            await ready
+        finally:
+            if self.waiting:
+                self.waiting = False
+                loop.remove_writer(fd)
+
     def close(self) -> None:
-        """Cancel a fetch in flight and close the pipe."""
+        """Stop the task (its pipe unwatched at once) and close the pipe."""
         self.closed = True
-        self.asource = None
-        self.ready = None
-        task, self.task = self.task, None
-        if task is not None:
+        if self.waiting and self.loop is not None:
+            self.waiting = False
+            self.loop.remove_writer(self.fd)
+        task = self.task
+        if task is not None and not task.done():
             task.cancel()
         super().close()
 
