@@ -8,6 +8,7 @@ whole runs once per stream backend.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import itertools
 import os
@@ -394,3 +395,32 @@ def test_async_timeout_cancels_the_fetch() -> None:
 def test_sync_chunks_under_await_run() -> None:
     result = asyncio.run(child("echo-stdin").run(stdin=StdinInput(chunks=iter([b"a", "b"]))))
     assert result.stdout == "ab"
+
+
+def test_timeout_with_a_source_the_child_does_not_read(run: Runner) -> None:
+    from cuprum import TimeoutExpired
+
+    taken = 0
+
+    def endless() -> typ.Iterator[bytes]:
+        nonlocal taken
+        while True:
+            taken += 1
+            yield b"w" * 4096
+
+    with pytest.raises(TimeoutExpired):
+        run(child("sleep", "30") | cmd("cat"), stdin=StdinInput(chunks=endless()), timeout=0.3)
+    # At most a full pipe (a fresh pipe's capacity) and one chunk more.
+    read_fd, write_fd = os.pipe()
+    try:
+        capacity = fcntl.fcntl(write_fd, 1032)  # F_GETPIPE_SZ
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert 0 < taken * 4096 <= capacity + 4096
+
+
+def test_pipeline_stdin_with_deprecated_flags() -> None:
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        result = (cmd("cat") | cmd("cat")).run_sync(stdin=StdinInput(text="x"), capture=True)
+    assert result.stdout == "x"

@@ -51,6 +51,9 @@ class Driver(typ.Protocol):
     def remove(self, fd: int) -> None:
         """Stop watching ``fd``; called before it is closed."""
 
+    # Drivers on an asyncio loop also offer ``start_task`` (see
+    # ``stdin.TaskStarter``): an async ``StdinInput.chunks`` needs it.
+
 
 class Run:
     """One execution of a plan, driven by a :class:`Driver`."""
@@ -172,7 +175,12 @@ class Run:
                 events.emit("start")
         stdio.close()
         if self.stdin is not None:
-            self._on_writable()  # write what the pipe takes now, then watch it
+            if self.stdin.empty:
+                self._close_stdin(error=None)
+            else:
+                # Written from a callback, so an exception from a chunks
+                # source stops the run like one from a hook.
+                self._watch_stdin(on=True)
 
     # -- readiness callbacks -------------------------------------------------
 

@@ -74,6 +74,11 @@ class ChunkFeed:
         self.sent = 0
         self.error: OSError | None = None
 
+    @property
+    def empty(self) -> bool:
+        """True for an empty payload: nothing at all to write."""
+        return self.pending is None and self.source is None
+
     def to_bytes(self, chunk: object) -> _Buffer:
         """A chunk as something ``os.write`` takes; ``TypeError`` otherwise."""
         kind = type(chunk)
@@ -167,6 +172,11 @@ class AsyncChunkFeed(ChunkFeed):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.waiting = False
         self.closed = False
+
+    @property
+    def empty(self) -> bool:
+        """Unknown until the source is read: never."""
+        return False
 
     def write(self) -> int:
         """Start the task; ``WAIT`` while it runs, then ``DONE`` (or raise)."""
