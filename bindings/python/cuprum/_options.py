@@ -2,7 +2,7 @@
 """Per-call run options: output handling, stdin payload, execution context.
 
 These are plain immutable values validated on construction, so a mistake
-(negative grace period, unknown encoding, text *and* data for stdin) is reported
+(negative grace period, unknown encoding, two sources for stdin) is reported
 where it was made and before anything is spawned.
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import dataclasses as dc
+import os
 import typing as typ
 import warnings
 from pathlib import Path
 
 from cuprum._constants import DEFAULT_CANCEL_GRACE, DEFAULT_ENCODING, DEFAULT_ERRORS
-from cuprum._validate import check_codec, check_seconds, check_timeout
+from cuprum._validate import check_codec, check_fd, check_path, check_seconds, check_timeout
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -93,20 +94,58 @@ class ExecutionContext:
         check_codec(self.encoding, self.errors)
 
 
+#: A stream of stdin chunks: ``bytes``-like or ``str`` items.
+StdinChunks = typ.Union[
+    cabc.Iterable[bytes | bytearray | memoryview | str],
+    cabc.AsyncIterable[bytes | bytearray | memoryview | str],
+]
+
+_SOURCES = ("text", "data", "path", "fd", "chunks")
+
+
 @dc.dataclass(frozen=True, slots=True)
 class StdinInput:
-    """Data written to the child's stdin, which is then closed.
+    """What the first stage reads on its stdin: exactly one source.
 
-    Give ``text`` (encoded with the context's encoding) or ``data``, not both.
+    Attributes
+    ----------
+    text:
+        A string, encoded with the context's encoding and error handler,
+        written to the child, whose stdin is then closed.
+    data:
+        Bytes written the same way.
+    path:
+        A file opened (read-only) for the child: it reads the file itself,
+        nothing passes through Python. A file that cannot be opened is an
+        ``OSError`` naming it, raised before any process is started.
+    fd:
+        A descriptor the caller lends: the child gets a duplicate (sharing
+        its file offset); cuprum never closes the caller's descriptor.
+    chunks:
+        An iterable (or, for ``await run()`` only, an async iterable) of
+        ``bytes`` or ``str`` chunks (``str`` encoded like ``text``),
+        written in order with backpressure: the next chunk is taken only
+        when the pipe has taken the previous one. The child sees end of file
+        after the last one. An exception raised by the iterable stops the
+        run and propagates.
+
+    With no source at all the child inherits the parent's stdin.
     """
 
     text: str | None = None
     data: bytes | None = None
+    path: str | os.PathLike[str] | None = dc.field(default=None, kw_only=True)
+    fd: int | None = dc.field(default=None, kw_only=True)
+    chunks: StdinChunks | None = dc.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        """Reject ambiguous or mistyped payloads."""
-        if self.text is not None and self.data is not None:
-            msg = "StdinInput: text and data cannot both be provided"
+        """Reject ambiguous or mistyped sources."""
+        given = [name for name in _SOURCES if getattr(self, name) is not None]
+        if len(given) > 1:
+            msg = (
+                "StdinInput takes exactly one source (text, data, path, fd or chunks); "
+                f"got {', '.join(given[:-1])} and {given[-1]}"
+            )
             raise ValueError(msg)
         if self.text is not None and not isinstance(self.text, str):
             msg = f"StdinInput.text must be str, got {type(self.text).__name__}"
@@ -114,9 +153,15 @@ class StdinInput:
         if self.data is not None and not isinstance(self.data, (bytes, bytearray, memoryview)):
             msg = f"StdinInput.data must be bytes, got {type(self.data).__name__}"
             raise TypeError(msg)
+        if self.path is not None:
+            check_path(self.path, "StdinInput.path")
+        if self.fd is not None:
+            check_fd(self.fd, "StdinInput.fd")
+        if self.chunks is not None:
+            _check_chunks(self.chunks)
 
     def resolve(self, ctx: ExecutionContext) -> bytes | None:
-        """Return the payload as bytes (``None`` when empty of both)."""
+        """Return a ``text`` or ``data`` payload as bytes (else ``None``)."""
         if self.text is not None:
             return self.text.encode(ctx.encoding, ctx.errors)
         if self.data is not None:
@@ -124,9 +169,26 @@ class StdinInput:
         return None
 
 
+def _check_chunks(chunks: object) -> None:
+    if isinstance(chunks, (str, bytes, bytearray, memoryview)):
+        single = "text" if isinstance(chunks, str) else "data"
+        msg = (
+            f"StdinInput.chunks must be an iterable of chunks, not a single "
+            f"{type(chunks).__name__} (use {single}= for one payload)"
+        )
+        raise TypeError(msg)
+    if not isinstance(chunks, (cabc.Iterable, cabc.AsyncIterable)):
+        msg = (
+            "StdinInput.chunks must be an iterable or async iterable of bytes or str, "
+            f"got {type(chunks).__name__}"
+        )
+        raise TypeError(msg)
+
+
 __all__ = [
     "ExecutionContext",
     "IOOptions",
     "RunOutputOptions",
+    "StdinChunks",
     "StdinInput",
 ]

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: ISC
 """One validator per kind of value the public API accepts.
 
-Every option that takes seconds, a codec or an environment mapping is
-checked here, so the same value gets the same verdict wherever it is passed
-(a call, an ``ExecutionContext``, a ``ScopeConfig``). A leaf module: it
-imports nothing of cuprum's.
+Every option that takes seconds, a codec, an environment mapping, a path or
+a file descriptor is checked here, so the same value gets the same verdict
+wherever it is passed (a call, an ``ExecutionContext``, a ``ScopeConfig``,
+a ``StdinInput``, a redirect). A leaf module: it imports nothing of
+cuprum's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import codecs
 import collections.abc as cabc
 import math
+import os
 from types import MappingProxyType
 
 
@@ -87,4 +89,38 @@ def check_env(
     return MappingProxyType(frozen)
 
 
-__all__ = ["check_codec", "check_env", "check_seconds", "check_timeout"]
+def check_path(value: object, what: str) -> str | bytes:
+    """Return ``os.fspath(value)`` of a path given to cuprum to open.
+
+    ``TypeError`` for anything but ``str``, ``bytes`` and ``os.PathLike``;
+    ``ValueError`` for an empty path or one with a NUL character (the file
+    system is not consulted here).
+    """
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        msg = f"{what} must be a path (str or os.PathLike), got {type(value).__name__}"
+        raise TypeError(msg)
+    path = os.fspath(value)
+    if not path:
+        msg = f"{what} is an empty path"
+        raise ValueError(msg)
+    if "\0" in os.fsdecode(path):
+        msg = f"{what} path {path!r} contains a NUL character"
+        raise ValueError(msg)
+    return path
+
+
+def check_fd(value: object, what: str) -> int:
+    """Return a file descriptor number; reject bools, non-ints and negatives.
+
+    Whether it is open is checked when it is used (it may be opened later).
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"{what} must be a file descriptor (int), got {type(value).__name__}"
+        raise TypeError(msg)
+    if value < 0:
+        msg = f"{what} must be a non-negative file descriptor, got {value}"
+        raise ValueError(msg)
+    return value
+
+
+__all__ = ["check_codec", "check_env", "check_fd", "check_path", "check_seconds", "check_timeout"]

@@ -13,9 +13,11 @@ from __future__ import annotations
 import collections.abc as cabc
 import dataclasses as dc
 import typing as typ
+import os
 import warnings
 from pathlib import Path
 
+from cuprum import _redirects
 from cuprum._exec import plan as _plan
 from cuprum._exec.drivers import run_blocking, run_in_loop
 from cuprum._options import (
@@ -89,12 +91,15 @@ def _pipeline_output(
 class SafeCmd:
     """A catalogued program with its arguments, ready to run.
 
-    ``argv`` excludes the program and must hold only strings.
+    ``argv`` excludes the program and must hold only strings. ``redirects``
+    (set by :meth:`redirect`, ``None`` by default) says where its stdout or
+    stderr go instead of cuprum's pipes.
     """
 
     program: Program
     argv: tuple[str, ...]
     project: ProjectSettings
+    redirects: _redirects.Redirects | None = dc.field(default=None, kw_only=True, repr=False)
 
     def __post_init__(self) -> None:
         """Check the program and argv types so mistakes fail before spawning."""
@@ -122,6 +127,26 @@ class SafeCmd:
     def __or__(self, other: SafeCmd | Pipeline) -> Pipeline:
         """Pipe this command's stdout into ``other``."""
         return Pipeline.concat(self, other)
+
+    def redirect(
+        self,
+        stdout: str | os.PathLike[str] | int | None = None,
+        stderr: str | os.PathLike[str] | int | None = None,
+        append: bool = False,  # noqa: FBT001, FBT002 - the documented signature
+    ) -> SafeCmd:
+        """Return a new command whose stdout and/or stderr go elsewhere.
+
+        A path (``str`` or ``os.PathLike``) is opened for the child when the
+        command runs, created with mode ``0o666 & ~umask`` and truncated (or
+        appended to with ``append=True``); an ``int`` is a descriptor the
+        caller lends (the child gets a duplicate, cuprum never closes it);
+        ``stderr="stdout"`` sends stderr wherever stdout goes, in one pipe
+        (``2>&1``). A redirected stream is not captured, echoed or observed:
+        its result field is ``None``. Streams not given keep their current
+        redirection; this command is left unchanged.
+        """
+        redirects = _redirects.redirected(self.redirects, stdout, stderr, append)
+        return dc.replace(self, redirects=redirects)
 
     def _plan(
         self,
@@ -168,7 +193,11 @@ class SafeCmd:
 
 @dc.dataclass(frozen=True, slots=True)
 class Pipeline:
-    """Two or more commands, each stage's stdout feeding the next's stdin."""
+    """Two or more commands, each stage's stdout feeding the next's stdin.
+
+    A stage other than the last cannot redirect its stdout (it feeds the
+    next stage): building such a pipeline is a ``ValueError`` naming it.
+    """
 
     parts: tuple[SafeCmd, ...]
 
@@ -182,6 +211,7 @@ class Pipeline:
         if len(self.parts) < 2:  # noqa: PLR2004
             msg = "Pipeline must contain at least two stages"
             raise ValueError(msg)
+        _redirects.check_positions(self.parts)
 
     def __or__(self, other: SafeCmd | Pipeline) -> Pipeline:
         """Append ``other``'s stages."""
@@ -203,9 +233,10 @@ class Pipeline:
         output: RunOutputOptions,
         timeout: float | None,
         context: ExecutionContext | None,
+        stdin: StdinInput | None = None,
     ) -> _plan.RunPlan:
         return _plan.resolve(
-            self.parts, output=output, timeout=timeout, context=context, stdin=None, pipeline=True
+            self.parts, output=output, timeout=timeout, context=context, stdin=stdin, pipeline=True
         )
 
     async def run(
@@ -214,16 +245,18 @@ class Pipeline:
         output: RunOutputOptions | None = None,
         timeout: float | None = None,
         context: ExecutionContext | None = None,
+        stdin: StdinInput | None = None,
         **deprecated_flags: bool,
     ) -> PipelineResult:
         """Run the pipeline on the running asyncio loop.
 
-        Stages are connected by kernel pipes. The first stage to fail (exit
+        Stages are connected by kernel pipes; ``stdin`` feeds the first
+        stage, as for :meth:`SafeCmd.run`. The first stage to fail (exit
         non-zero, other than a producer killed by SIGPIPE) sets
         ``failure_index`` and every other stage is stopped at once. The flat
         ``capture``/``echo`` keywords are deprecated spellings of ``output``.
         """
-        plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context)
+        plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context, stdin)
         return typ.cast(PipelineResult, await run_in_loop(plan))
 
     def run_sync(
@@ -232,10 +265,11 @@ class Pipeline:
         output: RunOutputOptions | None = None,
         timeout: float | None = None,
         context: ExecutionContext | None = None,
+        stdin: StdinInput | None = None,
         **deprecated_flags: bool,
     ) -> PipelineResult:
         """Run the pipeline and block until it finishes; see :meth:`run`."""
-        plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context)
+        plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context, stdin)
         return typ.cast(PipelineResult, run_blocking(plan))
 
 

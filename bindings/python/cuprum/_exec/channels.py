@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: ISC
-"""The parent's ends of a run's pipes: output channels and the stdin feed.
+"""The parent's ends of a run's output pipes: channels.
 
 An output :class:`Channel` is one pipe the parent reads (the last stage's
 stdout, every stage's stderr), with the stream engine's sinks its chunks
 feed: a capture, an echo tee, a line-event splitter. Reading is per chunk
-(growing to 1 MiB), never per line. :class:`StdinFeed` writes the stdin
-payload to the first stage without blocking. Neither registers with a loop:
-the run does, and calls them when their descriptor is ready.
+(growing to 1 MiB), never per line. A channel does not register with a
+loop: the run does, and calls it when its descriptor is ready. (The stdin
+feed is in :mod:`~cuprum._exec.stdin`.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ if typ.TYPE_CHECKING:
 
 _MAX_READ = 1024 * 1024
 _FIRST_READ = 64 * 1024
-_STDIN_CHUNK = 1024 * 1024
 
 
 class Channel:
@@ -124,33 +123,4 @@ class Channel:
         return None if self.capture is None else self.capture.finish()
 
 
-class StdinFeed:
-    """Writes the stdin payload to the first stage without blocking."""
-
-    __slots__ = ("fd", "sent", "view")
-
-    def __init__(self, fd: int, data: bytes) -> None:
-        """Take ownership of ``fd`` (non-blocking from now on)."""
-        os.set_blocking(fd, False)
-        self.fd = fd
-        self.view = memoryview(data)
-        self.sent = 0
-
-    def write(self) -> bool:
-        """Write one chunk; True once everything is written.
-
-        Raises the ``OSError`` (a closed pipe, say) that ends the writing.
-        """
-        try:
-            self.sent += os.write(self.fd, self.view[self.sent : self.sent + _STDIN_CHUNK])
-        except BlockingIOError:
-            return False
-        return self.sent >= len(self.view)
-
-    def close(self) -> None:
-        """Release the payload and close the pipe."""
-        self.view.release()
-        os.close(self.fd)
-
-
-__all__ = ["Channel", "StdinFeed"]
+__all__ = ["Channel"]

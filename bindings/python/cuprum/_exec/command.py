@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
-"""What the execution core needs from a command: program, argv, project name.
+"""What the execution core needs from a command: program, argv, project
+name, and where its stdout and stderr are redirected.
 
 The core is typed against this protocol rather than ``cuprum.sh.SafeCmd``, so
 it never imports the public modules that build commands and import the core.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import typing as typ
 
 if typ.TYPE_CHECKING:
+    from cuprum._redirects import Redirects
     from cuprum.program import Program
 
 
@@ -35,6 +37,10 @@ class Command(typ.Protocol):
     @property
     def project(self) -> Project:
         """The project owning the program."""
+
+    @property
+    def redirects(self) -> Redirects | None:
+        """Where stdout and stderr go instead of cuprum's pipes, if anywhere."""
 
 
 __all__ = ["Command", "Project"]

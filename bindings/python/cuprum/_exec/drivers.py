@@ -175,6 +175,21 @@ class _LoopDriver:
         self.loop.add_writer(fd, self._wrap(callback))
         self.writers.add(fd)
 
+    def start_task(
+        self,
+        coro: cabc.Coroutine[typ.Any, typ.Any, typ.Any],
+        on_done: cabc.Callable[[asyncio.Future[typ.Any]], None],
+    ) -> asyncio.Future[typ.Any]:
+        """Run ``coro`` on the loop (an async stdin source's next chunk);
+        ``on_done(task)`` is then called like a readiness callback."""
+        task = self.loop.create_task(coro)
+
+        def done(finished: asyncio.Future[typ.Any]) -> None:
+            self._wrap(lambda: on_done(finished))()
+
+        task.add_done_callback(done)
+        return task
+
     def remove(self, fd: int) -> None:
         if fd in self.readers:
             self.readers.discard(fd)

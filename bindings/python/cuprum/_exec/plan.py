@@ -49,6 +49,7 @@ class RunPlan:
         "observe_hooks",
         "pipeline",
         "soft_errors",
+        "stdin",
         "stdin_data",
         "timeout",
     )
@@ -74,6 +75,10 @@ class RunPlan:
     before_hooks: tuple[cabc.Callable[..., object], ...]
     after_hooks: tuple[cabc.Callable[..., object], ...]
     observe_hooks: tuple[cabc.Callable[..., object], ...]
+    #: The first stage's stdin source as given (opened and fed by
+    #: ``stdio`` and ``stdin`` when the run starts), or ``None``.
+    stdin: StdinInput | None
+    #: A ``text``/``data`` payload as bytes, or ``None``.
     stdin_data: bytes | None
     engine: StreamEngine
 
@@ -149,6 +154,7 @@ def resolve(
         plan.after_hooks = scope.after_hooks
         plan.observe_hooks = scope.observe_hooks
     plan.event_env = merge_env_overlays(overlay, call_env) if plan.observe_hooks else None
+    plan.stdin = stdin
     plan.stdin_data = stdin_data
     plan.engine = _backend.get_engine()
     return plan

@@ -18,10 +18,12 @@ import sys
 import time
 import typing as typ
 
-from cuprum._exec.channels import Channel, StdinFeed
+from cuprum._exec import stdin as _stdin
+from cuprum._exec.channels import Channel
 from cuprum._exec.lifecycle import Lifecycle
 from cuprum._exec.observe import StageEvents
-from cuprum._exec.spawn import make_pipe, start_stage
+from cuprum._exec.spawn import start_stage
+from cuprum._exec.stdio import open_stdio
 from cuprum._results import CommandResult, PipelineResult, TimeoutExpired
 
 if typ.TYPE_CHECKING:
@@ -29,6 +31,7 @@ if typ.TYPE_CHECKING:
 
     from cuprum._exec.lifecycle import Child
     from cuprum._exec.plan import RunPlan
+    from cuprum._exec.stdio import Stdio
 
 #: After every child has exited in a stopped run, how long to wait for a
 #: grandchild that still holds an output pipe before closing it.
@@ -48,6 +51,9 @@ class Driver(typ.Protocol):
     def remove(self, fd: int) -> None:
         """Stop watching ``fd``; called before it is closed."""
 
+    # Drivers on an asyncio loop also offer ``start_task`` (see
+    # ``stdin.TaskStarter``): an async ``StdinInput.chunks`` needs it.
+
 
 class Run:
     """One execution of a plan, driven by a :class:`Driver`."""
@@ -63,8 +69,9 @@ class Run:
         self.captures: list[list[typ.Any]] = [[None, None] for _ in range(count)]
         self.finalised = [False] * count
         self.channels: dict[int, Channel] = {}
-        self.stdin: StdinFeed | None = None
+        self.stdin: _stdin.ChunkFeed | None = None
         self.stdin_watched = False
+        self.stdio: Stdio | None = None
         self.held_fd = -1
         self.failure_index: int | None = None
         self.timed_out = False
@@ -79,6 +86,7 @@ class Run:
         """Run before hooks, start every stage and watch its descriptors."""
         self.driver = driver
         plan = self.plan
+        _stdin.check_source(plan, driver)
         if plan.observe_hooks:
             count = len(plan.commands)
             for index, cmd in enumerate(plan.commands):
@@ -126,12 +134,25 @@ class Run:
             out_sink = ctx.stdout_sink if ctx.stdout_sink is not None else sys.stdout
             err_sink = ctx.stderr_sink if ctx.stderr_sink is not None else sys.stderr
         lifecycle = self.lifecycle
-        if plan.stdin_data is not None:
-            self.held_fd, write_fd = make_pipe(enlarge=False)
-            self.stdin = StdinFeed(write_fd, plan.stdin_data)
+        # Every file a stage reads or writes instead of a pipe is opened
+        # before the first stage starts, so a bad path starts nothing.
+        stdio = self.stdio = open_stdio(plan)
+        if stdio.stdin >= 0:
+            self.held_fd = stdio.take_stdin()
+        else:
+            opened = _stdin.open_feed(plan, driver, self._resume_stdin)
+            if opened is not None:
+                self.held_fd, self.stdin = opened
         for index in range(len(plan.commands)):
             stdin, self.held_fd = (None if self.held_fd < 0 else self.held_fd), -1
-            started = start_stage(plan, index, stdin, read_output=read_output)
+            started = start_stage(
+                plan,
+                index,
+                stdin,
+                read_output=read_output,
+                stdout_to=stdio.stdout[index],
+                stderr_to=stdio.stderr[index],
+            )
             self.held_fd = started.next_stdin
             child = lifecycle.add(index, started.proc)
             events = self.events[index]
@@ -152,12 +173,14 @@ class Run:
                     driver.add_reader(fd, channel.reader(self._close_channel))
             if events is not None:
                 events.emit("start")
+        stdio.close()
         if self.stdin is not None:
-            if plan.stdin_data:
-                driver.add_writer(self.stdin.fd, self._on_writable)
-                self.stdin_watched = True
-            else:
+            if self.stdin.empty:
                 self._close_stdin(error=None)
+            else:
+                # Written from a callback, so an exception from a chunks
+                # source stops the run like one from a hook.
+                self._watch_stdin(on=True)
 
     # -- readiness callbacks -------------------------------------------------
 
@@ -176,13 +199,27 @@ class Run:
     def _on_writable(self) -> None:
         feed = self.stdin
         assert feed is not None  # noqa: S101
-        try:
-            finished = feed.write()
-        except OSError as exc:
-            self._close_stdin(error=exc)
+        state = feed.write()  # raises what a chunks source raises
+        if state == _stdin.DONE:
+            self._close_stdin(error=feed.error)
+        else:
+            self._watch_stdin(on=state == _stdin.MORE)
+
+    def _watch_stdin(self, *, on: bool) -> None:
+        feed = self.stdin
+        if feed is None or on == self.stdin_watched:
             return
-        if finished:
-            self._close_stdin(error=None)
+        assert self.driver is not None  # noqa: S101
+        if on:
+            self.driver.add_writer(feed.fd, self._on_writable)
+        else:
+            self.driver.remove(feed.fd)
+        self.stdin_watched = on
+
+    def _resume_stdin(self) -> None:
+        """An async feed has finished: close it, or raise what its source raised."""
+        if self.stdin is not None:
+            self._on_writable()
 
     def _close_stdin(self, *, error: OSError | None) -> None:
         feed = self.stdin
@@ -311,6 +348,8 @@ class Run:
             if self.held_fd >= 0:
                 os.close(self.held_fd)
                 self.held_fd = -1
+            if self.stdio is not None:
+                self.stdio.close()
             feed = self.stdin
             if feed is not None:
                 self.stdin = None

@@ -65,12 +65,23 @@ class Started(typ.NamedTuple):
     next_stdin: int
 
 
-def start_stage(plan: RunPlan, index: int, stdin: int | None, *, read_output: bool) -> Started:
+def start_stage(
+    plan: RunPlan,
+    index: int,
+    stdin: int | None,
+    *,
+    read_output: bool,
+    stdout_to: int = -1,
+    stderr_to: int = -1,
+) -> Started:
     """Start stage ``index`` of ``plan`` with ``stdin`` (a descriptor, or
     ``None`` to inherit the parent's).
 
-    Takes ownership of ``stdin`` (closed here, spawn or not). On failure
-    every descriptor created here is closed and ``OSError`` names the program.
+    ``stdout_to`` / ``stderr_to`` are redirect descriptors (-1: none;
+    ``subprocess.STDOUT`` for stderr: merged into stdout); no pipe is made
+    for a redirected stream, and the caller keeps ownership of them. Takes
+    ownership of ``stdin`` (closed here, spawn or not). On failure every
+    descriptor created here is closed and ``OSError`` names the program.
     """
     cmd = plan.commands[index]
     last = index == len(plan.commands) - 1
@@ -82,12 +93,16 @@ def start_stage(plan: RunPlan, index: int, stdin: int | None, *, read_output: bo
         if not last:
             next_stdin, stdout = make_pipe(enlarge=True)
             created += (next_stdin, stdout)
+        elif stdout_to >= 0:
+            stdout = stdout_to
         elif read_output:
             out_fd, stdout = make_pipe(enlarge=True)
             created += (out_fd, stdout)
         else:
             stdout = subprocess.DEVNULL
-        if read_output:
+        if stderr_to >= 0 or stderr_to == subprocess.STDOUT:
+            stderr = stderr_to
+        elif read_output:
             err_fd, stderr = make_pipe(enlarge=False)
             created += (err_fd, stderr)
         else:
@@ -117,7 +132,7 @@ def start_stage(plan: RunPlan, index: int, stdin: int | None, *, read_output: bo
         if stdin is not None:
             os.close(stdin)
     for fd in (stdout, stderr):
-        if fd >= 0:
+        if fd >= 0 and fd not in (stdout_to, stderr_to):
             os.close(fd)
     return Started(proc, out_fd, err_fd, next_stdin)
 

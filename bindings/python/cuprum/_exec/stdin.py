@@ -1,0 +1,315 @@
+# SPDX-License-Identifier: ISC
+"""Feeding the first stage's stdin pipe: a payload, or chunks with backpressure.
+
+A feed owns the write end of the pipe (non-blocking) and is called by the
+run when that end is writable. :class:`ChunkFeed` writes a ``text``/``data``
+payload or the chunks of an iterable; it takes the next chunk only once the
+previous one is wholly in the pipe, so at most the pipe's capacity plus one
+chunk has been taken from the iterable beyond what the child has read.
+:class:`AsyncChunkFeed` does the same for an async iterable from one task
+the driver starts on its loop (only drivers on an asyncio loop can). Write
+errors (the child closed its stdin)
+end the feed and are kept in ``error``; an exception raised by the iterable,
+or a chunk of the wrong type, propagates and so stops the run.
+``StdinInput(path=)`` and ``(fd=)`` need no feed: see ``stdio``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc as cabc
+import os
+import typing as typ
+
+from cuprum._exec.spawn import make_pipe
+
+if typ.TYPE_CHECKING:
+    from cuprum._exec.plan import RunPlan
+
+#: What :meth:`ChunkFeed.write` returns.
+DONE = 0  # everything written, or writing failed (see ``error``): close it
+MORE = 1  # watch the pipe and call again when it is writable
+WAIT = 2  # a task is writing: do not watch the pipe; ``resume`` will follow
+
+#: Chunks written per call at most, so one busy feed cannot starve the
+#: other descriptors of the loop.
+_BATCH = 256
+
+_Buffer = bytes | bytearray | memoryview
+
+
+class TaskStarter(typ.Protocol):
+    """A driver's way to run a coroutine on its loop (asyncio drivers only)."""
+
+    def __call__(
+        self,
+        coro: cabc.Coroutine[typ.Any, typ.Any, typ.Any],
+        on_done: cabc.Callable[[asyncio.Future[typ.Any]], None],
+    ) -> asyncio.Future[typ.Any]:
+        """Start ``coro``; call ``on_done(task)`` (under the driver's error
+        handling) when it ends."""
+
+
+class ChunkFeed:
+    """Writes a payload or an iterator's chunks to a pipe without blocking."""
+
+    __slots__ = ("encoding", "error", "errors", "fd", "pending", "sent", "source")
+
+    def __init__(
+        self,
+        fd: int,
+        source: cabc.Iterator[object] | None,
+        first: bytes,
+        encoding: str,
+        errors: str,
+    ) -> None:
+        """Take ownership of ``fd`` (non-blocking from now on); write
+        ``first``, then the chunks of ``source``."""
+        os.set_blocking(fd, False)
+        self.fd = fd
+        self.source = source
+        self.pending: _Buffer | None = first or None
+        self.encoding = encoding
+        self.errors = errors
+        self.sent = 0
+        self.error: OSError | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True for an empty payload: nothing at all to write."""
+        return self.pending is None and self.source is None
+
+    def to_bytes(self, chunk: object) -> _Buffer:
+        """A chunk as something ``os.write`` takes; ``TypeError`` otherwise."""
+        kind = type(chunk)
+        if kind is bytes or kind is bytearray:
+            return typ.cast(_Buffer, chunk)
+        if isinstance(chunk, str):
+            return chunk.encode(self.encoding, self.errors)
+        if isinstance(chunk, (bytes, bytearray)):
+            return chunk
+        if isinstance(chunk, memoryview):
+            return chunk if chunk.format == "B" and chunk.ndim == 1 else chunk.cast("B")
+        msg = f"StdinInput.chunks must yield bytes or str, got {kind.__name__}"
+        raise TypeError(msg)
+
+    def pull(self) -> _Buffer | None:
+        """The next non-empty chunk, or ``None`` at the end."""
+        source = self.source
+        if source is None:
+            return None
+        for chunk in source:
+            data = self.to_bytes(chunk)
+            if data:
+                return data
+        self.source = None
+        return None
+
+    def write(self) -> int:
+        """Write what the pipe takes now; return ``DONE``, ``MORE`` or ``WAIT``.
+
+        Raises what the source raises (or ``TypeError`` for a bad chunk).
+        """
+        fd = self.fd
+        for _ in range(_BATCH):
+            view = self.pending
+            if view is None:
+                got = self.pull()
+                if got is None:
+                    return DONE
+                view = got
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                self.pending = view
+                return MORE
+            except OSError as exc:
+                self.pending = None
+                self.error = exc
+                return DONE
+            self.sent += written
+            if written < len(view):
+                # The pipe is full: keep the rest, take no new chunk.
+                self.pending = memoryview(view)[written:]
+                return MORE
+            self.pending = None
+        return MORE
+
+    def close(self) -> None:
+        """Drop what was not written and close the pipe."""
+        self.pending = None
+        self.source = None
+        os.close(self.fd)
+
+
+class AsyncChunkFeed(ChunkFeed):
+    """Writes an async iterator's chunks from one task on the driver's loop.
+
+    The task takes a chunk, writes it, waits for the pipe to be writable
+    while it is full, and only then takes the next one. The run does not
+    watch the pipe: :meth:`write` starts the task and answers ``WAIT`` until
+    it has ended, when the driver's ``resume`` callback lets the run close
+    the feed (or raise what the source raised).
+    """
+
+    __slots__ = ("asource", "closed", "loop", "resume", "start_task", "task", "waiting")
+
+    def __init__(
+        self,
+        fd: int,
+        source: cabc.AsyncIterator[object],
+        encoding: str,
+        errors: str,
+        start_task: TaskStarter,
+        resume: cabc.Callable[[], None],
+    ) -> None:
+        """Take ownership of ``fd``; ``resume`` is called when the task ends."""
+        super().__init__(fd, None, b"", encoding, errors)
+        self.asource = source
+        self.start_task = start_task
+        self.resume = resume
+        self.task: asyncio.Future[typ.Any] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.waiting = False
+        self.closed = False
+
+    @property
+    def empty(self) -> bool:
+        """Unknown until the source is read: never."""
+        return False
+
+    def write(self) -> int:
+        """Start the task; ``WAIT`` while it runs, then ``DONE`` (or raise)."""
+        task = self.task
+        if task is None:
+            self.task = self.start_task(self._pump(), self._ended)
+            return WAIT
+        if not task.done():
+            return WAIT
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            raise exc
+        return DONE
+
+    def _ended(self, task: asyncio.Future[typ.Any]) -> None:
+        if self.closed:
+            if not task.cancelled():
+                task.exception()  # retrieved: it no longer matters
+            return
+        self.resume()
+
+    async def _pump(self) -> None:
+        loop = self.loop = asyncio.get_running_loop()
+        fd = self.fd
+        taken = 0
+        async for chunk in self.asource:
+            view = self.to_bytes(chunk)
+            while view:
+                try:
+                    written = os.write(fd, view)
+                except BlockingIOError:
+                    await self._writable(loop, fd)
+                    continue
+                except OSError as exc:
+                    self.error = exc
+                    return
+                self.sent += written
+                view = memoryview(view)[written:] if written < len(view) else b""
+            taken += 1
+            if taken % _BATCH == 0:
+                # A source that never suspends must not starve the loop.
+                await asyncio.sleep(0)
+
+    async def _writable(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def on_writable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_writer(fd, on_writable)
+        self.waiting = True
+        try:
+            await ready
+        finally:
+            if self.waiting:
+                self.waiting = False
+                loop.remove_writer(fd)
+
+    def close(self) -> None:
+        """Stop the task (its pipe unwatched at once) and close the pipe."""
+        self.closed = True
+        if self.waiting and self.loop is not None:
+            self.waiting = False
+            self.loop.remove_writer(self.fd)
+        task = self.task
+        if task is not None and not task.done():
+            task.cancel()
+        super().close()
+
+
+def async_capable(driver: object) -> TaskStarter | None:
+    """The driver's task starter, or ``None`` when it has no asyncio loop."""
+    return typ.cast("TaskStarter | None", getattr(driver, "start_task", None))
+
+
+def check_source(plan: RunPlan, driver: object) -> None:
+    """Raise ``TypeError`` before anything starts when the plan's chunks
+    cannot be read by this driver (an async iterable without a loop)."""
+    source = plan.stdin
+    if source is None or source.chunks is None:
+        return
+    chunks = source.chunks
+    if isinstance(chunks, cabc.AsyncIterable) and async_capable(driver) is not None:
+        return
+    if not isinstance(chunks, cabc.Iterable):
+        msg = (
+            "StdinInput.chunks is an async iterable: it can feed only an asyncio run "
+            "(await run()), not run_sync"
+        )
+        raise TypeError(msg)
+
+
+def open_feed(
+    plan: RunPlan, driver: object, resume: cabc.Callable[[], None]
+) -> tuple[int, ChunkFeed] | None:
+    """Make the stdin pipe and its feed for a payload or chunks source.
+
+    Returns the read end (for the first stage) and the feed (owning the
+    write end), or ``None`` when the plan has neither.
+    """
+    source = plan.stdin
+    chunks = None if source is None else source.chunks
+    if plan.stdin_data is None and chunks is None:
+        return None
+    read_fd, write_fd = make_pipe(enlarge=False)
+    try:
+        feed: ChunkFeed
+        start_task = async_capable(driver)
+        if chunks is None:
+            feed = ChunkFeed(write_fd, None, plan.stdin_data or b"", plan.encoding, plan.errors)
+        elif isinstance(chunks, cabc.AsyncIterable) and start_task is not None:
+            feed = AsyncChunkFeed(
+                write_fd, aiter(chunks), plan.encoding, plan.errors, start_task, resume
+            )
+        else:
+            source_iter = iter(typ.cast("cabc.Iterable[object]", chunks))
+            feed = ChunkFeed(write_fd, source_iter, b"", plan.encoding, plan.errors)
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+    return read_fd, feed
+
+
+__all__ = [
+    "DONE",
+    "MORE",
+    "WAIT",
+    "AsyncChunkFeed",
+    "ChunkFeed",
+    "TaskStarter",
+    "async_capable",
+    "check_source",
+    "open_feed",
+]
