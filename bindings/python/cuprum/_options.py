@@ -74,6 +74,11 @@ class ExecutionContext:
         How output is decoded (and stdin text encoded).
     tags:
         Metadata added to every :class:`~cuprum.events.ExecEvent`.
+    process_group:
+        Run the command, or the whole pipeline, in one new process group,
+        and send every signal of the stop sequence (timeout, cancellation,
+        fail-fast, Ctrl-C) to the whole group, grandchildren included. Off
+        by default: a background group cannot read the terminal (SIGTTIN).
     """
 
     env: cabc.Mapping[str, str] | None = None
@@ -85,9 +90,13 @@ class ExecutionContext:
     encoding: str = DEFAULT_ENCODING
     errors: str = DEFAULT_ERRORS
     tags: cabc.Mapping[str, object] | None = None
+    process_group: bool = False
 
     def __post_init__(self) -> None:
-        """Validate timings and codec names."""
+        """Validate timings, codec names and flags."""
+        if not isinstance(self.process_group, bool):
+            msg = f"ExecutionContext.process_group must be a bool, got {self.process_group!r}"
+            raise TypeError(msg)
         check_seconds(self.cancel_grace, "ExecutionContext.cancel_grace")
         check_timeout(self.timeout, "ExecutionContext.timeout")
         check_codec(self.encoding, self.errors)

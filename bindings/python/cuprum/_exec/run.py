@@ -56,7 +56,7 @@ class Run:
         """Prepare (but do not start) the run of ``plan``."""
         count = len(plan.commands)
         self.plan = plan
-        self.lifecycle = Lifecycle(plan.cancel_grace)
+        self.lifecycle = Lifecycle(plan.cancel_grace, group=plan.context.process_group)
         self.pending: list[typ.Any] = []
         self.events: list[StageEvents | None] = [None] * count
         self.open_channels = [0] * count
@@ -131,7 +131,9 @@ class Run:
             self.stdin = StdinFeed(write_fd, plan.stdin_data)
         for index in range(len(plan.commands)):
             stdin, self.held_fd = (None if self.held_fd < 0 else self.held_fd), -1
-            started = start_stage(plan, index, stdin, read_output=read_output)
+            started = start_stage(
+                plan, index, stdin, read_output=read_output, process_group=lifecycle.spawn_group()
+            )
             self.held_fd = started.next_stdin
             child = lifecycle.add(index, started.proc)
             events = self.events[index]
@@ -256,7 +258,12 @@ class Run:
     @property
     def done(self) -> bool:
         """True once every child is reaped and every descriptor closed."""
-        return self.lifecycle.unreaped == 0 and not self.channels and self.stdin is None
+        return (
+            self.lifecycle.unreaped == 0
+            and not self.channels
+            and self.stdin is None
+            and not self.lifecycle.lingering()
+        )
 
     # -- time -------------------------------------------------------------
 

@@ -65,9 +65,20 @@ class Started(typ.NamedTuple):
     next_stdin: int
 
 
-def start_stage(plan: RunPlan, index: int, stdin: int | None, *, read_output: bool) -> Started:
+def start_stage(
+    plan: RunPlan,
+    index: int,
+    stdin: int | None,
+    *,
+    read_output: bool,
+    process_group: int | None = None,
+) -> Started:
     """Start stage ``index`` of ``plan`` with ``stdin`` (a descriptor, or
     ``None`` to inherit the parent's).
+
+    ``process_group`` is passed to ``Popen``: ``None`` leaves the child in
+    the parent's group, 0 makes it the leader of a new group, a pgid joins
+    that group (see :meth:`~cuprum._exec.lifecycle.Lifecycle.spawn_group`).
 
     Takes ownership of ``stdin`` (closed here, spawn or not). On failure
     every descriptor created here is closed and ``OSError`` names the program.
@@ -102,6 +113,7 @@ def start_stage(plan: RunPlan, index: int, stdin: int | None, *, read_output: bo
                 env=plan.env,
                 close_fds=True,
                 restore_signals=True,
+                process_group=process_group,
             )
         except OSError as exc:
             what = exc.strerror or str(exc)
