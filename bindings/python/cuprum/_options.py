@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from cuprum._constants import DEFAULT_CANCEL_GRACE, DEFAULT_ENCODING, DEFAULT_ERRORS
-from cuprum._validate import check_codec, check_seconds, check_timeout
+from cuprum._validate import check_codec, check_output_cap, check_seconds, check_timeout
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -30,10 +30,26 @@ class RunOutputOptions:
     echo:
         Copy stdout and stderr to the context's sinks (``sys.stdout`` and
         ``sys.stderr`` by default) as they arrive.
+    max_bytes:
+        Keep at most this many bytes of each captured stream (stdout and
+        stderr of each stage); ``None`` keeps everything. Memory stays
+        bounded by the cap whatever the output size.
+    on_overflow:
+        What a stream beyond ``max_bytes`` does: ``"truncate"`` keeps the
+        first bytes, ``"tail"`` the last, ``"kill"`` stops the run (its
+        process group, if any) and raises
+        :class:`~cuprum.OutputLimitExceeded`. Text is cut on a character
+        boundary; ``CommandResult.truncated`` says whether a cap was hit.
     """
 
     capture: bool = True
     echo: bool = False
+    max_bytes: int | None = None
+    on_overflow: str = "truncate"
+
+    def __post_init__(self) -> None:
+        """Validate the output cap."""
+        check_output_cap(self.max_bytes, self.on_overflow)
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -41,7 +57,8 @@ class IOOptions(RunOutputOptions):
     """Deprecated alias of :class:`RunOutputOptions`."""
 
     def __post_init__(self) -> None:
-        """Warn that the alias is deprecated."""
+        """Validate like the parent, and warn that the alias is deprecated."""
+        check_output_cap(self.max_bytes, self.on_overflow)
         warnings.warn(
             "IOOptions is deprecated; use RunOutputOptions instead",
             DeprecationWarning,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import typing as typ
 
+from cuprum._exec.limits import make_capture
 from cuprum.events import ExecEvent
 
 if typ.TYPE_CHECKING:
@@ -51,7 +52,8 @@ class Channel:
         self.size = _FIRST_READ
         engine = plan.engine
         if plan.capture:
-            self.capture = engine.Capture(plan.encoding, plan.errors)
+            out = plan.output
+            self.capture = make_capture(engine, plan.encoding, plan.errors, out.max_bytes, out.on_overflow)
             self.feeds.append(self.capture.feed)
         if sink is not None:
             tee = engine.TextTee(sink, plan.encoding, plan.soft_errors)

@@ -20,6 +20,7 @@ import typing as typ
 
 from cuprum._exec.channels import Channel, StdinFeed
 from cuprum._exec.lifecycle import Lifecycle
+from cuprum._exec.limits import raise_output_limit
 from cuprum._exec.observe import StageEvents
 from cuprum._exec.spawn import make_pipe, start_stage
 from cuprum._results import CommandResult, PipelineResult, TimeoutExpired
@@ -68,6 +69,7 @@ class Run:
         self.held_fd = -1
         self.failure_index: int | None = None
         self.timed_out = False
+        self.limit_exceeded = False
         self.abandoned = False
         self.deadline: float | None = None
         self.drain_until: float | None = None
@@ -150,6 +152,8 @@ class Run:
                     self.channels[fd] = channel
                     self.open_channels[index] += 1
                     self.captures[index][phase == "stderr"] = channel.capture
+                    if plan.output.on_overflow == "kill" and channel.capture is not None:
+                        channel.capture.on_exceeded = self._output_limit
                     os.set_blocking(fd, False)
                     driver.add_reader(fd, channel.reader(self._close_channel))
             if events is not None:
@@ -234,6 +238,7 @@ class Run:
             and not self.abandoned
             and self.failure_index is None
             and not self.timed_out
+            and not self.limit_exceeded
             and not (returncode == _SIGPIPE and child.index < len(plan.commands) - 1)
         ):
             # Fail fast whichever stage failed: stop every other stage.
@@ -290,6 +295,12 @@ class Run:
                 self._close_channel(channel)
 
     # -- stopping -----------------------------------------------------------
+
+    def _output_limit(self) -> None:
+        """A capture passed ``max_bytes`` with ``on_overflow="kill"``."""
+        if not self.limit_exceeded and not self.timed_out:
+            self.limit_exceeded = True
+            self.stop()
 
     def stop(self, *, grace: float | None = None) -> None:
         """End the run early: stdin closed, then the lifecycle's stop
@@ -352,6 +363,7 @@ class Run:
                     pid=child.pid,
                     stdout=None if out is None else out.finish(),
                     stderr=None if err is None else err.finish(),
+                    truncated=getattr(out, "truncated", False) or getattr(err, "truncated", False),
                 )
             )
         if self.timed_out:
@@ -366,6 +378,8 @@ class Run:
             raise TimeoutExpired(
                 cmd=what, timeout=plan.timeout, output=results[-1].stdout, stderr=stderr
             )
+        if self.limit_exceeded:
+            raise_output_limit(plan, results, self.failure_index)
         for cmd, result in zip(plan.commands, results, strict=True):
             for hook in plan.after_hooks:
                 hook(cmd, result)
