@@ -8,12 +8,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import typing as typ
 
 import pytest
-from conftest import ENGINE_NAMES, child, cmd
+from conftest import ENGINE_NAMES, PYTHON, child, cmd
 
-from cuprum import ExecutionContext, OutputLimitExceeded, RunOutputOptions
-from cuprum._exec.limits import BoundedCapture
+from cuprum import ExecEvent, ExecutionContext, OutputLimitExceeded, RunOutputOptions, observe
+from cuprum._exec.limits import LINE_CUT_MARKER, MIN_LINE_LIMIT, BoundedCapture, LineLimiter
 
 PAYLOAD = b"abcdefghij"
 #: "a", a 2-byte, a 3-byte character, "b": cuts fall inside characters.
@@ -185,3 +186,62 @@ def test_slow_one_gib_under_a_one_mib_cap_stays_small(mode: str, backend: str) -
     assert done.returncode == 0, done.stderr.decode()
     growth = int(done.stdout)
     assert growth < 64 << 20, f"peak RSS grew by {growth} bytes"
+
+
+def _writes(text: str) -> typ.Any:
+    """A child writing ``text`` (a Python expression) to stdout."""
+    return cmd(PYTHON, "-I", "-c", f"import sys\nsys.stdout.write({text})")
+
+
+def _lines_seen(target: typ.Any, output: RunOutputOptions) -> list[str]:
+    seen: list[str] = []
+
+    def hook(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            assert event.line is not None
+            seen.append(event.line)
+
+    with observe(hook):
+        target.run_sync(output=output)
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["truncate", "tail"])
+def test_long_line_events_are_cut_with_a_marker(mode: str) -> None:
+    limit = MIN_LINE_LIMIT
+    text = f"'x' * {limit + 5000} + '\\n' + 'y' * {limit} + '\\nok\\n' + 'z' * {limit + 1}"
+    seen = _lines_seen(_writes(text), _cap(10, mode))
+    assert seen == ["x" * limit + LINE_CUT_MARKER, "y" * limit, "ok", "z" * limit + LINE_CUT_MARKER]
+
+
+def test_line_limit_grows_with_the_cap() -> None:
+    size = MIN_LINE_LIMIT * 2
+    seen = _lines_seen(_writes(f"'x' * {size + 1}"), _cap(size))
+    assert seen == ["x" * size + LINE_CUT_MARKER]
+
+
+def test_no_cap_keeps_long_lines_whole() -> None:
+    size = MIN_LINE_LIMIT * 2
+    assert _lines_seen(_writes(f"'x' * {size}"), _cap(None)) == ["x" * size]
+
+
+@pytest.mark.parametrize("step", [1, 3, 5, 64, 4096])
+def test_line_limiter_any_chunking(step: int) -> None:
+    got: list[bytes] = []
+    limiter = LineLimiter(got.append, 5, "utf-8")
+    data = "abc\r\nabcdefgh\naé€é€\rxy".encode() + b"q" * 20
+    for i in range(0, len(data), step):
+        limiter.feed(data[i : i + step])
+    limiter.flush()
+    mark = LINE_CUT_MARKER.encode()
+    # "aé€é€" cut at 5 bytes would split "€": it backs off to "aé".
+    assert b"".join(got) == b"abc\r\nabcde" + mark + b"\na\xc3\xa9" + mark + b"\rxyqqq" + mark
+
+
+def test_line_limiter_flushes_a_partial_character_at_the_end() -> None:
+    got: list[bytes] = []
+    limiter = LineLimiter(got.append, 100, "utf-8")
+    limiter.feed(b"ab\xe2\x82")
+    assert b"".join(got) == b"ab"
+    limiter.flush()
+    assert b"".join(got) == b"ab\xe2\x82"

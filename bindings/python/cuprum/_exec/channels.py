@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import typing as typ
 
-from cuprum._exec.limits import make_capture
+from cuprum._exec.limits import LineLimiter, line_limit, make_capture
 from cuprum.events import ExecEvent
 
 if typ.TYPE_CHECKING:
@@ -70,7 +70,12 @@ class Channel:
                 events.hooks,
                 events.pending,
             )
-            self.feeds.append(splitter.feed)
+            if plan.output.max_bytes is not None:
+                limiter = LineLimiter(splitter.feed, line_limit(plan.output.max_bytes), plan.encoding)
+                self.feeds.append(limiter.feed)
+                self.closers.append(limiter.flush)
+            else:
+                self.feeds.append(splitter.feed)
             self.closers.append(splitter.finish)
 
     def reader(self, on_eof: cabc.Callable[[Channel], None]) -> cabc.Callable[[], None]:

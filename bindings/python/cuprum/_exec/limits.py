@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import re
 import typing as typ
 
 from cuprum._results import CommandResult, OutputLimitExceeded, PipelineResult
@@ -23,7 +24,16 @@ if typ.TYPE_CHECKING:
 
     from cuprum._exec.plan import RunPlan
 
-_UTF8 = frozenset({"utf-8", "utf_8", "utf8", "u8"})
+#: Line events of a capped run never carry more than this many bytes of a
+#: line (or ``max_bytes`` when larger); a longer line is cut and ends with
+#: :data:`LINE_CUT_MARKER`, and the rest of it up to its ending is dropped.
+MIN_LINE_LIMIT = 64 * 1024
+#: Appended (as ASCII bytes, before decoding) to a line event that was cut.
+LINE_CUT_MARKER = " [cuprum: line cut]"
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
 
 
 class BoundedCapture:
@@ -87,7 +97,7 @@ class BoundedCapture:
         if not self.truncated:
             return data.decode(self.encoding, self.errors)
         if self.mode == "tail":
-            if codecs.lookup(self.encoding).name.replace("-", "_") in {n.replace("-", "_") for n in _UTF8}:
+            if _is_utf8(self.encoding):
                 start = 0
                 while start < min(3, len(data)) and data[start] & 0xC0 == 0x80:
                     start += 1
@@ -99,6 +109,111 @@ class BoundedCapture:
         return decoder.decode(data, final=False)
 
 
+class LineLimiter:
+    """Bounds the lines fed to a line splitter: a line longer than ``limit``
+    bytes goes on as its first ``limit`` bytes (cut on a UTF-8 character
+    boundary when the encoding is UTF-8) plus :data:`LINE_CUT_MARKER`; the
+    rest up to its ending is dropped. Endings are ``\\n`` and ``\\r``, as
+    for the splitters. Chunks without a long line pass through unchanged."""
+
+    __slots__ = ("dropping", "feed_next", "held", "limit", "long_line", "run", "utf8")
+
+    def __init__(self, feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str) -> None:
+        """Pass bounded chunks to ``feed_next``."""
+        self.feed_next = feed_next
+        self.limit = limit
+        self.utf8 = _is_utf8(encoding)
+        #: Bytes of the current (unended) line passed on so far.
+        self.run = 0
+        self.dropping = False
+        #: A trailing incomplete UTF-8 character held back for the next
+        #: chunk, so a cut never splits a character across two chunks.
+        self.held = b""
+        # A line start (string start or after an ending) followed by more
+        # than ``limit`` non-ending bytes; tried only at line starts: O(n).
+        self.long_line = re.compile(rb"(?<![^\r\n])[^\r\n]{%d}" % (limit + 1))
+
+    def feed(self, data: bytes) -> None:
+        """Pass on the next chunk, cutting over-long lines."""
+        if self.held:
+            data = self.held + data
+            self.held = b""
+        if self.utf8 and not self.dropping:
+            keep = _incomplete_tail(data)
+            if keep:
+                data, self.held = data[:-keep], data[-keep:]
+        first = _next_ending(data, 0)
+        fits = not self.dropping and self.run + first <= self.limit
+        if fits and self.long_line.search(data, first) is None:
+            last = max(data.rfind(b"\n"), data.rfind(b"\r"))
+            self.run = self.run + len(data) if last < 0 else len(data) - last - 1
+            self.feed_next(data)
+            return
+        out = bytearray()
+        start = 0
+        size = len(data)
+        while start <= size:
+            end = _next_ending(data, start)
+            segment = data[start:end]
+            if not self.dropping:
+                room = self.limit - self.run
+                if len(segment) <= room:
+                    out += segment
+                    self.run += len(segment)
+                else:
+                    cut = room
+                    if self.utf8:
+                        back = 0
+                        while cut > 0 and back < 3 and segment[cut] & 0xC0 == 0x80:
+                            cut -= 1
+                            back += 1
+                    out += segment[:cut]
+                    out += LINE_CUT_MARKER.encode("ascii")
+                    self.dropping = True
+            if end == size:
+                break
+            out.append(data[end])
+            self.run = 0
+            self.dropping = False
+            start = end + 1
+        if out:
+            self.feed_next(bytes(out))
+
+    def flush(self) -> None:
+        """Pass on a held-back partial character (at end of stream)."""
+        held, self.held = self.held, b""
+        if held:
+            self.feed(held)
+            self.held, held = b"", self.held
+            if held:
+                self.feed_next(held)
+
+
+def _incomplete_tail(data: bytes) -> int:
+    """Length of an incomplete UTF-8 sequence ending ``data`` (0 if none)."""
+    size = len(data)
+    for back in range(1, min(3, size) + 1):
+        byte = data[size - back]
+        if byte & 0xC0 != 0x80:
+            need = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4 if byte & 0xF8 == 0xF0 else 1
+            return back if need > back else 0
+    return 0
+
+
+def _next_ending(data: bytes, start: int) -> int:
+    """Index of the first ``\\n`` or ``\\r`` at or after ``start``, else ``len(data)``."""
+    end = len(data)
+    for ending in (data.find(b"\n", start), data.find(b"\r", start)):
+        if 0 <= ending < end:
+            end = ending
+    return end
+
+
+def line_limit(max_bytes: int) -> int:
+    """The byte limit of a line event when captures are capped."""
+    return max(MIN_LINE_LIMIT, max_bytes)
+
+
 def make_capture(engine: typ.Any, encoding: str, errors: str, max_bytes: int | None, mode: str) -> typ.Any:
     """The capture for one stream: the engine's, or a bounded one."""
     if max_bytes is None:
@@ -106,7 +221,9 @@ def make_capture(engine: typ.Any, encoding: str, errors: str, max_bytes: int | N
     return BoundedCapture(encoding, errors, max_bytes, mode)
 
 
-def raise_output_limit(plan: RunPlan, results: list[CommandResult], failure_index: int | None) -> typ.NoReturn:
+def raise_output_limit(
+    plan: RunPlan, results: list[CommandResult], failure_index: int | None
+) -> typ.NoReturn:
     """Raise :class:`OutputLimitExceeded` with the partial ``results``."""
     max_bytes = plan.output.max_bytes
     assert max_bytes is not None  # noqa: S101
@@ -125,4 +242,12 @@ def raise_output_limit(plan: RunPlan, results: list[CommandResult], failure_inde
     )
 
 
-__all__ = ["BoundedCapture", "make_capture", "raise_output_limit"]
+__all__ = [
+    "LINE_CUT_MARKER",
+    "MIN_LINE_LIMIT",
+    "BoundedCapture",
+    "LineLimiter",
+    "line_limit",
+    "make_capture",
+    "raise_output_limit",
+]
