@@ -300,6 +300,7 @@ class Run:
         """A capture passed ``max_bytes`` with ``on_overflow="kill"``."""
         if not self.limit_exceeded and not self.timed_out:
             self.limit_exceeded = True
+            self.deadline = None  # the run ends for the cap, not a timeout
             self.stop()
 
     def stop(self, *, grace: float | None = None) -> None:
