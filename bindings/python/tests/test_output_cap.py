@@ -21,9 +21,15 @@ PAYLOAD = b"abcdefghij"
 WIDE = "aé€b".encode()
 
 
-@pytest.fixture(params=ENGINE_NAMES, autouse=True)
+#: The backend ``make check`` selected (it runs the suite once per backend),
+#: else every available one.
+_SELECTED = os.environ.get("CUPRUM_STREAM_BACKEND", "")
+BACKENDS = [_SELECTED] if _SELECTED in ENGINE_NAMES else ENGINE_NAMES
+
+
+@pytest.fixture(params=BACKENDS, autouse=True)
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run every test under each available stream backend."""
+    """Run every test under the selected stream backend, or each available."""
     monkeypatch.setenv("CUPRUM_STREAM_BACKEND", str(request.param))
     return str(request.param)
 
