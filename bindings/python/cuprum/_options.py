@@ -16,7 +16,14 @@ import warnings
 from pathlib import Path
 
 from cuprum._constants import DEFAULT_CANCEL_GRACE, DEFAULT_ENCODING, DEFAULT_ERRORS
-from cuprum._validate import check_codec, check_fd, check_path, check_seconds, check_timeout
+from cuprum._validate import (
+    check_codec,
+    check_fd,
+    check_output_cap,
+    check_path,
+    check_seconds,
+    check_timeout,
+)
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -31,10 +38,26 @@ class RunOutputOptions:
     echo:
         Copy stdout and stderr to the context's sinks (``sys.stdout`` and
         ``sys.stderr`` by default) as they arrive.
+    max_bytes:
+        Keep at most this many bytes of each captured stream (stdout and
+        stderr of each stage); ``None`` keeps everything. Memory stays
+        bounded by the cap whatever the output size.
+    on_overflow:
+        What a stream beyond ``max_bytes`` does: ``"truncate"`` keeps the
+        first bytes, ``"tail"`` the last, ``"kill"`` stops the run (its
+        process group, if any) and raises
+        :class:`~cuprum.OutputLimitExceeded`. Text is cut on a character
+        boundary; ``CommandResult.truncated`` says whether a cap was hit.
     """
 
     capture: bool = True
     echo: bool = False
+    max_bytes: int | None = None
+    on_overflow: str = "truncate"
+
+    def __post_init__(self) -> None:
+        """Validate the output cap."""
+        check_output_cap(self.max_bytes, self.on_overflow)
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -42,7 +65,8 @@ class IOOptions(RunOutputOptions):
     """Deprecated alias of :class:`RunOutputOptions`."""
 
     def __post_init__(self) -> None:
-        """Warn that the alias is deprecated."""
+        """Validate like the parent, and warn that the alias is deprecated."""
+        check_output_cap(self.max_bytes, self.on_overflow)
         warnings.warn(
             "IOOptions is deprecated; use RunOutputOptions instead",
             DeprecationWarning,
@@ -75,6 +99,11 @@ class ExecutionContext:
         How output is decoded (and stdin text encoded).
     tags:
         Metadata added to every :class:`~cuprum.events.ExecEvent`.
+    process_group:
+        Run the command, or the whole pipeline, in one new process group,
+        and send every signal of the stop sequence (timeout, cancellation,
+        fail-fast, Ctrl-C) to the whole group, grandchildren included. Off
+        by default: a background group cannot read the terminal (SIGTTIN).
     """
 
     env: cabc.Mapping[str, str] | None = None
@@ -86,9 +115,13 @@ class ExecutionContext:
     encoding: str = DEFAULT_ENCODING
     errors: str = DEFAULT_ERRORS
     tags: cabc.Mapping[str, object] | None = None
+    process_group: bool = False
 
     def __post_init__(self) -> None:
-        """Validate timings and codec names."""
+        """Validate timings, codec names and flags."""
+        if not isinstance(self.process_group, bool):
+            msg = f"ExecutionContext.process_group must be a bool, got {self.process_group!r}"
+            raise TypeError(msg)
         check_seconds(self.cancel_grace, "ExecutionContext.cancel_grace")
         check_timeout(self.timeout, "ExecutionContext.timeout")
         check_codec(self.encoding, self.errors)

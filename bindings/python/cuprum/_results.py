@@ -28,6 +28,8 @@ class CommandResult:
         pipeline stage but the last).
     stderr:
         Captured error output, or ``None`` when not captured.
+    truncated:
+        True when ``RunOutputOptions.max_bytes`` cut stdout or stderr.
     """
 
     program: Program
@@ -36,6 +38,7 @@ class CommandResult:
     pid: int
     stdout: str | None
     stderr: str | None
+    truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -78,6 +81,11 @@ class PipelineResult:
         """The last stage's captured output."""
         return self.stages[-1].stdout
 
+    @property
+    def truncated(self) -> bool:
+        """True when an output cap cut the capture of any stage."""
+        return any(stage.truncated for stage in self.stages)
+
 
 class TimeoutExpired(TimeoutError):
     """Raised when a run outlives its timeout; carries the partial output.
@@ -109,4 +117,39 @@ class TimeoutExpired(TimeoutError):
         return self.output
 
 
-__all__ = ["CommandResult", "PipelineResult", "TimeoutExpired"]
+class OutputLimitExceeded(RuntimeError):
+    """Raised when a capture passes ``max_bytes`` with ``on_overflow="kill"``.
+
+    The run (its process group, if any) was stopped. ``cmd`` is the argv (a
+    tuple of each stage's argv for a pipeline), ``max_bytes`` the cap, and
+    ``result`` the partial :class:`CommandResult` or :class:`PipelineResult`
+    (captures hold the first ``max_bytes`` bytes, ``truncated`` is true);
+    ``output`` (also ``stdout``) and ``stderr`` mirror
+    :class:`TimeoutExpired`. A ``RuntimeError``, not an ``OSError``: the
+    command ran, its output broke a limit the caller set.
+    """
+
+    def __init__(
+        self,
+        *,
+        cmd: cabc.Sequence[str] | object,
+        max_bytes: int,
+        result: CommandResult | PipelineResult,
+        output: str | None = None,
+        stderr: str | None = None,
+    ) -> None:
+        """Record the command, the cap and the partial result."""
+        super().__init__(f"Command {cmd!r} produced more than {max_bytes} bytes on a captured stream")
+        self.cmd = cmd
+        self.max_bytes = max_bytes
+        self.result = result
+        self.output = output
+        self.stderr = stderr
+
+    @property
+    def stdout(self) -> str | None:
+        """Alias of ``output``."""
+        return self.output
+
+
+__all__ = ["CommandResult", "OutputLimitExceeded", "PipelineResult", "TimeoutExpired"]

@@ -123,4 +123,30 @@ def check_fd(value: object, what: str) -> int:
     return value
 
 
-__all__ = ["check_codec", "check_env", "check_fd", "check_path", "check_seconds", "check_timeout"]
+#: The values ``RunOutputOptions.on_overflow`` accepts.
+OVERFLOW_MODES = ("truncate", "tail", "kill")
+
+
+def check_output_cap(max_bytes: object, on_overflow: object) -> None:
+    """Reject a bad ``RunOutputOptions.max_bytes`` or ``on_overflow``."""
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int)):
+        msg = f"RunOutputOptions.max_bytes must be an int or None, got {max_bytes!r}"
+        raise TypeError(msg)
+    if max_bytes is not None and max_bytes < 0:
+        msg = f"RunOutputOptions.max_bytes must be non-negative, got {max_bytes!r}"
+        raise ValueError(msg)
+    if not isinstance(on_overflow, str) or on_overflow not in OVERFLOW_MODES:
+        msg = f"RunOutputOptions.on_overflow must be one of {OVERFLOW_MODES}, got {on_overflow!r}"
+        raise ValueError(msg)
+
+
+__all__ = [
+    "OVERFLOW_MODES",
+    "check_codec",
+    "check_env",
+    "check_fd",
+    "check_output_cap",
+    "check_path",
+    "check_seconds",
+    "check_timeout",
+]

@@ -26,7 +26,7 @@ from cuprum._options import (
     RunOutputOptions,
     StdinInput,
 )
-from cuprum._results import CommandResult, PipelineResult, TimeoutExpired
+from cuprum._results import CommandResult, OutputLimitExceeded, PipelineResult, TimeoutExpired
 from cuprum.catalogue import (
     DEFAULT_CATALOGUE,
     ProgramCatalogue,
@@ -295,6 +295,7 @@ __all__ = [
     "CommandResult",
     "ExecutionContext",
     "IOOptions",
+    "OutputLimitExceeded",
     "Pipeline",
     "PipelineResult",
     "RunOutputOptions",

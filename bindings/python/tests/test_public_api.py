@@ -43,7 +43,7 @@ EXPECTED = set(
     ECHO GIT LS PACKAGE_NAME RSYNC TAR AfterHook AllowRegistration BeforeHook CommandResult
     ConcurrentConfig ConcurrentResult CuprumContext EnvRegistration ExecEvent ExecHook
     ExecutionContext ForbiddenProgramError HookRegistration IOOptions LoggingHookRegistration
-    Pipeline PipelineResult Program ProgramCatalogue ProgramEntry ProjectSettings
+    OutputLimitExceeded Pipeline PipelineResult Program ProgramCatalogue ProgramEntry ProjectSettings
     RunOutputOptions SafeCmd SafeCmdBuilder ScopeConfig StdinInput TimeoutExpired
     UnknownProgramError after allow before builders current_context env get_context
     is_rust_available logging_hook merge_env_overlays observe resolve_env run_concurrent

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import typing as typ
 
+from cuprum._exec.limits import LineLimiter, line_limit, make_capture
 from cuprum.events import ExecEvent
 
 if typ.TYPE_CHECKING:
@@ -50,7 +51,8 @@ class Channel:
         self.size = _FIRST_READ
         engine = plan.engine
         if plan.capture:
-            self.capture = engine.Capture(plan.encoding, plan.errors)
+            out = plan.output
+            self.capture = make_capture(engine, plan.encoding, plan.errors, out.max_bytes, out.on_overflow)
             self.feeds.append(self.capture.feed)
         if sink is not None:
             tee = engine.TextTee(sink, plan.encoding, plan.soft_errors)
@@ -67,7 +69,12 @@ class Channel:
                 events.hooks,
                 events.pending,
             )
-            self.feeds.append(splitter.feed)
+            if plan.output.max_bytes is not None:
+                limiter = LineLimiter(splitter.feed, line_limit(plan.output.max_bytes), plan.encoding)
+                self.feeds.append(limiter.feed)
+                self.closers.append(limiter.flush)
+            else:
+                self.feeds.append(splitter.feed)
             self.closers.append(splitter.finish)
 
     def reader(self, on_eof: cabc.Callable[[Channel], None]) -> cabc.Callable[[], None]:

@@ -8,6 +8,15 @@ waits: the driver calls :meth:`Lifecycle.tick` when :meth:`next_wakeup` is
 due, and the run reaps a child when its pidfd is readable. Only
 :meth:`Lifecycle.kill_now`, the last resort when a stop is itself
 interrupted, blocks.
+
+With ``ExecutionContext(process_group=True)`` every child of the run joins
+one new process group (the first child's pid is its id) and every signal
+of the stop sequence goes to the whole group, so grandchildren are stopped
+too. The group cannot vanish while later stages join it: nothing reaps the
+leader before every stage has started, and a zombie leader keeps its group.
+A stopped run with a group is not done until the SIGKILL has been sent or
+the group is empty, so a grandchild that ignores SIGTERM is still killed
+when its parent has already exited.
 """
 
 from __future__ import annotations
@@ -44,16 +53,37 @@ class Child:
 class Lifecycle:
     """The children of one run, from start to reaping."""
 
-    __slots__ = ("children", "grace", "kill_at", "poll_interval", "stopping", "unreaped", "use_pidfd")
+    __slots__ = (
+        "children",
+        "grace",
+        "group",
+        "kill_at",
+        "pgid",
+        "poll_interval",
+        "stopping",
+        "unreaped",
+        "use_pidfd",
+    )
 
-    def __init__(self, grace: float) -> None:
+    def __init__(self, grace: float, *, group: bool = False) -> None:
         self.children: list[Child] = []
+        #: True when the children run in one new process group.
+        self.group = group
+        #: The group's id once its first child started, else ``None``.
+        self.pgid: int | None = None
         self.grace = grace
         self.unreaped = 0
         self.use_pidfd = _HAVE_PIDFD
         self.stopping = False
         self.kill_at: float | None = None
         self.poll_interval = _POLL_MIN
+
+    def spawn_group(self) -> int | None:
+        """The ``process_group`` argument for the next child's ``Popen``:
+        ``None`` without a group, 0 to create it, else the group to join."""
+        if not self.group:
+            return None
+        return 0 if self.pgid is None else self.pgid
 
     def add(self, index: int, proc: subprocess.Popen[bytes]) -> Child:
         """Track a started child; open its pidfd while pidfds work.
@@ -68,6 +98,8 @@ class Lifecycle:
             except OSError:
                 self.use_pidfd = False
         child = Child(index, proc, pidfd)
+        if self.group and self.pgid is None:
+            self.pgid = proc.pid
         self.children.append(child)
         self.unreaped += 1
         return child
@@ -94,6 +126,12 @@ class Lifecycle:
         return reaped
 
     def _signal_all(self, signum: int) -> None:
+        if self.pgid is not None:
+            try:
+                os.killpg(self.pgid, signum)
+            except ProcessLookupError:
+                pass
+            return
         for child in self.children:
             proc = child.proc
             if child.returncode is None and proc.returncode is None:
@@ -124,6 +162,24 @@ class Lifecycle:
         self.stopping = True
         self._signal_all(signal.SIGTERM)
         self.kill_at = kill_at
+
+    def lingering(self) -> bool:
+        """True while a stopped group still has members awaiting the SIGKILL.
+
+        The run stays open until then, so the grace is honoured for
+        grandchildren too and none outlives the run; with an infinite grace
+        no SIGKILL is due and nothing is awaited.
+        """
+        if self.pgid is None or not self.stopping or self.kill_at is None:
+            return False
+        try:
+            os.killpg(self.pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            # Empty (the id may even belong to someone else now): never
+            # signal it again.
+            self.kill_at = None
+            return False
+        return True
 
     def next_wakeup(self) -> float | None:
         """The monotonic time of the next SIGKILL or exit poll, or ``None``."""

@@ -47,6 +47,7 @@ class RunPlan:
         "errors",
         "event_env",
         "observe_hooks",
+        "output",
         "pipeline",
         "soft_errors",
         "stdin",
@@ -58,6 +59,8 @@ class RunPlan:
     pipeline: bool
     capture: bool
     echo: bool
+    #: The output options (``max_bytes`` and ``on_overflow`` among them).
+    output: RunOutputOptions
     context: ExecutionContext
     encoding: str
     errors: str
@@ -136,6 +139,7 @@ def resolve(
     plan.commands = commands
     plan.pipeline = pipeline
     plan.capture = out.capture
+    plan.output = out
     plan.echo = out.echo
     plan.context = ctx
     plan.encoding = ctx.encoding

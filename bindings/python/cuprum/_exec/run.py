@@ -21,6 +21,7 @@ import typing as typ
 from cuprum._exec import stdin as _stdin
 from cuprum._exec.channels import Channel
 from cuprum._exec.lifecycle import Lifecycle
+from cuprum._exec.limits import raise_output_limit
 from cuprum._exec.observe import StageEvents
 from cuprum._exec.spawn import start_stage
 from cuprum._exec.stdio import open_stdio
@@ -62,7 +63,7 @@ class Run:
         """Prepare (but do not start) the run of ``plan``."""
         count = len(plan.commands)
         self.plan = plan
-        self.lifecycle = Lifecycle(plan.cancel_grace)
+        self.lifecycle = Lifecycle(plan.cancel_grace, group=plan.context.process_group)
         self.pending: list[typ.Any] = []
         self.events: list[StageEvents | None] = [None] * count
         self.open_channels = [0] * count
@@ -75,6 +76,7 @@ class Run:
         self.held_fd = -1
         self.failure_index: int | None = None
         self.timed_out = False
+        self.limit_exceeded = False
         self.abandoned = False
         self.deadline: float | None = None
         self.drain_until: float | None = None
@@ -152,6 +154,7 @@ class Run:
                 read_output=read_output,
                 stdout_to=stdio.stdout[index],
                 stderr_to=stdio.stderr[index],
+                process_group=lifecycle.spawn_group(),
             )
             self.held_fd = started.next_stdin
             child = lifecycle.add(index, started.proc)
@@ -169,6 +172,8 @@ class Run:
                     self.channels[fd] = channel
                     self.open_channels[index] += 1
                     self.captures[index][phase == "stderr"] = channel.capture
+                    if plan.output.on_overflow == "kill" and channel.capture is not None:
+                        channel.capture.on_exceeded = self._output_limit
                     os.set_blocking(fd, False)
                     driver.add_reader(fd, channel.reader(self._close_channel))
             if events is not None:
@@ -269,6 +274,7 @@ class Run:
             and not self.abandoned
             and self.failure_index is None
             and not self.timed_out
+            and not self.limit_exceeded
             and not (returncode == _SIGPIPE and child.index < len(plan.commands) - 1)
         ):
             # Fail fast whichever stage failed: stop every other stage.
@@ -293,7 +299,12 @@ class Run:
     @property
     def done(self) -> bool:
         """True once every child is reaped and every descriptor closed."""
-        return self.lifecycle.unreaped == 0 and not self.channels and self.stdin is None
+        return (
+            self.lifecycle.unreaped == 0
+            and not self.channels
+            and self.stdin is None
+            and not self.lifecycle.lingering()
+        )
 
     # -- time -------------------------------------------------------------
 
@@ -320,6 +331,13 @@ class Run:
                 self._close_channel(channel)
 
     # -- stopping -----------------------------------------------------------
+
+    def _output_limit(self) -> None:
+        """A capture passed ``max_bytes`` with ``on_overflow="kill"``."""
+        if not self.limit_exceeded and not self.timed_out:
+            self.limit_exceeded = True
+            self.deadline = None  # the run ends for the cap, not a timeout
+            self.stop()
 
     def stop(self, *, grace: float | None = None) -> None:
         """End the run early: stdin closed, then the lifecycle's stop
@@ -384,6 +402,7 @@ class Run:
                     pid=child.pid,
                     stdout=None if out is None else out.finish(),
                     stderr=None if err is None else err.finish(),
+                    truncated=getattr(out, "truncated", False) or getattr(err, "truncated", False),
                 )
             )
         if self.timed_out:
@@ -398,6 +417,8 @@ class Run:
             raise TimeoutExpired(
                 cmd=what, timeout=plan.timeout, output=results[-1].stdout, stderr=stderr
             )
+        if self.limit_exceeded:
+            raise_output_limit(plan, results, self.failure_index)
         for cmd, result in zip(plan.commands, results, strict=True):
             for hook in plan.after_hooks:
                 hook(cmd, result)

@@ -73,6 +73,7 @@ def start_stage(
     read_output: bool,
     stdout_to: int = -1,
     stderr_to: int = -1,
+    process_group: int | None = None,
 ) -> Started:
     """Start stage ``index`` of ``plan`` with ``stdin`` (a descriptor, or
     ``None`` to inherit the parent's).
@@ -82,6 +83,10 @@ def start_stage(
     for a redirected stream, and the caller keeps ownership of them. Takes
     ownership of ``stdin`` (closed here, spawn or not). On failure every
     descriptor created here is closed and ``OSError`` names the program.
+
+    ``process_group`` is passed to ``Popen``: ``None`` leaves the child in
+    the parent's group, 0 makes it the leader of a new group, a pgid joins
+    that group (see :meth:`~cuprum._exec.lifecycle.Lifecycle.spawn_group`).
     """
     cmd = plan.commands[index]
     last = index == len(plan.commands) - 1
@@ -117,6 +122,7 @@ def start_stage(
                 env=plan.env,
                 close_fds=True,
                 restore_signals=True,
+                process_group=process_group,
             )
         except OSError as exc:
             what = exc.strerror or str(exc)

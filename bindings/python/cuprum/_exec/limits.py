@@ -1,0 +1,253 @@
+# SPDX-License-Identifier: ISC
+"""Bounded capture: ``RunOutputOptions(max_bytes=, on_overflow=)``.
+
+A :class:`BoundedCapture` replaces the engine's capture of a stream when a
+cap is set, under both stream backends (the engine's chunks feed it), so
+results are identical and memory stays bounded by the cap: ``truncate``
+and ``kill`` keep one buffer of at most ``max_bytes``; ``tail`` keeps a
+deque of chunks trimmed to the cap. The kept bytes are decoded so that no
+partial character appears at the cut: a truncated head drops an incomplete
+trailing character, a tail drops leading UTF-8 continuation bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import re
+import typing as typ
+
+from cuprum._results import CommandResult, OutputLimitExceeded, PipelineResult
+
+if typ.TYPE_CHECKING:
+    import collections.abc as cabc
+
+    from cuprum._exec.plan import RunPlan
+
+#: Line events of a capped run never carry more than this many bytes of a
+#: line (or ``max_bytes`` when larger); a longer line is cut and ends with
+#: :data:`LINE_CUT_MARKER`, and the rest of it up to its ending is dropped.
+MIN_LINE_LIMIT = 64 * 1024
+#: Appended (as ASCII bytes, before decoding) to a line event that was cut.
+LINE_CUT_MARKER = " [cuprum: line cut]"
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+class BoundedCapture:
+    """A capture that keeps at most ``max_bytes`` bytes of its stream."""
+
+    __slots__ = ("chunks", "encoding", "errors", "kept", "max_bytes", "mode", "nbytes", "on_exceeded")
+
+    def __init__(self, encoding: str, errors: str, max_bytes: int, mode: str) -> None:
+        """Keep ``max_bytes`` bytes; ``mode`` as ``RunOutputOptions.on_overflow``."""
+        self.encoding = encoding
+        self.errors = errors
+        self.max_bytes = max_bytes
+        self.mode = mode
+        #: Bytes fed so far (kept or not).
+        self.nbytes = 0
+        self.kept = 0
+        self.chunks: collections.deque[bytes] = collections.deque()
+        #: Called once when the stream first passes the cap (``kill``).
+        self.on_exceeded: cabc.Callable[[], None] | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """True once more than ``max_bytes`` bytes were fed."""
+        return self.nbytes > self.max_bytes
+
+    def feed(self, data: bytes) -> None:
+        """Keep what the cap allows of the next chunk."""
+        before = self.nbytes
+        self.nbytes += len(data)
+        cap = self.max_bytes
+        if self.mode == "tail":
+            if len(data) >= cap:
+                self.chunks.clear()
+                self.kept = 0
+                data = data[len(data) - cap :] if cap else b""
+            if data:
+                self.chunks.append(bytes(data))
+                self.kept += len(data)
+            while self.kept > cap:
+                excess = self.kept - cap
+                head = self.chunks[0]
+                if len(head) <= excess:
+                    self.chunks.popleft()
+                    self.kept -= len(head)
+                else:
+                    self.chunks[0] = head[excess:]
+                    self.kept -= excess
+            return
+        room = cap - self.kept
+        if room > 0 and data:
+            piece = bytes(data[:room])
+            self.chunks.append(piece)
+            self.kept += len(piece)
+        if before <= cap < self.nbytes and self.on_exceeded is not None:
+            self.on_exceeded()
+
+    def finish(self) -> str:
+        """Decode the kept bytes, cut on a character boundary."""
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        if not self.truncated:
+            return data.decode(self.encoding, self.errors)
+        if self.mode == "tail":
+            if _is_utf8(self.encoding):
+                start = 0
+                while start < min(3, len(data)) and data[start] & 0xC0 == 0x80:
+                    start += 1
+                data = data[start:]
+            return data.decode(self.encoding, self.errors)
+        # A head: an incremental decoder holds back an incomplete final
+        # character, which is exactly what the cut may have split.
+        decoder = codecs.getincrementaldecoder(self.encoding)(self.errors)
+        return decoder.decode(data, final=False)
+
+
+class LineLimiter:
+    """Bounds the lines fed to a line splitter: a line longer than ``limit``
+    bytes goes on as its first ``limit`` bytes (cut on a UTF-8 character
+    boundary when the encoding is UTF-8) plus :data:`LINE_CUT_MARKER`; the
+    rest up to its ending is dropped. Endings are ``\\n`` and ``\\r``, as
+    for the splitters. Chunks without a long line pass through unchanged."""
+
+    __slots__ = ("dropping", "feed_next", "held", "limit", "long_line", "run", "utf8")
+
+    def __init__(self, feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str) -> None:
+        """Pass bounded chunks to ``feed_next``."""
+        self.feed_next = feed_next
+        self.limit = limit
+        self.utf8 = _is_utf8(encoding)
+        #: Bytes of the current (unended) line passed on so far.
+        self.run = 0
+        self.dropping = False
+        #: A trailing incomplete UTF-8 character held back for the next
+        #: chunk, so a cut never splits a character across two chunks.
+        self.held = b""
+        # A line start (string start or after an ending) followed by more
+        # than ``limit`` non-ending bytes; tried only at line starts: O(n).
+        self.long_line = re.compile(rb"(?<![^\r\n])[^\r\n]{%d}" % (limit + 1))
+
+    def feed(self, data: bytes) -> None:
+        """Pass on the next chunk, cutting over-long lines."""
+        if self.held:
+            data = self.held + data
+            self.held = b""
+        if self.utf8 and not self.dropping:
+            keep = _incomplete_tail(data)
+            if keep:
+                data, self.held = data[:-keep], data[-keep:]
+        first = _next_ending(data, 0)
+        fits = not self.dropping and self.run + first <= self.limit
+        if fits and self.long_line.search(data, first) is None:
+            last = max(data.rfind(b"\n"), data.rfind(b"\r"))
+            self.run = self.run + len(data) if last < 0 else len(data) - last - 1
+            self.feed_next(data)
+            return
+        out = bytearray()
+        start = 0
+        size = len(data)
+        while start <= size:
+            end = _next_ending(data, start)
+            segment = data[start:end]
+            if not self.dropping:
+                room = self.limit - self.run
+                if len(segment) <= room:
+                    out += segment
+                    self.run += len(segment)
+                else:
+                    cut = room
+                    if self.utf8:
+                        back = 0
+                        while cut > 0 and back < 3 and segment[cut] & 0xC0 == 0x80:
+                            cut -= 1
+                            back += 1
+                    out += segment[:cut]
+                    out += LINE_CUT_MARKER.encode("ascii")
+                    self.dropping = True
+            if end == size:
+                break
+            out.append(data[end])
+            self.run = 0
+            self.dropping = False
+            start = end + 1
+        if out:
+            self.feed_next(bytes(out))
+
+    def flush(self) -> None:
+        """Pass on a held-back partial character (at end of stream)."""
+        held, self.held = self.held, b""
+        if held:
+            self.feed(held)
+            self.held, held = b"", self.held
+            if held:
+                self.feed_next(held)
+
+
+def _incomplete_tail(data: bytes) -> int:
+    """Length of an incomplete UTF-8 sequence ending ``data`` (0 if none)."""
+    size = len(data)
+    for back in range(1, min(3, size) + 1):
+        byte = data[size - back]
+        if byte & 0xC0 != 0x80:
+            need = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4 if byte & 0xF8 == 0xF0 else 1
+            return back if need > back else 0
+    return 0
+
+
+def _next_ending(data: bytes, start: int) -> int:
+    """Index of the first ``\\n`` or ``\\r`` at or after ``start``, else ``len(data)``."""
+    end = len(data)
+    for ending in (data.find(b"\n", start), data.find(b"\r", start)):
+        if 0 <= ending < end:
+            end = ending
+    return end
+
+
+def line_limit(max_bytes: int) -> int:
+    """The byte limit of a line event when captures are capped."""
+    return max(MIN_LINE_LIMIT, max_bytes)
+
+
+def make_capture(engine: typ.Any, encoding: str, errors: str, max_bytes: int | None, mode: str) -> typ.Any:
+    """The capture for one stream: the engine's, or a bounded one."""
+    if max_bytes is None:
+        return engine.Capture(encoding, errors)
+    return BoundedCapture(encoding, errors, max_bytes, mode)
+
+
+def raise_output_limit(
+    plan: RunPlan, results: list[CommandResult], failure_index: int | None
+) -> typ.NoReturn:
+    """Raise :class:`OutputLimitExceeded` with the partial ``results``."""
+    max_bytes = plan.output.max_bytes
+    assert max_bytes is not None  # noqa: S101
+    result: CommandResult | PipelineResult
+    if plan.pipeline:
+        cmd: object = tuple((c.program, *c.argv) for c in plan.commands)
+        errs = [r.stderr for r in results if r.stderr is not None]
+        stderr = "".join(errs) if plan.capture else None
+        result = PipelineResult(stages=tuple(results), failure_index=failure_index)
+    else:
+        cmd = (plan.commands[0].program, *plan.commands[0].argv)
+        stderr = results[0].stderr
+        result = results[0]
+    raise OutputLimitExceeded(
+        cmd=cmd, max_bytes=max_bytes, result=result, output=results[-1].stdout, stderr=stderr
+    )
+
+
+__all__ = [
+    "LINE_CUT_MARKER",
+    "MIN_LINE_LIMIT",
+    "BoundedCapture",
+    "LineLimiter",
+    "line_limit",
+    "make_capture",
+    "raise_output_limit",
+]
