@@ -148,10 +148,23 @@ def resolve(
         plan.before_hooks = scope.before_hooks
         plan.after_hooks = scope.after_hooks
         plan.observe_hooks = scope.observe_hooks
-    plan.event_env = merge_env_overlays(overlay, call_env) if plan.observe_hooks else None
+    plan.event_env = merge_env_overlays(overlay, call_env)
     plan.stdin_data = stdin_data
     plan.engine = _backend.get_engine()
     return plan
 
 
-__all__ = ["RunPlan", "resolve", "resolve_output"]
+def with_observer(plan: RunPlan, hook: cabc.Callable[..., object]) -> RunPlan:
+    """Return a copy of ``plan`` whose observe hooks end with ``hook``.
+
+    A stream observes its own run this way, so it receives exactly the
+    events the scope's observe hooks do, after them.
+    """
+    copy = RunPlan()
+    for name in RunPlan.__slots__:
+        setattr(copy, name, getattr(plan, name))
+    copy.observe_hooks = (*plan.observe_hooks, hook)
+    return copy
+
+
+__all__ = ["RunPlan", "resolve", "resolve_output", "with_observer"]
