@@ -32,6 +32,7 @@ at once on CPython, without waiting for the cycle collector.
 from __future__ import annotations
 
 import asyncio
+import time
 import typing as typ
 
 from cuprum._exec.drivers import LoopDriver, PollDriver, finish_blocking, finish_in_loop
@@ -69,7 +70,7 @@ class _StreamLoopDriver(LoopDriver):
 
     def settle(self) -> None:
         queue = self.queue
-        if queue:
+        if queue and not self.run.abandoned:
             if len(queue) >= QUEUE_BOUND:
                 self.pause_reading(self.run.channels)
             self.wake()
@@ -95,11 +96,9 @@ class _Session:
         if self.asynchronous is None:
             self.asynchronous = asynchronous
         elif self.asynchronous != asynchronous:
-            used, wrong = ("async", "sync") if self.asynchronous else ("sync", "async")
-            msg = (
-                f"this stream is used as a {used} stream; it cannot also be used as a "
-                f"{wrong} one (pick 'with'/'for' or 'async with'/'async for')"
-            )
+            sync, asyn = "synchronously ('with', 'for')", "asynchronously ('async with', 'async for')"
+            used, wrong = (asyn, sync) if self.asynchronous else (sync, asyn)
+            msg = f"this stream is used {used}; it cannot also be used {wrong}"
             raise RuntimeError(msg)
 
     def ended(self, result: CommandResult | PipelineResult) -> None:
@@ -186,6 +185,7 @@ def _pull(session: _Session) -> cabc.Iterator[ExecEvent]:
         session.failed(exc)
         driver.abandon(run)
         raise
+    held_since = time.monotonic()
     while True:
         if queue:
             batch = queue.copy()
@@ -194,12 +194,15 @@ def _pull(session: _Session) -> cabc.Iterator[ExecEvent]:
         elif run.done:
             break
         else:
+            # Nothing was read while the consumer held the events.
+            run.postpone_drain(time.monotonic() - held_since)
             try:
                 driver.step(run)
             except BaseException as exc:
                 session.failed(exc)
                 driver.abandon(run)
                 raise
+            held_since = time.monotonic()
     if session.state != _RUNNING:
         return  # closed while the last events were being consumed
     try:
@@ -223,6 +226,7 @@ async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
         session.failed(exc)
         await driver.abandon()
         raise
+    held_since = time.monotonic()
     while True:
         if queue:
             batch = queue.copy()
@@ -234,12 +238,18 @@ async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
         elif run.done:
             break
         else:
+            # The consumer held the events (and perhaps the loop) meanwhile.
+            run.postpone_drain(time.monotonic() - held_since)
             try:
                 await driver.drive()
             except BaseException as exc:
-                session.failed(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    session.state = _CLOSED  # left early, like a cancelled body
+                else:
+                    session.failed(exc)
                 await driver.abandon()
                 raise
+            held_since = time.monotonic()
     if session.state != _RUNNING:
         return
     try:
