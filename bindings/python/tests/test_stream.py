@@ -325,11 +325,10 @@ def test_timeout_with_a_slow_consumer(mode: str) -> None:
     # The deadline counts while the consumer holds the events, but the time
     # it holds them does not count against reading, after the stop, what
     # the child wrote before it: no line is lost. The child writes about
-    # 0.95 MiB at once (it fits in the pipe), which takes reads of 64 KiB,
-    # 128 KiB, 256 KiB, 512 KiB and the rest; the consumer sleeps longer
-    # than the drain grace (0.25 s) before each read's lines (the lines of
-    # one read share a timestamp).
-    count = 150000
+    # 330 KiB at once (it fits in the pipe), which takes several reads of
+    # READ_SIZE; the consumer sleeps longer than the drain grace (0.25 s)
+    # before each read's lines (the lines of one read share a timestamp).
+    count = 60000
     stream = child("lines", str(count), "sleep", "30").stream(
         timeout=0.2, output=RunOutputOptions(capture=False)
     )
@@ -615,8 +614,8 @@ def test_slow_consumer_blocks_the_producer(mode: str, tmp_path: Path) -> None:
     counter.write_bytes(b"")
     pipe_max = int(Path("/proc/sys/fs/pipe-max-size").read_text())
     # What may be written before the producer blocks: the pipe, a read of
-    # at most 1 MiB, the async stream's queue of QUEUE_BOUND 64-byte lines,
-    # and the producer's own chunk.
+    # READ_SIZE, the async stream's queue of QUEUE_BOUND 64-byte lines, and
+    # the producer's own chunk (with room to spare).
     bound = pipe_max + 3 * 1024 * 1024
     if bound >= _TOTAL // 2:
         pytest.skip("pipe-max-size is too large to show backpressure")

@@ -17,8 +17,8 @@ child blocks in ``write``:
   until the queue holds :data:`QUEUE_BOUND` events, then pauses the output
   pipes until the consumer has taken them.
 
-Either way at most one read per pipe (up to 1 MiB) of events is held beyond
-that. Leaving early (``close``/``aclose``, the end of a ``with`` block, the
+Either way at most one read per pipe (:data:`READ_SIZE`) of events is held
+beyond that. Leaving early (``close``/``aclose``, the end of a ``with`` block, the
 stream being garbage-collected) abandons the run through the drivers'
 ``abandon``: :meth:`~cuprum._exec.run.Run.abort`, the lifecycle's one stop
 sequence, every child reaped, every descriptor closed.
@@ -49,6 +49,10 @@ if typ.TYPE_CHECKING:
 
 #: Events an async stream queues before it stops reading the output pipes.
 QUEUE_BOUND = 1024
+#: The largest read from an output pipe: it bounds the events one read
+#: makes, which a stream holds until they are pulled (and keeps them in
+#: the CPU's caches, which makes a stream as fast as an observe hook).
+READ_SIZE = 64 * 1024
 
 R = typ.TypeVar("R", CommandResult, PipelineResult)
 
@@ -84,7 +88,7 @@ class _Session:
 
     def __init__(self, plan: RunPlan) -> None:
         self.queue: list[ExecEvent] = []
-        self.run = Run(with_observer(plan, self.queue.append))
+        self.run = Run(with_observer(plan, self.queue.append, max_read=READ_SIZE))
         self.state = _NEW
         self.asynchronous: bool | None = None
         self.driver: PollDriver | _StreamLoopDriver | None = None
@@ -378,4 +382,4 @@ async def _nothing() -> cabc.AsyncIterator[ExecEvent]:
     yield  # an async generator with no items
 
 
-__all__ = ["QUEUE_BOUND", "EventStream"]
+__all__ = ["QUEUE_BOUND", "READ_SIZE", "EventStream"]
