@@ -5,7 +5,8 @@
 builder turns Python values into an argv tuple (never a shell string) and
 returns a :class:`SafeCmd`. ``cmd | other`` builds a :class:`Pipeline`.
 ``run_sync`` drives the children with a ``poll`` loop and no event loop;
-``await run()`` registers the same pipes with the running asyncio loop.
+``await run()`` registers the same pipes with the running asyncio loop;
+``stream()`` hands the run's events to the caller as it pulls them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from cuprum import _redirects
 from cuprum._exec import plan as _plan
 from cuprum._exec.drivers import run_blocking, run_in_loop
+from cuprum._exec.stream import EventStream
 from cuprum._options import (
     ExecutionContext,
     IOOptions,
@@ -69,7 +71,7 @@ def _pipeline_output(
     """Accept the deprecated flat ``capture``/``echo`` keywords of pipelines."""
     unknown = sorted(set(flags) - {"capture", "echo"})
     if unknown:
-        msg = f"Pipeline.run/run_sync got unexpected keyword arguments: {', '.join(unknown)}"
+        msg = f"Pipeline.run/run_sync/stream got unexpected keyword arguments: {', '.join(unknown)}"
         raise TypeError(msg)
     if not flags:
         return _plan.resolve_output(output)
@@ -77,7 +79,7 @@ def _pipeline_output(
         msg = "Pass either 'output' or the deprecated 'capture'/'echo' flags, not both"
         raise ValueError(msg)
     warnings.warn(
-        "Pipeline.run/run_sync 'capture' and 'echo' keyword arguments are deprecated; "
+        "Pipeline.run/run_sync/stream 'capture' and 'echo' keyword arguments are deprecated; "
         "pass output=RunOutputOptions(...) instead",
         DeprecationWarning,
         stacklevel=3,
@@ -190,6 +192,28 @@ class SafeCmd:
         plan = self._plan(output, timeout, context, stdin)
         return typ.cast(CommandResult, run_blocking(plan))
 
+    def stream(
+        self,
+        *,
+        output: RunOutputOptions | None = None,
+        timeout: float | None = None,
+        context: ExecutionContext | None = None,
+        stdin: StdinInput | None = None,
+    ) -> EventStream[CommandResult]:
+        """Run the command as its events are pulled: ``with cmd.stream() as
+        s: for event in s: ...`` or ``async with`` / ``async for``.
+
+        Takes what :meth:`run` takes. The stream yields every
+        :class:`~cuprum.events.ExecEvent` an observe hook would receive, in
+        order, and ``s.result`` holds the ``CommandResult`` after the end;
+        :meth:`run`'s errors are raised by the iteration. Output is read only
+        as fast as the events are pulled. Leaving the ``with`` block early
+        stops the child (SIGTERM, ``cancel_grace``, SIGKILL). Arguments and
+        the scope are checked here; the child starts at the first pull.
+        """
+        plan = self._plan(output, timeout, context, stdin)
+        return typ.cast("EventStream[CommandResult]", EventStream(plan))
+
 
 @dc.dataclass(frozen=True, slots=True)
 class Pipeline:
@@ -272,6 +296,21 @@ class Pipeline:
         plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context, stdin)
         return typ.cast(PipelineResult, run_blocking(plan))
 
+    def stream(
+        self,
+        *,
+        output: RunOutputOptions | None = None,
+        timeout: float | None = None,
+        context: ExecutionContext | None = None,
+        **deprecated_flags: bool,
+    ) -> EventStream[PipelineResult]:
+        """Run the pipeline as its events are pulled; see
+        :meth:`SafeCmd.stream`. It yields the last stage's stdout lines and
+        every stage's stderr lines, and ``s.result`` holds the
+        ``PipelineResult``; leaving early stops every stage."""
+        plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context)
+        return typ.cast("EventStream[PipelineResult]", EventStream(plan))
+
 
 def make(program: Program, *, catalogue: ProgramCatalogue = DEFAULT_CATALOGUE) -> SafeCmdBuilder:
     """Return a builder of :class:`SafeCmd` for ``program``.
@@ -293,6 +332,7 @@ def make(program: Program, *, catalogue: ProgramCatalogue = DEFAULT_CATALOGUE) -
 
 __all__ = [
     "CommandResult",
+    "EventStream",
     "ExecutionContext",
     "IOOptions",
     "OutputLimitExceeded",

@@ -30,7 +30,7 @@ _FIRST_READ = 64 * 1024
 class Channel:
     """One output pipe the parent reads, with the sinks its chunks feed."""
 
-    __slots__ = ("capture", "closers", "fd", "feeds", "index", "size")
+    __slots__ = ("capture", "closers", "fd", "feeds", "index", "max_size", "size")
 
     def __init__(
         self,
@@ -48,7 +48,8 @@ class Channel:
         self.feeds: list[cabc.Callable[[bytes], object]] = []
         self.closers: list[cabc.Callable[[], object]] = []
         self.capture: typ.Any = None
-        self.size = _FIRST_READ
+        self.max_size = _MAX_READ if plan.max_read is None else plan.max_read
+        self.size = min(_FIRST_READ, self.max_size)
         engine = plan.engine
         if plan.capture:
             out = plan.output
@@ -110,8 +111,8 @@ class Channel:
             if not got:
                 on_eof(self)
                 return
-            if got == size and size < _MAX_READ:
-                self.size = size * 2
+            if got == size and size < self.max_size:
+                self.size = min(size * 2, self.max_size)
 
         return on_readable
 

@@ -44,7 +44,7 @@ async def _gather(awaitables: list[typ.Any]) -> None:
     await asyncio.gather(*(wait(a) for a in awaitables))
 
 
-def _close_awaitables(awaitables: list[typ.Any]) -> None:
+def close_awaitables(awaitables: list[typ.Any]) -> None:
     """Close never-awaited coroutines so they do not warn."""
     for awaitable in awaitables:
         close = getattr(awaitable, "close", None)
@@ -83,7 +83,7 @@ def await_pending_blocking(pending: list[typ.Any]) -> None:
         raise failure[0]
 
 
-class _PollDriver:
+class PollDriver:
     """Registers descriptors with one ``select.poll`` object."""
 
     __slots__ = ("callbacks", "poller")
@@ -117,22 +117,33 @@ class _PollDriver:
             if wakeup is not None:
                 run.tick()
 
+    def step(self, run: Run) -> None:
+        """Wait once for readiness or the run's next timed action (as one
+        turn of :meth:`drive`) and call ``run`` back; the caller checks
+        :attr:`Run.done <cuprum._exec.run.Run.done>` first."""
+        wakeup = run.next_wakeup()
+        for fd, _events in self.poller.poll(poll_timeout_ms(wakeup)):
+            callback = self.callbacks.get(fd)
+            if callback is not None:
+                callback()
+        if wakeup is not None:
+            run.tick()
 
-def run_blocking(plan: RunPlan) -> CommandResult | PipelineResult:
-    """Run ``plan`` to completion with a ``poll`` loop and return its result."""
-    run = Run(plan)
-    driver = _PollDriver()
-    try:
-        run.start(driver)
-        driver.drive(run)
-    except BaseException:
+    def abandon(self, run: Run) -> None:
+        """Stop an abandoned ``run`` (:meth:`Run.abort`, the one stop
+        sequence) and drive it until every child is reaped; never-awaited
+        hook awaitables are closed."""
         try:
             run.abort()
-            driver.drive(run)
+            self.drive(run)
         finally:
             run.kill_now()
-            _close_awaitables(run.pending)
-        raise
+            close_awaitables(run.pending)
+
+
+def finish_blocking(run: Run) -> CommandResult | PipelineResult:
+    """Build the result of a done ``run`` (after hooks included, or raise
+    ``TimeoutExpired``), then await the hooks' awaitables."""
     try:
         result = run.finish()
     except BaseException:
@@ -142,16 +153,36 @@ def run_blocking(plan: RunPlan) -> CommandResult | PipelineResult:
     return result
 
 
-class _LoopDriver:
-    """Registers descriptors with the running asyncio loop."""
+def run_blocking(plan: RunPlan) -> CommandResult | PipelineResult:
+    """Run ``plan`` to completion with a ``poll`` loop and return its result."""
+    run = Run(plan)
+    driver = PollDriver()
+    try:
+        run.start(driver)
+        driver.drive(run)
+    except BaseException:
+        driver.abandon(run)
+        raise
+    return finish_blocking(run)
 
-    __slots__ = ("done", "loop", "readers", "run", "timer", "timer_when", "writers")
+
+class LoopDriver:
+    """Registers descriptors with the running asyncio loop.
+
+    :meth:`drive` waits until the run is done, a callback raised, or
+    :meth:`wake` was called (a stream with events to hand over). Readers may
+    be paused (:meth:`pause_reading`), which is how a stream applies
+    backpressure: unwatched pipes fill and their writers block.
+    """
+
+    __slots__ = ("done", "loop", "paused", "readers", "run", "timer", "timer_when", "writers")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, run: Run) -> None:
         self.loop = loop
         self.run = run
         self.done: asyncio.Future[None] = loop.create_future()
-        self.readers: set[int] = set()
+        self.readers: dict[int, cabc.Callable[[], None]] = {}
+        self.paused: set[int] = set()
         self.writers: set[int] = set()
         self.timer: asyncio.TimerHandle | None = None
         self.timer_when: float | None = None
@@ -168,8 +199,9 @@ class _LoopDriver:
         return ready
 
     def add_reader(self, fd: int, callback: cabc.Callable[[], None]) -> None:
-        self.loop.add_reader(fd, self._wrap(callback))
-        self.readers.add(fd)
+        ready = self._wrap(callback)
+        self.loop.add_reader(fd, ready)
+        self.readers[fd] = ready
 
     def add_writer(self, fd: int, callback: cabc.Callable[[], None]) -> None:
         self.loop.add_writer(fd, self._wrap(callback))
@@ -191,12 +223,27 @@ class _LoopDriver:
         return task
 
     def remove(self, fd: int) -> None:
-        if fd in self.readers:
-            self.readers.discard(fd)
-            self.loop.remove_reader(fd)
+        if self.readers.pop(fd, None) is not None:
+            if fd in self.paused:
+                self.paused.discard(fd)
+            else:
+                self.loop.remove_reader(fd)
         elif fd in self.writers:
             self.writers.discard(fd)
             self.loop.remove_writer(fd)
+
+    def pause_reading(self, fds: cabc.Iterable[int]) -> None:
+        """Stop watching the readers ``fds`` until :meth:`resume_reading`."""
+        for fd in fds:
+            if fd in self.readers and fd not in self.paused:
+                self.loop.remove_reader(fd)
+                self.paused.add(fd)
+
+    def resume_reading(self) -> None:
+        """Watch every paused reader again."""
+        for fd in self.paused:
+            self.loop.add_reader(fd, self.readers[fd])
+        self.paused.clear()
 
     def _on_timer(self) -> None:
         self.timer = None
@@ -213,13 +260,17 @@ class _LoopDriver:
         if not self.done.done():
             self.done.set_exception(exc)
 
+    def wake(self) -> None:
+        """Let the awaiting :meth:`drive` return."""
+        if not self.done.done():
+            self.done.set_result(None)
+
     def settle(self) -> None:
-        """Resolve the future when done, else keep the timer in step."""
-        if self.done.done():
-            return
+        """Wake the awaiting task once the run is done, else keep the timer
+        in step (even while nobody awaits: a stream's consumer may be busy)."""
         if self.run.done:
             self.cancel_timer()
-            self.done.set_result(None)
+            self.wake()
             return
         wakeup = self.run.next_wakeup()
         if wakeup != self.timer_when:
@@ -235,46 +286,72 @@ class _LoopDriver:
             self.timer_when = None
 
     async def drive(self) -> None:
-        """Wait until the run is done (or a callback raised)."""
+        """Wait until the run is done, a callback raised, or :meth:`wake`."""
         if self.done.done():
-            # A fresh future for a second drive (after an abort).
+            # A fresh future for another drive (after an abort, or a wake).
             self.done = self.loop.create_future()
         self.settle()
         await self.done
 
+    async def abandon(self) -> None:
+        """Stop an abandoned run (:meth:`Run.abort`, the one stop sequence)
+        and drive it until every child is reaped; never-awaited hook
+        awaitables are closed."""
+        self.cancel_timer()
+        run = self.run
+        try:
+            run.abort()
+            while not run.done:
+                await self.drive()
+        finally:
+            self.cancel_timer()
+            run.kill_now()
+            close_awaitables(run.pending)
 
-async def _await_pending(pending: list[typ.Any]) -> None:
+
+async def await_pending(pending: list[typ.Any]) -> None:
+    """Await the hook awaitables collected in ``pending``."""
     if pending:
         awaitables = list(pending)
         pending.clear()
         await _gather(awaitables)
 
 
+async def finish_in_loop(run: Run) -> CommandResult | PipelineResult:
+    """Build the result of a done ``run`` (after hooks included, or raise
+    ``TimeoutExpired``), then await the hooks' awaitables."""
+    try:
+        result = run.finish()
+    except BaseException:
+        await await_pending(run.pending)
+        raise
+    await await_pending(run.pending)
+    return result
+
+
 async def run_in_loop(plan: RunPlan) -> CommandResult | PipelineResult:
     """Run ``plan`` on the running asyncio loop and return its result."""
     loop = asyncio.get_running_loop()
     run = Run(plan)
-    driver = _LoopDriver(loop, run)
+    driver = LoopDriver(loop, run)
     try:
         run.start(driver)
         await driver.drive()
     except BaseException:
-        driver.cancel_timer()
-        try:
-            run.abort()
-            await driver.drive()
-        finally:
-            driver.cancel_timer()
-            run.kill_now()
-            _close_awaitables(run.pending)
+        await driver.abandon()
         raise
-    try:
-        result = run.finish()
-    except BaseException:
-        await _await_pending(run.pending)
-        raise
-    await _await_pending(run.pending)
-    return result
+    return await finish_in_loop(run)
 
 
-__all__ = ["await_pending_blocking", "poll_timeout_ms", "run_blocking", "run_in_loop"]
+__all__ = [
+    "LoopDriver",
+    "PollDriver",
+    "await_pending",
+    "await_pending_blocking",
+    "close_awaitables",
+    "finish_blocking",
+    "finish_in_loop",
+    "poll_timeout_ms",
+    "run_blocking",
+    "run_in_loop",
+]

@@ -46,6 +46,7 @@ class RunPlan:
         "env",
         "errors",
         "event_env",
+        "max_read",
         "observe_hooks",
         "output",
         "pipeline",
@@ -84,6 +85,8 @@ class RunPlan:
     #: A ``text``/``data`` payload as bytes, or ``None``.
     stdin_data: bytes | None
     engine: StreamEngine
+    #: Largest read from an output pipe, or ``None`` for the channels' own.
+    max_read: int | None
 
 
 def resolve_output(output: RunOutputOptions | None) -> RunOutputOptions:
@@ -157,11 +160,31 @@ def resolve(
         plan.before_hooks = scope.before_hooks
         plan.after_hooks = scope.after_hooks
         plan.observe_hooks = scope.observe_hooks
-    plan.event_env = merge_env_overlays(overlay, call_env) if plan.observe_hooks else None
+    plan.event_env = merge_env_overlays(overlay, call_env)
     plan.stdin = stdin
     plan.stdin_data = stdin_data
     plan.engine = _backend.get_engine()
+    plan.max_read = None
     return plan
 
 
-__all__ = ["RunPlan", "resolve", "resolve_output"]
+def with_observer(
+    plan: RunPlan, hook: cabc.Callable[..., object], *, max_read: int | None = None
+) -> RunPlan:
+    """Return a copy of ``plan`` whose observe hooks end with ``hook``, and
+    whose reads from output pipes take at most ``max_read`` bytes if given.
+
+    A stream observes its own run this way, so it receives exactly the
+    events the scope's observe hooks do, after them; its smaller reads
+    bound the events one read makes.
+    """
+    copy = RunPlan()
+    for name in RunPlan.__slots__:
+        setattr(copy, name, getattr(plan, name))
+    copy.observe_hooks = (*plan.observe_hooks, hook)
+    if max_read is not None:
+        copy.max_read = max_read
+    return copy
+
+
+__all__ = ["RunPlan", "resolve", "resolve_output", "with_observer"]

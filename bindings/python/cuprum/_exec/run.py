@@ -350,6 +350,13 @@ class Run:
         if first and self.lifecycle.unreaped == 0 and self.channels:
             self.drain_until = time.monotonic() + _DRAIN_GRACE
 
+    def postpone_drain(self, seconds: float) -> None:
+        """Move the drain deadline of a stopped run ``seconds`` later: a
+        stream's consumer held the output that long and nothing was read,
+        so what the children wrote before they exited is not cut off."""
+        if self.drain_until is not None:
+            self.drain_until += seconds
+
     def abort(self, *, grace: bool = True) -> None:
         """Abandon the run (an exception, a cancelled task, a failed spawn):
         stop reading, close every pipe, and stop the children with the same

@@ -1,0 +1,385 @@
+# SPDX-License-Identifier: ISC
+"""Pull-based streaming of a run's events: ``cmd.stream()``.
+
+An :class:`EventStream` observes its own run: the plan gets one more observe
+hook, after the scope's, that appends each event to the stream's queue, so
+the stream yields exactly what an observe hook receives. The run is driven
+by the consumer's pulls, and only reads the child's pipes while the queue
+is (nearly) empty; otherwise the pipes are not watched, they fill, and the
+child blocks in ``write``:
+
+- **sync** (``with``/``for``): no thread and no event loop. When the queue
+  is empty, ``next()`` turns the run's ``poll`` loop once
+  (:meth:`~cuprum._exec.drivers.PollDriver.step`) in the caller's thread;
+  between pulls nothing reads.
+- **async** (``async with``/``async for``): the run's descriptors are
+  registered with the running loop, which reads while the consumer works
+  until the queue holds :data:`QUEUE_BOUND` events, then pauses the output
+  pipes until the consumer has taken them.
+
+Either way at most one read per pipe (:data:`READ_SIZE`) of events is held
+beyond that. Leaving early (``close``/``aclose``, the end of a ``with`` block, the
+stream being garbage-collected) abandons the run through the drivers'
+``abandon``: :meth:`~cuprum._exec.run.Run.abort`, the lifecycle's one stop
+sequence, every child reaped, every descriptor closed.
+
+The iterator objects never refer to the :class:`EventStream`, and the run's
+state lives in a :class:`_Session` that refers to neither, so dropping the
+last reference to a stream (or to the iterator taken from it) stops the run
+at once on CPython, without waiting for the cycle collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import typing as typ
+
+from cuprum._exec.drivers import LoopDriver, PollDriver, finish_blocking, finish_in_loop
+from cuprum._exec.plan import with_observer
+from cuprum._exec.run import Run
+from cuprum._results import CommandResult, PipelineResult
+
+if typ.TYPE_CHECKING:
+    import collections.abc as cabc
+    import types
+
+    from cuprum._exec.plan import RunPlan
+    from cuprum.events import ExecEvent
+
+#: Events an async stream queues before it stops reading the output pipes.
+QUEUE_BOUND = 1024
+#: The largest read from an output pipe: it bounds the events one read
+#: makes, which a stream holds until they are pulled (and keeps them in
+#: the CPU's caches, which makes a stream as fast as an observe hook).
+READ_SIZE = 64 * 1024
+
+R = typ.TypeVar("R", CommandResult, PipelineResult)
+
+_NEW, _RUNNING, _DONE, _FAILED, _CLOSED = range(5)
+#: Abandon tasks of async streams collected while running: the loop keeps
+#: only weak references to tasks.
+_ABANDONING: set[asyncio.Task[None]] = set()
+
+
+class _StreamLoopDriver(LoopDriver):
+    """The asyncio driver of a stream: wakes the consumer when events are
+    queued and pauses the output pipes while the queue is full."""
+
+    __slots__ = ("queue",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, run: Run, queue: list[ExecEvent]) -> None:
+        super().__init__(loop, run)
+        self.queue = queue
+
+    def settle(self) -> None:
+        queue = self.queue
+        if queue and not self.run.abandoned:
+            if len(queue) >= QUEUE_BOUND:
+                self.pause_reading(self.run.channels)
+            self.wake()
+        super().settle()
+
+
+class _Session:
+    """One stream's run, its driver and its queue, from start to end."""
+
+    __slots__ = ("asynchronous", "driver", "error", "queue", "result", "run", "state")
+
+    def __init__(self, plan: RunPlan) -> None:
+        self.queue: list[ExecEvent] = []
+        self.run = Run(with_observer(plan, self.queue.append, max_read=READ_SIZE))
+        self.state = _NEW
+        self.asynchronous: bool | None = None
+        self.driver: PollDriver | _StreamLoopDriver | None = None
+        self.result: CommandResult | PipelineResult | None = None
+        self.error: BaseException | None = None
+
+    def use(self, *, asynchronous: bool) -> None:
+        """Fix whether the stream is used with ``for`` or ``async for``."""
+        if self.asynchronous is None:
+            self.asynchronous = asynchronous
+        elif self.asynchronous != asynchronous:
+            sync, asyn = "synchronously ('with', 'for')", "asynchronously ('async with', 'async for')"
+            used, wrong = (asyn, sync) if self.asynchronous else (sync, asyn)
+            msg = f"this stream is used {used}; it cannot also be used {wrong}"
+            raise RuntimeError(msg)
+
+    def ended(self, result: CommandResult | PipelineResult) -> None:
+        self.state = _DONE
+        self.result = result
+
+    def failed(self, exc: BaseException) -> None:
+        self.state = _FAILED
+        self.error = exc
+
+    # -- leaving early ------------------------------------------------------
+
+    def close(self) -> None:
+        """Abandon the run, blocking until every child is reaped."""
+        if self.state == _RUNNING:
+            driver = self.driver
+            if not isinstance(driver, PollDriver):
+                msg = "an async stream is closed with 'await stream.aclose()', not close()"
+                raise RuntimeError(msg)
+            self.state = _CLOSED
+            driver.abandon(self.run)
+        elif self.state == _NEW:
+            self.state = _CLOSED
+
+    async def aclose(self) -> None:
+        """Abandon the run on the loop until every child is reaped."""
+        if self.state == _RUNNING:
+            self.state = _CLOSED
+            driver = self.driver
+            assert isinstance(driver, _StreamLoopDriver)  # noqa: S101
+            await driver.abandon()
+        elif self.state == _NEW:
+            self.state = _CLOSED
+
+    def __del__(self) -> None:
+        if self.state != _RUNNING:
+            return
+        driver = self.driver
+        if isinstance(driver, PollDriver):
+            self.close()
+            return
+        assert isinstance(driver, _StreamLoopDriver)  # noqa: S101
+        self.state = _CLOSED
+        _abandon_later(driver)
+
+
+def _abandon_later(driver: _StreamLoopDriver) -> None:
+    """Stop the run of a collected async stream on its loop; SIGKILL and
+    reap at once when that loop is closed."""
+    loop = driver.loop
+
+    def start() -> None:
+        task = loop.create_task(driver.abandon())
+        _ABANDONING.add(task)
+        task.add_done_callback(_ABANDONING.discard)
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        start()
+        return
+    if not loop.is_closed() and loop.is_running():
+        try:
+            loop.call_soon_threadsafe(start)
+        except RuntimeError:
+            pass  # closed meanwhile
+        else:
+            return
+    driver.run.kill_now()
+
+
+def _pull(session: _Session) -> cabc.Iterator[ExecEvent]:
+    """The sync iteration: step the run whenever the queue is empty."""
+    queue = session.queue
+    run = session.run
+    driver = PollDriver()
+    session.driver = driver
+    session.state = _RUNNING
+    try:
+        run.start(driver)
+    except BaseException as exc:
+        session.failed(exc)
+        driver.abandon(run)
+        raise
+    held_since = time.monotonic()
+    while True:
+        if queue:
+            batch = queue.copy()
+            queue.clear()
+            yield from batch
+        elif run.done:
+            break
+        else:
+            # Nothing was read while the consumer held the events.
+            run.postpone_drain(time.monotonic() - held_since)
+            try:
+                driver.step(run)
+            except BaseException as exc:
+                session.failed(exc)
+                driver.abandon(run)
+                raise
+            held_since = time.monotonic()
+    if session.state != _RUNNING:
+        return  # closed while the last events were being consumed
+    try:
+        result = finish_blocking(run)
+    except BaseException as exc:
+        session.failed(exc)
+        raise
+    session.ended(result)
+
+
+async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
+    """The async iteration: the loop reads while the queue has room."""
+    queue = session.queue
+    run = session.run
+    driver = _StreamLoopDriver(asyncio.get_running_loop(), run, queue)
+    session.driver = driver
+    session.state = _RUNNING
+    try:
+        run.start(driver)
+    except BaseException as exc:
+        session.failed(exc)
+        await driver.abandon()
+        raise
+    held_since = time.monotonic()
+    while True:
+        if queue:
+            batch = queue.copy()
+            queue.clear()
+            if driver.paused:
+                driver.resume_reading()
+            for event in batch:
+                yield event
+        elif run.done:
+            break
+        else:
+            # The consumer held the events (and perhaps the loop) meanwhile.
+            run.postpone_drain(time.monotonic() - held_since)
+            try:
+                await driver.drive()
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError):
+                    session.state = _CLOSED  # left early, like a cancelled body
+                else:
+                    session.failed(exc)
+                await driver.abandon()
+                raise
+            held_since = time.monotonic()
+    if session.state != _RUNNING:
+        return
+    try:
+        result = await finish_in_loop(run)
+    except BaseException as exc:
+        session.failed(exc)
+        raise
+    session.ended(result)
+
+
+class EventStream(typ.Generic[R]):
+    """The events of one run, pulled by the caller; see :meth:`SafeCmd.stream
+    <cuprum.sh.SafeCmd.stream>`.
+
+    A context manager and iterator (``with``/``for``) or an async context
+    manager and async iterator (``async with``/``async for``), whichever is
+    used first. The run starts at the first pull and yields every
+    :class:`~cuprum.events.ExecEvent` an observe hook would receive, in
+    order; :attr:`result` holds its result once the iteration has ended.
+    """
+
+    __slots__ = ("_agen", "_gen", "_session")
+
+    def __init__(self, plan: RunPlan) -> None:
+        """Prepare (but do not start) a streamed run of ``plan``."""
+        self._session = _Session(plan)
+        self._gen: cabc.Iterator[ExecEvent] | None = None
+        self._agen: cabc.AsyncIterator[ExecEvent] | None = None
+
+    @property
+    def result(self) -> R:
+        """The run's ``CommandResult`` or ``PipelineResult``, once the
+        iteration has ended; ``RuntimeError`` before that, or when the run
+        raised or the stream was closed early."""
+        session = self._session
+        if session.state == _DONE:
+            return typ.cast(R, session.result)
+        if session.state == _FAILED:
+            error = session.error
+            msg = f"the streamed run raised {type(error).__name__}: there is no result"
+            raise RuntimeError(msg) from error
+        if session.state == _CLOSED:
+            msg = "the stream was closed before its end (its run was stopped): there is no result"
+            raise RuntimeError(msg)
+        msg = "the stream has not ended yet: iterate it to the end before reading its result"
+        raise RuntimeError(msg)
+
+    # -- sync ---------------------------------------------------------------
+
+    def __iter__(self) -> cabc.Iterator[ExecEvent]:
+        """Return the iterator of the events (the same one on every call)."""
+        gen = self._gen
+        if gen is None:
+            session = self._session
+            session.use(asynchronous=False)
+            if session.state != _NEW:
+                return iter(())  # closed before the first pull
+            gen = self._gen = _pull(session)
+        return gen
+
+    def __next__(self) -> ExecEvent:
+        """Return the next event; raise ``StopIteration`` at the end."""
+        return next(self._gen or self.__iter__())
+
+    def __enter__(self) -> typ.Self:
+        self._session.use(asynchronous=False)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the run if it has not ended (SIGTERM, ``cancel_grace``,
+        SIGKILL), blocking until every child is reaped; a no-op after the
+        end. Later pulls end the iteration at once."""
+        gen, self._gen = self._gen, None
+        if gen is not None:
+            typ.cast(typ.Generator[object, None, None], gen).close()
+        self._session.close()
+
+    # -- async --------------------------------------------------------------
+
+    def __aiter__(self) -> cabc.AsyncIterator[ExecEvent]:
+        """Return the async iterator of the events (the same one on every call)."""
+        agen = self._agen
+        if agen is None:
+            session = self._session
+            session.use(asynchronous=True)
+            agen = self._agen = _apull(session) if session.state == _NEW else _nothing()
+        return agen
+
+    async def __anext__(self) -> ExecEvent:
+        """Return the next event; raise ``StopAsyncIteration`` at the end."""
+        return await (self._agen or self.__aiter__()).__anext__()
+
+    async def __aenter__(self) -> typ.Self:
+        self._session.use(asynchronous=True)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the run if it has not ended (SIGTERM, ``cancel_grace``,
+        SIGKILL) and wait until every child is reaped; a no-op after the
+        end. Later pulls end the iteration at once."""
+        self._session.use(asynchronous=True)
+        agen, self._agen = self._agen, _nothing()
+        if agen is not None:
+            await typ.cast(typ.AsyncGenerator[object, None], agen).aclose()
+        await self._session.aclose()
+
+
+async def _nothing() -> cabc.AsyncIterator[ExecEvent]:
+    return
+    yield  # an async generator with no items
+
+
+__all__ = ["QUEUE_BOUND", "READ_SIZE", "EventStream"]

@@ -1,0 +1,654 @@
+# SPDX-License-Identifier: ISC
+"""``SafeCmd.stream()`` and ``Pipeline.stream()``, sync and async.
+
+The stream yields what an observe hook receives, ends with the run's result
+or error, applies backpressure to a fast producer, and, however it is left
+early (break, an exception, a cancelled task, being dropped), stops and
+reaps every child and closes every descriptor. The suite runs once per
+stream backend, so every test here runs under both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import time
+import typing as typ
+from pathlib import Path
+
+import pytest
+from conftest import PYTHON, child, cmd
+
+from cuprum import (
+    ExecEvent,
+    ExecutionContext,
+    ForbiddenProgramError,
+    Pipeline,
+    RunOutputOptions,
+    SafeCmd,
+    ScopeConfig,
+    StdinInput,
+    TimeoutExpired,
+    after,
+    before,
+    observe,
+    scoped,
+)
+from cuprum._exec import lifecycle
+from cuprum.sh import EventStream
+
+Target = SafeCmd | Pipeline
+
+
+class Stop(Exception):
+    """Raised in a consumer's body to leave the stream early."""
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Consume with ``with``/``for`` or ``async with``/``async for``."""
+    return str(request.param)
+
+
+def pull(
+    stream: EventStream[typ.Any],
+    mode: str,
+    *,
+    until: typ.Callable[[list[ExecEvent]], bool] | None = None,
+    action: str = "break",
+) -> list[ExecEvent]:
+    """Consume ``stream`` in ``mode``; once ``until(events)`` holds, leave the
+    block by ``action``: ``break``, ``raise`` (``Stop``) or ``cancel`` (the
+    consuming task cancels itself). Returns the events seen; a ``Stop`` or
+    a cancellation is swallowed here, any other error propagates."""
+    events: list[ExecEvent] = []
+    if until is not None and until(events):
+        # Leave before the first pull.
+        if mode == "sync":
+            with stream:
+                pass
+        else:
+
+            async def enter_and_leave() -> None:
+                async with stream:
+                    pass
+
+            asyncio.run(enter_and_leave())
+        return events
+    if mode == "sync":
+        try:
+            with stream as s:
+                for event in s:
+                    events.append(event)
+                    if until is not None and until(events):
+                        if action == "raise":
+                            raise Stop
+                        break
+        except Stop:
+            pass
+        return events
+
+    async def consume() -> None:
+        async with stream as s:
+            async for event in s:
+                events.append(event)
+                if until is not None and until(events):
+                    if action == "raise":
+                        raise Stop
+                    if action == "cancel":
+                        task = asyncio.current_task()
+                        assert task is not None
+                        task.cancel()
+                        await asyncio.sleep(0)
+                    break
+
+    async def main() -> None:
+        task = asyncio.ensure_future(consume())
+        try:
+            await task
+        except (Stop, asyncio.CancelledError):
+            pass
+
+    asyncio.run(main())
+    return events
+
+
+class Pids:
+    """An observe hook recording the pid of every started process."""
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+
+    def __call__(self, event: ExecEvent) -> None:
+        if event.phase == "start" and event.pid is not None:
+            self.pids.append(event.pid)
+
+    def assert_gone(self, *, started: bool = True) -> None:
+        """Every recorded child (some, if ``started``) has been reaped: its
+        pid no longer exists."""
+        assert bool(self.pids) == started
+        for pid in self.pids:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+            with pytest.raises(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+
+
+def open_fds() -> set[str]:
+    """The descriptors open in this process (minus the listing's own)."""
+    fds = set(os.listdir("/proc/self/fd"))
+    return {fd for fd in fds if os.path.exists(f"/proc/self/fd/{fd}")}
+
+
+def lines(events: list[ExecEvent], phase: str = "stdout") -> list[str | None]:
+    """The lines of ``phase`` events, in order."""
+    return [e.line for e in events if e.phase == phase]
+
+
+# -- what the stream yields ---------------------------------------------------
+
+
+def test_yields_what_an_observe_hook_receives(mode: str) -> None:
+    seen: list[ExecEvent] = []
+    target = child("lines", "200", "etext", "e1\ne2\n", "exit", "3")
+    with observe(seen.append):
+        stream = target.stream()
+        events = pull(stream, mode)
+    assert events == seen
+    assert [e.phase for e in events][:2] == ["plan", "start"]
+    assert events[-1].phase == "exit" and events[-1].exit_code == 3
+    assert lines(events) == [str(i) for i in range(200)]
+    assert lines(events, "stderr") == ["e1", "e2"]
+    assert len({e.exec_id for e in events}) == 1
+    result = stream.result
+    assert result.exit_code == 3 and not result.ok
+    assert result.stdout == "".join(f"{i}\n" for i in range(200))
+    assert result.stderr == "e1\ne2\n"
+
+
+def test_same_events_as_an_observed_run(mode: str) -> None:
+    seen: list[ExecEvent] = []
+    target = child("lines", "1000", "text", "no ending")
+    with observe(seen.append):
+        target.run_sync()
+    streamed = pull(target.stream(), mode)
+
+    def shape(events: list[ExecEvent]) -> list[tuple[object, ...]]:
+        return [(e.phase, e.line, e.exit_code, e.program, e.argv, dict(e.tags)) for e in events]
+
+    assert shape(streamed) == shape(seen)
+
+
+def test_pipeline_lines_of_every_stage(mode: str) -> None:
+    target = (
+        child("etext", "a\n", "text", "x\ny\n")
+        | child("etext", "b\n", "echo-stdin")
+        | child("echo-stdin", "etext", "c\n")
+    )
+    stream = target.stream()
+    events = pull(stream, mode)
+    assert lines(events) == ["x", "y"]
+    assert {e.tags["pipeline_stage_index"] for e in events if e.phase == "stdout"} == {2}
+    by_stage = {
+        e.tags["pipeline_stage_index"]: e.line for e in events if e.phase == "stderr"
+    }
+    assert by_stage == {0: "a", 1: "b", 2: "c"}
+    assert [e.phase for e in events].count("exit") == 3
+    result = stream.result
+    assert result.ok and result.stdout == "x\ny\n"
+    assert [s.stderr for s in result.stages] == ["a\n", "b\n", "c\n"]
+
+
+def test_stdin_and_capture_off(mode: str) -> None:
+    stream = cmd("cat").stream(
+        stdin=StdinInput(text="one\ntwo\n"), output=RunOutputOptions(capture=False)
+    )
+    events = pull(stream, mode)
+    assert lines(events) == ["one", "two"]
+    assert [e.byte_count for e in events if e.phase == "stdin"] == [8]
+    assert stream.result.ok and stream.result.stdout is None
+
+
+def test_without_with_runs_to_the_end(mode: str) -> None:
+    stream = child("lines", "3").stream()
+    if mode == "sync":
+        events = list(stream)
+        assert next(stream, None) is None
+    else:
+
+        async def main() -> list[ExecEvent]:
+            return [event async for event in stream]
+
+        events = asyncio.run(main())
+    assert lines(events) == ["0", "1", "2"]
+    assert stream.result.stdout == "0\n1\n2\n"
+
+
+def test_next_and_iter_share_one_iterator() -> None:
+    stream = child("lines", "3").stream()
+    assert next(stream).phase == "plan"
+    assert iter(stream) is iter(stream)
+    rest = list(stream)
+    assert [e.phase for e in rest] == ["start", "stdout", "stdout", "stdout", "exit"]
+
+
+def test_result_before_the_end_is_an_error() -> None:
+    stream = child("lines", "2").stream()
+    with pytest.raises(RuntimeError, match="has not ended"):
+        stream.result
+    with stream as s:
+        next(s)
+        with pytest.raises(RuntimeError, match="has not ended"):
+            s.result
+    with pytest.raises(RuntimeError, match="closed before its end"):
+        stream.result
+
+
+def test_sync_and_async_use_do_not_mix() -> None:
+    stream = child("lines", "2").stream()
+    with stream:
+        with pytest.raises(RuntimeError, match="used synchronously"):
+            stream.__aiter__()
+
+    async def main() -> None:
+        other = child("lines", "2").stream()
+        async with other:
+            with pytest.raises(RuntimeError, match="used asynchronously"):
+                iter(other)
+            async for _ in other:
+                pass
+
+    asyncio.run(main())
+
+
+def test_hooks_run_as_for_run(mode: str) -> None:
+    calls: list[str] = []
+    with before(lambda c: calls.append("before")), after(lambda c, r: calls.append("after")):
+        stream = child("text", "x\n").stream()
+        assert calls == []  # the run starts at the first pull
+        pull(stream, mode)
+    assert calls == ["before", "after"]
+
+
+def test_async_observe_hooks_are_awaited(mode: str) -> None:
+    seen: list[str] = []
+
+    async def hook(event: ExecEvent) -> None:
+        await asyncio.sleep(0)
+        seen.append(event.phase)
+
+    with observe(hook):
+        stream = child("text", "x\n").stream()
+    events = pull(stream, mode)  # the scope in force at stream() applies
+    assert seen == [e.phase for e in events] == ["plan", "start", "stdout", "exit"]
+
+
+# -- errors, as run raises them ---------------------------------------------
+
+
+def test_plan_errors_at_the_call() -> None:
+    with scoped(ScopeConfig(allowlist=frozenset())), pytest.raises(ForbiddenProgramError):
+        cmd("cat").stream()
+    with pytest.raises(TypeError, match="output"):
+        cmd("cat").stream(output="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        (cmd("cat") | cmd("cat")).stream(bogus=True)
+
+
+def test_missing_program_raises_at_the_first_pull(mode: str, tmp_path: Path) -> None:
+    from cuprum import Program, ProgramCatalogue, ProjectSettings, sh
+
+    missing = Program(str(tmp_path / "absent"))
+    catalogue = ProgramCatalogue(projects=(ProjectSettings("t", (missing,), (), ()),))
+    stream = sh.make(missing, catalogue=catalogue)().stream()
+    with pytest.raises(FileNotFoundError, match="cannot execute"):
+        pull(stream, mode)
+    with pytest.raises(RuntimeError, match="FileNotFoundError"):
+        stream.result
+
+
+def test_timeout_during_streaming(mode: str) -> None:
+    pids = Pids()
+    started = time.monotonic()
+    with observe(pids), pytest.raises(TimeoutExpired) as info:
+        stream = child("text", "first\n", "sleep", "30").stream(timeout=0.3)
+        pull(stream, mode)
+    assert time.monotonic() - started < 20
+    assert info.value.output == "first\n"
+    pids.assert_gone()
+    with pytest.raises(RuntimeError, match="TimeoutExpired"):
+        stream.result
+
+
+def test_timeout_with_a_slow_consumer(mode: str) -> None:
+    # The deadline counts while the consumer holds the events, but the time
+    # it holds them does not count against reading, after the stop, what
+    # the child wrote before it: no line is lost. The child writes about
+    # 330 KiB at once (it fits in the pipe), which takes several reads of
+    # READ_SIZE; the consumer sleeps longer than the drain grace (0.25 s)
+    # before each read's lines (the lines of one read share a timestamp).
+    count = 60000
+    stream = child("lines", str(count), "sleep", "30").stream(
+        timeout=0.2, output=RunOutputOptions(capture=False)
+    )
+    events: list[list[ExecEvent]] = []
+    stamps: list[float] = []
+
+    def slow(seen: list[ExecEvent]) -> bool:
+        if not seen:
+            return False
+        if not events:
+            events.append(seen)  # the list pull fills
+            time.sleep(0.3)  # past the deadline
+        elif seen[-1].phase == "stdout" and seen[-1].timestamp != stamps[-1]:
+            time.sleep(0.3)
+        stamps.append(seen[-1].timestamp)
+        return False
+
+    with pytest.raises(TimeoutExpired):
+        pull(stream, mode, until=slow)
+    seen = events[0]
+    assert seen[-1].phase == "exit" and seen[-1].exit_code == -15
+    assert lines(seen) == [str(i) for i in range(count)]
+
+
+def test_zero_timeout(mode: str) -> None:
+    with pytest.raises(TimeoutExpired):
+        pull(cmd("sleep", "30").stream(timeout=0), mode)
+
+
+def test_failing_hook_stops_the_run(mode: str) -> None:
+    pids = Pids()
+
+    def hook(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(pids), observe(hook), pytest.raises(ValueError, match="hook failed"):
+        pull((child("text", "x\n", "sleep", "30") | cmd("cat")).stream(), mode)
+    pids.assert_gone()
+
+
+def test_failing_after_hook_raises_at_the_end(mode: str) -> None:
+    def hook(_cmd: object, _result: object) -> None:
+        raise ValueError("after failed")
+
+    events: list[list[ExecEvent]] = []
+
+    def record(seen: list[ExecEvent]) -> bool:
+        if len(seen) == 1:
+            events.append(seen)  # the list pull fills
+        return False
+
+    with after(hook), pytest.raises(ValueError, match="after failed"):
+        pull(child("text", "x\n").stream(), mode, until=record)
+    assert [e.phase for e in events[0]] == ["plan", "start", "stdout", "exit"]
+
+
+def test_fail_fast_pipeline(mode: str) -> None:
+    stream = (cmd("sleep", "30") | cmd("false")).stream()
+    started = time.monotonic()
+    pull(stream, mode)
+    assert time.monotonic() - started < 20
+    result = stream.result
+    assert result.failure_index == 1 and result.stages[0].exit_code == -15
+
+
+# -- leaving early ------------------------------------------------------------
+
+PHASES: dict[str, typ.Callable[[list[ExecEvent]], bool]] = {
+    "before-first-event": lambda events: True,
+    "after-plan": lambda events: len(events) >= 1,
+    "after-start": lambda events: any(e.phase == "start" for e in events),
+    "mid-lines": lambda events: len(lines(events)) >= 3,
+    "after-exit": lambda events: bool(events)
+    and sum(e.phase == "exit" for e in events) == len({e.exec_id for e in events}),
+}
+
+
+def _target(phase: str, kind: str) -> Target:
+    if phase == "after-exit":
+        # Finite, so that every exit event arrives.
+        single = child("lines", "5")
+        return single if kind == "command" else single | cmd("cat")
+    single = cmd("yes")
+    return single if kind == "command" else single | cmd("cat") | cmd("cat")
+
+
+@pytest.mark.parametrize("kind", ["command", "pipeline"])
+@pytest.mark.parametrize("action", ["break", "raise", "cancel"])
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_leaving_early(mode: str, phase: str, action: str, kind: str) -> None:
+    if action == "cancel" and mode == "sync":
+        pytest.skip("cancellation is for async streams")
+    pids = Pids()
+    before_fds = open_fds()
+    target = _target(phase, kind)
+    with observe(pids):
+        stream = target.stream()
+        events = pull(stream, mode, until=PHASES[phase], action=action)
+    assert PHASES[phase](events)
+    if phase != "before-first-event":
+        assert len(pids.pids) == (len(target.parts) if isinstance(target, Pipeline) else 1)
+    pids.assert_gone(started=phase != "before-first-event")
+    assert open_fds() == before_fds
+    with pytest.raises(RuntimeError, match="closed before its end"):
+        stream.result
+
+
+@pytest.mark.parametrize("exits", ["pidfd", "polling"])
+def test_leaving_early_without_pidfd(
+    mode: str, exits: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if exits == "polling":
+        monkeypatch.setattr(lifecycle, "_HAVE_PIDFD", False)
+    pids = Pids()
+    with observe(pids):
+        pull((cmd("yes") | cmd("cat")).stream(), mode, until=PHASES["mid-lines"])
+    pids.assert_gone()
+
+
+def test_sigterm_ignored_until_the_grace(mode: str) -> None:
+    pids = Pids()
+    started = time.monotonic()
+    with observe(pids):
+        stream = child("ignore-term", "text", "x\n", "sleep", "30").stream(
+            context=ExecutionContext(cancel_grace=0.2)
+        )
+        events = pull(stream, mode, until=lambda seen: bool(lines(seen)))
+    # The child ignores SIGTERM: only the SIGKILL after the grace ends it.
+    assert time.monotonic() - started < 20
+    assert lines(events) == ["x"]
+    pids.assert_gone()
+
+
+def test_close_stops_the_run() -> None:
+    pids = Pids()
+    with observe(pids):
+        stream = cmd("yes").stream()
+        assert next(stream).phase == "plan"
+    stream.close()
+    pids.assert_gone()
+    assert next(stream, None) is None
+    stream.close()  # again: nothing to do
+
+
+def test_dropping_an_unfinished_iterator_stops_the_run() -> None:
+    pids = Pids()
+    before_fds = open_fds()
+    with observe(pids):
+        events = iter((cmd("yes") | cmd("cat")).stream())
+        assert [next(events).phase for _ in range(4)] == ["plan", "plan", "start", "start"]
+    del events  # the stream went with the iterator: nothing refers to the run
+    pids.assert_gone()
+    assert open_fds() == before_fds
+
+
+def test_collected_stream_stops_the_run() -> None:
+    pids = Pids()
+    with observe(pids):
+        stream = cmd("yes").stream()
+        next(stream)
+        next(stream)
+    del stream
+    gc.collect()
+    pids.assert_gone()
+
+
+def test_collected_async_stream_stops_the_run() -> None:
+    pids = Pids()
+
+    async def main() -> None:
+        with observe(pids):
+            stream = (cmd("yes") | cmd("cat")).stream()
+            async for event in stream:
+                if event.phase == "stdout":
+                    break
+        del stream, event
+        gc.collect()
+        # The stop sequence runs on the loop, as a task of its own.
+        for _ in range(400):
+            if not [p for p in pids.pids if _alive(p)]:
+                break
+            await asyncio.sleep(0.05)
+
+    before_fds = open_fds()
+    asyncio.run(main())
+    pids.assert_gone()
+    assert open_fds() == before_fds
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_async_cancel_while_waiting_for_events() -> None:
+    pids = Pids()
+
+    async def main() -> None:
+        ready = asyncio.Event()
+
+        async def consume() -> None:
+            async with child("text", "x\n", "sleep", "30").stream() as s:
+                async for event in s:
+                    if event.phase == "stdout":
+                        ready.set()
+
+        task = asyncio.ensure_future(consume())
+        await ready.wait()
+        await asyncio.sleep(0.1)  # the consumer now waits in __anext__
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    started = time.monotonic()
+    with observe(pids):
+        asyncio.run(main())
+    assert time.monotonic() - started < 20
+    pids.assert_gone()
+
+
+def test_async_aclose_and_wait_for() -> None:
+    pids = Pids()
+
+    async def main() -> None:
+        stream = cmd("yes").stream()
+        assert (await stream.__anext__()).phase == "plan"
+        await stream.aclose()
+        pids.assert_gone()
+        assert [e async for e in stream] == []
+        with pytest.raises(TimeoutError):
+            async with cmd("sleep", "30").stream() as s:
+                await asyncio.wait_for(s.__anext__(), 5)  # plan
+                await asyncio.wait_for(s.__anext__(), 5)  # start
+                await asyncio.wait_for(s.__anext__(), 0.2)
+
+    with observe(pids):
+        asyncio.run(main())
+    pids.assert_gone()
+
+
+# -- backpressure -----------------------------------------------------------
+
+_TOTAL = 64 * 1024 * 1024
+_PRODUCER = """
+import os, sys
+counter = os.open(sys.argv[1], os.O_WRONLY)
+line = b"x" * 63 + b"\\n"
+chunk = line * 1024
+written = 0
+while written < {total}:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(1, view):]
+    written += len(chunk)
+    os.pwrite(counter, b"%20d" % written, 0)
+""".format(total=_TOTAL)
+
+
+def _written(path: Path) -> int:
+    text = path.read_bytes().strip()
+    return int(text) if text else 0
+
+
+def _settled(path: Path) -> int:
+    """Wait until the producer has stopped writing (blocked), return its count."""
+    last, still = -1, 0
+    for _ in range(200):
+        now = _written(path)
+        still = still + 1 if now == last else 0
+        if still >= 5 or now >= _TOTAL:
+            return now
+        last = now
+        time.sleep(0.05)
+    return _written(path)
+
+
+def test_slow_consumer_blocks_the_producer(mode: str, tmp_path: Path) -> None:
+    counter = tmp_path / "written"
+    counter.write_bytes(b"")
+    pipe_max = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    # What may be written before the producer blocks: the pipe, a read of
+    # READ_SIZE, the async stream's queue of QUEUE_BOUND 64-byte lines, and
+    # the producer's own chunk (with room to spare).
+    bound = pipe_max + 3 * 1024 * 1024
+    if bound >= _TOTAL // 2:
+        pytest.skip("pipe-max-size is too large to show backpressure")
+    stream = cmd(PYTHON, "-I", "-c", _PRODUCER, str(counter)).stream(
+        output=RunOutputOptions(capture=False)
+    )
+    counts: list[int] = []
+
+    def hold(events: list[ExecEvent]) -> bool:
+        if len(lines(events)) == 1:
+            counts.append(_settled(counter))
+            return True
+        return False
+
+    if mode == "sync":
+        pull(stream, mode, until=hold)
+    else:
+
+        async def main() -> None:
+            # The async stream keeps reading on the loop while the consumer
+            # awaits: hold the loop free while the producer runs.
+            async with stream as s:
+                async for event in s:
+                    if event.phase == "stdout":
+                        last = -1
+                        for _ in range(200):
+                            await asyncio.sleep(0.05)
+                            now = _written(counter)
+                            if now == last:
+                                break
+                            last = now
+                        counts.append(_settled(counter))
+                        break
+
+        asyncio.run(main())
+    assert counts and 0 < counts[0] <= bound < _TOTAL
