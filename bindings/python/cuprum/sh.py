@@ -302,13 +302,16 @@ class Pipeline:
         output: RunOutputOptions | None = None,
         timeout: float | None = None,
         context: ExecutionContext | None = None,
+        stdin: StdinInput | None = None,
         **deprecated_flags: bool,
     ) -> EventStream[PipelineResult]:
         """Run the pipeline as its events are pulled; see
-        :meth:`SafeCmd.stream`. It yields the last stage's stdout lines and
-        every stage's stderr lines, and ``s.result`` holds the
-        ``PipelineResult``; leaving early stops every stage."""
-        plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context)
+        :meth:`SafeCmd.stream`. ``stdin`` feeds the first stage, as for
+        :meth:`run` (``chunks=`` are written only as the first stage reads
+        them). It yields the last stage's stdout lines and every stage's
+        stderr lines, and ``s.result`` holds the ``PipelineResult``; leaving
+        early stops every stage."""
+        plan = self._plan(_pipeline_output(output, deprecated_flags), timeout, context, stdin)
         return typ.cast("EventStream[PipelineResult]", EventStream(plan))
 
 

@@ -210,6 +210,57 @@ def test_stdin_and_capture_off(mode: str) -> None:
     assert stream.result.ok and stream.result.stdout is None
 
 
+def test_pipeline_stream_from_a_path(mode: str, tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("".join(f"{i}\n" for i in range(5000)))
+    stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(path=source))
+    events = pull(stream, mode)
+    assert lines(events) == [str(i) for i in range(5000)]
+    assert stream.result.ok and stream.result.stdout == source.read_text()
+
+
+def test_pipeline_stream_from_chunks(mode: str) -> None:
+    chunks = (f"{i}\n".encode() for i in range(3000))
+    stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=chunks))
+    events = pull(stream, mode)
+    assert lines(events) == [str(i) for i in range(3000)]
+    assert sum(e.byte_count or 0 for e in events if e.phase == "stdin") == sum(
+        len(f"{i}\n") for i in range(3000)
+    )
+    assert stream.result.ok
+
+
+def test_pipeline_stream_from_async_chunks() -> None:
+    async def source() -> typ.AsyncIterator[bytes]:
+        for i in range(2000):
+            yield f"{i}\n".encode()
+
+    async def main() -> list[ExecEvent]:
+        stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=source()))
+        async with stream:
+            seen = [event async for event in stream]
+        assert stream.result.ok
+        return seen
+
+    assert lines(asyncio.run(main())) == [str(i) for i in range(2000)]
+
+
+def test_pipeline_stream_left_early_stops_an_endless_feed(mode: str) -> None:
+    taken = 0
+
+    def endless() -> typ.Iterator[bytes]:
+        nonlocal taken
+        while True:
+            taken += 1
+            yield b"y\n" * 1024
+
+    stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=endless()))
+    events = pull(stream, mode, until=lambda seen: len(lines(seen)) >= 10)
+    assert len(lines(events)) >= 10
+    # Backpressure: the feed is pulled only as the pipeline drains it.
+    assert taken < 4096
+
+
 def test_without_with_runs_to_the_end(mode: str) -> None:
     stream = child("lines", "3").stream()
     if mode == "sync":
