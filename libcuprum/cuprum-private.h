@@ -40,6 +40,13 @@ CUPRUM__HIDDEN int cuprum__wait(int fd, short events);
 CUPRUM__HIDDEN long cuprum__read(int fd, void *buf, size_t len);
 
 /*
+ * read(2) that retries EINTR but does not wait: -EAGAIN when a
+ * non-blocking fd has nothing.  Returns the byte count (0 at end of file)
+ * or a negated errno.
+ */
+CUPRUM__HIDDEN long cuprum__read_nowait(int fd, void *buf, size_t len);
+
+/*
  * Writes all of buf, retrying EINTR, waiting on EAGAIN, and continuing after
  * short writes.  Returns 0 or a negated errno; *written (optional) counts
  * the bytes the writer took.  The caller must have SIGPIPE blocked (see
