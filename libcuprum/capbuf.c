@@ -154,7 +154,8 @@ static int make_room(cuprum_capbuf *cb, size_t want)
   if (cb->buf != NULL && cb->cap - cb->len - 1 >= want)
     return 0;
   bound = block_bound(cb, want);
-  if (cb->mode == CUPRUM_CAP_TAIL && cb->len > cb->max && cb->cap >= bound) {
+  if (cb->mode == CUPRUM_CAP_TAIL && cb->len > cb->max &&
+      (cb->cap >= bound || cb->len > bound - 1 - want)) {
     compact(cb);
     if (cb->cap - cb->len - 1 >= want)
       return 0;
@@ -209,12 +210,13 @@ static void take(cuprum_capbuf *cb, size_t n)
   cb->total += n;
   if (cb->mode == CUPRUM_CAP_HEAD)
     keep = cb->len >= cb->max ? 0 : n < cb->max - cb->len ? n : cb->max - cb->len;
-  if (keep == 0)
-    return;
-  if (cb->ascii)
+  if (keep > 0 && cb->ascii)
     cb->ascii = all_ascii(cb->buf + cb->len, keep);
   cb->len += keep;
-  cb->buf[cb->len] = '\0';
+  /* Bytes read past a head cap were written after the data: the NUL goes
+   * over the first of them. */
+  if (cb->buf != NULL)
+    cb->buf[cb->len] = '\0';
 }
 
 int cuprum_capbuf_commit(cuprum_capbuf *cb, size_t n)

@@ -315,8 +315,12 @@ static PyObject *Capture_finish(CaptureObject *self,
 static PyObject *Capture_nbytes(CaptureObject *self, void *closure)
 {
   (void)closure;
+  /* As the references count: the pure Capture starts again at 0 after
+   * finish(), BoundedCapture (a capped one) goes on counting. */
   return PyLong_FromUnsignedLongLong(
-      (unsigned long long)capture_total(self));
+      (unsigned long long)(self->max_bytes == SIZE_MAX
+                               ? cuprum_capbuf_total(self->cb)
+                               : capture_total(self)));
 }
 
 static PyObject *Capture_truncated(CaptureObject *self, void *closure)
