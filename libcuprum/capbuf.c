@@ -209,7 +209,9 @@ static void take(cuprum_capbuf *cb, size_t n)
 
   cb->total += n;
   if (cb->mode == CUPRUM_CAP_HEAD)
-    keep = cb->len >= cb->max ? 0 : n < cb->max - cb->len ? n : cb->max - cb->len;
+    keep = cb->len >= cb->max      ? 0
+           : n < cb->max - cb->len ? n
+                                   : cb->max - cb->len;
   if (keep > 0 && cb->ascii)
     cb->ascii = all_ascii(cb->buf + cb->len, keep);
   cb->len += keep;
@@ -240,7 +242,7 @@ int cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len)
     return CUPRUM_ENULL;
   cb->reserved = 0;
   if (cb->mode == CUPRUM_CAP_HEAD) {
-    keep = cb->len >= cb->max            ? 0
+    keep = cb->len >= cb->max        ? 0
            : len < cb->max - cb->len ? len
                                      : cb->max - cb->len;
     if (keep > 0 && (rc = make_room(cb, keep)) < 0)
@@ -280,9 +282,11 @@ long cuprum_capbuf_read(cuprum_capbuf *cb, int fd, size_t size)
   if ((rc = make_room(cb, size)) < 0)
     return rc;
   n = cuprum__read_nowait(fd, cb->buf + cb->len, size);
+  /* make_room succeeded, so there is a block: the NUL goes back over
+   * whatever a failed read left. */
   if (n > 0)
     take(cb, (size_t)n);
-  else if (cb->buf != NULL)
+  else
     cb->buf[cb->len] = '\0';
   return n;
 }

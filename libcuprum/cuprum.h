@@ -360,8 +360,8 @@ cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len);
  * (size outside CUPRUM_BUFFER_SIZE_MIN..MAX), -ENOMEM, or the negated
  * errno of the read.  fd stays open and owned by the caller.
  */
-CUPRUM_API CUPRUM_WARN_UNUSED long cuprum_capbuf_read(cuprum_capbuf *cb,
-                                                      int fd, size_t size);
+CUPRUM_API CUPRUM_WARN_UNUSED long cuprum_capbuf_read(cuprum_capbuf *cb, int fd,
+                                                      size_t size);
 
 /*
  * The kept bytes: returns their address (followed by a NUL byte; NULL when
@@ -369,8 +369,7 @@ CUPRUM_API CUPRUM_WARN_UNUSED long cuprum_capbuf_read(cuprum_capbuf *cb,
  * address is valid until the next call that changes the buffer.  NULL for
  * cb NULL.
  */
-CUPRUM_API const char *cuprum_capbuf_data(const cuprum_capbuf *cb,
-                                          size_t *len);
+CUPRUM_API const char *cuprum_capbuf_data(const cuprum_capbuf *cb, size_t *len);
 
 /* Every byte taken in since the buffer was made or detached, kept or not;
  * 0 for NULL.  More than the limit means bytes were dropped. */

@@ -163,8 +163,8 @@ static void test_capbuf_bounded_memory(void **state)
         commit_all(cb, src, total, step);
       assert_kept(cb, mode == CUPRUM_CAP_HEAD ? src : src + total - max, max);
       assert_int_equal(cuprum_capbuf_total(cb), total);
-      assert_true(counter.largest <= (mode == CUPRUM_CAP_HEAD ? 1 : 2) * max +
-                                         step + 1);
+      assert_true(counter.largest <=
+                  (mode == CUPRUM_CAP_HEAD ? 1 : 2) * max + step + 1);
       cuprum_capbuf_free(cb);
       assert_int_equal(counter.live, 0);
       cuprum_set_allocator(NULL);
@@ -232,8 +232,7 @@ static void test_capbuf_read(void **state)
   (void)state;
 
   test_pipe(p);
-  assert_int_equal(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK),
-                   0);
+  assert_int_equal(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK), 0);
   assert_int_equal(cuprum_capbuf_read(cb, p[0], 4096), -EAGAIN);
   assert_int_equal(write(p[1], "hello, world", 12), 12);
   assert_int_equal(cuprum_capbuf_read(cb, p[0], 4096), 12);
@@ -445,10 +444,14 @@ static void test_capbuf_bad_input(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      T(test_capbuf_boundaries),     T(test_capbuf_bounded_memory),
-      T(test_capbuf_unlimited_growth), T(test_capbuf_ascii),
-      T(test_capbuf_read),           T(test_capbuf_storage_hook),
-      T(test_capbuf_detach),         T(test_capbuf_enomem),
+      T(test_capbuf_boundaries),
+      T(test_capbuf_bounded_memory),
+      T(test_capbuf_unlimited_growth),
+      T(test_capbuf_ascii),
+      T(test_capbuf_read),
+      T(test_capbuf_storage_hook),
+      T(test_capbuf_detach),
+      T(test_capbuf_enomem),
       T(test_capbuf_bad_input),
   };
   return cmocka_run_group_tests_name("capbuf", tests, NULL, NULL);

@@ -365,8 +365,7 @@ static PyGetSetDef Capture_getset[] = {
      "True once more than max_bytes bytes were fed.", NULL},
     {"on_exceeded", (getter)Capture_get_on_exceeded,
      (setter)Capture_set_on_exceeded,
-     "Called once when a truncate or kill capture first passes its cap.",
-     NULL},
+     "Called once when a truncate or kill capture first passes its cap.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -460,9 +459,9 @@ PyObject *native_capture(PyObject *module, PyObject *args)
   if (rc == 0)
     rc = cuprum_capbuf_set_storage(self->cb, capture_storage, self);
   if (rc == 0)
-    rc = cuprum_capbuf_set_limit(
-        self->cb, self->max_bytes,
-        self->mode == MODE_TAIL ? CUPRUM_CAP_TAIL : CUPRUM_CAP_HEAD);
+    rc = cuprum_capbuf_set_limit(self->cb, self->max_bytes,
+                                 self->mode == MODE_TAIL ? CUPRUM_CAP_TAIL
+                                                         : CUPRUM_CAP_HEAD);
   if (rc < 0) {
     Py_DECREF(self);
     return native_raise_code(rc);

@@ -7,7 +7,6 @@
  */
 #include "native.h"
 
-
 typedef struct {
   PyObject_HEAD int fd;
 } FdTeeObject;
