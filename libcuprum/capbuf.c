@@ -12,23 +12,14 @@
 #include <stdint.h>
 #include <string.h>
 
-struct cuprum_capbuf {
-  /* The block: `cap` bytes, of which `len` hold data and one more is kept
-   * for the NUL after it.  In tail mode `len` may pass `max` until the
-   * next compaction; the kept bytes are then the last `max`. */
-  char *buf;
-  size_t len;
-  size_t cap;
-  /* Room offered by the last reserve, 0 when none is outstanding. */
-  size_t reserved;
-  uint64_t total;
-  size_t max;
-  int mode;
-  /* 1 while every byte taken into the block was below 0x80. */
-  int ascii;
-  cuprum_storage_fn storage;
-  void *storage_ctx;
-};
+
+void cuprum__capbuf_init(cuprum_capbuf *cb)
+{
+  memset(cb, 0, sizeof(*cb));
+  cb->max = CUPRUM_CAP_UNLIMITED;
+  cb->mode = CUPRUM_CAP_HEAD;
+  cb->ascii = 1;
+}
 
 int cuprum_capbuf_new(cuprum_capbuf **out)
 {
@@ -40,10 +31,7 @@ int cuprum_capbuf_new(cuprum_capbuf **out)
   cb = cuprum__malloc(sizeof(*cb));
   if (cb == NULL)
     return -ENOMEM;
-  memset(cb, 0, sizeof(*cb));
-  cb->max = CUPRUM_CAP_UNLIMITED;
-  cb->mode = CUPRUM_CAP_HEAD;
-  cb->ascii = 1;
+  cuprum__capbuf_init(cb);
   *out = cb;
   return 0;
 }
@@ -144,7 +132,7 @@ static void compact(cuprum_capbuf *cb)
 }
 
 /* Makes room for `want` more bytes after len.  0 or -ENOMEM (unchanged). */
-static int make_room(cuprum_capbuf *cb, size_t want)
+int cuprum__capbuf_room(cuprum_capbuf *cb, size_t want)
 {
   size_t need;
   size_t size;
@@ -195,7 +183,7 @@ int cuprum_capbuf_reserve(cuprum_capbuf *cb, size_t want, void **space)
   if (want == 0)
     return CUPRUM_EBUFSIZE;
   cb->reserved = 0;
-  if ((rc = make_room(cb, want)) < 0)
+  if ((rc = cuprum__capbuf_room(cb, want)) < 0)
     return rc;
   cb->reserved = want;
   *space = cb->buf + cb->len;
@@ -245,7 +233,7 @@ int cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len)
     keep = cb->len >= cb->max        ? 0
            : len < cb->max - cb->len ? len
                                      : cb->max - cb->len;
-    if (keep > 0 && (rc = make_room(cb, keep)) < 0)
+    if (keep > 0 && (rc = cuprum__capbuf_room(cb, keep)) < 0)
       return rc;
   } else if (len >= cb->max) {
     /* The chunk alone fills the cap: everything kept so far goes, and so
@@ -254,12 +242,12 @@ int cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len)
     keep = cb->max;
     p += len - keep;
     cb->len = 0;
-    if (keep > 0 && (rc = make_room(cb, keep)) < 0) {
+    if (keep > 0 && (rc = cuprum__capbuf_room(cb, keep)) < 0) {
       cb->len = old_len;
       return rc;
     }
     cb->ascii = 1;
-  } else if (keep > 0 && (rc = make_room(cb, keep)) < 0) {
+  } else if (keep > 0 && (rc = cuprum__capbuf_room(cb, keep)) < 0) {
     return rc;
   }
   if (keep > 0)
@@ -279,7 +267,7 @@ long cuprum_capbuf_read(cuprum_capbuf *cb, int fd, size_t size)
   if (!cuprum__size_ok(size))
     return CUPRUM_EBUFSIZE;
   cb->reserved = 0;
-  if ((rc = make_room(cb, size)) < 0)
+  if ((rc = cuprum__capbuf_room(cb, size)) < 0)
     return rc;
   n = cuprum__read_nowait(fd, cb->buf + cb->len, size);
   /* make_room succeeded, so there is a block: the NUL goes back over

@@ -80,6 +80,35 @@ static inline int cuprum__callback_code(int rc)
 }
 
 /* ------------------------------------------------------------------------
+ * The capture buffer (capbuf.c), also the block cuprum_consume grows.
+ */
+
+struct cuprum_capbuf {
+  /* The block: `cap` bytes, of which `len` hold data and one more is kept
+   * for the NUL after it.  In tail mode `len` may pass `max` until the
+   * next compaction; the kept bytes are then the last `max`. */
+  char *buf;
+  size_t len;
+  size_t cap;
+  /* Room offered by the last reserve, 0 when none is outstanding. */
+  size_t reserved;
+  uint64_t total;
+  size_t max;
+  int mode;
+  /* 1 while every byte taken into the block was below 0x80. */
+  int ascii;
+  cuprum_storage_fn storage;
+  void *storage_ctx;
+};
+
+/* Makes *cb an empty, unlimited buffer on the library's allocator. */
+CUPRUM__HIDDEN void cuprum__capbuf_init(cuprum_capbuf *cb);
+
+/* Makes room for `want` more bytes after cb->len (doubling; never past
+ * what a capped buffer can use).  0 or -ENOMEM (cb unchanged). */
+CUPRUM__HIDDEN int cuprum__capbuf_room(cuprum_capbuf *cb, size_t want);
+
+/* ------------------------------------------------------------------------
  * Commands (cmd.c), read by the pipeline engine (pipeline.c).
  */
 
