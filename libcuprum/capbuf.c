@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <string.h>
 
-
 void cuprum__capbuf_init(cuprum_capbuf *cb)
 {
   memset(cb, 0, sizeof(*cb));
