@@ -387,7 +387,9 @@ PyObject *native_line_events(PyObject *module, PyObject *args)
   self->pending = Py_NewRef(pending);
   self->event_timestamp = st->event_timestamp;
   self->event_line = st->event_line;
-  self->reuse = ((PyTypeObject *)type)->tp_dictoffset == 0 &&
+  /* From 3.14 a tuple caches its hash, which a refill would leave stale. */
+  self->reuse = PY_VERSION_HEX < 0x030E0000 &&
+                ((PyTypeObject *)type)->tp_dictoffset == 0 &&
                 ((PyTypeObject *)type)->tp_weaklistoffset == 0;
   rc = cuprum_lines_new(&self->lines, deliver_line, self);
   if (rc < 0) {
