@@ -32,6 +32,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -488,6 +489,41 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_path(cuprum_cmd *cmd,
                                                            int stream,
                                                            const char *path,
                                                            unsigned flags);
+
+/* Flags of cuprum_cmd_spawn. */
+/* Put the child in process group `pgid`, or in a new group it leads when
+ * pgid is 0. */
+#define CUPRUM_SPAWN_PGROUP 0x1u
+
+/*
+ * Starts `cmd` as one child process whose lifecycle the caller owns: no
+ * pipeline waits for, signals or reaps it.  The child gets the command's
+ * argv, environment overlay, directory and streams (CUPRUM_STDIO_DEFAULT
+ * means inherited here; CUPRUM_STDIO_PIPE is refused, since no pipeline
+ * reads it: make a pipe and lend its end with cuprum_cmd_redirect_fd), and
+ * starts as a pipeline's stages do: by posix_spawn, every descriptor above
+ * 2 closed, the signal mask empty and every disposition at its default.
+ * With CUPRUM_SPAWN_PGROUP it joins process group `pgid` (0: a new group
+ * it leads); without, it stays in the caller's and pgid is ignored.
+ *
+ * On success stores the child's pid in *pid and returns 0; unless pidfd is
+ * NULL, *pidfd gets a close-on-exec pidfd of the child (pidfd_open(2)),
+ * or -1 when the kernel has none.  The caller owns both: it must reap the
+ * child (waitpid(2), or waitid(2) on the pidfd once it polls readable) and
+ * close the pidfd.  cmd stays the caller's, unchanged, and may be spawned
+ * again; descriptors it lends are never closed.
+ *
+ * On failure *pid is -1 and *pidfd -1, nothing is left running or open,
+ * and the call returns CUPRUM_ENULL (cmd or pid NULL), CUPRUM_EFLAGS,
+ * -EINVAL (pgid negative, or a CUPRUM_STDIO_PIPE stream), -ENOMEM,
+ * -EMFILE, or, synchronously, the -errno of what failed in the child:
+ * -ENOENT (no such program, directory or stdin file), -EACCES (not
+ * executable, or no permission), -ENOTDIR, -EPERM (pgid not joinable),
+ * -EBADF (a lent descriptor closed), ...
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_spawn(const cuprum_cmd *cmd,
+                                                   unsigned flags, pid_t pgid,
+                                                   pid_t *pid, int *pidfd);
 
 /* Why cuprum stopped a stage, if it did. */
 typedef enum cuprum_stop {
