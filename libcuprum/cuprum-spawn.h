@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * cuprum-spawn.h - starting one child process, shared by cuprum_cmd_spawn and the
- * pipeline engine.  Nothing here is installed or exported.
+ * cuprum-spawn.h - starting one child process, shared by cuprum_cmd_spawn
+ * and the pipeline engine.  Nothing here is installed or exported.
  */
 #ifndef CUPRUM_SPAWN_H
 #define CUPRUM_SPAWN_H

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -331,6 +332,13 @@ static int set_env(cuprum_cmd *cmd, PyObject *env)
   return rc;
 }
 
+/* 1 when chdir(dir) would succeed: a directory we may search. */
+static int enterable(const char *dir)
+{
+  struct stat sb;
+  return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && access(dir, X_OK) == 0;
+}
+
 /*
  * The OSError of a failed spawn, with the filename Popen gives: the
  * working directory when it is what failed, else the program.
@@ -340,7 +348,7 @@ static PyObject *spawn_error(int rc, PyObject *program, PyObject *cwd,
 {
   if (rc >= 0 || rc <= -4096)
     return native_raise_code(rc);
-  if (cwd_bytes != NULL && access(PyBytes_AS_STRING(cwd_bytes), X_OK) != 0) {
+  if (cwd_bytes != NULL && !enterable(PyBytes_AS_STRING(cwd_bytes))) {
     errno = -rc;
     return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, cwd);
   }
