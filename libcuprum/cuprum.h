@@ -424,7 +424,9 @@ typedef enum cuprum_stdio {
 
 /*
  * Makes a command from argv[0..n), where argv is NULL-terminated and
- * argv[0] is the program (looked up in PATH when it has no slash).  The
+ * argv[0] is the program, looked up when it has no slash in the PATH of
+ * the environment the command gets (the caller's, or the overlay's when
+ * it sets, unsets or clears), as execvp(3) would in the child.  The
  * strings are copied; the caller keeps argv.  Every stream starts as
  * CUPRUM_STDIO_DEFAULT, the environment as the caller's, the working
  * directory as the caller's.  Stores the handle in *out (NULL on failure).

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -56,6 +57,94 @@ static int add_stream(posix_spawn_file_actions_t *fa, int t,
   }
 }
 
+/*
+ * When the command's overlay may change PATH (it sets or unsets PATH, or
+ * clears the environment), stores in *path the PATH of the environment
+ * envp the child gets (NULL when it has none) and returns 1; else 0, and
+ * posix_spawnp's lookup in the caller's PATH is the right one.
+ */
+static int overlay_path(const cuprum_cmd *cmd, char *const *envp,
+                        const char **path)
+{
+  int touched = 0;
+
+  for (size_t i = 0; i < cmd->n_env && !touched; i++) {
+    const struct cuprum__envop *op = &cmd->env[i];
+    touched = op->entry == NULL ||
+              (op->name_len == 4 && strncmp(op->entry, "PATH", 4) == 0);
+  }
+  if (!touched || envp == NULL)
+    return 0;
+  *path = NULL;
+  for (char *const *e = envp; *e != NULL; e++)
+    if (strncmp(*e, "PATH=", 5) == 0) {
+      *path = *e + 5;
+      break;
+    }
+  return 1;
+}
+
+/*
+ * Finds `name` in `path` (NULL: the C library's default, "/bin:/usr/bin")
+ * as execvp(3) would in the child's environment: the first regular file
+ * the caller may execute.  An empty element is the working directory the
+ * child will have (`dir`, else the caller's).  Stores the program to pass
+ * to posix_spawn (allocated) in *out.  Returns 0, -ENOENT (nowhere),
+ * -EACCES (found, but none executable) or -ENOMEM.
+ */
+static int path_lookup(const char *name, const char *path, const char *dir,
+                       char **out)
+{
+  size_t nl = strlen(name);
+  size_t dl = dir != NULL ? strlen(dir) : 0;
+  int rc = -ENOENT;
+
+  *out = NULL;
+  if (path == NULL)
+    path = "/bin:/usr/bin";
+  for (const char *p = path;; p++) {
+    const char *end = strchr(p, ':');
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    /* "dir/" + prefix + "/" + name: the candidate as the child sees it
+     * starts at `cand`, and as this process sees it at `full`. */
+    char *full = cuprum__malloc(dl + 1 + len + 2 + nl + 1);
+    char *cand;
+    struct stat sb;
+
+    if (full == NULL)
+      return -ENOMEM;
+    cand = full;
+    if ((len == 0 || p[0] != '/') && dir != NULL) {
+      memcpy(full, dir, dl);
+      full[dl] = '/';
+      cand = full + dl + 1;
+    }
+    if (len == 0) {
+      cand[0] = '.';
+      len = 1;
+    } else {
+      memcpy(cand, p, len);
+    }
+    cand[len] = '/';
+    memcpy(cand + len + 1, name, nl + 1);
+    if (stat(full, &sb) == 0) {
+      if (S_ISREG(sb.st_mode) && access(full, X_OK) == 0) {
+        if (cand != full)
+          memmove(full, cand, len + 1 + nl + 1);
+        *out = full;
+        return 0;
+      }
+      rc = -EACCES;
+    } else if (errno == EACCES) {
+      rc = -EACCES;
+    }
+    cuprum__free(full);
+    if (end == NULL)
+      return rc;
+    p = end;
+  }
+}
+
 int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
                   pid_t pgroup, pid_t *pid, int *pidfd)
 {
@@ -63,6 +152,7 @@ int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
   posix_spawnattr_t attr;
   sigset_t set;
   char **envp = NULL;
+  char *found = NULL;
   int tmp[3] = {-1, -1, -1};
   short aflags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   pid_t child;
@@ -103,14 +193,21 @@ int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
   if (rc == 0) {
     char *const *argv = cmd->argv;
     char *const *env = envp != NULL ? envp : environ;
+    const char *path;
     if (strchr(argv[0], '/') != NULL)
       rc = -posix_spawn(&child, argv[0], &fa, &attr, argv, env);
-    else
+    else if (overlay_path(cmd, envp, &path)) {
+      /* posix_spawnp would search the caller's PATH, not the child's. */
+      rc = path_lookup(argv[0], path, cmd->dir, &found);
+      if (rc == 0)
+        rc = -posix_spawn(&child, found, &fa, &attr, argv, env);
+    } else
       rc = -posix_spawnp(&child, argv[0], &fa, &attr, argv, env);
   }
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   cuprum__free(envp);
+  cuprum__free(found);
   for (int t = 0; t < 3; t++)
     if (tmp[t] >= 0)
       close(tmp[t]);

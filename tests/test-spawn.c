@@ -241,6 +241,25 @@ static void test_pidfd_poll(void **state)
   assert_int_equal(test_wait(pid), 0);
 }
 
+/* The helper by its name alone, with PATH set by the overlay to `path`
+ * (NULL: the environment cleared, so PATH unset). */
+static cuprum_cmd *helper_by_name(const char *path, char *name, size_t n)
+{
+  const char *helper = pu_helper();
+  const char *slash = strrchr(helper, '/');
+  const char *argv[] = {name, "exit", "5", NULL};
+  cuprum_cmd *cmd = NULL;
+
+  assert_non_null(slash);
+  snprintf(name, n, "%s", slash + 1);
+  assert_int_equal(cuprum_cmd_new(&cmd, argv), 0);
+  if (path != NULL)
+    assert_int_equal(cuprum_cmd_setenv(cmd, "PATH", path), 0);
+  else
+    assert_int_equal(cuprum_cmd_clearenv(cmd), 0);
+  return cmd;
+}
+
 /* cuprum_cmd_spawn must fail with `want` and leave nothing behind. */
 static void expect_failure(cuprum_cmd *cmd, int want)
 {
@@ -286,6 +305,46 @@ static void test_exec_failures(void **state)
   assert_int_equal(
       cuprum_cmd_redirect_path(cmd, CUPRUM_STDIN, "/nonexistent/in", 0), 0);
   expect_failure(cmd, -ENOENT);
+}
+
+/* A name without a slash is looked up in the PATH the child gets, as
+ * execvp would in the child, not in the caller's. */
+static void test_path_of_the_overlay(void **state)
+{
+  char dir[512];
+  char name[256];
+  char decoy[800];
+  const char *t = getenv("TMPDIR");
+  int fd;
+  (void)state;
+
+  snprintf(dir, sizeof(dir), "%s", pu_helper());
+  *strrchr(dir, '/') = '\0';
+  /* Found through the overlay's PATH, after a directory without it. */
+  snprintf(decoy, sizeof(decoy), "/nonexistent:%s", dir);
+  assert_int_equal(spawn_wait(helper_by_name(decoy, name, sizeof(name))), 5);
+  /* Not in the overlay's PATH, nor in the default one when it is unset:
+   * refused at once, even where exec errors cannot come back. */
+  expect_failure(helper_by_name("/nonexistent", name, sizeof(name)), -ENOENT);
+  expect_failure(helper_by_name(NULL, name, sizeof(name)), -ENOENT);
+  /* An empty element is the working directory the child will have. */
+  {
+    cuprum_cmd *cmd = helper_by_name(":", name, sizeof(name));
+    assert_int_equal(cuprum_cmd_chdir(cmd, dir), 0);
+    assert_int_equal(spawn_wait(cmd), 5);
+  }
+  /* Found, but not executable: -EACCES. */
+  snprintf(dir, sizeof(dir), "%s/cuprum-test-spawn.XXXXXX",
+           t != NULL ? t : "/tmp");
+  assert_non_null(mkdtemp(dir));
+  snprintf(decoy, sizeof(decoy), "%s/%s", dir, name);
+  fd = open(decoy, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  close(fd);
+  if (geteuid() != 0 || access(decoy, X_OK) != 0)
+    expect_failure(helper_by_name(dir, name, sizeof(name)), -EACCES);
+  assert_int_equal(unlink(decoy), 0);
+  assert_int_equal(rmdir(dir), 0);
 }
 
 /* An allocator that fails while `failing` is set, else the C library's. */
@@ -356,6 +415,8 @@ int main(void)
                                       pu_teardown),
       cmocka_unit_test_setup_teardown(test_pidfd_poll, pu_setup, pu_teardown),
       cmocka_unit_test_setup_teardown(test_exec_failures, pu_setup,
+                                      pu_teardown),
+      cmocka_unit_test_setup_teardown(test_path_of_the_overlay, pu_setup,
                                       pu_teardown),
       cmocka_unit_test_setup_teardown(test_out_of_memory, pu_setup,
                                       pu_teardown),

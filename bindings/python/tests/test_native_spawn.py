@@ -168,3 +168,20 @@ def test_empty_argv_and_direct_construction() -> None:
     assert proc.wait() == 0
     with pytest.raises(TypeError):
         type(proc)()
+
+
+def test_path_lookup_uses_the_childs_path(tmp_path: Path) -> None:
+    """A name without a slash is looked up in ``env["PATH"]``, as Popen
+    does, not in the parent's PATH."""
+    probe = tmp_path / "cuprum-path-probe"
+    probe.write_text(f"#!{PY}\nimport sys\nsys.exit(7)\n")
+    probe.chmod(0o755)
+    env = {"PATH": f"/nonexistent:{tmp_path}"}
+    assert subprocess.Popen(["cuprum-path-probe"], env=env, **QUIET).wait() == 7  # noqa: S603, S607
+    assert _spawn(["cuprum-path-probe"], env=env).wait() == 7
+    # Only in the parent's PATH: not found, alike.
+    env = {"PATH": "/nonexistent"}
+    want = _failure(lambda: subprocess.Popen(["cuprum-path-probe"], env=env, **QUIET))  # noqa: S603, S607
+    got = _failure(lambda: native.spawn(["cuprum-path-probe"], env=env, **QUIET))
+    assert type(got) is type(want)
+    assert (got.errno, got.strerror, got.filename) == (want.errno, want.strerror, want.filename)
