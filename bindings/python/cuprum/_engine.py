@@ -52,7 +52,8 @@ attributes:
 ``LineEvents(encoding, errors, event_type, template, hooks, pending)``
     A line splitter, as ``LineSplitter``, that builds each line's event
     itself: a copy of the ``template`` tuple as ``event_type`` with the
-    timestamp (position 6) and the decoded line (position 7) filled in,
+    fields named ``timestamp`` and ``line`` in ``event_type._fields`` (the
+    one definition of the layout) filled in with the time and the decoded line,
     passed to every hook in order; awaitable results are appended to
     ``pending``. The timestamp is the wall-clock time of the ``feed`` (or
     ``finish``) call that completed the line, so the lines of one read share

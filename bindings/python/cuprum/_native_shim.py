@@ -31,8 +31,8 @@ _UNSET = object()
 _cached: object = _UNSET
 _NOT_FOUND = re.compile(r"(libcuprum[^\s:]*): cannot open shared object file")
 _UNDEFINED = re.compile(r"undefined symbol: (cuprum_\w+)")
-# The marker _native.c keeps in the binary: the cuprum.h version it was
-# compiled against.
+# The marker the extension keeps in its binary (bindings/python/_native/
+# module.c): the cuprum.h version it was compiled against.
 _BUILT_AGAINST = re.compile(rb"cuprum\._native was built against libcuprum ([0-9][0-9A-Za-z.+~-]*)")
 
 

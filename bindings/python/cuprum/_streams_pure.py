@@ -219,11 +219,6 @@ class LineSplitter:
             self._split(text, "", final=True)
 
 
-#: Fields in an event template: those of :class:`cuprum.events.ExecEvent`,
-#: with the timestamp at position 6 and the line at 7.
-_EVENT_FIELDS = 16
-
-
 class LineEvents(LineSplitter):
     """A :class:`LineSplitter` that builds each line's event itself.
 
@@ -238,7 +233,7 @@ class LineEvents(LineSplitter):
     hands over to it.
     """
 
-    __slots__ = ("_event_type", "_hooks", "_results", "_stamp", "_template")
+    __slots__ = ("_event_type", "_hooks", "_line_at", "_results", "_stamp", "_stamp_at", "_template")
 
     def __init__(
         self,
@@ -250,9 +245,20 @@ class LineEvents(LineSplitter):
         pending: list[typ.Any],
     ) -> None:
         """Prepare the splitter and the per-stage parts of every event."""
-        if not (isinstance(event_type, type) and issubclass(event_type, tuple)) or len(template) != _EVENT_FIELDS:
-            msg = "LineEvents needs a tuple subclass and a template of its fields"
+        # The layout is the event type's own (``ExecEvent._fields``), the
+        # one definition of it; the native engine reads it the same way.
+        fields = getattr(event_type, "_fields", None)
+        if (
+            not (isinstance(event_type, type) and issubclass(event_type, tuple))
+            or not isinstance(fields, tuple)
+            or "timestamp" not in fields
+            or "line" not in fields
+            or len(template) != len(fields)
+        ):
+            msg = "LineEvents needs a named tuple type with timestamp and line fields and a template of its fields"
             raise TypeError(msg)
+        self._stamp_at = fields.index("timestamp")
+        self._line_at = fields.index("line")
         super().__init__(encoding, errors, _no_callback)
         self._event_type = event_type
         self._template = tuple(template)
@@ -272,22 +278,16 @@ class LineEvents(LineSplitter):
 
     def _deliver(self, lines: list[str]) -> None:
         """Build and deliver the event of each line in ``lines``."""
-        (phase, program, argv, cwd, env, pid, _, _, code, duration, tags, note, count, op, error, exec_id) = (
-            self._template
-        )
         n = len(lines)
         r = itertools.repeat
         # The events are built by C iterators (zip over repeated fields, the
         # feed's timestamp among them), so a line costs no Python bytecode
         # of cuprum's beyond the loop that calls the hook.
+        columns: list[typ.Iterable[object]] = [r(value, n) for value in self._template]
+        columns[self._stamp_at] = r(self._stamp, n)
+        columns[self._line_at] = lines
         build: typ.Callable[..., tuple[object, ...]] = tuple.__new__
-        events = map(
-            build,
-            r(self._event_type, n),
-            zip(r(phase, n), r(program, n), r(argv, n), r(cwd, n), r(env, n), r(pid, n), r(self._stamp, n),
-                lines, r(code, n), r(duration, n), r(tags, n), r(note, n), r(count, n), r(op, n), r(error, n),
-                r(exec_id, n)),
-        )
+        events = map(build, r(self._event_type, n), zip(*columns))
         pending, isawaitable = self._results, inspect.isawaitable
         hooks = self._hooks
         if len(hooks) == 1:

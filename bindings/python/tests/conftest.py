@@ -63,6 +63,29 @@ def child(*actions: object) -> sh.SafeCmd:
     return cmd(PYTHON, "-I", CHILD, *actions)
 
 
+#: Variables an interpreter started by a test must inherit: a sanitized
+#: libcuprum (CI's ASan run) needs the runtimes this one was started with.
+_SANITIZER_VARS = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+
+def interpreter_env(**extra: str) -> dict[str, str]:
+    """A small, fixed environment for a Python interpreter a test starts:
+    PATH, this interpreter's ``sys.path`` and the library path (so it finds
+    the package under test), C locale, the sanitizer variables if set, and
+    ``extra``."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LC_ALL": "C.UTF-8",
+    }
+    for name in ("LD_LIBRARY_PATH", *_SANITIZER_VARS):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(extra)
+    return env
+
+
 def _open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 

@@ -87,12 +87,17 @@ class StageEvents:
                 pending.append(result)
 
     def line_template(self, phase: str) -> tuple[object, ...]:
-        """The fields of every ``phase`` line event, with the timestamp and
-        the line left as ``None`` for the engine to fill in (positions 6 and
-        7 of :class:`~cuprum.events.ExecEvent`)."""
-        return (
-            phase, self.program, self.argv, self.cwd, self.env, self.pid, None, None,
-            None, None, self.tags, None, None, None, None, self.exec_id,
+        """The fields of every ``phase`` line event, in
+        :class:`~cuprum.events.ExecEvent`'s own order, with the timestamp and
+        the line left empty for the engine to fill in (the engines find them
+        by name in ``ExecEvent._fields``)."""
+        return tuple(
+            ExecEvent(
+                phase=phase,  # type: ignore[arg-type]
+                program=self.program, argv=self.argv, cwd=self.cwd, env=self.env,
+                pid=self.pid, timestamp=0.0, line=None, exit_code=None, duration_s=None,
+                tags=self.tags, exec_id=self.exec_id,
+            )
         )
 
 
