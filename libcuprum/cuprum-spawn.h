@@ -29,9 +29,10 @@ struct cuprum__stdio {
  * Starts cmd's argv with posix_spawn (posix_spawnp for a name without a
  * slash): streams from io[0..3), the command's environment overlay and
  * directory, every descriptor above 2 closed, the signal mask emptied and
- * every disposition reset to the default; with pgroup 0 the child leads a
- * new process group, with pgroup > 0 it joins that group.  On success
- * stores the child's pid in *pid and, unless pidfd is NULL, a
+ * every disposition reset to the default (with keep_signals: the caller's
+ * mask and ignored signals kept, SIGPIPE and SIGXFSZ reset); with pgroup 0 the
+ * child leads a new process group, with pgroup > 0 it joins that group.  On
+ * success stores the child's pid in *pid and, unless pidfd is NULL, a
  * close-on-exec pidfd in *pidfd (-1 when the kernel has none) and returns
  * 0; the caller owns both.  Returns
  * -ENOMEM, -EMFILE, or the -errno of the exec, chdir, open or dup2 that
@@ -40,6 +41,6 @@ struct cuprum__stdio {
  */
 CUPRUM__HIDDEN int cuprum__spawn(const cuprum_cmd *cmd,
                                  const struct cuprum__stdio io[3], pid_t pgroup,
-                                 pid_t *pid, int *pidfd);
+                                 int keep_signals, pid_t *pid, int *pidfd);
 
 #endif /* CUPRUM_SPAWN_H */

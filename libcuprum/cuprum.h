@@ -496,6 +496,11 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_path(cuprum_cmd *cmd,
 /* Put the child in process group `pgid`, or in a new group it leads when
  * pgid is 0. */
 #define CUPRUM_SPAWN_PGROUP 0x1u
+/* Keep the caller's signal mask and the signals it ignores, as exec(2)
+ * does, but reset SIGPIPE and SIGXFSZ, which a caller typically ignores
+ * only for its own writes, to their defaults (what Python's subprocess
+ * does).  Without it the mask is emptied and every disposition reset. */
+#define CUPRUM_SPAWN_KEEP_SIGNALS 0x2u
 
 /*
  * Starts `cmd` as one child process whose lifecycle the caller owns: no
@@ -504,7 +509,8 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_path(cuprum_cmd *cmd,
  * means inherited here; CUPRUM_STDIO_PIPE is refused, since no pipeline
  * reads it: make a pipe and lend its end with cuprum_cmd_redirect_fd), and
  * starts as a pipeline's stages do: by posix_spawn, every descriptor above
- * 2 closed, the signal mask empty and every disposition at its default.
+ * 2 closed, the signal mask empty and every disposition at its default
+ * (see CUPRUM_SPAWN_KEEP_SIGNALS for the alternative).
  * With CUPRUM_SPAWN_PGROUP it joins process group `pgid` (0: a new group
  * it leads); without, it stays in the caller's and pgid is ignored.
  *

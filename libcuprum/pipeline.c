@@ -435,7 +435,7 @@ static int spawn_stage(cuprum_pipeline *pl, size_t i,
 
   if ((pl->flags & CUPRUM_PIPELINE_NEW_PGROUP) != 0)
     pgroup = pl->pgid > 0 ? pl->pgid : 0;
-  rc = cuprum__spawn(s->cmd, io, pgroup, &s->pid, &s->pidfd);
+  rc = cuprum__spawn(s->cmd, io, pgroup, 0, &s->pid, &s->pidfd);
   if (rc < 0)
     return rc;
   if ((pl->flags & CUPRUM_PIPELINE_NEW_PGROUP) != 0 && pl->pgid <= 0)

@@ -146,7 +146,7 @@ static int path_lookup(const char *name, const char *path, const char *dir,
 }
 
 int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
-                  pid_t pgroup, pid_t *pid, int *pidfd)
+                  pid_t pgroup, int keep_signals, pid_t *pid, int *pidfd)
 {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
@@ -178,10 +178,19 @@ int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
     rc = -posix_spawn_file_actions_addchdir_np(&fa, cmd->dir);
   if (rc == 0)
     rc = -posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  sigemptyset(&set);
-  if (rc == 0)
-    rc = -posix_spawnattr_setsigmask(&attr, &set);
-  sigfillset(&set);
+  if (keep_signals) {
+    /* The caller's mask and ignored signals stay; the two a caller
+     * typically ignores for its own writes get their default back. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGXFSZ);
+    aflags = POSIX_SPAWN_SETSIGDEF;
+  } else {
+    sigemptyset(&set);
+    if (rc == 0)
+      rc = -posix_spawnattr_setsigmask(&attr, &set);
+    sigfillset(&set);
+  }
   if (rc == 0)
     rc = -posix_spawnattr_setsigdefault(&attr, &set);
   if (rc == 0 && pgroup != CUPRUM__NO_PGROUP) {
@@ -235,7 +244,7 @@ int cuprum_cmd_spawn(const cuprum_cmd *cmd, unsigned flags, pid_t pgid,
     *pidfd = -1;
   if (cmd == NULL || pid == NULL)
     return CUPRUM_ENULL;
-  if ((flags & ~CUPRUM_SPAWN_PGROUP) != 0)
+  if ((flags & ~(CUPRUM_SPAWN_PGROUP | CUPRUM_SPAWN_KEEP_SIGNALS)) != 0)
     return CUPRUM_EFLAGS;
   if ((flags & CUPRUM_SPAWN_PGROUP) != 0 && pgid < 0)
     return -EINVAL;
@@ -252,5 +261,5 @@ int cuprum_cmd_spawn(const cuprum_cmd *cmd, unsigned flags, pid_t pgid,
   }
   return cuprum__spawn(
       cmd, io, (flags & CUPRUM_SPAWN_PGROUP) != 0 ? pgid : CUPRUM__NO_PGROUP,
-      pid, pidfd);
+      (flags & CUPRUM_SPAWN_KEEP_SIGNALS) != 0, pid, pidfd);
 }

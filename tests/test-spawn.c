@@ -3,8 +3,9 @@
  * test-spawn.c - cuprum_cmd_spawn, one child whose lifecycle the caller
  * owns: redirections to lent descriptors, files and /dev/null, stderr
  * merged, the environment and directory, process groups, the pidfd with
- * poll, exec failures as -errno with nothing leaked and nothing left
- * running, allocation failure, and bad arguments.
+ * poll, the signal state (reset, or kept but for SIGPIPE), exec failures as
+ * -errno with nothing leaked and nothing left running, allocation failure, and
+ * bad arguments.
  */
 #include "config.h"
 
@@ -260,6 +261,75 @@ static cuprum_cmd *helper_by_name(const char *path, char *name, size_t n)
   return cmd;
 }
 
+/* The mask `field` ("SigIgn", "SigBlk") of process pid, from /proc. */
+static unsigned long long proc_mask(pid_t pid, const char *field)
+{
+  char path[64];
+  char line[256];
+  unsigned long long mask = 0;
+  size_t n = strlen(field);
+  FILE *f;
+
+  snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+  f = fopen(path, "re");
+  assert_non_null(f);
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (strncmp(line, field, n) == 0 && line[n] == ':')
+      mask = strtoull(line + n + 1, NULL, 16);
+  fclose(f);
+  return mask;
+}
+
+#define SIGBIT(s) (1ull << ((s)-1))
+
+/* Spawns a sleeping helper with `flags` and returns its SigIgn and SigBlk
+ * masks, then kills and reaps it. */
+static void child_signals(unsigned flags, unsigned long long *ign,
+                          unsigned long long *blk)
+{
+  cuprum_cmd *cmd = pu_cmd("sleep", "60000");
+  pid_t pid = -1;
+
+  assert_int_equal(cuprum_cmd_spawn(cmd, flags, 0, &pid, NULL), 0);
+  cuprum_cmd_free(cmd);
+  *ign = proc_mask(pid, "SigIgn");
+  *blk = proc_mask(pid, "SigBlk");
+  assert_int_equal(kill(pid, SIGKILL), 0);
+  assert_int_equal(test_wait(pid), 128 + SIGKILL);
+}
+
+static void test_signal_state(void **state)
+{
+  struct sigaction ign;
+  struct sigaction old_hup;
+  struct sigaction old_pipe;
+  sigset_t usr1;
+  sigset_t old_mask;
+  unsigned long long i;
+  unsigned long long b;
+  (void)state;
+
+  memset(&ign, 0, sizeof(ign));
+  ign.sa_handler = SIG_IGN;
+  assert_int_equal(sigaction(SIGHUP, &ign, &old_hup), 0);
+  assert_int_equal(sigaction(SIGPIPE, &ign, &old_pipe), 0);
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  assert_int_equal(sigprocmask(SIG_BLOCK, &usr1, &old_mask), 0);
+  /* By default everything is reset: nothing ignored, nothing blocked. */
+  child_signals(0, &i, &b);
+  assert_true((i & (SIGBIT(SIGHUP) | SIGBIT(SIGPIPE))) == 0);
+  assert_true((b & SIGBIT(SIGUSR1)) == 0);
+  /* Kept, as exec keeps them, but for SIGPIPE. */
+  child_signals(CUPRUM_SPAWN_KEEP_SIGNALS, &i, &b);
+  assert_true((i & SIGBIT(SIGHUP)) != 0);
+  assert_true((i & SIGBIT(SIGPIPE)) == 0);
+  assert_true((b & SIGBIT(SIGUSR1)) != 0);
+  assert_int_equal(sigprocmask(SIG_SETMASK, &old_mask, NULL), 0);
+  assert_int_equal(sigaction(SIGHUP, &old_hup, NULL), 0);
+  assert_int_equal(sigaction(SIGPIPE, &old_pipe, NULL), 0);
+}
+
 /* cuprum_cmd_spawn must fail with `want` and leave nothing behind. */
 static void expect_failure(cuprum_cmd *cmd, int want)
 {
@@ -414,6 +484,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_process_group, pu_setup,
                                       pu_teardown),
       cmocka_unit_test_setup_teardown(test_pidfd_poll, pu_setup, pu_teardown),
+      cmocka_unit_test_setup_teardown(test_signal_state, pu_setup, pu_teardown),
       cmocka_unit_test_setup_teardown(test_exec_failures, pu_setup,
                                       pu_teardown),
       cmocka_unit_test_setup_teardown(test_path_of_the_overlay, pu_setup,

@@ -370,7 +370,9 @@ PyObject *native_spawn(PyObject *module, PyObject *args, PyObject *kw)
   PyObject *cwd_bytes = NULL;
   PyObject *result = NULL;
   cuprum_cmd *cmd = NULL;
-  unsigned flags = 0;
+  /* As Popen(restore_signals=True): the caller's mask and ignored signals
+   * kept, SIGPIPE and SIGXFSZ (which Python ignores) reset. */
+  unsigned flags = CUPRUM_SPAWN_KEEP_SIGNALS;
   int pgid = 0;
   pid_t pid;
   int pidfd;

@@ -68,8 +68,9 @@ attributes:
     ``cwd`` and ``env`` (the whole environment, or ``None`` to inherit) as
     ``Popen`` takes them; ``process_group`` as ``Popen``'s (``None``: the
     parent's group, 0: a new one, else that group). Every other descriptor
-    is closed in the child, its signal mask emptied and its dispositions
-    reset. A failed start raises the ``OSError`` (by errno:
+    is closed in the child; it keeps the parent's signal mask and ignored
+    signals but gets the default ``SIGPIPE`` and ``SIGXFSZ``, as with
+    ``Popen(restore_signals=True)``. A failed start raises the ``OSError`` (by errno:
     ``FileNotFoundError``, ``PermissionError``, ``NotADirectoryError``...)
     that ``Popen`` raises, with the same ``strerror`` and ``filename`` (the
     working directory when entering it failed, else ``argv[0]``), and

@@ -185,3 +185,56 @@ def test_path_lookup_uses_the_childs_path(tmp_path: Path) -> None:
     got = _failure(lambda: native.spawn(["cuprum-path-probe"], env=env, **QUIET))
     assert type(got) is type(want)
     assert (got.errno, got.strerror, got.filename) == (want.errno, want.strerror, want.filename)
+
+
+def _masks(pid: int) -> dict[str, int]:
+    masks = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("SigIgn", "SigBlk"):
+                # The standard signals only: glibc's posix_spawn leaves its
+                # two internal real-time signals (32, 33) ignored in the
+                # child, which no glibc program can use (SIGRTMIN is 34).
+                masks[name] = int(value, 16) & 0x7FFFFFFF  # signals 1..31
+    return masks
+
+
+def _ready_child_masks(start: typ.Callable[[int], typ.Any]) -> dict[str, int]:
+    """Start a Python child that says when it is up; its signal masks."""
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        proc = start(write_fd)
+        os.close(write_fd)
+        write_fd = -1
+        assert os.read(read_fd, 16) == b"up"
+        masks = _masks(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
+    return masks
+
+
+def test_signal_state_matches_popen() -> None:
+    """Ignored signals and the mask are inherited, SIGPIPE reset, as with
+    ``Popen(restore_signals=True)``: under ``nohup`` both engines' children
+    ignore SIGHUP."""
+    code = "import os, time; os.write(1, b'up'); time.sleep(60)"
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        want = _ready_child_masks(
+            lambda fd: subprocess.Popen(  # noqa: S603
+                [PY, "-c", code], stdout=fd, stdin=subprocess.DEVNULL, restore_signals=True
+            )
+        )
+        got = _ready_child_masks(lambda fd: _spawn([PY, "-c", code], stdout=fd))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.signal(signal.SIGHUP, old)
+    assert got == want
+    assert got["SigIgn"] & 1 << (signal.SIGHUP - 1)
+    assert got["SigBlk"] & 1 << (signal.SIGUSR1 - 1)

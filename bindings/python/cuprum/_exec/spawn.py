@@ -12,8 +12,8 @@ child's ends at once, which lets an early-exiting consumer deliver
 SIGPIPE/EPIPE to its producer exactly as in a shell pipeline. Children are
 spawned by the engine's ``spawn`` when it has one (the native engine:
 libcuprum's ``cuprum_cmd_spawn``, posix_spawn), else by ``subprocess.Popen``
-(vfork), both with default signal dispositions and an empty signal mask,
-never a plain fork of a large parent. Either way the child is a
+(vfork), both with the default ``SIGPIPE`` and ``SIGXFSZ`` (Python ignores
+them) and the parent's signal mask, never a plain fork of a large parent. Either way the child is a
 :class:`~cuprum._engine.ChildProcess` and the same Python lifecycle reaps
 and stops it.
 """
