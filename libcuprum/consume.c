@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * consume.c - read a descriptor to end of file into one growing buffer,
- * teeing and passing on each chunk as it arrives.
+ * consume.c - read a descriptor to end of file into one growing buffer (a
+ * capture buffer's block, see capbuf.c), teeing and passing on each chunk
+ * as it arrives.
  */
 #include "config.h"
 
@@ -30,47 +31,9 @@ void cuprum_capture_release(cuprum_capture *cap)
   memset(cap, 0, sizeof(*cap));
 }
 
-/* The capture buffer: `cap` bytes, of which `len` hold data and one is
- * always kept free for the terminating NUL. */
-struct sink {
-  char *buf;
-  size_t len;
-  size_t cap;
-};
-
-/* Makes room for at least `want` more bytes, doubling the buffer so that
- * the total copying cost stays linear (and realloc of large blocks is a
- * page remap, not a copy). */
-static int reserve(struct sink *s, size_t want)
-{
-  size_t need;
-  size_t cap;
-  char *nb;
-
-  if (s->cap - s->len - 1 >= want && s->buf != NULL)
-    return 0;
-  if (want > SIZE_MAX - s->len - 1)
-    return -ENOMEM;
-  need = s->len + want + 1;
-  cap = s->cap;
-  while (cap < need) {
-    if (cap > SIZE_MAX / 2) {
-      cap = need;
-      break;
-    }
-    cap = cap == 0 ? need : cap * 2;
-  }
-  nb = cuprum__realloc(s->buf, cap);
-  if (nb == NULL)
-    return -ENOMEM;
-  s->buf = nb;
-  s->cap = cap;
-  return 0;
-}
-
 /* Gives back the unused tail of a large buffer: a capture must not hold
  * up to twice its size for its whole life. */
-static void trim(struct sink *s)
+static void trim(cuprum_capbuf *s)
 {
   char *nb;
 
@@ -112,7 +75,7 @@ int cuprum_consume(int reader, const cuprum_consume_opts *opts,
 {
   cuprum_consume_opts defaults;
   cuprum__sigpipe_guard guard;
-  struct sink s = {NULL, 0, 0};
+  cuprum_capbuf s;
   const int capture_on =
       opts == NULL || (opts->flags & CUPRUM_CONSUME_CAPTURE) != 0;
   char *scratch = NULL;
@@ -121,6 +84,7 @@ int cuprum_consume(int reader, const cuprum_consume_opts *opts,
   if (out == NULL)
     return CUPRUM_ENULL;
   memset(out, 0, sizeof(*out));
+  cuprum__capbuf_init(&s);
   if (opts == NULL) {
     cuprum_consume_opts_init(&defaults);
     opts = &defaults;
@@ -150,7 +114,7 @@ int cuprum_consume(int reader, const cuprum_consume_opts *opts,
           s.buf == NULL || opts->read_size < CUPRUM_BUFFER_SIZE_DEFAULT
               ? opts->read_size
               : CUPRUM_BUFFER_SIZE_DEFAULT;
-      if ((rc = reserve(&s, want)) < 0)
+      if ((rc = cuprum__capbuf_room(&s, want)) < 0)
         break;
       chunk = s.buf + s.len;
       room = s.cap - s.len - 1;

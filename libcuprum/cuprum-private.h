@@ -40,6 +40,13 @@ CUPRUM__HIDDEN int cuprum__wait(int fd, short events);
 CUPRUM__HIDDEN long cuprum__read(int fd, void *buf, size_t len);
 
 /*
+ * read(2) that retries EINTR but does not wait: -EAGAIN when a
+ * non-blocking fd has nothing.  Returns the byte count (0 at end of file)
+ * or a negated errno.
+ */
+CUPRUM__HIDDEN long cuprum__read_nowait(int fd, void *buf, size_t len);
+
+/*
  * Writes all of buf, retrying EINTR, waiting on EAGAIN, and continuing after
  * short writes.  Returns 0 or a negated errno; *written (optional) counts
  * the bytes the writer took.  The caller must have SIGPIPE blocked (see
@@ -71,6 +78,35 @@ static inline int cuprum__callback_code(int rc)
     return CUPRUM_ESTOPPED;
   return rc;
 }
+
+/* ------------------------------------------------------------------------
+ * The capture buffer (capbuf.c), also the block cuprum_consume grows.
+ */
+
+struct cuprum_capbuf {
+  /* The block: `cap` bytes, of which `len` hold data and one more is kept
+   * for the NUL after it.  In tail mode `len` may pass `max` until the
+   * next compaction; the kept bytes are then the last `max`. */
+  char *buf;
+  size_t len;
+  size_t cap;
+  /* Room offered by the last reserve, 0 when none is outstanding. */
+  size_t reserved;
+  uint64_t total;
+  size_t max;
+  int mode;
+  /* 1 while every byte taken into the block was below 0x80. */
+  int ascii;
+  cuprum_storage_fn storage;
+  void *storage_ctx;
+};
+
+/* Makes *cb an empty, unlimited buffer on the library's allocator. */
+CUPRUM__HIDDEN void cuprum__capbuf_init(cuprum_capbuf *cb);
+
+/* Makes room for `want` more bytes after cb->len (doubling; never past
+ * what a capped buffer can use).  0 or -ENOMEM (cb unchanged). */
+CUPRUM__HIDDEN int cuprum__capbuf_room(cuprum_capbuf *cb, size_t want);
 
 /* ------------------------------------------------------------------------
  * Commands (cmd.c), read by the pipeline engine (pipeline.c).

@@ -257,6 +257,145 @@ cuprum_consume(int reader, const cuprum_consume_opts *opts,
 CUPRUM_API void cuprum_capture_release(cuprum_capture *cap);
 
 /* ------------------------------------------------------------------------
+ * Capture buffers: one growing buffer, optionally capped, whose storage the
+ * caller may own
+ */
+
+/*
+ * A capture buffer keeps the bytes fed or read into it in one contiguous
+ * block (no copy per chunk when reading straight into it), counts every
+ * byte, tracks whether the bytes are all ASCII, and can keep only the first
+ * or only the last N bytes.  Used by one thread at a time.
+ */
+typedef struct cuprum_capbuf cuprum_capbuf;
+
+/*
+ * A storage hook: lets the caller own the capture's block (say, the
+ * object the bytes will finally live in), so that the result needs no
+ * copy.  Called to grow: `data` is the current block (NULL the first
+ * time), of which the first `len` bytes are in use, and *size the least
+ * capacity wanted in bytes (room for one NUL byte after the data is
+ * included).  Return a block of at least *size bytes whose first `len`
+ * bytes are those of `data` (the same block, moved or not), raising *size
+ * to the capacity given if it is larger; or NULL, leaving `data` as it
+ * was, when out of memory.  Called with *size == 0 to release `data` (the
+ * return value is then ignored).  `ctx` is the pointer given with the hook.
+ */
+typedef void *(*cuprum_storage_fn)(void *ctx, void *data, size_t len,
+                                   size_t *size);
+
+/* Keep the first max_bytes bytes (cuprum_capbuf_set_limit). */
+#define CUPRUM_CAP_HEAD 0
+/* Keep the last max_bytes bytes (cuprum_capbuf_set_limit). */
+#define CUPRUM_CAP_TAIL 1
+/* No limit on the bytes kept (cuprum_capbuf_set_limit). */
+#define CUPRUM_CAP_UNLIMITED SIZE_MAX
+
+/*
+ * Makes an empty capture buffer: no limit, storage from the library's
+ * allocator.  Stores it in *out (NULL on failure); the caller owns it and
+ * releases it with cuprum_capbuf_free.  Returns 0, CUPRUM_ENULL or -ENOMEM.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_capbuf_new(cuprum_capbuf **out);
+
+/* Releases the buffer and its block (through the storage hook, if one is
+ * set).  NULL does nothing. */
+CUPRUM_API void cuprum_capbuf_free(cuprum_capbuf *cb);
+
+/*
+ * Makes `fn` (with `ctx`) provide the buffer's block from now on; NULL
+ * restores the library's allocator.  Only while the buffer holds no block
+ * (before the first byte, or after cuprum_capbuf_detach).  Returns 0,
+ * CUPRUM_ENULL (cb NULL) or CUPRUM_ESTATE.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_capbuf_set_storage(cuprum_capbuf *cb, cuprum_storage_fn fn, void *ctx);
+
+/*
+ * Keeps at most `max_bytes` bytes: with CUPRUM_CAP_HEAD the first ones
+ * (later bytes are counted and dropped), with CUPRUM_CAP_TAIL the last
+ * ones (the block then holds up to about twice max_bytes plus one read, so
+ * that dropping old bytes costs one copy per max_bytes read).
+ * CUPRUM_CAP_UNLIMITED keeps every byte.  Only before the first byte.
+ * Returns 0, CUPRUM_ENULL, CUPRUM_EFLAGS (an unknown mode) or
+ * CUPRUM_ESTATE.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_capbuf_set_limit(cuprum_capbuf *cb, size_t max_bytes, int mode);
+
+/*
+ * Makes room for `want` bytes after the kept data and stores their address
+ * in *space: write up to `want` bytes there, then call cuprum_capbuf_commit.
+ * The address is valid until the next call on the buffer.  Returns 0,
+ * CUPRUM_ENULL (cb or space NULL), -ENOMEM (the buffer is unchanged) or,
+ * when want is 0, CUPRUM_EBUFSIZE.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_capbuf_reserve(cuprum_capbuf *cb, size_t want, void **space);
+
+/*
+ * Takes `n` bytes written at the space of the last cuprum_capbuf_reserve
+ * into the count and, as far as the limit allows, into the kept data.
+ * Returns 0, CUPRUM_ENULL, or CUPRUM_ESTATE when n is more than the room
+ * reserved (nothing is taken then).
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_capbuf_commit(cuprum_capbuf *cb,
+                                                       size_t n);
+
+/*
+ * Appends a copy of `len` bytes at `data`, as far as the limit allows
+ * (only what is kept is copied).  Returns 0, CUPRUM_ENULL (cb NULL, or
+ * data NULL with len > 0) or -ENOMEM (then nothing is taken).
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len);
+
+/*
+ * One read(2) of up to `size` bytes from `fd` straight into the buffer,
+ * retrying EINTR.  Unlike the library's other readers, it does not wait:
+ * made for event loops, it returns -EAGAIN when a non-blocking fd has
+ * nothing.  The storage hook is called only when the buffer lacks `size`
+ * bytes of room, so a caller that must not run it during the read (say,
+ * with a lock released) calls cuprum_capbuf_reserve(cb, size, ...) first.
+ * Returns the bytes read, 0 at end of file, CUPRUM_ENULL, CUPRUM_EBUFSIZE
+ * (size outside CUPRUM_BUFFER_SIZE_MIN..MAX), -ENOMEM, or the negated
+ * errno of the read.  fd stays open and owned by the caller.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED long cuprum_capbuf_read(cuprum_capbuf *cb, int fd,
+                                                      size_t size);
+
+/*
+ * The kept bytes: returns their address (followed by a NUL byte; NULL when
+ * the buffer has no block) and stores their count in *len (optional).  The
+ * address is valid until the next call that changes the buffer.  NULL for
+ * cb NULL.
+ */
+CUPRUM_API const char *cuprum_capbuf_data(const cuprum_capbuf *cb, size_t *len);
+
+/* Every byte taken in since the buffer was made or detached, kept or not;
+ * 0 for NULL.  More than the limit means bytes were dropped. */
+CUPRUM_API uint64_t cuprum_capbuf_total(const cuprum_capbuf *cb);
+
+/*
+ * 1 when every byte kept is below 0x80, else 0 (also for NULL).  Tracked
+ * as the bytes come in, so asking costs nothing; with CUPRUM_CAP_TAIL it
+ * may say 0 for kept bytes that are ASCII when a byte since dropped was
+ * not.
+ */
+CUPRUM_API int cuprum_capbuf_ascii(const cuprum_capbuf *cb);
+
+/*
+ * Hands the block to the caller and empties the buffer (count, ASCII
+ * state and block; the limit and the hook stay).  Fills *out: data (NULL
+ * when there is no block; NUL-terminated after len), len and total;
+ * tee_error is 0.  Without a storage hook, release out with
+ * cuprum_capture_release; with one, the block is the hook's, for the
+ * caller to dispose of.  Returns 0 or CUPRUM_ENULL.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_capbuf_detach(cuprum_capbuf *cb,
+                                                       cuprum_capture *out);
+
+/* ------------------------------------------------------------------------
  * Lines: an incremental universal-newline splitter
  */
 

@@ -58,6 +58,17 @@ long cuprum__read(int fd, void *buf, size_t len)
   }
 }
 
+long cuprum__read_nowait(int fd, void *buf, size_t len)
+{
+  for (;;) {
+    ssize_t n = read(fd, buf, len);
+    if (n >= 0)
+      return (long)n;
+    if (errno != EINTR)
+      return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+}
+
 int cuprum__write_all(int fd, const void *buf, size_t len, size_t *written)
 {
   const char *p = buf;

@@ -1,65 +1,50 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * cuprum._native capture: the Capture accumulator, one growing buffer and
- * one decode at the end.
+ * cuprum._native capture: the Capture accumulator over libcuprum's capture
+ * buffer (cuprum_capbuf), with its optional byte cap.  The binding owns
+ * only the storage, through the buffer's storage hook: large captures live
+ * in the str they will become, so finishing an ASCII capture is a trim.
  */
 #include "native.h"
 
-#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+enum capture_mode { MODE_TRUNCATE, MODE_TAIL, MODE_KILL };
 
 typedef struct {
-  PyObject_HEAD char *buf;
-  size_t len;
-  size_t cap;
-  /* Large captures are read straight into the str they will become: a
-   * compact ASCII str of `cap` characters whose data is `buf`.  NULL while
-   * the capture is small and `buf` is malloc'd. */
+  PyObject_HEAD cuprum_capbuf *cb;
+  /* The str whose data is the buffer's block once the capture is large (a
+   * compact ASCII str, one character per byte); NULL while the block is
+   * small and malloc'd. */
   PyObject *text;
   native_codec codec;
+  /* The cap (SIZE_MAX: none) and what to do past it. */
+  size_t max_bytes;
+  enum capture_mode mode;
+  /* Called once when a truncate or kill capture first passes its cap. */
+  PyObject *on_exceeded;
+  /* Bytes counted before the last finish() (which empties the buffer):
+   * nbytes and truncated still tell about the finished stream. */
+  uint64_t finished;
 } CaptureObject;
 
-/* Captures up to this size live in malloc'd memory.  Larger ones move into
- * a str object that grows by realloc (mremap for maps this large, so
- * growing never copies), advised for transparent huge pages, which cuts
- * the page faults of filling fresh memory by up to 512 times.  If the
- * bytes turn out to be ASCII, finishing only trims the str: one region,
- * no copy. */
+/* Every byte fed, kept or not, finished or not. */
+static uint64_t capture_total(const CaptureObject *self)
+{
+  return self->finished + cuprum_capbuf_total(self->cb);
+}
+
+/* Blocks up to this size are malloc'd.  Larger ones are a str that grows
+ * by realloc (mremap for maps this large, so growing never copies),
+ * advised for transparent huge pages, which cuts the page faults of
+ * filling fresh memory by up to 512 times. */
 #define CAPTURE_TEXT_THRESHOLD ((size_t)4 << 20)
+/* The first block: a 64 KiB read's worth. */
+#define CAPTURE_FIRST_BLOCK ((size_t)65536)
 
-static void capture_release(CaptureObject *self)
-{
-  if (self->text != NULL)
-    Py_CLEAR(self->text);
-  else
-    free(self->buf);
-  self->buf = NULL;
-  self->len = self->cap = 0;
-}
-
-/* A Capture holds only strs (its text and its codec's names), which cannot
- * refer back to it: the collector needs to see only its type. */
-static int Capture_traverse(PyObject *op, visitproc visit, void *arg)
-{
-  Py_VISIT(Py_TYPE(op));
-  return 0;
-}
-
-static void Capture_dealloc(PyObject *op)
-{
-  CaptureObject *self = (CaptureObject *)op;
-  PyTypeObject *tp = Py_TYPE(op);
-
-  PyObject_GC_UnTrack(op);
-  capture_release(self);
-  native_codec_clear(&self->codec);
-  tp->tp_free(op);
-  Py_DECREF(tp);
-}
-
-/* The capacity of a large capture's str, at least `need`: a power of two
+/* The length of a large capture's str, at least `need`: a power of two
  * times 8 MiB, less TEXT_SLACK for the str header, its NUL and the chunk
  * header glibc puts in front.  The map holding the str is then a whole
  * number of 2 MiB pages, so the kernel places it, and every mremap that
@@ -75,65 +60,124 @@ static size_t text_capacity(size_t need)
   return map - TEXT_SLACK < need ? need : map - TEXT_SLACK;
 }
 
-/* Makes room for `more` bytes after len.  Returns 0, or -1 with
- * MemoryError set. */
-static int capture_reserve(CaptureObject *self, size_t more)
+/* The buffer's storage hook (cuprum_storage_fn), always called with the
+ * GIL held: the read path reserves before releasing it.  A str of length
+ * n offers n + 1 bytes, its NUL included. */
+static void *capture_storage(void *ctx, void *data, size_t len, size_t *size)
 {
-  size_t cap;
+  CaptureObject *self = ctx;
+  size_t want = *size;
+  size_t chars;
 
-  if (self->cap - self->len >= more && self->buf != NULL)
-    return 0;
-  if (more > PY_SSIZE_T_MAX - self->len) {
-    PyErr_NoMemory();
-    return -1;
+  if (want == 0) {
+    if (self->text != NULL)
+      Py_CLEAR(self->text);
+    else
+      free(data);
+    return NULL;
   }
-  cap = self->cap ? self->cap : 65536;
-  while (cap < self->len + more)
-    cap = cap > PY_SSIZE_T_MAX / 2 ? self->len + more : cap * 2;
-  if (cap > CAPTURE_TEXT_THRESHOLD)
-    cap = text_capacity(self->len + more);
-  if (cap <= CAPTURE_TEXT_THRESHOLD) {
-    char *nb = realloc(self->buf, cap);
-    if (nb == NULL) {
-      PyErr_NoMemory();
-      return -1;
+  if (want <= CAPTURE_TEXT_THRESHOLD) {
+    char *nb;
+    if (want < CAPTURE_FIRST_BLOCK)
+      want = CAPTURE_FIRST_BLOCK;
+    nb = realloc(data, want);
+    if (nb == NULL)
+      return NULL;
+    *size = want;
+    return nb;
+  }
+  if (want - 1 > (size_t)PY_SSIZE_T_MAX)
+    return NULL;
+  chars = text_capacity(want - 1);
+  if (self->text == NULL) {
+    PyObject *text = PyUnicode_New((Py_ssize_t)chars, 127);
+    if (text == NULL) {
+      PyErr_Clear();
+      return NULL;
     }
-    self->buf = nb;
-  } else if (self->text == NULL) {
-    PyObject *text = PyUnicode_New((Py_ssize_t)cap, 127);
-    if (text == NULL)
-      return -1;
-    self->text = text;
     native_advise_huge(text);
-    if (self->len > 0)
-      memcpy(PyUnicode_DATA(text), self->buf, self->len);
-    free(self->buf);
-    self->buf = (char *)PyUnicode_DATA(text);
+    if (len > 0)
+      memcpy(PyUnicode_DATA(text), data, len);
+    free(data);
+    self->text = text;
   } else {
     /* Only this object holds the str and it was never hashed, so CPython
      * resizes it in place (realloc); on failure it is left as it was. */
-    if (PyUnicode_Resize(&self->text, (Py_ssize_t)cap) < 0)
-      return -1;
-    self->buf = (char *)PyUnicode_DATA(self->text);
+    if (PyUnicode_Resize(&self->text, (Py_ssize_t)chars) < 0) {
+      PyErr_Clear();
+      return NULL;
+    }
     native_advise_huge(self->text);
   }
-  self->cap = cap;
+  *size = chars + 1;
+  return PyUnicode_DATA(self->text);
+}
+
+/* on_exceeded reaches the run that holds this capture: the collector must
+ * see it.  The codec's strs cannot refer back. */
+static int Capture_traverse(PyObject *op, visitproc visit, void *arg)
+{
+  CaptureObject *self = (CaptureObject *)op;
+
+  Py_VISIT(Py_TYPE(op));
+  Py_VISIT(self->on_exceeded);
+  return 0;
+}
+
+static int Capture_clear(PyObject *op)
+{
+  Py_CLEAR(((CaptureObject *)op)->on_exceeded);
+  return 0;
+}
+
+static void Capture_dealloc(PyObject *op)
+{
+  CaptureObject *self = (CaptureObject *)op;
+  PyTypeObject *tp = Py_TYPE(op);
+
+  PyObject_GC_UnTrack(op);
+  cuprum_capbuf_free(self->cb);
+  self->cb = NULL;
+  Py_CLEAR(self->text);
+  (void)Capture_clear(op);
+  native_codec_clear(&self->codec);
+  tp->tp_free(op);
+  Py_DECREF(tp);
+}
+
+/* Calls on_exceeded when the bytes just taken carried a truncate or kill
+ * capture past its cap (`before` is the count before them).  0, or -1
+ * with the callback's exception set. */
+static int capture_check_cap(CaptureObject *self, uint64_t before)
+{
+  uint64_t after = capture_total(self);
+  PyObject *res;
+
+  if (self->mode == MODE_TAIL || self->on_exceeded == NULL ||
+      self->max_bytes == SIZE_MAX || before > self->max_bytes ||
+      after <= self->max_bytes)
+    return 0;
+  res = PyObject_CallNoArgs(self->on_exceeded);
+  if (res == NULL)
+    return -1;
+  Py_DECREF(res);
   return 0;
 }
 
 static PyObject *Capture_feed(CaptureObject *self, PyObject *arg)
 {
+  uint64_t before = capture_total(self);
   Py_buffer view;
+  int rc;
 
   if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
     return NULL;
-  if (capture_reserve(self, (size_t)view.len) < 0) {
-    PyBuffer_Release(&view);
-    return NULL;
-  }
-  memcpy(self->buf + self->len, view.buf, (size_t)view.len);
-  self->len += (size_t)view.len;
+  rc = cuprum_capbuf_feed(self->cb, view.buf, (size_t)view.len);
   PyBuffer_Release(&view);
+  if (rc < 0)
+    return native_raise_code(rc);
+  if (capture_check_cap(self, before) < 0)
+    return NULL;
   Py_RETURN_NONE;
 }
 
@@ -142,10 +186,12 @@ static PyObject *Capture_feed(CaptureObject *self, PyObject *arg)
  * BlockingIOError on EAGAIN and OSError on failure, as os.read does. */
 static PyObject *Capture_read_from(CaptureObject *self, PyObject *args)
 {
+  uint64_t before = capture_total(self);
   int fd;
   Py_ssize_t size;
-  ssize_t n;
-  int err = 0;
+  void *space;
+  long n;
+  int rc;
 
   if (!PyArg_ParseTuple(args, "in:read_from", &fd, &size))
     return NULL;
@@ -153,50 +199,153 @@ static PyObject *Capture_read_from(CaptureObject *self, PyObject *args)
     PyErr_SetString(PyExc_ValueError, "read_from size must be positive");
     return NULL;
   }
-  if (capture_reserve(self, (size_t)size) < 0)
-    return NULL;
-  do {
-    Py_BEGIN_ALLOW_THREADS n = read(fd, self->buf + self->len, (size_t)size);
-    err = errno;
-    Py_END_ALLOW_THREADS
-  } while (n < 0 && err == EINTR && PyErr_CheckSignals() == 0);
-  if (n < 0) {
-    if (PyErr_Occurred())
-      return NULL;
-    errno = err;
-    return PyErr_SetFromErrno(PyExc_OSError);
+  /* The storage hook needs the GIL: make the room while holding it, so the
+   * read itself never calls the hook. */
+  rc = cuprum_capbuf_reserve(self->cb, (size_t)size, &space);
+  if (rc < 0)
+    return native_raise_code(rc);
+  {
+    PyThreadState *ts = PyEval_SaveThread();
+    n = cuprum_capbuf_read(self->cb, fd, (size_t)size);
+    PyEval_RestoreThread(ts);
   }
-  self->len += (size_t)n;
-  return PyLong_FromSsize_t(n);
+  if (n < 0)
+    return native_raise_code((int)n);
+  if (capture_check_cap(self, before) < 0)
+    return NULL;
+  return PyLong_FromLong(n);
+}
+
+/* The decoded text of `len` kept bytes at `data` that end where a cap cut
+ * the stream: an incomplete final character is held back and dropped, as
+ * an incremental decoder not told the input is final would. */
+static PyObject *decode_head(const native_codec *c, const char *data,
+                             size_t len)
+{
+  const char *errors = PyUnicode_AsUTF8(c->errors);
+  PyObject *dec;
+  PyObject *bytes;
+  PyObject *text;
+
+  if (errors == NULL)
+    return NULL;
+  if (c->kind == CODEC_UTF8) {
+    Py_ssize_t consumed = 0;
+    return PyUnicode_DecodeUTF8Stateful(data, (Py_ssize_t)len, errors,
+                                        &consumed);
+  }
+  if (c->kind != CODEC_OTHER)
+    return native_codec_decode(c, data, len);
+  dec = PyCodec_IncrementalDecoder(PyUnicode_AsUTF8(c->name), errors);
+  if (dec == NULL)
+    return NULL;
+  bytes = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
+  if (bytes == NULL) {
+    Py_DECREF(dec);
+    return NULL;
+  }
+  text = PyObject_CallMethod(dec, "decode", "OO", bytes, Py_False);
+  Py_DECREF(bytes);
+  Py_DECREF(dec);
+  return text;
 }
 
 static PyObject *Capture_finish(CaptureObject *self,
                                 PyObject *Py_UNUSED(ignored))
 {
+  const int truncated = capture_total(self) > (uint64_t)self->max_bytes;
+  const int ascii =
+      self->codec.kind != CODEC_OTHER && cuprum_capbuf_ascii(self->cb);
+  cuprum_capture out;
   PyObject *text;
+  size_t skip = 0;
+  int rc;
 
-  if (self->text != NULL && self->codec.kind != CODEC_OTHER &&
-      native_all_ascii(self->buf, self->len)) {
-    /* ASCII decodes to itself under every codec with a kind: the str
-     * being filled is the result once trimmed to length. */
-    if (PyUnicode_Resize(&self->text, (Py_ssize_t)self->len) < 0)
-      return NULL;
+  if (ascii && self->text != NULL) {
+    /* ASCII decodes to itself under every codec with a kind, and no
+     * character can be cut: the str being filled is the result once
+     * trimmed to length.  Detaching leaves its data at the block's start
+     * (a tail capture is compacted first). */
+    rc = cuprum_capbuf_detach(self->cb, &out);
+    if (rc < 0)
+      return native_raise_code(rc);
+    self->finished += out.total;
     text = self->text;
     self->text = NULL;
-    self->buf = NULL;
-    self->len = self->cap = 0;
+    if (PyUnicode_Resize(&text, (Py_ssize_t)out.len) < 0) {
+      Py_DECREF(text);
+      return NULL;
+    }
     return text;
   }
-  text =
-      native_codec_decode(&self->codec, self->buf ? self->buf : "", self->len);
-  capture_release(self);
+  {
+    size_t len;
+    const char *data = cuprum_capbuf_data(self->cb, &len);
+    if (data == NULL)
+      data = "";
+    if (ascii) {
+      text = PyUnicode_New((Py_ssize_t)len, 127);
+      if (text != NULL)
+        memcpy(PyUnicode_DATA(text), data, len);
+    } else if (truncated && self->mode != MODE_TAIL) {
+      text = decode_head(&self->codec, data, len);
+    } else {
+      /* A tail cut in UTF-8 drops the continuation bytes of the character
+       * the cut went through. */
+      if (truncated && self->codec.kind == CODEC_UTF8)
+        while (skip < len && skip < 3 &&
+               ((unsigned char)data[skip] & 0xC0) == 0x80)
+          skip++;
+      text = native_codec_decode(&self->codec, data + skip, len - skip);
+    }
+  }
+  rc = cuprum_capbuf_detach(self->cb, &out);
+  self->finished += out.total;
+  if (self->text != NULL)
+    Py_CLEAR(self->text);
+  else
+    free(out.data);
+  if (rc < 0) {
+    Py_XDECREF(text);
+    return native_raise_code(rc);
+  }
   return text;
 }
 
 static PyObject *Capture_nbytes(CaptureObject *self, void *closure)
 {
   (void)closure;
-  return PyLong_FromSize_t(self->len);
+  /* As the references count: the pure Capture starts again at 0 after
+   * finish(), BoundedCapture (a capped one) goes on counting. */
+  return PyLong_FromUnsignedLongLong(
+      (unsigned long long)(self->max_bytes == SIZE_MAX
+                               ? cuprum_capbuf_total(self->cb)
+                               : capture_total(self)));
+}
+
+static PyObject *Capture_truncated(CaptureObject *self, void *closure)
+{
+  (void)closure;
+  return PyBool_FromLong(capture_total(self) > (uint64_t)self->max_bytes);
+}
+
+static PyObject *Capture_get_on_exceeded(CaptureObject *self, void *closure)
+{
+  (void)closure;
+  return Py_NewRef(self->on_exceeded != NULL ? self->on_exceeded : Py_None);
+}
+
+static int Capture_set_on_exceeded(CaptureObject *self, PyObject *value,
+                                   void *closure)
+{
+  (void)closure;
+  if (value != NULL && value != Py_None && !PyCallable_Check(value)) {
+    PyErr_SetString(PyExc_TypeError, "on_exceeded must be callable or None");
+    return -1;
+  }
+  Py_XSETREF(self->on_exceeded,
+             value == NULL || value == Py_None ? NULL : Py_NewRef(value));
+  return 0;
 }
 
 static PyMethodDef Capture_methods[] = {
@@ -205,21 +354,28 @@ static PyMethodDef Capture_methods[] = {
      "read_from(fd, size) -> int: read once from fd straight into the "
      "capture; 0 at end of file."},
     {"finish", (PyCFunction)Capture_finish, METH_NOARGS,
-     "Return the decoded text of everything fed and release it."},
+     "Return the decoded text of everything kept and release it."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef Capture_getset[] = {
-    {"nbytes", (getter)Capture_nbytes, NULL, "Bytes fed so far.", NULL},
+    {"nbytes", (getter)Capture_nbytes, NULL, "Bytes fed so far, kept or not.",
+     NULL},
+    {"truncated", (getter)Capture_truncated, NULL,
+     "True once more than max_bytes bytes were fed.", NULL},
+    {"on_exceeded", (getter)Capture_get_on_exceeded,
+     (setter)Capture_set_on_exceeded,
+     "Called once when a truncate or kill capture first passes its cap.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyType_Slot Capture_slots[] = {
     {Py_tp_dealloc, Capture_dealloc},
     {Py_tp_traverse, Capture_traverse},
+    {Py_tp_clear, Capture_clear},
     {Py_tp_methods, Capture_methods},
     {Py_tp_getset, Capture_getset},
-    {Py_tp_doc, "Capture accumulator: one growing buffer, one decode."},
+    {Py_tp_doc, "Capture accumulator over libcuprum's capture buffer."},
     {0, NULL},
 };
 
@@ -239,22 +395,76 @@ int native_capture_add_type(PyObject *module, native_state *st)
   return st->capture_type == NULL ? -1 : 0;
 }
 
-/* Capture(encoding, errors): LookupError when either is unknown. */
+/* Parses Capture's optional cap: max_bytes (None or an int >= 0) and mode
+ * ("truncate", "tail" or "kill").  0, or -1 with ValueError/TypeError. */
+static int parse_cap(PyObject *max_obj, const char *mode, size_t *max_bytes,
+                     enum capture_mode *out)
+{
+  *max_bytes = SIZE_MAX;
+  if (strcmp(mode, "truncate") == 0)
+    *out = MODE_TRUNCATE;
+  else if (strcmp(mode, "tail") == 0)
+    *out = MODE_TAIL;
+  else if (strcmp(mode, "kill") == 0)
+    *out = MODE_KILL;
+  else {
+    PyErr_Format(PyExc_ValueError,
+                 "Capture mode must be 'truncate', 'tail' or 'kill', not '%s'",
+                 mode);
+    return -1;
+  }
+  if (max_obj == NULL || max_obj == Py_None)
+    return 0;
+  if (!PyLong_Check(max_obj) || PyBool_Check(max_obj)) {
+    PyErr_SetString(PyExc_TypeError, "Capture max_bytes must be an int");
+    return -1;
+  }
+  {
+    Py_ssize_t n = PyLong_AsSsize_t(max_obj);
+    if (n == -1 && PyErr_Occurred())
+      return -1;
+    if (n < 0) {
+      PyErr_SetString(PyExc_ValueError, "Capture max_bytes must be >= 0");
+      return -1;
+    }
+    *max_bytes = (size_t)n;
+  }
+  return 0;
+}
+
+/* Capture(encoding, errors, max_bytes=None, mode="truncate"): LookupError
+ * when the codec or policy is unknown. */
 PyObject *native_capture(PyObject *module, PyObject *args)
 {
   native_state *st = native_state_of(module);
   const char *encoding;
   const char *errors;
+  PyObject *max_obj = NULL;
+  const char *mode = "truncate";
   CaptureObject *self;
+  int rc;
 
-  if (!PyArg_ParseTuple(args, "ss:Capture", &encoding, &errors))
+  if (!PyArg_ParseTuple(args, "ss|Os:Capture", &encoding, &errors, &max_obj,
+                        &mode))
     return NULL;
   self = (CaptureObject *)st->capture_type->tp_alloc(st->capture_type, 0);
   if (self == NULL)
     return NULL;
-  if (native_codec_init(st, &self->codec, encoding, errors) < 0) {
+  if (parse_cap(max_obj, mode, &self->max_bytes, &self->mode) < 0 ||
+      native_codec_init(st, &self->codec, encoding, errors) < 0) {
     Py_DECREF(self);
     return NULL;
+  }
+  rc = cuprum_capbuf_new(&self->cb);
+  if (rc == 0)
+    rc = cuprum_capbuf_set_storage(self->cb, capture_storage, self);
+  if (rc == 0)
+    rc = cuprum_capbuf_set_limit(self->cb, self->max_bytes,
+                                 self->mode == MODE_TAIL ? CUPRUM_CAP_TAIL
+                                                         : CUPRUM_CAP_HEAD);
+  if (rc < 0) {
+    Py_DECREF(self);
+    return native_raise_code(rc);
   }
   return (PyObject *)self;
 }

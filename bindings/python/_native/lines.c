@@ -30,6 +30,12 @@ typedef struct {
   /* The wall-clock time of the feed() or finish() being delivered: every
    * line a read completes carries the time that read was handed over. */
   PyObject *stamp;
+  /* The last event, kept when no hook kept a reference to it: the next
+   * line refills its timestamp and line in place instead of building a new
+   * tuple (no other code can see it, so it is still immutable to Python).
+   * Only for event types without a __dict__ or weak references. */
+  PyObject *spare;
+  int reuse;
 } LineSplitterObject;
 
 static PyObject *wall_clock(void)
@@ -45,26 +51,40 @@ static int deliver_event(LineSplitterObject *self, PyObject *text)
 {
   Py_ssize_t n = PyTuple_GET_SIZE(self->template);
   Py_ssize_t nhooks = PyTuple_GET_SIZE(self->hooks);
-  PyObject *event = self->event_type->tp_alloc(self->event_type, n);
+  PyObject *event = self->spare;
   PyObject *stamp;
   int rc = 0;
 
-  if (event == NULL) {
-    Py_DECREF(text);
-    return CUPRUM_ESTOPPED;
-  }
   stamp = self->stamp != NULL ? Py_NewRef(self->stamp) : wall_clock();
   if (stamp == NULL) {
     Py_DECREF(text);
-    Py_DECREF(event);
     return CUPRUM_ESTOPPED;
   }
-  for (Py_ssize_t i = 0; i < n; i++) {
-    PyObject *item = i == self->event_timestamp ? stamp
-                     : i == self->event_line
-                         ? text
-                         : Py_NewRef(PyTuple_GET_ITEM(self->template, i));
-    PyTuple_SET_ITEM(event, i, item);
+  if (event != NULL) {
+    /* The spare is ours alone: swap in the new timestamp and line. */
+    PyObject *old_stamp = PyTuple_GET_ITEM(event, self->event_timestamp);
+    PyObject *old_text = PyTuple_GET_ITEM(event, self->event_line);
+    self->spare = NULL;
+    PyTuple_SET_ITEM(event, self->event_timestamp, stamp);
+    PyTuple_SET_ITEM(event, self->event_line, text);
+    Py_DECREF(old_stamp);
+    Py_DECREF(old_text);
+    if (!PyObject_GC_IsTracked(event))
+      PyObject_GC_Track(event);
+  } else {
+    event = self->event_type->tp_alloc(self->event_type, n);
+    if (event == NULL) {
+      Py_DECREF(text);
+      Py_DECREF(stamp);
+      return CUPRUM_ESTOPPED;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+      PyObject *item = i == self->event_timestamp ? stamp
+                       : i == self->event_line
+                           ? text
+                           : Py_NewRef(PyTuple_GET_ITEM(self->template, i));
+      PyTuple_SET_ITEM(event, i, item);
+    }
   }
   for (Py_ssize_t h = 0; h < nhooks && rc == 0; h++) {
     PyObject *res =
@@ -82,7 +102,10 @@ static int deliver_event(LineSplitterObject *self, PyObject *text)
     }
     Py_DECREF(res);
   }
-  Py_DECREF(event);
+  if (self->reuse && Py_REFCNT(event) == 1 && self->spare == NULL)
+    self->spare = event;
+  else
+    Py_DECREF(event);
   return rc;
 }
 
@@ -134,6 +157,7 @@ static int LineSplitter_traverse(PyObject *op, visitproc visit, void *arg)
   Py_VISIT(self->pending);
   Py_VISIT(self->isawaitable);
   Py_VISIT(self->stamp);
+  Py_VISIT(self->spare);
   return 0;
 }
 
@@ -150,6 +174,7 @@ static int LineSplitter_clear(PyObject *op)
   Py_CLEAR(self->pending);
   Py_CLEAR(self->isawaitable);
   Py_CLEAR(self->stamp);
+  Py_CLEAR(self->spare);
   return 0;
 }
 
@@ -362,6 +387,10 @@ PyObject *native_line_events(PyObject *module, PyObject *args)
   self->pending = Py_NewRef(pending);
   self->event_timestamp = st->event_timestamp;
   self->event_line = st->event_line;
+  /* From 3.14 a tuple caches its hash, which a refill would leave stale. */
+  self->reuse = PY_VERSION_HEX < 0x030E0000 &&
+                ((PyTypeObject *)type)->tp_dictoffset == 0 &&
+                ((PyTypeObject *)type)->tp_weaklistoffset == 0;
   rc = cuprum_lines_new(&self->lines, deliver_line, self);
   if (rc < 0) {
     Py_DECREF(self);

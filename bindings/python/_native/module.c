@@ -272,7 +272,8 @@ static PyMethodDef native_methods[] = {
     {"LineEvents", native_line_events, METH_VARARGS,
      "LineEvents(encoding, errors, event_type, template, hooks, pending): "
      "a line splitter that builds each line's event in C, or None"},
-    {"Capture", native_capture, METH_VARARGS, "Capture(encoding, errors)"},
+    {"Capture", native_capture, METH_VARARGS,
+     "Capture(encoding, errors, max_bytes=None, mode='truncate')"},
     {"TextTee", native_text_tee, METH_VARARGS,
      "TextTee(sink, encoding, errors)"},
     {"spawn", (PyCFunction)(void (*)(void))native_spawn,
@@ -301,6 +302,9 @@ static int native_exec(PyObject *module)
       native_capture_add_type(module, st) < 0 ||
       native_tee_add_type(module, st) < 0 ||
       native_spawn_add_type(module, st) < 0)
+    return -1;
+  /* Capture takes RunOutputOptions' cap itself (see cuprum._engine). */
+  if (PyModule_AddObjectRef(module, "bounded_capture", Py_True) < 0)
     return -1;
   return PyModule_AddStringConstant(module, "name", "native");
 }

@@ -1,44 +1,25 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * cuprum._native tee: raw bytes to a descriptor without Python in the way;
+ * cuprum._native tee: raw bytes to a descriptor through libcuprum's
+ * cuprum_write_all, without Python in the way;
  * Python streams go through the pure engine's TextTee, which knows text
  * sinks from binary ones.
  */
 #include "native.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <unistd.h>
-
 typedef struct {
   PyObject_HEAD int fd;
 } FdTeeObject;
 
-/* Writes all of buf to fd with the GIL released; waits out EAGAIN.
- * Returns 0 or -errno. */
+/* Writes all of buf to fd through libcuprum's write loop, with the GIL
+ * released.  Returns 0 or a negative libcuprum code (-EPIPE included). */
 static int write_fd(int fd, const char *buf, size_t len)
 {
-  int rc = 0;
+  PyThreadState *ts = PyEval_SaveThread();
+  int rc = cuprum_write_all(fd, buf, len, NULL);
 
-  Py_BEGIN_ALLOW_THREADS while (len > 0)
-  {
-    ssize_t n = write(fd, buf, len);
-    if (n >= 0) {
-      buf += n;
-      len -= (size_t)n;
-      continue;
-    }
-    if (errno == EINTR)
-      continue;
-    if (errno == EAGAIN) {
-      struct pollfd p = {fd, POLLOUT, 0};
-      (void)poll(&p, 1, -1);
-      continue;
-    }
-    rc = -errno;
-    break;
-  }
-  Py_END_ALLOW_THREADS return rc;
+  PyEval_RestoreThread(ts);
+  return rc;
 }
 
 /* An FdTee holds no Python object but its type. */

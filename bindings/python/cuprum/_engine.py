@@ -49,6 +49,21 @@ attributes:
     the execution layer then uses it when the capture is a channel's only
     sink, saving a bytes object and a copy per chunk.
 
+``bounded_capture: bool`` (optional; absent means false)
+    True when ``Capture`` also takes a cap:
+    ``Capture(encoding, errors, max_bytes, mode)``, ``max_bytes`` an ``int``
+    >= 0 and ``mode`` ``"truncate"``, ``"tail"`` or ``"kill"``, as
+    ``RunOutputOptions``. It keeps the first (``truncate``, ``kill``) or last
+    (``tail``) ``max_bytes`` bytes with memory bounded by the cap, and adds
+    what :class:`cuprum._exec.limits.BoundedCapture` has: ``nbytes`` counts
+    every byte fed, ``truncated`` is true once more than ``max_bytes`` were
+    fed, the settable ``on_exceeded`` (``None`` or a callable) is called once
+    when a ``truncate`` or ``kill`` capture first passes the cap (its
+    exception propagates from ``feed``/``read_from``), and ``finish()``
+    decodes exactly as ``BoundedCapture.finish`` does (a head drops an
+    incomplete final character, a UTF-8 tail its leading continuation
+    bytes). Otherwise the execution layer uses ``BoundedCapture``.
+
 ``LineEvents(encoding, errors, event_type, template, hooks, pending)``
     A line splitter, as ``LineSplitter``, that builds each line's event
     itself: a copy of the ``template`` tuple as ``event_type`` with the

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: ISC
 """Bounded capture: ``RunOutputOptions(max_bytes=, on_overflow=)``.
 
-A :class:`BoundedCapture` replaces the engine's capture of a stream when a
-cap is set, under both stream backends (the engine's chunks feed it), so
-results are identical and memory stays bounded by the cap: ``truncate``
+When a cap is set, an engine that offers ``bounded_capture`` (the native
+one, over libcuprum's capture buffer) caps its own capture; otherwise a
+:class:`BoundedCapture` replaces the engine's capture of the stream (the
+engine's chunks feed it). Both give identical results (this module's
+rules, below, are the reference), and memory stays bounded by the cap. Here: ``truncate``
 and ``kill`` keep one buffer of at most ``max_bytes``; ``tail`` keeps a
 deque of chunks trimmed to the cap. The kept bytes are decoded so that no
 partial character appears at the cut: a truncated head drops an incomplete
@@ -215,9 +217,12 @@ def line_limit(max_bytes: int) -> int:
 
 
 def make_capture(engine: typ.Any, encoding: str, errors: str, max_bytes: int | None, mode: str) -> typ.Any:
-    """The capture for one stream: the engine's, or a bounded one."""
+    """The capture for one stream: the engine's (capped by the engine itself
+    when it offers ``bounded_capture``), or a :class:`BoundedCapture`."""
     if max_bytes is None:
         return engine.Capture(encoding, errors)
+    if getattr(engine, "bounded_capture", False):
+        return engine.Capture(encoding, errors, max_bytes, mode)
     return BoundedCapture(encoding, errors, max_bytes, mode)
 
 

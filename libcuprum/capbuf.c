@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * capbuf.c - the capture buffer: one growing block, optionally capped to
+ * its first or last N bytes, whose storage the caller may own, with the
+ * ASCII state of its bytes tracked as they come in.
+ */
+#include "config.h"
+
+#include "cuprum-private.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+void cuprum__capbuf_init(cuprum_capbuf *cb)
+{
+  memset(cb, 0, sizeof(*cb));
+  cb->max = CUPRUM_CAP_UNLIMITED;
+  cb->mode = CUPRUM_CAP_HEAD;
+  cb->ascii = 1;
+}
+
+int cuprum_capbuf_new(cuprum_capbuf **out)
+{
+  cuprum_capbuf *cb;
+
+  if (out == NULL)
+    return CUPRUM_ENULL;
+  *out = NULL;
+  cb = cuprum__malloc(sizeof(*cb));
+  if (cb == NULL)
+    return -ENOMEM;
+  cuprum__capbuf_init(cb);
+  *out = cb;
+  return 0;
+}
+
+static void release_block(cuprum_capbuf *cb)
+{
+  if (cb->buf == NULL)
+    return;
+  if (cb->storage != NULL) {
+    size_t zero = 0;
+    (void)cb->storage(cb->storage_ctx, cb->buf, cb->len, &zero);
+  } else {
+    cuprum__free(cb->buf);
+  }
+  cb->buf = NULL;
+  cb->len = cb->cap = cb->reserved = 0;
+}
+
+void cuprum_capbuf_free(cuprum_capbuf *cb)
+{
+  if (cb == NULL)
+    return;
+  release_block(cb);
+  cuprum__free(cb);
+}
+
+int cuprum_capbuf_set_storage(cuprum_capbuf *cb, cuprum_storage_fn fn,
+                              void *ctx)
+{
+  if (cb == NULL)
+    return CUPRUM_ENULL;
+  if (cb->buf != NULL)
+    return CUPRUM_ESTATE;
+  cb->storage = fn;
+  cb->storage_ctx = fn != NULL ? ctx : NULL;
+  return 0;
+}
+
+int cuprum_capbuf_set_limit(cuprum_capbuf *cb, size_t max_bytes, int mode)
+{
+  if (cb == NULL)
+    return CUPRUM_ENULL;
+  if (mode != CUPRUM_CAP_HEAD && mode != CUPRUM_CAP_TAIL)
+    return CUPRUM_EFLAGS;
+  if (cb->buf != NULL || cb->total != 0)
+    return CUPRUM_ESTATE;
+  cb->max = max_bytes;
+  cb->mode = mode;
+  return 0;
+}
+
+/* 1 when every byte of data is below 0x80.  Eight bytes at a time: the
+ * bytes were just written, so this pass runs over cache-hot memory. */
+static int all_ascii(const char *data, size_t len)
+{
+  const unsigned char *p = (const unsigned char *)data;
+  uint64_t acc = 0;
+  size_t i = 0;
+
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    acc |= w;
+  }
+  for (; i < len; i++)
+    acc |= p[i];
+  return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* The most the block ever needs for reads of `want` bytes: the cap, one
+ * read and the NUL (head); twice the cap, one read and the NUL (tail, so
+ * that a compaction copies the cap once per cap's worth read).  SIZE_MAX
+ * when unbounded. */
+static size_t block_bound(const cuprum_capbuf *cb, size_t want)
+{
+  size_t bound = cb->max;
+
+  if (cb->max == CUPRUM_CAP_UNLIMITED)
+    return SIZE_MAX;
+  if (cb->mode == CUPRUM_CAP_TAIL) {
+    if (bound > SIZE_MAX / 2)
+      return SIZE_MAX;
+    bound *= 2;
+  }
+  if (want > SIZE_MAX - 1 - bound)
+    return SIZE_MAX;
+  return bound + want + 1;
+}
+
+/* Tail mode: drops the bytes before the last `max`. */
+static void compact(cuprum_capbuf *cb)
+{
+  if (cb->mode != CUPRUM_CAP_TAIL || cb->len <= cb->max)
+    return;
+  memmove(cb->buf, cb->buf + (cb->len - cb->max), cb->max);
+  cb->len = cb->max;
+  cb->buf[cb->len] = '\0';
+}
+
+/* Makes room for `want` more bytes after len.  0 or -ENOMEM (unchanged). */
+int cuprum__capbuf_room(cuprum_capbuf *cb, size_t want)
+{
+  size_t need;
+  size_t size;
+  size_t bound;
+  char *nb;
+
+  if (cb->buf != NULL && cb->cap - cb->len - 1 >= want)
+    return 0;
+  bound = block_bound(cb, want);
+  if (cb->mode == CUPRUM_CAP_TAIL && cb->len > cb->max &&
+      (cb->cap >= bound || cb->len > bound - 1 - want)) {
+    compact(cb);
+    if (cb->cap - cb->len - 1 >= want)
+      return 0;
+  }
+  if (want > SIZE_MAX - 1 - cb->len)
+    return -ENOMEM;
+  need = cb->len + want + 1;
+  /* Doubling keeps the total copying linear (and a large realloc is a page
+   * remap, not a copy), but never past what a capped buffer can use. */
+  size = cb->cap;
+  while (size < need)
+    size = size == 0 || size > SIZE_MAX / 2 ? need : size * 2;
+  if (size > bound)
+    size = bound > need ? bound : need;
+  if (cb->storage != NULL) {
+    nb = cb->storage(cb->storage_ctx, cb->buf, cb->len, &size);
+    if (nb != NULL && size < need)
+      size = need; /* a hook that gave less broke its contract */
+  } else {
+    nb = cuprum__realloc(cb->buf, size);
+  }
+  if (nb == NULL)
+    return -ENOMEM;
+  cb->buf = nb;
+  cb->cap = size;
+  cb->buf[cb->len] = '\0';
+  return 0;
+}
+
+int cuprum_capbuf_reserve(cuprum_capbuf *cb, size_t want, void **space)
+{
+  int rc;
+
+  if (cb == NULL || space == NULL)
+    return CUPRUM_ENULL;
+  *space = NULL;
+  if (want == 0)
+    return CUPRUM_EBUFSIZE;
+  cb->reserved = 0;
+  if ((rc = cuprum__capbuf_room(cb, want)) < 0)
+    return rc;
+  cb->reserved = want;
+  *space = cb->buf + cb->len;
+  return 0;
+}
+
+/* Takes n bytes that sit at buf + len into the count and the kept data. */
+static void take(cuprum_capbuf *cb, size_t n)
+{
+  size_t keep = n;
+
+  cb->total += n;
+  if (cb->mode == CUPRUM_CAP_HEAD)
+    keep = cb->len >= cb->max      ? 0
+           : n < cb->max - cb->len ? n
+                                   : cb->max - cb->len;
+  if (keep > 0 && cb->ascii)
+    cb->ascii = all_ascii(cb->buf + cb->len, keep);
+  cb->len += keep;
+  /* Bytes read past a head cap were written after the data: the NUL goes
+   * over the first of them. */
+  if (cb->buf != NULL)
+    cb->buf[cb->len] = '\0';
+}
+
+int cuprum_capbuf_commit(cuprum_capbuf *cb, size_t n)
+{
+  if (cb == NULL)
+    return CUPRUM_ENULL;
+  if (n > cb->reserved)
+    return CUPRUM_ESTATE;
+  cb->reserved = 0;
+  take(cb, n);
+  return 0;
+}
+
+int cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len)
+{
+  const char *p = data;
+  size_t keep = len;
+  int rc;
+
+  if (cb == NULL || (data == NULL && len > 0))
+    return CUPRUM_ENULL;
+  cb->reserved = 0;
+  if (cb->mode == CUPRUM_CAP_HEAD) {
+    keep = cb->len >= cb->max        ? 0
+           : len < cb->max - cb->len ? len
+                                     : cb->max - cb->len;
+    if (keep > 0 && (rc = cuprum__capbuf_room(cb, keep)) < 0)
+      return rc;
+  } else if (len >= cb->max) {
+    /* The chunk alone fills the cap: everything kept so far goes, and so
+     * does what it knew about ASCII. */
+    size_t old_len = cb->len;
+    keep = cb->max;
+    p += len - keep;
+    cb->len = 0;
+    if (keep > 0 && (rc = cuprum__capbuf_room(cb, keep)) < 0) {
+      cb->len = old_len;
+      return rc;
+    }
+    cb->ascii = 1;
+  } else if (keep > 0 && (rc = cuprum__capbuf_room(cb, keep)) < 0) {
+    return rc;
+  }
+  if (keep > 0)
+    memcpy(cb->buf + cb->len, p, keep);
+  cb->total += len - keep;
+  take(cb, keep);
+  return 0;
+}
+
+long cuprum_capbuf_read(cuprum_capbuf *cb, int fd, size_t size)
+{
+  long n;
+  int rc;
+
+  if (cb == NULL)
+    return CUPRUM_ENULL;
+  if (!cuprum__size_ok(size))
+    return CUPRUM_EBUFSIZE;
+  cb->reserved = 0;
+  if ((rc = cuprum__capbuf_room(cb, size)) < 0)
+    return rc;
+  n = cuprum__read_nowait(fd, cb->buf + cb->len, size);
+  /* make_room succeeded, so there is a block: the NUL goes back over
+   * whatever a failed read left. */
+  if (n > 0)
+    take(cb, (size_t)n);
+  else
+    cb->buf[cb->len] = '\0';
+  return n;
+}
+
+const char *cuprum_capbuf_data(const cuprum_capbuf *cb, size_t *len)
+{
+  size_t skip = 0;
+
+  if (len != NULL)
+    *len = 0;
+  if (cb == NULL || cb->buf == NULL)
+    return NULL;
+  if (cb->len > cb->max)
+    skip = cb->len - cb->max;
+  if (len != NULL)
+    *len = cb->len - skip;
+  return cb->buf + skip;
+}
+
+uint64_t cuprum_capbuf_total(const cuprum_capbuf *cb)
+{
+  return cb == NULL ? 0 : cb->total;
+}
+
+int cuprum_capbuf_ascii(const cuprum_capbuf *cb)
+{
+  return cb != NULL && cb->ascii;
+}
+
+int cuprum_capbuf_detach(cuprum_capbuf *cb, cuprum_capture *out)
+{
+  if (cb == NULL || out == NULL)
+    return CUPRUM_ENULL;
+  memset(out, 0, sizeof(*out));
+  if (cb->buf != NULL)
+    compact(cb);
+  out->data = cb->buf;
+  out->len = cb->len;
+  out->total = cb->total;
+  cb->buf = NULL;
+  cb->len = cb->cap = cb->reserved = 0;
+  cb->total = 0;
+  cb->ascii = 1;
+  return 0;
+}
