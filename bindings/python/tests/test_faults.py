@@ -38,7 +38,6 @@ from cuprum import (
     ProjectSettings,
     RunOutputOptions,
     SafeCmd,
-    StdinInput,
     TimeoutExpired,
     after,
     observe,
@@ -71,19 +70,22 @@ _ORPHAN = (
 )
 
 
+Action = typ.Callable[[ExecEvent], "typ.Awaitable[None] | None"]
+
+
 class Recorder:
     """An observe hook keeping every event, with checks on them."""
 
     def __init__(self) -> None:
         self.events: list[ExecEvent] = []
-        self.actions: dict[tuple[str, str | None], typ.Callable[[ExecEvent], object]] = {}
+        self.actions: dict[tuple[str, str | None], Action] = {}
 
-    def __call__(self, event: ExecEvent) -> object:
+    def __call__(self, event: ExecEvent) -> typ.Awaitable[None] | None:
         self.events.append(event)
         action = self.actions.get((event.phase, event.line))
         return None if action is None else action(event)
 
-    def on(self, phase: str, line: str | None, action: typ.Callable[[ExecEvent], object]) -> None:
+    def on(self, phase: str, line: str | None, action: Action) -> None:
         """Call ``action(event)`` when an event ``phase`` (and ``line``) arrives."""
         self.actions[(phase, line)] = action
 
@@ -429,7 +431,7 @@ def test_cancel_while_awaiting_an_observe_hook() -> None:
         never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         task = asyncio.ensure_future(_three_stages_quick().run(context=FAST))
 
-        def hang(_event: ExecEvent) -> object:
+        def hang(_event: ExecEvent) -> typ.Awaitable[None]:
             asyncio.get_running_loop().call_soon(task.cancel)
             return never
 
