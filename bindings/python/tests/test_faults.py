@@ -186,7 +186,10 @@ def test_pipeline_stage_killed_mid_stream() -> None:
         result = pipeline.run_sync(output=RunOutputOptions(capture=False), context=FAST)
     assert result.stages[0].exit_code == -signal.SIGKILL
     assert result.failure_index == 0
-    assert [s.exit_code for s in result.stages[1:]] == [0, 0]
+    # Fail-fast stops the later stages still running; those that had
+    # already seen end of file exited 0 (a race this test leaves open).
+    stop = {0, -signal.SIGTERM, -signal.SIGKILL, -signal.SIGPIPE}
+    assert {s.exit_code for s in result.stages[1:]} <= stop
     rec.check(stages=3)
 
 
