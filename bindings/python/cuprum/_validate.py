@@ -57,10 +57,16 @@ def check_seconds(value: float | None, what: str) -> float | None:
 def check_codec(encoding: str, errors: str) -> None:
     """Raise ``LookupError`` naming an unknown encoding or error handler."""
     try:
-        codecs.lookup(encoding)
+        info = codecs.lookup(encoding)
     except (LookupError, TypeError) as exc:
         msg = f"unknown encoding {encoding!r} in ExecutionContext.encoding"
         raise LookupError(msg) from exc
+    if not getattr(info, "_is_text_encoding", True):
+        msg = (
+            f"{encoding!r} is not a text encoding (bytes to str) "
+            "in ExecutionContext.encoding"
+        )
+        raise LookupError(msg)
     try:
         codecs.lookup_error(errors)
     except (LookupError, TypeError) as exc:

@@ -15,10 +15,10 @@ import typing as typ
 from cuprum._exec.drivers import await_pending_blocking
 from cuprum._options import ExecutionContext, RunOutputOptions
 from cuprum.context import current_context
+from cuprum.sh import SafeCmd
 
 if typ.TYPE_CHECKING:
     from cuprum._results import CommandResult
-    from cuprum.sh import SafeCmd
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -120,6 +120,13 @@ async def run_concurrent(
     if not commands:
         msg = "run_concurrent needs at least one command"
         raise ValueError(msg)
+    for index, cmd in enumerate(commands):
+        if not isinstance(cmd, SafeCmd):
+            msg = (
+                f"run_concurrent takes SafeCmd commands, got {type(cmd).__name__} "
+                f"at index {index}"
+            )
+            raise TypeError(msg)
     scope = current_context()
     for cmd in commands:
         scope.check_allowed(cmd.program)

@@ -108,6 +108,9 @@ class SafeCmd:
         if not isinstance(self.program, str) or not self.program:
             msg = f"SafeCmd.program must be a non-empty str, got {self.program!r}"
             raise TypeError(msg)
+        if "\0" in self.program:
+            msg = f"SafeCmd program {self.program!r} contains a NUL character"
+            raise ValueError(msg)
         if type(self.argv) is not tuple:
             if isinstance(self.argv, (str, bytes)) or not isinstance(self.argv, cabc.Iterable):
                 msg = f"SafeCmd.argv must be a tuple of str, got {type(self.argv).__name__}"
@@ -120,6 +123,9 @@ class SafeCmd:
                     f"{item!r} for program '{self.program}'"
                 )
                 raise TypeError(msg)
+            if "\0" in item:
+                msg = f"argv element {item!r} contains a NUL character (program '{self.program}')"
+                raise ValueError(msg)
 
     @property
     def argv_with_program(self) -> tuple[str, ...]:

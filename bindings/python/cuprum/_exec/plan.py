@@ -101,6 +101,9 @@ def resolve_output(output: RunOutputOptions | None) -> RunOutputOptions:
 
 def _check_cwd(cwd: str | os.PathLike[str]) -> str:
     path = os.fspath(cwd)
+    if "\0" in path:
+        msg = f"working directory {path!r} contains a NUL character"
+        raise ValueError(msg)
     if not os.path.isdir(path):
         if os.path.exists(path):
             msg = f"working directory {path!r} is not a directory"
