@@ -43,7 +43,8 @@ static void read_str(fuzz_in *in, struct str *out)
   for (size_t i = 0; i < n; i++) {
     uint8_t b = fuzz_byte(in);
     /* A small alphabet, so that names repeat and '=' shows up. */
-    static const char alpha[] = "AB=x_\xc3\xa9" "A";
+    static const char alpha[] = "AB=x_\xc3\xa9"
+                                "A";
     out->s[i] = (b & 0x80) ? (char)(b & 0x7f ? b & 0x7f : 'A')
                            : alpha[b % (sizeof(alpha) - 1)];
   }
@@ -138,7 +139,10 @@ static void check_state(const struct model *m, const cuprum_cmd *cmd)
   FUZZ_CHECK(cmd->dir == NULL || strcmp(cmd->dir, m->dir.s) == 0);
 }
 
-static int stream_valid(int s) { return s >= 0 && s <= 2; }
+static int stream_valid(int s)
+{
+  return s >= 0 && s <= 2;
+}
 
 /* The documented code of cuprum_cmd_redirect(cmd, stream, how). */
 static int redirect_code(int stream, int how)

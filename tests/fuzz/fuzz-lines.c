@@ -57,8 +57,8 @@ static int on_line(void *ctx, const char *line, size_t len)
   struct seen *s = ctx;
   FUZZ_CHECK(s->got < s->n_ref);
   FUZZ_CHECK(len == s->ref[s->got].len);
-  FUZZ_CHECK(len == 0 || memcmp(line, s->stream + s->ref[s->got].start,
-                                len) == 0);
+  FUZZ_CHECK(len == 0 ||
+             memcmp(line, s->stream + s->ref[s->got].start, len) == 0);
   s->got++;
   return s->got == s->stop_at ? 1 : 0;
 }

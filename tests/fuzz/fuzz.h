@@ -16,13 +16,13 @@
 #include <stdlib.h>
 
 /* Fails the run when cond is false: the model and the library disagree. */
-#define FUZZ_CHECK(cond)                                                      \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      fprintf(stderr, "%s:%d: model mismatch: %s\n", __FILE__, __LINE__,     \
-              #cond);                                                         \
-      abort();                                                                \
-    }                                                                         \
+#define FUZZ_CHECK(cond)                                                       \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: model mismatch: %s\n", __FILE__, __LINE__,       \
+              #cond);                                                          \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
 /* The fuzz input, consumed from the front. */
@@ -102,7 +102,10 @@ static inline void fuzz_alloc_arm(unsigned long fail_at, int sticky)
   cuprum_set_allocator(&a);
 }
 
-static inline void fuzz_alloc_disarm(void) { cuprum_set_allocator(NULL); }
+static inline void fuzz_alloc_disarm(void)
+{
+  cuprum_set_allocator(NULL);
+}
 
 #define FUZZ_ALLOC_STATE struct fuzz_alloc fuzz_alloc_state
 
