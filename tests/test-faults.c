@@ -179,8 +179,17 @@ static int memfd_with(const char *data, size_t n)
   return fd;
 }
 
+static int stop_cb(void *ctx, const char *data, size_t len)
+{
+  int *calls = ctx;
+  (void)data;
+  (void)len;
+  (*calls)++;
+  return 1;
+}
+
 /* The pump's buffer cannot be had: in the copy phase, and in the drain
- * after a splice found the writer gone. */
+ * after a splice found the writer gone; nor consume's read buffer. */
 static void test_enomem_pump(void **state)
 {
   cuprum_pump_stats st;
@@ -210,8 +219,38 @@ static void test_enomem_pump(void **state)
   cuprum_set_allocator(NULL);
   test_close(&p[0]);
   test_close(&q[1]);
+
+  /* consume without capture: its read buffer cannot be had. */
+  {
+    cuprum_consume_opts o;
+    cuprum_capture cap;
+    cuprum_consume_opts_init(&o);
+    o.flags = 0;
+    al_arm(1);
+    assert_int_equal(cuprum_consume(in, &o, &cap), -ENOMEM);
+    assert_null(cap.data);
+    assert_int_equal(cap.total, 0);
+    assert_int_equal(al.live, 0);
+    cuprum_set_allocator(NULL);
+  }
   test_close(&in);
   test_close(&out);
+}
+
+/* A held character whose completion the callback refuses: the feed that
+ * completes it returns the stop code. */
+static void test_utf8_stop_on_held(void **state)
+{
+  cuprum_utf8 *u = NULL;
+  int calls = 0;
+
+  (void)state;
+  assert_int_equal(cuprum_utf8_new(&u, stop_cb, &calls), 0);
+  assert_int_equal(cuprum_utf8_feed(u, "\xc3", 1), 0);
+  assert_int_equal(calls, 0);
+  assert_int_equal(cuprum_utf8_feed(u, "\xa9z", 2), CUPRUM_ESTOPPED);
+  assert_int_equal(calls, 1);
+  cuprum_utf8_free(u);
 }
 
 /* A reader that cannot be read (a directory): its errno, on either path. */
@@ -390,6 +429,10 @@ static void test_bad_arguments(void **state)
   assert_int_equal(cuprum_cmd_new(&cmd, argv), 0);
   assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDERR, CUPRUM_STDIO_STDOUT),
                    0);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDOUT, CUPRUM_STDIO_PIPE),
+                   0);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDIN, CUPRUM_STDIO_PIPE),
+                   -EINVAL);
   assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDERR, (cuprum_stdio)99),
                    -EINVAL);
   assert_int_equal(cuprum_cmd_redirect_fd(cmd, 7, 1), -EINVAL);
@@ -438,6 +481,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_sigpipe_blocked_or_pending,
                                       test_fd_setup, test_fd_teardown),
       cmocka_unit_test_setup_teardown(test_pipe_grow_refusals, test_fd_setup,
+                                      test_fd_teardown),
+      cmocka_unit_test_setup_teardown(test_utf8_stop_on_held, test_fd_setup,
                                       test_fd_teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, test_fd_setup,
                                       test_fd_teardown),
