@@ -36,7 +36,7 @@ extern char **environ;
 #define HUGE_PAGE ((size_t)2 << 20)
 /* What the C library's block header may take of a map, at most. */
 #define MAP_SLACK ((size_t)64)
-/* Kernel pipes between stages and towards the caller. */
+/* The kernel pipe towards a capturing caller (fewer wakeups). */
 #define PIPE_SIZE ((size_t)1 << 20)
 /* How often unreaped stages are polled without a pidfd, in ms. */
 #define REAP_TICK_MS 5
@@ -600,8 +600,8 @@ static int start_stages(cuprum_pipeline *pl)
       close_fd(&child_fds[0]);
       break;
     }
-    if (!last)
-      grow(join[1]);
+    /* The pipes between stages keep the kernel's 64 KiB: its pages stay
+     * in cache, where 1 MiB made four cats cost 1.5x the CPU time. */
     if (io[1].how == CUPRUM_STDIO_DEFAULT) {
       if (!last) {
         io[1].how = CUPRUM__STDIO_FD;
