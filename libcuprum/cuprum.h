@@ -32,6 +32,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -562,7 +563,9 @@ typedef enum cuprum_stdio {
 
 /*
  * Makes a command from argv[0..n), where argv is NULL-terminated and
- * argv[0] is the program (looked up in PATH when it has no slash).  The
+ * argv[0] is the program, looked up when it has no slash in the PATH of
+ * the environment the command gets (the caller's, or the overlay's when
+ * it sets, unsets or clears), as execvp(3) would in the child.  The
  * strings are copied; the caller keeps argv.  Every stream starts as
  * CUPRUM_STDIO_DEFAULT, the environment as the caller's, the working
  * directory as the caller's.  Stores the handle in *out (NULL on failure).
@@ -627,6 +630,47 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_path(cuprum_cmd *cmd,
                                                            int stream,
                                                            const char *path,
                                                            unsigned flags);
+
+/* Flags of cuprum_cmd_spawn. */
+/* Put the child in process group `pgid`, or in a new group it leads when
+ * pgid is 0. */
+#define CUPRUM_SPAWN_PGROUP 0x1u
+/* Keep the caller's signal mask and the signals it ignores, as exec(2)
+ * does, but reset SIGPIPE and SIGXFSZ, which a caller typically ignores
+ * only for its own writes, to their defaults (what Python's subprocess
+ * does).  Without it the mask is emptied and every disposition reset. */
+#define CUPRUM_SPAWN_KEEP_SIGNALS 0x2u
+
+/*
+ * Starts `cmd` as one child process whose lifecycle the caller owns: no
+ * pipeline waits for, signals or reaps it.  The child gets the command's
+ * argv, environment overlay, directory and streams (CUPRUM_STDIO_DEFAULT
+ * means inherited here; CUPRUM_STDIO_PIPE is refused, since no pipeline
+ * reads it: make a pipe and lend its end with cuprum_cmd_redirect_fd), and
+ * starts as a pipeline's stages do: by posix_spawn, every descriptor above
+ * 2 closed, the signal mask empty and every disposition at its default
+ * (see CUPRUM_SPAWN_KEEP_SIGNALS for the alternative).
+ * With CUPRUM_SPAWN_PGROUP it joins process group `pgid` (0: a new group
+ * it leads); without, it stays in the caller's and pgid is ignored.
+ *
+ * On success stores the child's pid in *pid and returns 0; unless pidfd is
+ * NULL, *pidfd gets a close-on-exec pidfd of the child (pidfd_open(2)),
+ * or -1 when the kernel has none.  The caller owns both: it must reap the
+ * child (waitpid(2), or waitid(2) on the pidfd once it polls readable) and
+ * close the pidfd.  cmd stays the caller's, unchanged, and may be spawned
+ * again; descriptors it lends are never closed.
+ *
+ * On failure *pid is -1 and *pidfd -1, nothing is left running or open,
+ * and the call returns CUPRUM_ENULL (cmd or pid NULL), CUPRUM_EFLAGS,
+ * -EINVAL (pgid negative, or a CUPRUM_STDIO_PIPE stream), -ENOMEM,
+ * -EMFILE, or, synchronously, the -errno of what failed in the child:
+ * -ENOENT (no such program, directory or stdin file), -EACCES (not
+ * executable, or no permission), -ENOTDIR, -EPERM (pgid not joinable),
+ * -EBADF (a lent descriptor closed), ...
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_spawn(const cuprum_cmd *cmd,
+                                                   unsigned flags, pid_t pgid,
+                                                   pid_t *pid, int *pidfd);
 
 /* Why cuprum stopped a stage, if it did. */
 typedef enum cuprum_stop {

@@ -7,23 +7,19 @@
  */
 #include "config.h"
 
-#include "cuprum-private.h"
+#include "cuprum-spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 /* Reads go into this much scratch when not capturing. */
 #define SCRATCH_SIZE ((size_t)64 << 10)
@@ -404,14 +400,6 @@ static int make_pipe(int fds[2])
   return 0;
 }
 
-/* Where one child stream comes from, decided in the parent. */
-struct plan {
-  int how; /* cuprum_stdio, or CUPRUM__STDIO_FD / _PATH */
-  int fd;  /* for FD: the parent's descriptor */
-  const char *path;
-  unsigned flags;
-};
-
 static int line_trampoline(void *ctx, const char *line, size_t len)
 {
   struct out *o = ctx;
@@ -446,111 +434,25 @@ static int open_out(cuprum_pipeline *pl, size_t i, int k, int *child)
   return 0;
 }
 
-static int add_source(posix_spawn_file_actions_t *fa, int src, int target,
-                      int *tmp)
-{
-  /* A source below 3 could be overwritten by an earlier dup2 onto 0..2:
-   * give the child a copy above them instead. */
-  if (src < 3) {
-    *tmp = fcntl(src, F_DUPFD_CLOEXEC, 3);
-    if (*tmp < 0)
-      return -errno;
-    src = *tmp;
-  }
-  return -posix_spawn_file_actions_adddup2(fa, src, target);
-}
-
-static int spawn_stage(cuprum_pipeline *pl, size_t i, const struct plan io[3])
+static int spawn_stage(cuprum_pipeline *pl, size_t i,
+                       const struct cuprum__stdio io[3])
 {
   struct stage *s = &pl->st[i];
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  sigset_t set;
-  char **envp = NULL;
-  int tmp[3] = {-1, -1, -1};
-  short aflags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  pid_t pid;
+  pid_t pgroup = CUPRUM__NO_PGROUP;
   int rc;
 
-  rc = cuprum__cmd_envp(s->cmd, &envp);
+  if ((pl->flags & CUPRUM_PIPELINE_NEW_PGROUP) != 0)
+    pgroup = pl->pgid > 0 ? pl->pgid : 0;
+  rc = cuprum__spawn(s->cmd, io, pgroup, 0, &s->pid, &s->pidfd);
   if (rc < 0)
     return rc;
-  if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
-    cuprum__free(envp);
-    return -rc;
-  }
-  if ((rc = posix_spawnattr_init(&attr)) != 0) {
-    posix_spawn_file_actions_destroy(&fa);
-    cuprum__free(envp);
-    return -rc;
-  }
-  for (int t = 0; t < 3 && rc == 0; t++) {
-    const struct plan *p = &io[t];
-    switch (p->how) {
-    case CUPRUM__STDIO_FD:
-      rc = add_source(&fa, p->fd, t, &tmp[t]);
-      break;
-    case CUPRUM_STDIO_NULL:
-      rc = -posix_spawn_file_actions_addopen(&fa, t, "/dev/null", O_RDWR, 0);
-      break;
-    case CUPRUM__STDIO_PATH: {
-      int of = O_RDONLY;
-      if (t != 0)
-        of = O_WRONLY | O_CREAT |
-             (p->flags == CUPRUM_PATH_APPEND ? O_APPEND : O_TRUNC);
-      rc = -posix_spawn_file_actions_addopen(&fa, t, p->path, of, 0666);
-      break;
-    }
-    case CUPRUM_STDIO_STDOUT:
-      rc = -posix_spawn_file_actions_adddup2(&fa, 1, 2);
-      break;
-    default:
-      break;
-    }
-  }
-  if (rc == 0 && s->cmd->dir != NULL)
-    rc = -posix_spawn_file_actions_addchdir_np(&fa, s->cmd->dir);
-  if (rc == 0)
-    rc = -posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  sigemptyset(&set);
-  if (rc == 0)
-    rc = -posix_spawnattr_setsigmask(&attr, &set);
-  sigfillset(&set);
-  if (rc == 0)
-    rc = -posix_spawnattr_setsigdefault(&attr, &set);
-  if (rc == 0 && (pl->flags & CUPRUM_PIPELINE_NEW_PGROUP) != 0) {
-    aflags |= POSIX_SPAWN_SETPGROUP;
-    rc = -posix_spawnattr_setpgroup(&attr, pl->pgid > 0 ? pl->pgid : 0);
-  }
-  if (rc == 0)
-    rc = -posix_spawnattr_setflags(&attr, aflags);
-  if (rc == 0) {
-    char *const *argv = s->cmd->argv;
-    char *const *env = envp != NULL ? envp : environ;
-    if (strchr(argv[0], '/') != NULL)
-      rc = -posix_spawn(&pid, argv[0], &fa, &attr, argv, env);
-    else
-      rc = -posix_spawnp(&pid, argv[0], &fa, &attr, argv, env);
-  }
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&fa);
-  cuprum__free(envp);
-  for (int t = 0; t < 3; t++)
-    close_fd(&tmp[t]);
-  if (rc < 0)
-    return rc;
-  s->pid = pid;
   if ((pl->flags & CUPRUM_PIPELINE_NEW_PGROUP) != 0 && pl->pgid <= 0)
-    pl->pgid = pid;
-#ifdef SYS_pidfd_open
-  s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (s->pidfd < 0)
-    s->pidfd = -1;
-#endif
+    pl->pgid = s->pid;
   return 0;
 }
 
-static void plan_from_cmd(const struct cuprum__redir *r, struct plan *p)
+static void plan_from_cmd(const struct cuprum__redir *r,
+                          struct cuprum__stdio *p)
 {
   p->how = r->how;
   p->fd = r->fd;
@@ -565,7 +467,7 @@ static int start_stages(cuprum_pipeline *pl)
 
   for (size_t i = 0; i < pl->n && rc == 0; i++) {
     struct stage *s = &pl->st[i];
-    struct plan io[3];
+    struct cuprum__stdio io[3];
     int child_fds[3] = {-1, -1, -1};
     int join[2] = {-1, -1};
     int last = i + 1 == pl->n;

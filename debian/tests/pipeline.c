@@ -3,27 +3,19 @@
  * pipeline.c - autopkgtest for libcuprum-dev: a program built against the
  * installed library with nothing but `pkg-config --cflags --libs cuprum`.
  *
- * It runs `seq 1 N | tr 0-9 a-j` with posix_spawn, the parent joining the
- * two children through cuprum_pump() (in a thread of its own, so that tr
- * never waits on a full output pipe) and capturing the last stage with
- * cuprum_consume(), whose chunk callback feeds a cuprum_lines splitter.
- * The captured bytes and every line are checked against the text computed
- * here.  Usage: pipeline [N]  (default 200000).  Exit status 0 on success.
+ * It runs `seq 1 N | tr 0-9 a-j` (stdin /dev/null, a 5 minute timeout,
+ * fail-fast) with the cuprum_pipeline API, which spawns both stages, joins
+ * them and reaps them, capturing the last stage's stdout and passing each
+ * of its lines to a callback.  The captured bytes and every line are
+ * checked against the text computed here.  Usage: pipeline [N]  (default
+ * 200000).  Exit status 0 on success.
  */
-#define _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L
 #include <cuprum.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
 
 struct line_check {
   unsigned long next; /* the number the next line must spell */
@@ -45,87 +37,45 @@ static size_t spell(unsigned long n, char *buf)
   return len;
 }
 
-static int on_line(void *ctx, const char *line, size_t len)
+static int on_line(void *ctx, size_t stage, int stream, const char *line,
+                   size_t len)
 {
   struct line_check *check = ctx;
   char want[32];
   size_t want_len = spell(check->next, want);
 
-  if (len != want_len || memcmp(line, want, len) != 0)
+  if (stage != 1 || stream != CUPRUM_STDOUT || len != want_len ||
+      memcmp(line, want, len) != 0)
     check->bad++;
   check->next++;
   return 0;
 }
 
-static int on_chunk(void *ctx, const char *data, size_t len)
+/* Makes a command of argv with stdin `in` and appends it to pl. */
+static int add(cuprum_pipeline *pl, const char *const *argv, cuprum_stdio in)
 {
-  return cuprum_lines_feed(ctx, data, len);
-}
+  cuprum_cmd *cmd;
+  int rc = cuprum_cmd_new(&cmd, argv);
 
-struct pump_job {
-  int in;
-  int out;
-  int rc;
-  cuprum_pump_stats st;
-};
-
-/* seq -> tr through the engine; closes both ends when done. */
-static void *pump(void *arg)
-{
-  struct pump_job *job = arg;
-
-  job->rc =
-      cuprum_pump(job->in, job->out, CUPRUM_BUFFER_SIZE_DEFAULT, 0, &job->st);
-  close(job->in);
-  close(job->out);
-  return NULL;
-}
-
-static pid_t start(char *const argv[], int in, int out)
-{
-  posix_spawn_file_actions_t fa;
-  pid_t pid;
-  int rc;
-
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in, 0);
-  posix_spawn_file_actions_adddup2(&fa, out, 1);
-  rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    fprintf(stderr, "pipeline: cannot run %s: %s\n", argv[0], strerror(rc));
-    return -1;
-  }
-  return pid;
-}
-
-static int finish(pid_t pid)
-{
-  int status;
-
-  while (waitpid(pid, &status, 0) == -1)
-    if (errno != EINTR)
-      return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (rc == 0 && (rc = cuprum_cmd_redirect(cmd, CUPRUM_STDIN, in)) == 0 &&
+      (rc = cuprum_pipeline_add(pl, cmd)) == 0)
+    return 0;
+  cuprum_cmd_free(cmd);
+  return rc;
 }
 
 int main(int argc, char **argv)
 {
   unsigned long count = argc > 1 ? strtoul(argv[1], NULL, 10) : 200000;
   char number[32];
-  char *seq[] = {"seq", "1", number, NULL};
-  char *tr[] = {"tr", "0-9", "a-j", NULL};
+  const char *seq[] = {"seq", "1", number, NULL};
+  const char *tr[] = {"tr", "0-9", "a-j", NULL};
   struct line_check check = {1, 0};
-  cuprum_consume_opts opts;
-  struct pump_job job;
-  pthread_t pumper;
-  cuprum_capture out;
-  cuprum_lines *lines = NULL;
+  cuprum_pipeline *pl = NULL;
+  cuprum_capture out = {0};
   char *want;
   size_t want_len = 0;
-  int a[2], b[2], c[2];
-  int devnull, rc_out, rc_lines, s1, s2, ok;
-  pid_t p1, p2;
+  int rc, s1 = -1, s2 = -1, ok;
 
   if (strcmp(cuprum_version(), CUPRUM_VERSION_STRING) != 0) {
     fprintf(stderr, "pipeline: library %s, header %s\n", cuprum_version(),
@@ -137,67 +87,42 @@ int main(int argc, char **argv)
     return 2;
   }
   snprintf(number, sizeof(number), "%lu", count);
-  devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (devnull < 0 || pipe2(a, O_CLOEXEC) || pipe2(b, O_CLOEXEC) ||
-      pipe2(c, O_CLOEXEC)) {
-    perror("pipeline: open or pipe2");
-    return 1;
-  }
-  if (cuprum_lines_new(&lines, on_line, &check) != 0) {
-    fprintf(stderr, "pipeline: cuprum_lines_new failed\n");
-    return 1;
-  }
-  p1 = start(seq, devnull, a[1]);
-  p2 = start(tr, b[0], c[1]);
-  close(devnull);
-  close(a[1]);
-  close(b[0]);
-  close(c[1]);
-  if (p1 < 0 || p2 < 0)
-    return 1;
-
-  job.in = a[0];
-  job.out = b[1];
-  if (pthread_create(&pumper, NULL, pump, &job) != 0) {
-    fprintf(stderr, "pipeline: pthread_create failed\n");
-    return 1;
-  }
-  cuprum_consume_opts_init(&opts);
-  opts.on_chunk = on_chunk;
-  opts.on_chunk_ctx = lines;
-  rc_out = cuprum_consume(c[0], &opts, &out);
-  close(c[0]);
-  pthread_join(pumper, NULL);
-  rc_lines = cuprum_lines_finish(lines);
-  cuprum_lines_free(lines);
-  s1 = finish(p1);
-  s2 = finish(p2);
-  if (job.rc != 0 || rc_out != 0 || rc_lines != 0) {
-    fprintf(stderr, "pipeline: pump: %s; consume: %s; lines: %s\n",
-            cuprum_strerror(job.rc), cuprum_strerror(rc_out),
-            cuprum_strerror(rc_lines));
-    cuprum_capture_release(&out);
+  if ((rc = cuprum_pipeline_new(&pl)) == 0 &&
+      (rc = add(pl, seq, CUPRUM_STDIO_NULL)) == 0 &&
+      (rc = add(pl, tr, CUPRUM_STDIO_DEFAULT)) == 0 &&
+      (rc = cuprum_pipeline_capture(pl, CUPRUM_STDOUT,
+                                    CUPRUM_CAPTURE_UNLIMITED)) == 0 &&
+      (rc = cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, on_line, &check)) == 0 &&
+      (rc = cuprum_pipeline_set_timeout(pl, 300000, 1000)) == 0 &&
+      (rc = cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST)) == 0 &&
+      (rc = cuprum_pipeline_run(pl)) == 0 &&
+      (rc = cuprum_pipeline_status(pl, 0, &s1, NULL, NULL)) == 0 &&
+      (rc = cuprum_pipeline_status(pl, 1, &s2, NULL, NULL)) == 0)
+    rc = cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 1, &out);
+  cuprum_pipeline_free(pl);
+  if (rc != 0) {
+    fprintf(stderr, "pipeline: seq 1 %lu | tr 0-9 a-j: %s\n", count,
+            cuprum_strerror(rc));
     return 1;
   }
 
   want = malloc((size_t)count * 24);
   if (want == NULL) {
     perror("pipeline: malloc");
+    cuprum_capture_release(&out);
     return 1;
   }
   for (unsigned long i = 1; i <= count; i++) {
     want_len += spell(i, want + want_len);
     want[want_len++] = '\n';
   }
-  ok = s1 == 0 && s2 == 0 && out.len == want_len &&
-       memcmp(out.data, want, want_len) == 0 && job.st.delivered == want_len &&
-       check.next == count + 1 && check.bad == 0;
-  printf("pipeline: libcuprum %s ran seq 1 %lu | tr 0-9 a-j: pumped %llu "
-         "bytes (%s), captured %zu of %zu, %lu lines, %lu wrong, exits %d "
-         "%d: %s\n",
-         cuprum_version(), count, (unsigned long long)job.st.delivered,
-         job.st.spliced ? "splice" : "read/write", out.len, want_len,
-         check.next - 1, check.bad, s1, s2, ok ? "ok" : "FAILED");
+  ok = s1 == 0 && s2 == 0 && out.len == want_len && out.total == want_len &&
+       memcmp(out.data, want, want_len) == 0 && check.next == count + 1 &&
+       check.bad == 0;
+  printf("pipeline: libcuprum %s ran seq 1 %lu | tr 0-9 a-j: captured %zu "
+         "of %zu bytes, %lu lines, %lu wrong, exits %d %d: %s\n",
+         cuprum_version(), count, out.len, want_len, check.next - 1, check.bad,
+         s1, s2, ok ? "ok" : "FAILED");
   free(want);
   cuprum_capture_release(&out);
   return ok ? 0 : 1;

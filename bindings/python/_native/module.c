@@ -90,6 +90,7 @@ static int native_traverse(PyObject *module, visitproc visit, void *arg)
   Py_VISIT(st->line_splitter_type);
   Py_VISIT(st->capture_type);
   Py_VISIT(st->fd_tee_type);
+  Py_VISIT(st->process_type);
   Py_VISIT(st->pure_text_tee);
   Py_VISIT(st->pure_line_splitter);
   Py_VISIT(st->pure_line_events);
@@ -108,6 +109,7 @@ static int native_clear(PyObject *module)
   Py_CLEAR(st->line_splitter_type);
   Py_CLEAR(st->capture_type);
   Py_CLEAR(st->fd_tee_type);
+  Py_CLEAR(st->process_type);
   Py_CLEAR(st->pure_text_tee);
   Py_CLEAR(st->pure_line_splitter);
   Py_CLEAR(st->pure_line_events);
@@ -274,6 +276,12 @@ static PyMethodDef native_methods[] = {
      "Capture(encoding, errors, max_bytes=None, mode='truncate')"},
     {"TextTee", native_text_tee, METH_VARARGS,
      "TextTee(sink, encoding, errors)"},
+    {"spawn", (PyCFunction)(void (*)(void))native_spawn,
+     METH_VARARGS | METH_KEYWORDS,
+     "spawn(argv, *, stdin=None, stdout=None, stderr=None, cwd=None, "
+     "env=None, process_group=None) -> Process\n\n"
+     "Start one child through cuprum_cmd_spawn.  A stream is None "
+     "(inherited), a descriptor, -3 (DEVNULL) or, for stderr, -2 (STDOUT)."},
     {"is_available", native_is_available, METH_NOARGS,
      "True: the extension and libcuprum are loaded."},
     {"library_version", native_library_version, METH_NOARGS,
@@ -292,7 +300,8 @@ static int native_exec(PyObject *module)
     return -1;
   if (native_lines_add_type(module, st) < 0 ||
       native_capture_add_type(module, st) < 0 ||
-      native_tee_add_type(module, st) < 0)
+      native_tee_add_type(module, st) < 0 ||
+      native_spawn_add_type(module, st) < 0)
     return -1;
   /* Capture takes RunOutputOptions' cap itself (see cuprum._engine). */
   if (PyModule_AddObjectRef(module, "bounded_capture", Py_True) < 0)

@@ -5,8 +5,8 @@
  * One file per concern: module.c (module definition, multi-phase init,
  * module state, the libcuprum error mapping), codecs.c, lines.c
  * (LineSplitter and LineEvents), capture.c, tee.c, pump.c and consume.c
- * (the blocking calls).  Nothing here is exported from the shared object:
- * only PyInit__native is.
+ * (the blocking calls), spawn.c (children through cuprum_cmd_spawn).  Nothing
+ * here is exported from the shared object: only PyInit__native is.
  */
 #ifndef CUPRUM_NATIVE_H
 #define CUPRUM_NATIVE_H
@@ -47,6 +47,7 @@ typedef struct {
   PyTypeObject *line_splitter_type;
   PyTypeObject *capture_type;
   PyTypeObject *fd_tee_type;
+  PyTypeObject *process_type;
   /* The pure engine's classes for the few cases handed over to it, and
    * inspect.isawaitable; each looked up on first use (NULL until then):
    * looking them up per object cost more than the object. */
@@ -125,6 +126,7 @@ void native_advise_huge(PyObject *text);
 int native_lines_add_type(PyObject *module, native_state *st);
 int native_capture_add_type(PyObject *module, native_state *st);
 int native_tee_add_type(PyObject *module, native_state *st);
+int native_spawn_add_type(PyObject *module, native_state *st);
 
 /* LineSplitter(encoding, errors, callback) (lines.c) */
 PyObject *native_line_splitter(PyObject *module, PyObject *args);
@@ -138,6 +140,8 @@ PyObject *native_text_tee(PyObject *module, PyObject *args);
 PyObject *native_pump(PyObject *module, PyObject *args, PyObject *kw);
 /* consume(fd, *, encoding, errors, capture, tee, on_line) (consume.c) */
 PyObject *native_consume(PyObject *module, PyObject *args, PyObject *kw);
+/* spawn(argv, *, stdin, stdout, stderr, cwd, env, process_group) (spawn.c) */
+PyObject *native_spawn(PyObject *module, PyObject *args, PyObject *kw);
 
 #pragma GCC visibility pop
 

@@ -74,6 +74,26 @@ attributes:
     ``finish``) call that completed the line, so the lines of one read share
     it. A hook that raises stops the delivery and the exception propagates.
 
+``spawn(argv, *, stdin=None, stdout=None, stderr=None, cwd=None, env=None, process_group=None) -> NativeProcess``
+    Optional (the native engine has it, the pure one does not). Start one
+    child and return without waiting: ``argv[0]`` looked up in ``PATH`` when
+    it has no slash; each stream ``None`` (inherited), a descriptor (lent:
+    the child gets a copy, the caller keeps and closes its own), ``-3``
+    (``subprocess.DEVNULL``) or, for stderr, ``-2`` (``subprocess.STDOUT``);
+    ``cwd`` and ``env`` (the whole environment, or ``None`` to inherit) as
+    ``Popen`` takes them; ``process_group`` as ``Popen``'s (``None``: the
+    parent's group, 0: a new one, else that group). Every other descriptor
+    is closed in the child; it keeps the parent's signal mask and ignored
+    signals but gets the default ``SIGPIPE`` and ``SIGXFSZ``, as with
+    ``Popen(restore_signals=True)``. A failed start raises the ``OSError`` (by errno:
+    ``FileNotFoundError``, ``PermissionError``, ``NotADirectoryError``...)
+    that ``Popen`` raises, with the same ``strerror`` and ``filename`` (the
+    working directory when entering it failed, else ``argv[0]``), and
+    leaves nothing running or open. The execution layer spawns through it
+    when present, through ``subprocess.Popen`` otherwise, and runs the same
+    lifecycle on either child: run policy (stop sequence, timeouts, caps,
+    groups, events) lives in Python for both engines.
+
 The multiplexing loops in the execution layer own the descriptors and feed
 chunks to these incremental objects; the blocking ``pump`` and ``consume``
 serve callers that dedicate a thread to one stream.
@@ -126,6 +146,35 @@ class Capture(typ.Protocol):
         """Return the decoded text of everything fed and release the chunks."""
 
 
+class ChildProcess(typ.Protocol):
+    """What the execution layer uses of a child: ``subprocess.Popen`` has it."""
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+
+    @property
+    def returncode(self) -> int | None:
+        """``None`` until reaped, then the exit status or minus the signal."""
+
+    def poll(self) -> int | None:
+        """Reap the child if it has exited; :attr:`returncode`."""
+
+    def wait(self) -> int:
+        """Block until the child exits and is reaped; :attr:`returncode`."""
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the child unless it was reaped (its pid may be reused)."""
+
+
+class NativeProcess(ChildProcess, typ.Protocol):
+    """A child started by an engine's ``spawn``."""
+
+    def take_pidfd(self) -> int:
+        """Hand over the child's close-on-exec pidfd (-1: none); the caller
+        closes it. Later calls return -1."""
+
+
 class StreamEngine(typ.Protocol):
     """The object :func:`cuprum._backend.get_engine` returns."""
 
@@ -171,8 +220,10 @@ class StreamEngine(typ.Protocol):
 
 __all__ = [
     "Capture",
+    "ChildProcess",
     "LineCallback",
     "LineSplitter",
+    "NativeProcess",
     "StreamEngine",
     "TeeTarget",
     "TextTee",

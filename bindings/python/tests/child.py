@@ -62,6 +62,9 @@ def main(argv: list[str]) -> int:
                 [sys.executable, "-I", "-c", f"import time; time.sleep({next(items)})"],
                 close_fds=False,
             )
+        elif action == "touch":  # create an empty file (a marker for the test)
+            with open(next(items), "xb"):
+                pass
         elif action == "close-stdin":
             os.close(0)
         else:

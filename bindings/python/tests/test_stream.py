@@ -372,17 +372,22 @@ def test_timeout_during_streaming(mode: str) -> None:
         stream.result
 
 
-def test_timeout_with_a_slow_consumer(mode: str) -> None:
+def test_timeout_with_a_slow_consumer(mode: str, tmp_path: Path) -> None:
     # The deadline counts while the consumer holds the events, but the time
     # it holds them does not count against reading, after the stop, what
     # the child wrote before it: no line is lost. The child writes about
     # 330 KiB at once (it fits in the pipe), which takes several reads of
-    # READ_SIZE; the consumer sleeps longer than the drain grace (0.25 s)
-    # before each read's lines (the lines of one read share a timestamp).
+    # READ_SIZE, then leaves a marker; the consumer waits for the marker and
+    # past the deadline, then sleeps longer than the drain grace (0.25 s)
+    # before each of the first reads' lines (the lines of one read share a
+    # timestamp).
     count = 60000
-    stream = child("lines", str(count), "sleep", "30").stream(
-        timeout=0.2, output=RunOutputOptions(capture=False)
+    timeout = 1.5
+    marker = tmp_path / "written"
+    stream = child("lines", str(count), "touch", str(marker), "sleep", "30").stream(
+        timeout=timeout, output=RunOutputOptions(capture=False)
     )
+    deadline = time.monotonic() + timeout
     events: list[list[ExecEvent]] = []
     stamps: list[float] = []
 
@@ -391,14 +396,17 @@ def test_timeout_with_a_slow_consumer(mode: str) -> None:
             return False
         if not events:
             events.append(seen)  # the list pull fills
-            time.sleep(0.3)  # past the deadline
-        elif seen[-1].phase == "stdout" and seen[-1].timestamp != stamps[-1]:
+            while not marker.exists() and time.monotonic() < deadline + 30:
+                time.sleep(0.01)
+            time.sleep(max(0.0, deadline - time.monotonic()) + 0.3)  # past the deadline
+        elif seen[-1].phase == "stdout" and seen[-1].timestamp != stamps[-1] and len(set(stamps)) < 4:
             time.sleep(0.3)
         stamps.append(seen[-1].timestamp)
         return False
 
     with pytest.raises(TimeoutExpired):
         pull(stream, mode, until=slow)
+    assert marker.exists(), "the child did not write its lines before the deadline"
     seen = events[0]
     assert seen[-1].phase == "exit" and seen[-1].exit_code == -15
     assert lines(seen) == [str(i) for i in range(count)]

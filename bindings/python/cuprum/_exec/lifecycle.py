@@ -24,8 +24,11 @@ from __future__ import annotations
 import math
 import os
 import signal
-import subprocess
 import time
+import typing as typ
+
+if typ.TYPE_CHECKING:
+    from cuprum._engine import ChildProcess
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
 #: Poll intervals used only when pidfds are unavailable (kernels before
@@ -40,7 +43,7 @@ class Child:
 
     __slots__ = ("end", "index", "pid", "pidfd", "proc", "returncode", "start")
 
-    def __init__(self, index: int, proc: subprocess.Popen[bytes], pidfd: int) -> None:
+    def __init__(self, index: int, proc: ChildProcess, pidfd: int) -> None:
         self.index = index
         self.proc = proc
         self.pid = proc.pid
@@ -79,24 +82,32 @@ class Lifecycle:
         self.poll_interval = _POLL_MIN
 
     def spawn_group(self) -> int | None:
-        """The ``process_group`` argument for the next child's ``Popen``:
+        """The ``process_group`` argument for the next child's spawn:
         ``None`` without a group, 0 to create it, else the group to join."""
         if not self.group:
             return None
         return 0 if self.pgid is None else self.pgid
 
-    def add(self, index: int, proc: subprocess.Popen[bytes]) -> Child:
-        """Track a started child; open its pidfd while pidfds work.
+    def add(self, index: int, proc: ChildProcess, pidfd: int | None = None) -> Child:
+        """Track a started child and its pidfd while pidfds work.
 
-        When a pidfd cannot be opened, :attr:`use_pidfd` turns false and the
-        caller stops watching the pidfds of the children before this one.
+        ``pidfd`` is the one its spawner opened, now owned here (-1: none
+        could be), or ``None`` to open one. When a child has no pidfd,
+        :attr:`use_pidfd` turns false and the caller stops watching the
+        pidfds of the children before this one.
         """
-        pidfd = -1
-        if self.use_pidfd:
-            try:
-                pidfd = os.pidfd_open(proc.pid)
-            except OSError:
-                self.use_pidfd = False
+        if pidfd is None:
+            pidfd = -1
+            if self.use_pidfd:
+                try:
+                    pidfd = os.pidfd_open(proc.pid)
+                except OSError:
+                    self.use_pidfd = False
+        elif pidfd < 0:
+            self.use_pidfd = False
+        elif not self.use_pidfd:
+            os.close(pidfd)
+            pidfd = -1
         child = Child(index, proc, pidfd)
         if self.group and self.pgid is None:
             self.pgid = proc.pid

@@ -157,7 +157,7 @@ class Run:
                 process_group=lifecycle.spawn_group(),
             )
             self.held_fd = started.next_stdin
-            child = lifecycle.add(index, started.proc)
+            child = lifecycle.add(index, started.proc, started.pidfd)
             events = self.events[index]
             if events is not None:
                 events.pid = child.pid

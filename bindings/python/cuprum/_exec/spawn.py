@@ -10,8 +10,12 @@ Pipeline stages are connected by kernel pipes directly, so data between
 stages never passes through Python. The parent closes its copies of the
 child's ends at once, which lets an early-exiting consumer deliver
 SIGPIPE/EPIPE to its producer exactly as in a shell pipeline. Children are
-spawned with ``subprocess.Popen`` (vfork/posix_spawn, default signal
-dispositions), never a plain fork of a large parent.
+spawned by the engine's ``spawn`` when it has one (the native engine:
+libcuprum's ``cuprum_cmd_spawn``, posix_spawn), else by ``subprocess.Popen``
+(vfork), both with the default ``SIGPIPE`` and ``SIGXFSZ`` (Python ignores
+them) and the parent's signal mask, never a plain fork of a large parent. Either way the child is a
+:class:`~cuprum._engine.ChildProcess` and the same Python lifecycle reaps
+and stops it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import subprocess
 import typing as typ
 
 if typ.TYPE_CHECKING:
+    from cuprum._engine import ChildProcess
     from cuprum._exec.plan import RunPlan
 
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -56,7 +61,10 @@ def make_pipe(*, enlarge: bool) -> tuple[int, int]:
 class Started(typ.NamedTuple):
     """A started stage and the pipe ends its parent now owns (-1: none)."""
 
-    proc: subprocess.Popen[bytes]
+    proc: ChildProcess
+    #: The child's pidfd, now the caller's (-1: none), or ``None`` when the
+    #: spawner opened none and the caller may (``Popen``).
+    pidfd: int | None
     #: Read end of the stage's stdout when the parent reads it.
     out_fd: int
     #: Read end of the stage's stderr when the parent reads it.
@@ -84,7 +92,7 @@ def start_stage(
     ownership of ``stdin`` (closed here, spawn or not). On failure every
     descriptor created here is closed and ``OSError`` names the program.
 
-    ``process_group`` is passed to ``Popen``: ``None`` leaves the child in
+    ``process_group`` is passed to the spawner: ``None`` leaves the child in
     the parent's group, 0 makes it the leader of a new group, a pgid joins
     that group (see :meth:`~cuprum._exec.lifecycle.Lifecycle.spawn_group`).
     """
@@ -112,18 +120,33 @@ def start_stage(
             created += (err_fd, stderr)
         else:
             stderr = subprocess.DEVNULL
+        spawn = getattr(plan.engine, "spawn", None)
+        pidfd: int | None = None
         try:
-            proc = subprocess.Popen(  # noqa: S603 - argv list, never a shell
-                (cmd.program, *cmd.argv),
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                cwd=plan.cwd,
-                env=plan.env,
-                close_fds=True,
-                restore_signals=True,
-                process_group=process_group,
-            )
+            if spawn is not None:
+                native = spawn(
+                    (cmd.program, *cmd.argv),
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                    cwd=plan.cwd,
+                    env=plan.env,
+                    process_group=process_group,
+                )
+                pidfd = native.take_pidfd()
+                proc: ChildProcess = native
+            else:
+                proc = subprocess.Popen(  # noqa: S603 - argv list, never a shell
+                    (cmd.program, *cmd.argv),
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                    cwd=plan.cwd,
+                    env=plan.env,
+                    close_fds=True,
+                    restore_signals=True,
+                    process_group=process_group,
+                )
         except OSError as exc:
             what = exc.strerror or str(exc)
             msg = f"cannot execute program '{cmd.program}': {what}"
@@ -140,7 +163,7 @@ def start_stage(
     for fd in (stdout, stderr):
         if fd >= 0 and fd not in (stdout_to, stderr_to):
             os.close(fd)
-    return Started(proc, out_fd, err_fd, next_stdin)
+    return Started(proc, pidfd, out_fd, err_fd, next_stdin)
 
 
 __all__ = ["Started", "make_pipe", "max_pipe_size", "start_stage"]
