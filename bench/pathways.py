@@ -19,7 +19,7 @@ import os
 import subprocess
 import typing as typ
 
-from bench import fanout
+from bench import cdrivers, fanout
 from bench.support import Cuprum as _Cuprum
 from bench.support import Factory, Missing, Skipped, Trial
 from bench.support import which as _which
@@ -456,6 +456,8 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "spawn-sync": sh_spawn_sync,
         "memory": sh_capture,
     },
+    # the C column (bench/cdrivers.py)
+    **{pathway: cdrivers.scenarios(driver) for pathway, driver in cdrivers.DRIVERS.items()},
 }
 
 #: The stream backend each cuprum column forces.

@@ -23,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import fanout  # noqa: E402
+from bench import cdrivers, fanout  # noqa: E402
 from bench import targets as targets_mod  # noqa: E402
 from bench.data import Payload, ensure_payload, format_size, parse_size  # noqa: E402
 from bench.pathways import BACKENDS, PATHWAYS, SPAWNS  # noqa: E402
@@ -79,6 +79,11 @@ def _parse_args(argv: typ.Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=Path("/tmp/cuprum-bench"), help="payload cache")
     p.add_argument("--out", type=Path, default=Path("/tmp/cuprum-bench/out"), help="output directory")
     p.add_argument("--cuprum-path", type=Path, help="directory holding the cuprum package to measure")
+    p.add_argument(
+        "--c-drivers",
+        type=Path,
+        help="directory holding the C column's drivers, bench/cbench-* of a build tree (make bench passes it)",
+    )
     p.add_argument("--from-json", type=Path, help="re-render the tables and chart of a saved results.json")
     p.add_argument("--python", default=sys.executable, help="interpreter for the workers")
     p.add_argument("--timeout", type=float, default=300.0, help="kill a worker after this many seconds")
@@ -330,6 +335,8 @@ def main(argv: typ.Sequence[str] | None = None) -> int:
         [str(BENCH_ROOT), str(cuprum_path), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     )
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if args.c_drivers is not None:
+        env[cdrivers.ENV] = str(args.c_drivers.resolve())
     pathways = [p for p in PATHWAY_ORDER if p in args.pathways.split(",")]
     cells = plan(args.scenarios.split(","), payloads, pathways, own)
     outcomes = _measure_all(cells, args, env, budget, counts, warm)

@@ -18,7 +18,7 @@ from bench.fanout import FANOUT, LIMIT, PIPELINES
 from bench.data import Payload
 from bench.pathways import PATHWAYS, SPAWNS, capped_bytes
 
-PATHWAY_ORDER = ("floor", "native", "pure", "subprocess", "plumbum", "sh")
+PATHWAY_ORDER = ("floor", "native", "pure", "subprocess", "plumbum", "sh", "c-cuprum", "c-libpipeline")
 
 
 @dc.dataclass(frozen=True, slots=True)

@@ -73,6 +73,12 @@ TARGETS: tuple[Target, ...] = (
            None, 8.0, strict=True, unit="MiB"),
     Target("pure max_bytes=1MiB capture of 256 MiB: RSS growth < 8 MiB", "capped-memory", BIG, "pure",
            None, 8.0, strict=True, unit="MiB"),
+    # issue 11's C column: libcuprum's pipeline API against the floor and libpipeline
+    Target("C libcuprum capture <= 1.1x cat F | wc -c", "capture", BIG, "c-cuprum", "floor", 1.1),
+    Target("C libcuprum pipeline <= 1.1x four cats into wc -c", "pipeline", BIG, "c-cuprum", "floor", 1.1),
+    Target("C libcuprum capture <= 0.5x libpipeline", "capture", BIG, "c-cuprum", "c-libpipeline", 0.5),
+    Target("C libcuprum pipeline <= 0.8x libpipeline", "pipeline", BIG, "c-cuprum", "c-libpipeline", 0.8),
+    Target("C libcuprum 200 spawns of true <= libpipeline", "spawn-sync", None, "c-cuprum", "c-libpipeline", 1.0),
 )
 
 
@@ -112,7 +118,9 @@ def judge(outcomes: typ.Sequence[Outcome]) -> list[dict[str, typ.Any]]:
             ok_ref = ref_o is not None and ref_o.median and ref_o.correct
             value = o.median / ref_o.median if ok_ref and ref_o is not None and ref_o.median else None
         rec["value"] = value
-        if value is None:
+        if value is None and ref_o is not None and ref_o.status in ("missing", "skipped", "error"):
+            rec["verdict"] = f"no reference: {ref_o.cell.pathway} {ref_o.status} ({ref_o.record.get('reason')})"
+        elif value is None:
             rec["verdict"] = "no reference"
         elif not o.correct:
             rec["verdict"] = "WRONG result"

@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 
-from bench import fanout, pathways
+from bench import cdrivers, fanout, pathways
 from bench.pathways import PATHWAYS
 from bench.support import Missing, Skipped
 
@@ -63,6 +63,7 @@ def measure(spec: dict[str, object]) -> dict[str, object]:
     scenario = str(spec["scenario"])
     factory = PATHWAYS[pathway][scenario]
     pathways.SPAWNS = typ_int(spec.get("spawns", pathways.SPAWNS))
+    cdrivers.SPAWNS = pathways.SPAWNS
     fanout.FANOUT = typ_int(spec.get("fanout", fanout.FANOUT))
     fanout.PIPELINES = typ_int(spec.get("pipelines", fanout.PIPELINES))
     try:

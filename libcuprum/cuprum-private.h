@@ -16,6 +16,9 @@
 CUPRUM__HIDDEN void *cuprum__malloc(size_t size);
 CUPRUM__HIDDEN void *cuprum__realloc(void *ptr, size_t size);
 CUPRUM__HIDDEN void cuprum__free(void *ptr);
+/* Whether cuprum__malloc is the C library's (no cuprum_set_allocator in
+ * force): only then may the engine advise the memory of its blocks. */
+CUPRUM__HIDDEN int cuprum__allocator_is_libc(void);
 
 /* 1 when size is a valid buffer size, else 0. */
 static inline int cuprum__size_ok(size_t size)

@@ -71,6 +71,11 @@ void cuprum_set_allocator(const cuprum_allocator *a)
   allocator = *a;
 }
 
+int cuprum__allocator_is_libc(void)
+{
+  return allocator.realloc_fn == default_realloc;
+}
+
 void *cuprum__malloc(size_t size)
 {
   return allocator.realloc_fn(allocator.ctx, NULL, size);

@@ -698,6 +698,36 @@ static void test_write_all(void **state)
   assert_int_equal(cuprum_write_all(1, NULL, 3, NULL), CUPRUM_ENULL);
 }
 
+/* Captures past 4 MiB take the huge-page path of the capture buffer: every
+ * byte arrives, in order, with and without a limit that falls inside it. */
+static void test_large_capture(void **state)
+{
+  size_t size = 9 * (size_t)MiB + 5;
+  size_t limits[] = {CUPRUM_CAPTURE_UNLIMITED, 5 * (size_t)MiB + 3};
+  char *in = pattern(size);
+  (void)state;
+
+  for (size_t i = 0; i < 2; i++) {
+    cuprum_pipeline *pl = new_pipeline();
+    size_t keep = i == 0 ? size : limits[i];
+    cuprum_capture out;
+
+    add(pl, pu_cmd("cat"));
+    assert_int_equal(cuprum_pipeline_set_input(pl, in, size), 0);
+    assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, limits[i]), 0);
+    assert_int_equal(cuprum_pipeline_run(pl), 0);
+    expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+    assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 1, &out), 0);
+    assert_int_equal(out.len, keep);
+    assert_int_equal(out.total, size);
+    assert_memory_equal(out.data, in, keep);
+    assert_int_equal(out.data[keep], '\0');
+    cuprum_pipeline_free(pl);
+    cuprum_capture_release(&out);
+  }
+  free(in);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
 
 int main(void)
@@ -722,6 +752,7 @@ int main(void)
       T(test_emfile),
       T(test_eintr_storm),
       T(test_write_all),
+      T(test_large_capture),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
