@@ -336,6 +336,16 @@ static void test_write_all_nonblocking_eintr(void **state)
   int rc;
 
   (void)state;
+#if defined(__i386__)
+  /* qemu-i386 (Debian's qemu-user 7.2) dies silently, status 255, under a
+   * timer-signal storm, whatever the program does (see test-pipeline). */
+  if (getenv("CUPRUM_CROSS_QEMU") != NULL) {
+    free(buf);
+    fprintf(stderr, "# skipped under qemu-i386: it dies under a signal "
+                    "storm\n");
+    return;
+  }
+#endif
   assert_non_null(buf);
   test_pattern_fill(buf, 0, n);
   test_pipe(p);
