@@ -121,7 +121,8 @@ class Recorder:
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # Gone, or reaped while its stat file was being read (ESRCH).
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
