@@ -65,7 +65,8 @@ def _tree(path: Path, *, ignore_term: bool = False) -> SafeCmd:
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # Gone, or reaped while its stat file was being read (ESRCH).
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
