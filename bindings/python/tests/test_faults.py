@@ -278,6 +278,22 @@ def _three_stages() -> Pipeline:
     return child("sleep", "60") | cmd("cat") | child("text", "ready\n", "echo-stdin")
 
 
+@pytest.fixture
+def default_sigint() -> typ.Iterator[None]:
+    """Python's own SIGINT handler for the test, whatever the caller set.
+
+    A shell starts background jobs with SIGINT ignored, and Python keeps an
+    inherited SIG_IGN: without this, a suite run with ``&`` never sees the
+    KeyboardInterrupt.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("default_sigint")
 @pytest.mark.parametrize("group", [False, True])
 def test_sigint_during_pipeline_run_sync(group: bool) -> None:
     rec = Recorder()
