@@ -167,15 +167,29 @@ def test_forbidden_command_in_concurrent_run_starts_nothing(tmp_path: Path, mode
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("item", ["pipeline", "str"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_forbidden_stage_in_concurrent_pipelines_starts_nothing(tmp_path: Path, mode: str) -> None:
+    marker = tmp_path / "ran"
+    allowed = _touch(marker) | _touch(marker)
+    forbidden = _touch(marker) | cmd("cat") | _touch(marker)
+    commands = (_touch(marker), allowed, forbidden)
+    with scoped(ScopeConfig(allowlist=frozenset({PYTHON}))):
+        if mode == "sync":
+            _refused(lambda: run_concurrent_sync(*commands), ForbiddenProgramError, "cat")
+        else:
+            _refused(lambda: asyncio.run(run_concurrent(*commands)), ForbiddenProgramError, "cat")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("item", ["str", "argv list", "function"])
 def test_concurrent_run_refuses_what_is_not_a_command(tmp_path: Path, item: str) -> None:
     marker = tmp_path / "ran"
-    other: object = _touch(marker) | cmd("cat") if item == "pipeline" else "cat"
+    other: object = {"str": "cat", "argv list": ["cat"], "function": lambda: "cat"}[item]
     args = typ.cast(tuple[SafeCmd, ...], (_touch(marker), other))
     _refused(
         lambda: run_concurrent_sync(*args, config=ConcurrentConfig()),
         TypeError,
-        r"run_concurrent takes SafeCmd commands, got (Pipeline|str) at index 1",
+        r"run_concurrent takes SafeCmd commands or Pipelines, got (str|list|function) at index 1",
     )
     assert not marker.exists()
 
