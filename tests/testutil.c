@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include "cuprum.h"
 #include "testutil.h"
 
 #include <dirent.h>
@@ -164,6 +165,39 @@ void test_sum_finish(pid_t pid, int out_fd, uint64_t *len, uint64_t *check)
   assert_int_equal(sscanf(text, "%llu %llu", &l, &c), 2);
   *len = l;
   *check = c;
+}
+
+struct test_counter test_counter;
+
+static void *count_realloc(void *ctx, void *ptr, size_t size)
+{
+  void *r;
+  (void)ctx;
+  test_counter.calls++;
+  if (size > test_counter.largest)
+    test_counter.largest = size;
+  if (test_counter.fail_at > 0 && test_counter.calls >= test_counter.fail_at)
+    return NULL;
+  r = realloc(ptr, size);
+  if (r != NULL && ptr == NULL)
+    test_counter.live++;
+  return r;
+}
+
+static void count_free(void *ctx, void *ptr)
+{
+  (void)ctx;
+  if (ptr != NULL)
+    test_counter.live--;
+  free(ptr);
+}
+
+void test_use_counter(long fail_at)
+{
+  static const cuprum_allocator a = {count_realloc, count_free, NULL};
+  memset(&test_counter, 0, sizeof(test_counter));
+  test_counter.fail_at = fail_at;
+  cuprum_set_allocator(&a);
 }
 
 static int count_fds(void)

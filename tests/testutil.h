@@ -67,6 +67,21 @@ void test_close(int *fd);
 void test_sum_start(int fd, pid_t *pid, int *out_fd);
 void test_sum_finish(pid_t pid, int out_fd, uint64_t *len, uint64_t *check);
 
+/*
+ * A counting allocator for cuprum_set_allocator: calls made, blocks live
+ * and the largest size asked for; from call number fail_at on (0: never)
+ * every call fails.  test_use_counter(fail_at) zeroes the counts and
+ * installs it; cuprum_set_allocator(NULL) puts the default back.
+ */
+struct test_counter {
+  long calls;
+  long live;
+  long fail_at;
+  size_t largest;
+};
+extern struct test_counter test_counter;
+void test_use_counter(long fail_at);
+
 /* cmocka setup/teardown pair that fails a test which leaks a descriptor. */
 int test_fd_setup(void **state);
 int test_fd_teardown(void **state);
