@@ -32,18 +32,15 @@ static inline const char *pu_helper(void)
 /*
  * Why posix_spawn cannot report exec errors here, or NULL when it can.
  * glibc's posix_spawn learns of a failed exec through memory shared with a
- * CLONE_VM|CLONE_VFORK child; qemu-user (the cross harness, which sets
- * CUPRUM_CROSS_QEMU) and valgrind (whose preload is in LD_PRELOAD) run
+ * CLONE_VM|CLONE_VFORK child; qemu-user and valgrind (test_emulator) run
  * that clone as a plain fork, so the exec error becomes exit status 127.
  */
 static inline const char *pu_no_sync_exec_errors(void)
 {
-  const char *pre = getenv("LD_PRELOAD");
-  if (getenv("CUPRUM_CROSS_QEMU") != NULL)
-    return "qemu-user runs posix_spawn's vfork as a fork";
-  if (pre != NULL && strstr(pre, "vgpreload") != NULL)
-    return "valgrind runs posix_spawn's vfork as a fork";
-  return NULL;
+  if (test_emulator() == NULL)
+    return NULL;
+  return test_under_qemu() ? "qemu-user runs posix_spawn's vfork as a fork"
+                           : "valgrind runs posix_spawn's vfork as a fork";
 }
 
 /* A command running the helper with the arguments of the array `args`

@@ -162,7 +162,7 @@ static void test_spawn_twice(void **state)
  * skipped there (cmocka's skip() prints "not ok" in TAP). */
 static int skip_under_qemu(const char *why)
 {
-  if (getenv("CUPRUM_CROSS_QEMU") == NULL)
+  if (!test_under_qemu())
     return 0;
   fprintf(stderr, "# skipped under qemu-user: %s\n", why);
   return 1;

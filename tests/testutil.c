@@ -200,6 +200,21 @@ void test_use_counter(long fail_at)
   cuprum_set_allocator(&a);
 }
 
+int test_under_qemu(void)
+{
+  return getenv("CUPRUM_CROSS_QEMU") != NULL;
+}
+
+const char *test_emulator(void)
+{
+  const char *pre = getenv("LD_PRELOAD");
+  if (test_under_qemu())
+    return "qemu-user";
+  if (pre != NULL && strstr(pre, "vgpreload") != NULL)
+    return "valgrind";
+  return NULL;
+}
+
 static int count_fds(void)
 {
   DIR *d = opendir("/proc/self/fd");

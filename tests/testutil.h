@@ -82,6 +82,17 @@ struct test_counter {
 extern struct test_counter test_counter;
 void test_use_counter(long fail_at);
 
+/*
+ * The emulator this test runs under, or NULL natively: "qemu-user" (the
+ * cross harness sets CUPRUM_CROSS_QEMU) or "valgrind" (its preload is in
+ * LD_PRELOAD).  Both run posix_spawn's vfork as a fork, and deliver a
+ * signal far more slowly than natively.
+ */
+const char *test_emulator(void);
+
+/* 1 under qemu-user (see test_emulator), else 0. */
+int test_under_qemu(void);
+
 /* cmocka setup/teardown pair that fails a test which leaks a descriptor. */
 int test_fd_setup(void **state);
 int test_fd_teardown(void **state);
