@@ -2,8 +2,8 @@
 /*
  * pipeutil.h - what the process and pipeline tests share: commands that
  * run the test helper, a teardown that also fails on a child left behind,
- * the qemu-user check, a scratch directory, reading a pipe to its end, and
- * the commands whose start must fail.
+ * the qemu-user check, a scratch directory, and the commands whose start
+ * must fail.
  */
 #ifndef CUPRUM_PIPEUTIL_H
 #define CUPRUM_PIPEUTIL_H
@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -70,24 +69,6 @@ static inline void pu_tmpdir(char *dir, size_t n, const char *name)
   const char *t = getenv("TMPDIR");
   snprintf(dir, n, "%s/%s.XXXXXX", t != NULL ? t : "/tmp", name);
   assert_non_null(mkdtemp(dir));
-}
-
-/* Reads fd until end of file into buf (n bytes, NUL-terminated); returns
- * the length. */
-static inline size_t pu_read_all(int fd, char *buf, size_t n)
-{
-  size_t len = 0;
-  for (;;) {
-    ssize_t r = read(fd, buf + len, n - 1 - len);
-    if (r < 0 && errno == EINTR)
-      continue;
-    assert_true(r >= 0);
-    if (r == 0)
-      break;
-    len += (size_t)r;
-  }
-  buf[len] = '\0';
-  return len;
 }
 
 /*

@@ -105,7 +105,7 @@ static void read_file(const char *path, char *buf, size_t n)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   assert_true(fd >= 0);
-  pu_read_all(fd, buf, n);
+  test_read_all(fd, buf, n);
   close(fd);
 }
 

@@ -52,7 +52,7 @@ static int spawn_output(cuprum_cmd *cmd, int merge, char *buf, size_t n)
   /* The lent end stayed open: the library never closes it. */
   assert_true(fcntl(p[1], F_GETFD) != -1);
   test_close(&p[1]);
-  pu_read_all(p[0], buf, n);
+  test_read_all(p[0], buf, n);
   test_close(&p[0]);
   return code;
 }
@@ -77,7 +77,7 @@ static void test_stdin_stdout_fds(void **state)
   test_close(&out[1]);
   assert_int_equal(write(in[1], "through\n", 8), 8);
   test_close(&in[1]);
-  assert_int_equal(pu_read_all(out[0], buf, sizeof(buf)), 8);
+  assert_int_equal(test_read_all(out[0], buf, sizeof(buf)), 8);
   assert_string_equal(buf, "through\n");
   test_close(&out[0]);
   test_close(&pidfd);

@@ -132,6 +132,22 @@ void test_close(int *fd)
   }
 }
 
+size_t test_read_all(int fd, char *buf, size_t n)
+{
+  size_t len = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + len, n - 1 - len);
+    if (r < 0 && errno == EINTR)
+      continue;
+    assert_true(r >= 0);
+    if (r == 0)
+      break;
+    len += (size_t)r;
+  }
+  buf[len] = '\0';
+  return len;
+}
+
 void test_sum_start(int fd, pid_t *pid, int *out_fd)
 {
   static const char *const args[] = {"sum", NULL};
@@ -146,20 +162,10 @@ void test_sum_start(int fd, pid_t *pid, int *out_fd)
 void test_sum_finish(pid_t pid, int out_fd, uint64_t *len, uint64_t *check)
 {
   char text[128];
-  size_t got = 0;
   unsigned long long l = 0;
   unsigned long long c = 0;
 
-  for (;;) {
-    ssize_t n = read(out_fd, text + got, sizeof(text) - 1 - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    assert_true(n >= 0);
-    if (n == 0)
-      break;
-    got += (size_t)n;
-  }
-  text[got] = '\0';
+  test_read_all(out_fd, text, sizeof(text));
   test_close(&out_fd);
   assert_int_equal(test_wait(pid), 0);
   assert_int_equal(sscanf(text, "%llu %llu", &l, &c), 2);

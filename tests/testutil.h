@@ -63,6 +63,10 @@ void test_pipe(int fds[2]);
 /* Closes fd if it is >= 0 and sets it to -1. */
 void test_close(int *fd);
 
+/* Reads fd until end of file into buf (n bytes, NUL-terminated; what does
+ * not fit is left unread); returns the length. */
+size_t test_read_all(int fd, char *buf, size_t n);
+
 /* Runs "sum" on the read end `fd`: returns length and checksum. */
 void test_sum_start(int fd, pid_t *pid, int *out_fd);
 void test_sum_finish(pid_t pid, int out_fd, uint64_t *len, uint64_t *check);
