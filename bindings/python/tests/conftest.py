@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
-"""Shared fixtures: a test catalogue, the child helper, leak checks, engines.
+"""Shared fixtures: a test catalogue, the child helper, leak checks, engines,
+and ``run``, which runs a command through either driver.
 
 Tests never write into the source tree and do not depend on the caller's
 locale, umask or inherited descriptors: children are the programs in
@@ -9,6 +10,7 @@ and every test is checked for leaked descriptors and unreaped children.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import importlib
 import importlib.util
@@ -39,7 +41,7 @@ _SRC = _HERE.parent
 if importlib.util.find_spec("cuprum") is None and str(_SRC) not in sys.path:
     sys.path.insert(0, str(_SRC))
 
-from cuprum import Program, ProgramCatalogue, ProjectSettings, sh  # noqa: E402
+from cuprum import Pipeline, Program, ProgramCatalogue, ProjectSettings, sh  # noqa: E402
 
 PYTHON = Program(sys.executable)
 CHILD = str(_HERE / "child.py")
@@ -61,6 +63,22 @@ def cmd(program: str, *args: object, **kwargs: object) -> sh.SafeCmd:
 def child(*actions: object) -> sh.SafeCmd:
     """A command running ``child.py`` with the given actions."""
     return cmd(PYTHON, "-I", CHILD, *actions)
+
+
+#: What the ``run`` fixture gives: call it as ``run_sync`` is called.
+Runner = typ.Callable[..., typ.Any]
+
+
+@pytest.fixture(params=["sync", "async"])
+def run(request: pytest.FixtureRequest) -> Runner:
+    """Run a command or pipeline through ``run_sync`` or ``await run()``."""
+
+    def runner(target: sh.SafeCmd | Pipeline, **kwargs: typ.Any) -> typ.Any:
+        if request.param == "sync":
+            return target.run_sync(**kwargs)
+        return asyncio.run(target.run(**kwargs))
+
+    return runner
 
 
 #: Variables an interpreter started by a test must inherit: a sanitized

@@ -15,14 +15,12 @@ import os
 import typing as typ
 
 import pytest
-from conftest import PYTHON, child, cmd
+from conftest import PYTHON, Runner, child, cmd
 
-from cuprum import ExecEvent, ExecutionContext, Pipeline, SafeCmd, StdinInput, observe
+from cuprum import ExecEvent, ExecutionContext, StdinInput, observe
 
 if typ.TYPE_CHECKING:
     from pathlib import Path
-
-Runner = typ.Callable[..., typ.Any]
 
 #: A child that reports the size and SHA-256 of its stdin.
 DIGEST = cmd(
@@ -37,18 +35,6 @@ DIGEST = cmd(
 )
 #: A child that prints its stdin in hex (exact bytes, whatever the codec).
 HEX = cmd(PYTHON, "-I", "-c", "import sys; print(sys.stdin.buffer.read().hex())")
-
-
-@pytest.fixture(params=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
-    """Run a command or pipeline through one of the two drivers."""
-
-    def runner(target: SafeCmd | Pipeline, **kwargs: typ.Any) -> typ.Any:
-        if request.param == "sync":
-            return target.run_sync(**kwargs)
-        return asyncio.run(target.run(**kwargs))
-
-    return runner
 
 
 def _digest(data: bytes) -> str:
