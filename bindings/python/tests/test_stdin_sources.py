@@ -22,6 +22,8 @@ from cuprum import ExecEvent, ExecutionContext, StdinInput, observe
 if typ.TYPE_CHECKING:
     from pathlib import Path
 
+    from cuprum import PipelineResult
+
 #: A child that reports the size and SHA-256 of its stdin.
 DIGEST = cmd(
     PYTHON,
@@ -270,36 +272,46 @@ def test_child_closing_stdin_ends_an_endless_source(run: Runner) -> None:
     assert [e.phase for e in events if e.phase.startswith("stdin")] == ["stdin_error"]
 
 
+class _SlowReader:
+    """A first stage that reports its stdin pipe's capacity, sleeps, marks
+    (creating a file) that it starts reading, then copies its stdin; and a
+    count of the bytes a source handed out before that mark."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.flag = tmp_path / "reading"
+        self.taken_before_reading = 0
+        self.cmd = cmd(
+            PYTHON,
+            "-I",
+            "-c",
+            "import fcntl, sys, time\n"
+            "sys.stderr.write(str(fcntl.fcntl(0, 1032))); sys.stderr.flush()\n"
+            "time.sleep(0.3)\n"
+            f"open({str(self.flag)!r}, 'w').close()\n"
+            "sys.stdout.buffer.write(sys.stdin.buffer.read())",
+        )
+
+    def take(self, chunk: bytes) -> bytes:
+        """Count ``chunk`` if the reader has not started yet; return it."""
+        if not self.flag.exists():
+            self.taken_before_reading += len(chunk)
+        return chunk
+
+    def check(self, result: PipelineResult, data: bytes, size: int) -> None:
+        """``slow | DIGEST`` passed ``data`` on, and before the child read
+        anything the pipe held at most its capacity and one more chunk of
+        ``size`` bytes was waiting to be written."""
+        capacity = int(result.stages[0].stderr)
+        assert result.stdout == _digest(data)
+        assert self.taken_before_reading <= capacity + size
+
+
 def test_backpressure_bounds_what_is_taken(run: Runner, tmp_path: Path) -> None:
-    flag = tmp_path / "reading"
     size, count = 1000, 1000
-    # The first stage reports its stdin pipe's capacity, sleeps, marks that
-    # it starts reading, then reads everything.
-    slow = cmd(
-        PYTHON,
-        "-I",
-        "-c",
-        "import fcntl, sys, time\n"
-        "sys.stderr.write(str(fcntl.fcntl(0, 1032))); sys.stderr.flush()\n"
-        "time.sleep(0.3)\n"
-        f"open({str(flag)!r}, 'w').close()\n"
-        "sys.stdout.buffer.write(sys.stdin.buffer.read())",
-    )
-    taken_before_reading = 0
-
-    def chunks() -> typ.Iterator[bytes]:
-        nonlocal taken_before_reading
-        for _ in range(count):
-            if not flag.exists():
-                taken_before_reading += size
-            yield b"y" * size
-
-    result = run(slow | DIGEST, stdin=StdinInput(chunks=chunks()))
-    capacity = int(result.stages[0].stderr)
-    assert result.stdout == _digest(b"y" * size * count)
-    # Before the child read anything, the pipe held at most its capacity
-    # and one more chunk was waiting to be written.
-    assert taken_before_reading <= capacity + size
+    slow = _SlowReader(tmp_path)
+    chunks = (slow.take(b"y" * size) for _ in range(count))
+    result = run(slow.cmd | DIGEST, stdin=StdinInput(chunks=chunks))
+    slow.check(result, b"y" * size * count, size)
 
 
 # -- async iterables -----------------------------------------------------------
@@ -339,30 +351,15 @@ def test_async_chunks_in_run_sync_is_a_type_error() -> None:
 
 
 def test_async_backpressure(tmp_path: Path) -> None:
-    flag = tmp_path / "reading"
     size, count = 1000, 500
-    slow = cmd(
-        PYTHON,
-        "-I",
-        "-c",
-        "import fcntl, sys, time\n"
-        "sys.stderr.write(str(fcntl.fcntl(0, 1032))); sys.stderr.flush()\n"
-        "time.sleep(0.3)\n"
-        f"open({str(flag)!r}, 'w').close()\n"
-        "sys.stdout.buffer.write(sys.stdin.buffer.read())",
-    )
-    taken_before_reading = 0
+    slow = _SlowReader(tmp_path)
 
     async def chunks() -> typ.AsyncIterator[bytes]:
-        nonlocal taken_before_reading
         for _ in range(count):
-            if not flag.exists():
-                taken_before_reading += size
-            yield b"z" * size
+            yield slow.take(b"z" * size)
 
-    result = asyncio.run((slow | DIGEST).run(stdin=StdinInput(chunks=chunks())))
-    assert result.stdout == _digest(b"z" * size * count)
-    assert taken_before_reading <= int(result.stages[0].stderr) + size
+    result = asyncio.run((slow.cmd | DIGEST).run(stdin=StdinInput(chunks=chunks())))
+    slow.check(result, b"z" * size * count, size)
 
 
 def test_async_timeout_cancels_the_fetch() -> None:

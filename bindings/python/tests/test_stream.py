@@ -219,15 +219,25 @@ def test_pipeline_stream_from_a_path(mode: str, tmp_path: Path) -> None:
     assert stream.result.ok and stream.result.stdout == source.read_text()
 
 
-def test_pipeline_stream_from_chunks(mode: str) -> None:
-    chunks = (f"{i}\n".encode() for i in range(3000))
+def _stream_numbers(
+    chunks: typ.Iterable[bytes] | typ.AsyncIterable[bytes], count: int, mode: str
+) -> list[ExecEvent]:
+    """Stream ``cat | cat`` fed ``chunks`` (the lines 0 to ``count - 1``),
+    consumed in ``mode``; check every line came out and the run succeeded,
+    and return the events."""
     stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=chunks))
     events = pull(stream, mode)
-    assert lines(events) == [str(i) for i in range(3000)]
+    assert lines(events) == [str(i) for i in range(count)]
+    assert stream.result.ok
+    return events
+
+
+def test_pipeline_stream_from_chunks(mode: str) -> None:
+    chunks = (f"{i}\n".encode() for i in range(3000))
+    events = _stream_numbers(chunks, 3000, mode)
     assert sum(e.byte_count or 0 for e in events if e.phase == "stdin") == sum(
         len(f"{i}\n") for i in range(3000)
     )
-    assert stream.result.ok
 
 
 def test_pipeline_stream_from_async_chunks() -> None:
@@ -235,14 +245,7 @@ def test_pipeline_stream_from_async_chunks() -> None:
         for i in range(2000):
             yield f"{i}\n".encode()
 
-    async def main() -> list[ExecEvent]:
-        stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=source()))
-        async with stream:
-            seen = [event async for event in stream]
-        assert stream.result.ok
-        return seen
-
-    assert lines(asyncio.run(main())) == [str(i) for i in range(2000)]
+    _stream_numbers(source(), 2000, "async")
 
 
 def test_pipeline_stream_left_early_stops_an_endless_feed(mode: str) -> None:
