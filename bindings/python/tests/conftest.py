@@ -138,16 +138,26 @@ def _describe(fd: str) -> str | None:
         return None  # closed meanwhile: the listing's own descriptor
 
 
-def _engines() -> list[str]:
-    names = ["python"]
+def _import_native() -> typ.Any:
+    """``cuprum._native``, or None where it is not built. Only a missing
+    module means "not built": one that exists but fails to load (or misses
+    a module of its own) is an error, never a quiet skip."""
     try:
-        importlib.import_module("cuprum._native")
+        return importlib.import_module("cuprum._native")
     except ModuleNotFoundError as exc:
         if exc.name != "cuprum._native":
             raise
-    else:
-        names.append("native")
-    return names
+        return None
+
+
+#: The native extension, or None where it is not built.
+NATIVE: typ.Any = _import_native()
+#: Skips a test (or a module, as its ``pytestmark``) without the extension.
+needs_native = pytest.mark.skipif(NATIVE is None, reason="cuprum._native is not built")
+
+
+def _engines() -> list[str]:
+    return ["python"] if NATIVE is None else ["python", "native"]
 
 
 def load_engine(name: str) -> typ.Any:
