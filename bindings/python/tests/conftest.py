@@ -65,6 +65,21 @@ def child(*actions: object) -> sh.SafeCmd:
     return cmd(PYTHON, "-I", CHILD, *actions)
 
 
+class Endless:
+    """An endless stdin source: ``chunks()`` yields ``chunk`` for ever and
+    ``taken`` counts the chunks pulled from it."""
+
+    def __init__(self, chunk: bytes) -> None:
+        self.chunk = chunk
+        self.taken = 0
+
+    def chunks(self) -> typ.Iterator[bytes]:
+        """The source, a generator (as a caller's would be)."""
+        while True:
+            self.taken += 1
+            yield self.chunk
+
+
 #: What the ``run`` fixture gives: call it as ``run_sync`` is called.
 Runner = typ.Callable[..., typ.Any]
 

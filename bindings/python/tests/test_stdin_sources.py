@@ -15,7 +15,7 @@ import os
 import typing as typ
 
 import pytest
-from conftest import PYTHON, Runner, child, cmd
+from conftest import PYTHON, Endless, Runner, child, cmd
 
 from cuprum import ExecEvent, ExecutionContext, StdinInput, observe
 
@@ -257,17 +257,10 @@ def test_bad_chunk_type_stops_the_run(run: Runner) -> None:
 
 
 def test_child_closing_stdin_ends_an_endless_source(run: Runner) -> None:
-    pulled = 0
-
-    def endless() -> typ.Iterator[bytes]:
-        nonlocal pulled
-        while True:
-            pulled += 1
-            yield b"x" * 1000
-
+    endless = Endless(b"x" * 1000)
     events: list[ExecEvent] = []
     with observe(events.append):
-        result = run(cmd("head", "-c", "10") | cmd("cat"), stdin=StdinInput(chunks=endless()))
+        result = run(cmd("head", "-c", "10") | cmd("cat"), stdin=StdinInput(chunks=endless.chunks()))
     assert result.stdout == "x" * 10
     assert [e.phase for e in events if e.phase.startswith("stdin")] == ["stdin_error"]
 
@@ -383,16 +376,9 @@ def test_sync_chunks_under_await_run() -> None:
 def test_timeout_with_a_source_the_child_does_not_read(run: Runner) -> None:
     from cuprum import TimeoutExpired
 
-    taken = 0
-
-    def endless() -> typ.Iterator[bytes]:
-        nonlocal taken
-        while True:
-            taken += 1
-            yield b"w" * 4096
-
+    endless = Endless(b"w" * 4096)
     with pytest.raises(TimeoutExpired):
-        run(child("sleep", "30") | cmd("cat"), stdin=StdinInput(chunks=endless()), timeout=0.3)
+        run(child("sleep", "30") | cmd("cat"), stdin=StdinInput(chunks=endless.chunks()), timeout=0.3)
     # At most a full pipe (a fresh pipe's capacity) and one chunk more.
     read_fd, write_fd = os.pipe()
     try:
@@ -400,7 +386,7 @@ def test_timeout_with_a_source_the_child_does_not_read(run: Runner) -> None:
     finally:
         os.close(read_fd)
         os.close(write_fd)
-    assert 0 < taken * 4096 <= capacity + 4096
+    assert 0 < endless.taken * 4096 <= capacity + 4096
 
 
 def test_pipeline_stdin_with_deprecated_flags() -> None:

@@ -18,7 +18,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, child, cmd
+from conftest import PYTHON, Endless, child, cmd
 
 from cuprum import (
     ExecEvent,
@@ -249,19 +249,12 @@ def test_pipeline_stream_from_async_chunks() -> None:
 
 
 def test_pipeline_stream_left_early_stops_an_endless_feed(mode: str) -> None:
-    taken = 0
-
-    def endless() -> typ.Iterator[bytes]:
-        nonlocal taken
-        while True:
-            taken += 1
-            yield b"y\n" * 1024
-
-    stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=endless()))
+    endless = Endless(b"y\n" * 1024)
+    stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=endless.chunks()))
     events = pull(stream, mode, until=lambda seen: len(lines(seen)) >= 10)
     assert len(lines(events)) >= 10
     # Backpressure: the feed is pulled only as the pipeline drains it.
-    assert taken < 4096
+    assert endless.taken < 4096
 
 
 def test_without_with_runs_to_the_end(mode: str) -> None:
