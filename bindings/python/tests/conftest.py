@@ -119,6 +119,17 @@ def interpreter_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is not a zombie (which a
+    child of another process, such as a grandchild, may stay for a while)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        # Gone, or reaped while its stat file was being read (ESRCH).
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def _open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 

@@ -19,7 +19,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import ENGINE_NAMES, PYTHON, cmd
+from conftest import ENGINE_NAMES, PYTHON, alive, cmd
 
 from cuprum import ExecEvent, ExecutionContext, Pipeline, SafeCmd, TimeoutExpired, observe
 
@@ -62,15 +62,6 @@ def _tree(path: Path, *, ignore_term: bool = False) -> SafeCmd:
     return cmd(PYTHON, "-I", "-c", _TREE, str(path), "1" if ignore_term else "0")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        # Gone, or reaped while its stat file was being read (ESRCH).
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _recorded(path: Path) -> tuple[int, int, int]:
     child_pid, grand_pid, pgid = map(int, path.read_text().split())
     return child_pid, grand_pid, pgid
@@ -81,10 +72,10 @@ def _assert_tree_gone(path: Path) -> None:
     # Signals are delivered asynchronously: allow a bounded moment for the
     # kernel to finish the kill (this bounds liveness, it times nothing).
     limit = time.monotonic() + 10
-    while _alive(grand_pid) and time.monotonic() < limit:
+    while alive(grand_pid) and time.monotonic() < limit:
         time.sleep(0.01)
-    assert not _alive(child_pid)
-    assert not _alive(grand_pid), "a grandchild outlived the run"
+    assert not alive(child_pid)
+    assert not alive(grand_pid), "a grandchild outlived the run"
 
 
 def _stop_on_ready(exc: BaseException) -> typ.Callable[[ExecEvent], None]:
@@ -174,9 +165,9 @@ def test_off_by_default_keeps_the_callers_group(tmp_path: Path) -> None:
     child_pid, grand_pid, pgid = _recorded(pids)
     try:
         assert pgid == os.getpgid(0)
-        assert not _alive(child_pid)
+        assert not alive(child_pid)
         # Today's behaviour: only the direct child is signalled.
-        assert _alive(grand_pid)
+        assert alive(grand_pid)
     finally:
         os.kill(grand_pid, signal.SIGKILL)
 
