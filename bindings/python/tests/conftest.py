@@ -206,6 +206,20 @@ def engine(request: pytest.FixtureRequest) -> typ.Any:
     return load_engine(request.param)
 
 
+#: The backend ``make check`` selected (it runs the suite once per backend),
+#: else every available one.
+_SELECTED = os.environ.get("CUPRUM_STREAM_BACKEND", "")
+BACKENDS = [_SELECTED] if _SELECTED in ENGINE_NAMES else ENGINE_NAMES
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test under the selected stream backend, or each available
+    (a module takes it for every test with ``pytestmark``)."""
+    monkeypatch.setenv("CUPRUM_STREAM_BACKEND", str(request.param))
+    return str(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _clean_backend_env(monkeypatch: pytest.MonkeyPatch) -> typ.Iterator[None]:
     """Re-select the backend for every test (tests may change the setting)."""

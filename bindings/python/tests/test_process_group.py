@@ -19,7 +19,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import ENGINE_NAMES, PYTHON, alive, cmd
+from conftest import PYTHON, alive, cmd
 
 from cuprum import ExecEvent, ExecutionContext, Pipeline, SafeCmd, TimeoutExpired, observe
 
@@ -45,17 +45,8 @@ time.sleep(120)
 _FAIL_WHEN_READY = "import sys\nsys.stdin.readline()\nsys.exit(3)\n"
 
 
-#: The backend ``make check`` selected (it runs the suite once per backend),
-#: else every available one.
-_SELECTED = os.environ.get("CUPRUM_STREAM_BACKEND", "")
-BACKENDS = [_SELECTED] if _SELECTED in ENGINE_NAMES else ENGINE_NAMES
-
-
-@pytest.fixture(params=BACKENDS, autouse=True)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run every test under the selected stream backend, or each available."""
-    monkeypatch.setenv("CUPRUM_STREAM_BACKEND", str(request.param))
-    return str(request.param)
+#: Every test here runs under the selected stream backend, or each available.
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def _tree(path: Path, *, ignore_term: bool = False) -> SafeCmd:
