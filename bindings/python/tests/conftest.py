@@ -41,7 +41,14 @@ _SRC = _HERE.parent
 if importlib.util.find_spec("cuprum") is None and str(_SRC) not in sys.path:
     sys.path.insert(0, str(_SRC))
 
-from cuprum import Pipeline, Program, ProgramCatalogue, ProjectSettings, sh  # noqa: E402
+from cuprum import (  # noqa: E402
+    ExecEvent,
+    Pipeline,
+    Program,
+    ProgramCatalogue,
+    ProjectSettings,
+    sh,
+)
 
 PYTHON = Program(sys.executable)
 CHILD = str(_HERE / "child.py")
@@ -78,6 +85,18 @@ class Endless:
         while True:
             self.taken += 1
             yield self.chunk
+
+
+class AsyncPhases:
+    """An async observe hook: it yields to the event loop, then records the
+    event's phase in ``seen`` (so it shows whether it was awaited)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def __call__(self, event: ExecEvent) -> None:
+        await asyncio.sleep(0)
+        self.seen.append(event.phase)
 
 
 #: What the ``run`` fixture gives: call it as ``run_sync`` is called.

@@ -18,7 +18,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, Endless, child, cmd
+from conftest import PYTHON, AsyncPhases, Endless, child, cmd
 
 from cuprum import (
     ExecEvent,
@@ -319,16 +319,11 @@ def test_hooks_run_as_for_run(mode: str) -> None:
 
 
 def test_async_observe_hooks_are_awaited(mode: str) -> None:
-    seen: list[str] = []
-
-    async def hook(event: ExecEvent) -> None:
-        await asyncio.sleep(0)
-        seen.append(event.phase)
-
+    hook = AsyncPhases()
     with observe(hook):
         stream = child("text", "x\n").stream()
     events = pull(stream, mode)  # the scope in force at stream() applies
-    assert seen == [e.phase for e in events] == ["plan", "start", "stdout", "exit"]
+    assert hook.seen == [e.phase for e in events] == ["plan", "start", "stdout", "exit"]
 
 
 # -- errors, as run raises them ---------------------------------------------
