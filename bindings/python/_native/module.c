@@ -88,6 +88,7 @@ static int native_traverse(PyObject *module, visitproc visit, void *arg)
   if (st == NULL)
     return 0;
   Py_VISIT(st->line_splitter_type);
+  Py_VISIT(st->event_batch_type);
   Py_VISIT(st->capture_type);
   Py_VISIT(st->fd_tee_type);
   Py_VISIT(st->process_type);
@@ -107,6 +108,7 @@ static int native_clear(PyObject *module)
   if (st == NULL)
     return 0;
   Py_CLEAR(st->line_splitter_type);
+  Py_CLEAR(st->event_batch_type);
   Py_CLEAR(st->capture_type);
   Py_CLEAR(st->fd_tee_type);
   Py_CLEAR(st->process_type);
@@ -270,8 +272,8 @@ static PyMethodDef native_methods[] = {
     {"LineSplitter", native_line_splitter, METH_VARARGS,
      "LineSplitter(encoding, errors, callback)"},
     {"LineEvents", native_line_events, METH_VARARGS,
-     "LineEvents(encoding, errors, event_type, template, hooks, pending): "
-     "a line splitter that builds each line's event in C, or None"},
+     "LineEvents(encoding, errors, event_type, template, hooks, pending, "
+     "batches=None): a line splitter that builds each line's event in C"},
     {"Capture", native_capture, METH_VARARGS,
      "Capture(encoding, errors, max_bytes=None, mode='truncate')"},
     {"TextTee", native_text_tee, METH_VARARGS,

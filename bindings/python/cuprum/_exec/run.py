@@ -109,6 +109,7 @@ class Run:
                     cwd=plan.cwd,
                     env=plan.event_env,
                     tags=tags,
+                    batches=plan.line_batches,
                 )
                 self.events[index] = events
                 events.emit("plan")
