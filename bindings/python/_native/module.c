@@ -89,6 +89,8 @@ static int native_traverse(PyObject *module, visitproc visit, void *arg)
     return 0;
   Py_VISIT(st->line_splitter_type);
   Py_VISIT(st->event_batch_type);
+  Py_VISIT(st->ready_type);
+  Py_VISIT(st->async_events_type);
   Py_VISIT(st->capture_type);
   Py_VISIT(st->fd_tee_type);
   Py_VISIT(st->process_type);
@@ -109,6 +111,8 @@ static int native_clear(PyObject *module)
     return 0;
   Py_CLEAR(st->line_splitter_type);
   Py_CLEAR(st->event_batch_type);
+  Py_CLEAR(st->ready_type);
+  Py_CLEAR(st->async_events_type);
   Py_CLEAR(st->capture_type);
   Py_CLEAR(st->fd_tee_type);
   Py_CLEAR(st->process_type);
@@ -274,6 +278,8 @@ static PyMethodDef native_methods[] = {
     {"LineEvents", native_line_events, METH_VARARGS,
      "LineEvents(encoding, errors, event_type, template, hooks, pending, "
      "batches=None): a line splitter that builds each line's event in C"},
+    {"AsyncEvents", native_async_events, METH_O,
+     "AsyncEvents(refill): the async iterator of an async stream's events"},
     {"Capture", native_capture, METH_VARARGS,
      "Capture(encoding, errors, max_bytes=None, mode='truncate')"},
     {"TextTee", native_text_tee, METH_VARARGS,
@@ -303,7 +309,8 @@ static int native_exec(PyObject *module)
   if (native_lines_add_type(module, st) < 0 ||
       native_capture_add_type(module, st) < 0 ||
       native_tee_add_type(module, st) < 0 ||
-      native_spawn_add_type(module, st) < 0)
+      native_spawn_add_type(module, st) < 0 ||
+      native_aevents_add_type(module, st) < 0)
     return -1;
   /* Capture takes RunOutputOptions' cap itself (see cuprum._engine). */
   if (PyModule_AddObjectRef(module, "bounded_capture", Py_True) < 0)

@@ -82,6 +82,17 @@ attributes:
     not yet taken, ending an iteration at its next pull. The lines of a
     call that raised are not handed over.
 
+``AsyncEvents(refill)`` (optional; the native engine has it)
+    The async iterator of an async stream's events: ``__anext__`` returns
+    the next event of the iterator last handed over with ``feed(iterator)``
+    as an awaitable that completes at once without raising
+    ``StopIteration`` (``am_send``), so an event already queued costs no
+    async generator step; once that iterator is exhausted it returns
+    ``refill(self)``, an awaitable that waits for the next batch, feeds it
+    and returns its first event, or raises ``StopAsyncIteration`` at the
+    end. An error from the iterator propagates from ``__anext__``. Without
+    it the stream uses an async generator, with the same events.
+
 ``spawn(argv, *, stdin=None, stdout=None, stderr=None, cwd=None, env=None, process_group=None) -> NativeProcess``
     Optional (the native engine has it, the pure one does not). Start one
     child and return without waiting: ``argv[0]`` looked up in ``PATH`` when

@@ -143,6 +143,109 @@ def test_unsplittable_codec_batches(engine: typ.Any) -> None:
     assert [e.line for e in rec.hooked] == ["one", "two", "three"]
 
 
+# -- AsyncEvents (optional: engines without it get an async generator) -------
+
+
+def _async_events(engine: typ.Any, items: list[list[object]]) -> tuple[typ.Any, list[int]]:
+    """An ``AsyncEvents`` over ``items`` (lists standing in for batches),
+    and the list of its refill calls (the number of items handed over)."""
+    make = getattr(engine, "AsyncEvents", None)
+    if make is None:
+        pytest.skip(f"the {engine.name} engine has no AsyncEvents")
+    refills: list[int] = []
+    source = iter(items)
+
+    async def refill(events: typ.Any) -> object:
+        refills.append(1)
+        for item in source:
+            await asyncio.sleep(0)  # a real suspension, as waiting for a read
+            batch = iter(item)
+            for first in batch:
+                events.feed(batch)
+                return first
+        raise StopAsyncIteration
+
+    return make(refill), refills
+
+
+def test_async_events_yield_every_item_in_order(engine: typ.Any) -> None:
+    events, refills = _async_events(engine, [["a", "b"], [], ["c"], ["d", "e", "f"]])
+
+    async def main() -> list[str]:
+        return [event async for event in events]
+
+    assert asyncio.run(main()) == ["a", "b", "c", "d", "e", "f"]
+    assert len(refills) == 4  # one per batch, plus the one that ended it
+    assert aiter(events) is events
+
+
+def test_async_events_while_tracing(engine: typ.Any) -> None:
+    """A tracer (coverage, a debugger) makes ``await`` use the iterator
+    protocol instead of ``am_send``: the same values come out, a tuple (an
+    event is one) whole."""
+    import sys
+
+    events, _ = _async_events(engine, [["a", ("t", "u")], ["c"]])
+
+    async def main() -> list[object]:
+        return [event async for event in events]
+
+    previous = sys.gettrace()
+    sys.settrace(lambda *_: None)
+    try:
+        got = asyncio.run(main())
+    finally:
+        sys.settrace(previous)
+    assert got == ["a", ("t", "u"), "c"]
+
+
+def test_async_events_ready_is_awaited_once(engine: typ.Any) -> None:
+    events, _ = _async_events(engine, [["a", ("b", "c")]])
+
+    async def first() -> str:
+        return typ.cast(str, await events.__anext__())
+
+    assert asyncio.run(first()) == "a"
+    ready = events.__anext__()  # a tuple (as an event), already queued
+    waiter = ready.__await__()
+    with pytest.raises(StopIteration) as stop:
+        next(waiter)
+    assert stop.value.value == ("b", "c")
+    with pytest.raises(RuntimeError, match="awaited twice"):
+        next(waiter)
+
+
+def test_async_events_refuse_bad_arguments(engine: typ.Any) -> None:
+    events, _ = _async_events(engine, [])
+    with pytest.raises(TypeError, match="iterator"):
+        events.feed(["not", "an", "iterator"])
+    with pytest.raises(TypeError, match="callable"):
+        engine.AsyncEvents(42)
+
+
+def test_async_events_propagate_an_item_error(engine: typ.Any) -> None:
+    def broken() -> typ.Iterator[str]:
+        yield "a"
+        raise ValueError("bad item")
+
+    make = getattr(engine, "AsyncEvents", None)
+    if make is None:
+        pytest.skip(f"the {engine.name} engine has no AsyncEvents")
+
+    async def refill(events: typ.Any) -> str:
+        batch = broken()
+        events.feed(batch)
+        return "start"
+
+    events = make(refill)
+
+    async def main() -> list[str]:
+        return [event async for event in events]
+
+    with pytest.raises(ValueError, match="bad item"):
+        asyncio.run(main())
+
+
 # -- what the stream makes of them ----------------------------------------------
 
 

@@ -23,6 +23,9 @@ they fill, and the child blocks in ``write``:
   registered with the running loop, which reads while the consumer works
   until the queue holds :data:`QUEUE_BOUND` events (batches count their
   lines), then pauses the output pipes until the consumer has taken them.
+  An engine's ``AsyncEvents`` (native) hands over an event already queued
+  with an awaitable that completes at once; an async generator step (a
+  ``StopIteration`` per event) is taken only to wait for the next batch.
 
 Either way at most one read per pipe (:data:`READ_SIZE`) of events is held
 beyond that. Leaving early (``close``/``aclose``, the end of a ``with`` block, the
@@ -272,8 +275,10 @@ def _pull(session: _Session) -> cabc.Generator[EventBatch, None, None]:
     session.ended(result)
 
 
-async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
-    """The async iteration: the loop reads while the queue has room."""
+async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
+    """The async iteration, a queued item at a time (see
+    :func:`_async_events` for the events): the loop reads while the queue
+    has room."""
     queue = session.queue
     run = session.run
     driver = _StreamLoopDriver(asyncio.get_running_loop(), run, queue)
@@ -293,8 +298,7 @@ async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
                 driver.resume_reading()
             for item in items:
                 session.current = item
-                for event in item:
-                    yield event
+                yield item
             session.current = None
         elif run.done:
             break
@@ -321,6 +325,44 @@ async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
     session.ended(result)
 
 
+class _Refill:
+    """The slow step of the native ``AsyncEvents``: wait for the next
+    queued item, hand it over, return its first event. Refers to the items'
+    generator only (``AsyncEvents`` passes itself in), so no cycle keeps a
+    dropped stream's run alive."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: cabc.AsyncGenerator[EventBatch, None]) -> None:
+        self.items = items
+
+    async def __call__(self, events: typ.Any) -> ExecEvent:
+        step = self.items.__anext__
+        while True:
+            batch = iter(await step())  # StopAsyncIteration ends the iteration
+            for event in batch:
+                events.feed(batch)
+                return event
+
+
+async def _each_event(items: cabc.AsyncGenerator[EventBatch, None]) -> cabc.AsyncIterator[ExecEvent]:
+    """The events of ``items``, one ``async for`` step each."""
+    async for item in items:
+        for event in item:
+            yield event
+
+
+def _async_events(session: _Session, items: cabc.AsyncGenerator[EventBatch, None]) -> cabc.AsyncIterator[ExecEvent]:
+    """The async iterator of the events of ``items``: the engine's
+    ``AsyncEvents`` when it has one (an event already queued then costs no
+    async generator step, see :mod:`cuprum._engine`), else an async
+    generator."""
+    make = getattr(session.run.plan.engine, "AsyncEvents", None)
+    if make is None:
+        return _each_event(items)
+    return typ.cast("cabc.AsyncIterator[ExecEvent]", make(_Refill(items)))
+
+
 class EventStream(typ.Generic[R]):
     """The events of one run, pulled by the caller; see :meth:`SafeCmd.stream
     <cuprum.sh.SafeCmd.stream>`.
@@ -332,7 +374,7 @@ class EventStream(typ.Generic[R]):
     order; :attr:`result` holds its result once the iteration has ended.
     """
 
-    __slots__ = ("_agen", "_gen", "_it", "_session")
+    __slots__ = ("_agen", "_gen", "_items", "_it", "_session")
 
     def __init__(self, plan: RunPlan) -> None:
         """Prepare (but do not start) a streamed run of ``plan``."""
@@ -340,6 +382,7 @@ class EventStream(typ.Generic[R]):
         self._gen: cabc.Generator[EventBatch, None, None] | None = None
         self._it: cabc.Iterator[ExecEvent] | None = None
         self._agen: cabc.AsyncIterator[ExecEvent] | None = None
+        self._items: cabc.AsyncGenerator[EventBatch, None] | None = None
 
     @property
     def result(self) -> R:
@@ -406,7 +449,11 @@ class EventStream(typ.Generic[R]):
         if agen is None:
             session = self._session
             session.use(asynchronous=True)
-            agen = self._agen = _apull(session) if session.state == _NEW else _nothing()
+            if session.state == _NEW:
+                items = self._items = _apull(session)
+                agen = self._agen = _async_events(session, items)
+            else:
+                agen = self._agen = _nothing()
         return agen
 
     async def __anext__(self) -> ExecEvent:
@@ -431,8 +478,12 @@ class EventStream(typ.Generic[R]):
         end. Later pulls end the iteration at once."""
         self._session.use(asynchronous=True)
         agen, self._agen = self._agen, _nothing()
-        if agen is not None:
-            await typ.cast(typ.AsyncGenerator[object, None], agen).aclose()
+        items, self._items = self._items, None
+        close = getattr(agen, "aclose", None)  # the native AsyncEvents has none
+        if close is not None:
+            await close()
+        if items is not None:
+            await items.aclose()
         await self._session.aclose()
 
 
