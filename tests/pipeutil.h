@@ -2,7 +2,8 @@
 /*
  * pipeutil.h - what the process and pipeline tests share: commands that
  * run the test helper, a teardown that also fails on a child left behind,
- * and the qemu-user check.
+ * the qemu-user check, a scratch directory, and the commands whose start
+ * must fail.
  */
 #ifndef CUPRUM_PIPEUTIL_H
 #define CUPRUM_PIPEUTIL_H
@@ -11,10 +12,15 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+
+#include <cmocka.h>
 
 static inline const char *pu_helper(void)
 {
@@ -25,18 +31,15 @@ static inline const char *pu_helper(void)
 /*
  * Why posix_spawn cannot report exec errors here, or NULL when it can.
  * glibc's posix_spawn learns of a failed exec through memory shared with a
- * CLONE_VM|CLONE_VFORK child; qemu-user (the cross harness, which sets
- * CUPRUM_CROSS_QEMU) and valgrind (whose preload is in LD_PRELOAD) run
+ * CLONE_VM|CLONE_VFORK child; qemu-user and valgrind (test_emulator) run
  * that clone as a plain fork, so the exec error becomes exit status 127.
  */
 static inline const char *pu_no_sync_exec_errors(void)
 {
-  const char *pre = getenv("LD_PRELOAD");
-  if (getenv("CUPRUM_CROSS_QEMU") != NULL)
-    return "qemu-user runs posix_spawn's vfork as a fork";
-  if (pre != NULL && strstr(pre, "vgpreload") != NULL)
-    return "valgrind runs posix_spawn's vfork as a fork";
-  return NULL;
+  if (test_emulator() == NULL)
+    return NULL;
+  return test_under_qemu() ? "qemu-user runs posix_spawn's vfork as a fork"
+                           : "valgrind runs posix_spawn's vfork as a fork";
 }
 
 /* A command running the helper with the arguments of the array `args`
@@ -58,6 +61,60 @@ static inline cuprum_cmd *pu_cmdv(const char *const *args)
 
 /* pu_cmd("mode", "arg", ...): the helper in that mode. */
 #define pu_cmd(...) pu_cmdv((const char *const[]){__VA_ARGS__, NULL})
+
+/* A new directory under $TMPDIR (else /tmp) named after `name`, into
+ * dir (n bytes); the test removes it. */
+static inline void pu_tmpdir(char *dir, size_t n, const char *name)
+{
+  const char *t = getenv("TMPDIR");
+  snprintf(dir, n, "%s/%s.XXXXXX", t != NULL ? t : "/tmp", name);
+  assert_non_null(mkdtemp(dir));
+}
+
+/*
+ * The commands whose start must fail, each handed with the error it must
+ * fail with to `expect`, which takes the command over: a program missing
+ * by path and by name, one not executable, a working directory missing or
+ * not a directory, an input file missing.  Where exec errors cannot come
+ * back synchronously (pu_no_sync_exec_errors), the missing program and the
+ * missing directory go to `expect_127` instead, which must see the child
+ * exit with status 127.
+ */
+static inline void pu_exec_failures(void (*expect)(cuprum_cmd *cmd, int want),
+                                    void (*expect_127)(cuprum_cmd *cmd))
+{
+  const char *missing[] = {"/nonexistent/cuprum-no-such-program", NULL};
+  const char *nopath[] = {"cuprum-no-such-program-in-path", NULL};
+  const char *notexec[] = {"/dev/null", NULL};
+  const char *why = pu_no_sync_exec_errors();
+  cuprum_cmd *cmd = NULL;
+
+  if (why != NULL) {
+    fprintf(stderr, "# %s: checking exit status 127 instead\n", why);
+    assert_int_equal(cuprum_cmd_new(&cmd, missing), 0);
+    expect_127(cmd);
+    cmd = pu_cmd("exit", "0");
+    assert_int_equal(cuprum_cmd_chdir(cmd, "/nonexistent/dir"), 0);
+    expect_127(cmd);
+    return;
+  }
+  assert_int_equal(cuprum_cmd_new(&cmd, missing), 0);
+  expect(cmd, -ENOENT);
+  assert_int_equal(cuprum_cmd_new(&cmd, nopath), 0);
+  expect(cmd, -ENOENT);
+  assert_int_equal(cuprum_cmd_new(&cmd, notexec), 0);
+  expect(cmd, -EACCES);
+  cmd = pu_cmd("exit", "0");
+  assert_int_equal(cuprum_cmd_chdir(cmd, "/nonexistent/dir"), 0);
+  expect(cmd, -ENOENT);
+  cmd = pu_cmd("exit", "0");
+  assert_int_equal(cuprum_cmd_chdir(cmd, "/dev/null"), 0);
+  expect(cmd, -ENOTDIR);
+  cmd = pu_cmd("cat");
+  assert_int_equal(
+      cuprum_cmd_redirect_path(cmd, CUPRUM_STDIN, "/nonexistent/in", 0), 0);
+  expect(cmd, -ENOENT);
+}
 
 /* 1 when this process has no child left (reaped or running). */
 static inline int pu_no_children(void)

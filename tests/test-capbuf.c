@@ -22,45 +22,6 @@
 
 #include <cmocka.h>
 
-/* Counting allocator, with an optional failure from the Nth call on. */
-static struct {
-  long calls;
-  long live;
-  long fail_at;
-  size_t largest;
-} counter;
-
-static void *count_realloc(void *ctx, void *ptr, size_t size)
-{
-  void *r;
-  (void)ctx;
-  counter.calls++;
-  if (size > counter.largest)
-    counter.largest = size;
-  if (counter.fail_at > 0 && counter.calls >= counter.fail_at)
-    return NULL;
-  r = realloc(ptr, size);
-  if (r != NULL && ptr == NULL)
-    counter.live++;
-  return r;
-}
-
-static void count_free(void *ctx, void *ptr)
-{
-  (void)ctx;
-  if (ptr != NULL)
-    counter.live--;
-  free(ptr);
-}
-
-static void use_counter(long fail_at)
-{
-  static const cuprum_allocator a = {count_realloc, count_free, NULL};
-  memset(&counter, 0, sizeof(counter));
-  counter.fail_at = fail_at;
-  cuprum_set_allocator(&a);
-}
-
 static cuprum_capbuf *make(size_t max, int mode)
 {
   cuprum_capbuf *cb = NULL;
@@ -155,7 +116,7 @@ static void test_capbuf_bounded_memory(void **state)
   for (int mode = CUPRUM_CAP_HEAD; mode <= CUPRUM_CAP_TAIL; mode++) {
     for (int how = 0; how < 2; how++) {
       cuprum_capbuf *cb;
-      use_counter(0);
+      test_use_counter(0);
       cb = make(max, mode);
       if (how == 0)
         feed_all(cb, src, total, step);
@@ -163,10 +124,10 @@ static void test_capbuf_bounded_memory(void **state)
         commit_all(cb, src, total, step);
       assert_kept(cb, mode == CUPRUM_CAP_HEAD ? src : src + total - max, max);
       assert_int_equal(cuprum_capbuf_total(cb), total);
-      assert_true(counter.largest <=
+      assert_true(test_counter.largest <=
                   (mode == CUPRUM_CAP_HEAD ? 1 : 2) * max + step + 1);
       cuprum_capbuf_free(cb);
-      assert_int_equal(counter.live, 0);
+      assert_int_equal(test_counter.live, 0);
       cuprum_set_allocator(NULL);
     }
   }
@@ -183,13 +144,13 @@ static void test_capbuf_unlimited_growth(void **state)
 
   assert_non_null(src);
   fill(src, total);
-  use_counter(0);
+  test_use_counter(0);
   cb = make(CUPRUM_CAP_UNLIMITED, CUPRUM_CAP_HEAD);
   commit_all(cb, src, total, 4096);
   assert_kept(cb, src, total);
-  assert_true(counter.calls < 40);
+  assert_true(test_counter.calls < 40);
   cuprum_capbuf_free(cb);
-  assert_int_equal(counter.live, 0);
+  assert_int_equal(test_counter.live, 0);
   cuprum_set_allocator(NULL);
   free(src);
 }
@@ -336,7 +297,7 @@ static void test_capbuf_detach(void **state)
   cuprum_capture out;
   (void)state;
 
-  use_counter(0);
+  test_use_counter(0);
   cb = make(3, CUPRUM_CAP_TAIL);
   assert_int_equal(cuprum_capbuf_feed(cb, "ab", 2), 0);
   assert_int_equal(cuprum_capbuf_feed(cb, "cde", 3), 0);
@@ -353,7 +314,7 @@ static void test_capbuf_detach(void **state)
   assert_null(out.data);
   assert_int_equal(out.len, 0);
   cuprum_capbuf_free(cb);
-  assert_int_equal(counter.live, 0);
+  assert_int_equal(test_counter.live, 0);
   cuprum_set_allocator(NULL);
 }
 
@@ -369,12 +330,12 @@ static void test_capbuf_enomem(void **state)
     cuprum_capbuf *cb = NULL;
     size_t done = 0;
     int rc = 0;
-    use_counter(fail_at);
+    test_use_counter(fail_at);
     rc = cuprum_capbuf_new(&cb);
     if (rc < 0) {
       assert_int_equal(rc, -ENOMEM);
       assert_null(cb);
-      assert_int_equal(counter.live, 0);
+      assert_int_equal(test_counter.live, 0);
       cuprum_set_allocator(NULL);
       continue;
     }
@@ -390,7 +351,7 @@ static void test_capbuf_enomem(void **state)
       assert_int_equal(cuprum_capbuf_total(cb), done);
     }
     cuprum_capbuf_free(cb);
-    assert_int_equal(counter.live, 0);
+    assert_int_equal(test_counter.live, 0);
     cuprum_set_allocator(NULL);
   }
 }

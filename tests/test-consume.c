@@ -83,45 +83,6 @@ static void test_consume_big(void **state)
   capture_size(test_big_size(), CUPRUM_BUFFER_SIZE_DEFAULT);
 }
 
-/* Counting allocator, with an optional failure after N calls. */
-static struct {
-  long calls;
-  long live;
-  long fail_at;
-  size_t largest;
-} counter;
-
-static void *count_realloc(void *ctx, void *ptr, size_t size)
-{
-  void *r;
-  (void)ctx;
-  counter.calls++;
-  if (size > counter.largest)
-    counter.largest = size;
-  if (counter.fail_at > 0 && counter.calls >= counter.fail_at)
-    return NULL;
-  r = realloc(ptr, size);
-  if (r != NULL && ptr == NULL)
-    counter.live++;
-  return r;
-}
-
-static void count_free(void *ctx, void *ptr)
-{
-  (void)ctx;
-  if (ptr != NULL)
-    counter.live--;
-  free(ptr);
-}
-
-static void use_counter(long fail_at)
-{
-  static const cuprum_allocator a = {count_realloc, count_free, NULL};
-  memset(&counter, 0, sizeof(counter));
-  counter.fail_at = fail_at;
-  cuprum_set_allocator(&a);
-}
-
 /* The capture buffer grows geometrically: a 64 MiB capture in 64 KiB reads
  * takes a logarithmic number of reallocations, not one per chunk. */
 static void test_consume_geometric_growth(void **state)
@@ -132,13 +93,13 @@ static void test_consume_geometric_growth(void **state)
   int fd = start(args, &pid);
 
   (void)state;
-  use_counter(0);
+  test_use_counter(0);
   assert_int_equal(cuprum_consume(fd, NULL, &cap), 0);
   assert_int_equal(cap.len, 64 * MiB);
-  assert_true(counter.calls <= 14);
+  assert_true(test_counter.calls <= 14);
   assert_true(test_pattern_check(cap.data, 0, cap.len));
   cuprum_capture_release(&cap);
-  assert_int_equal(counter.live, 0);
+  assert_int_equal(test_counter.live, 0);
   cuprum_set_allocator(NULL);
   test_close(&fd);
   assert_int_equal(test_wait(pid), 0);
@@ -159,13 +120,13 @@ static void test_consume_large_read_size(void **state)
   (void)state;
   cuprum_consume_opts_init(&o);
   o.read_size = CUPRUM_BUFFER_SIZE_MAX;
-  use_counter(0);
+  test_use_counter(0);
   assert_int_equal(cuprum_consume(fd, &o, &cap), 0);
   assert_int_equal(cap.len, 1000000);
-  assert_true(counter.largest <= CUPRUM_BUFFER_SIZE_MAX + 1);
+  assert_true(test_counter.largest <= CUPRUM_BUFFER_SIZE_MAX + 1);
   assert_true(test_pattern_check(cap.data, 0, cap.len));
   cuprum_capture_release(&cap);
-  assert_int_equal(counter.live, 0);
+  assert_int_equal(test_counter.live, 0);
   cuprum_set_allocator(NULL);
   test_close(&fd);
   assert_int_equal(test_wait(pid), 0);
@@ -184,7 +145,7 @@ static void test_consume_enomem(void **state)
     size_t cap_len;
     int rc;
 
-    use_counter(at);
+    test_use_counter(at);
     rc = cuprum_consume(fd, NULL, &cap);
     if (rc == 0) {
       /* Only the final trim failed, which is not an error. */
@@ -196,7 +157,7 @@ static void test_consume_enomem(void **state)
     }
     cap_len = cap.len;
     cuprum_capture_release(&cap);
-    assert_int_equal(counter.live, 0);
+    assert_int_equal(test_counter.live, 0);
     cuprum_set_allocator(NULL);
     test_close(&fd);
     assert_int_equal(test_wait(pid), cap_len == MiB ? 0 : 128 + SIGPIPE);

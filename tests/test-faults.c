@@ -306,15 +306,6 @@ static void on_alarm(int sig)
   ticks++;
 }
 
-/* 1 under valgrind or qemu-user, where delivering a signal costs far more
- * than natively. */
-static int emulated(void)
-{
-  const char *pre = getenv("LD_PRELOAD");
-  return getenv("CUPRUM_CROSS_QEMU") != NULL ||
-         (pre != NULL && strstr(pre, "vgpreload") != NULL);
-}
-
 /* 8 MiB written to a non-blocking pipe that a child drains: the writes
  * wait for room with poll(), while SIGALRM (no SA_RESTART) interrupts the
  * waits every 200 microseconds.  Every byte arrives, in order.  Under
@@ -322,7 +313,7 @@ static int emulated(void)
  * ever, so there it is 1 MiB with a tick of 5 ms. */
 static void test_write_all_nonblocking_eintr(void **state)
 {
-  const int slow = emulated();
+  const int slow = test_emulator() != NULL;
   const size_t n = (slow ? 1u : 8u) * 1024 * 1024;
   const suseconds_t us = slow ? 5000 : 200;
   char *buf = malloc(n);
@@ -340,7 +331,7 @@ static void test_write_all_nonblocking_eintr(void **state)
 #if defined(__i386__)
   /* qemu-i386 (Debian's qemu-user 7.2) dies silently, status 255, under a
    * timer-signal storm, whatever the program does (see test-pipeline). */
-  if (getenv("CUPRUM_CROSS_QEMU") != NULL) {
+  if (test_under_qemu()) {
     free(buf);
     fprintf(stderr, "# skipped under qemu-i386: it dies under a signal "
                     "storm\n");

@@ -52,7 +52,7 @@ static long env_long(const char *name, long fallback)
 
 static size_t load_size(void)
 {
-  long kib = pu_no_sync_exec_errors() != NULL ? 64 : 1024;
+  long kib = test_emulator() != NULL ? 64 : 1024;
   return (size_t)env_long("CUPRUM_LOAD_KIB", kib) * 1024;
 }
 

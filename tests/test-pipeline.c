@@ -631,7 +631,6 @@ static void test_eintr_storm(void **state)
   struct sigaction sa;
   struct sigaction old;
   struct itimerval it = {{0, 1000}, {0, 1000}};
-  const char *pre = getenv("LD_PRELOAD");
   struct itimerval off = {{0, 0}, {0, 0}};
   size_t size = 2 * (size_t)MiB;
   char *in = pattern(size);
@@ -642,14 +641,13 @@ static void test_eintr_storm(void **state)
   /* Under valgrind a signal costs more than a millisecond to deliver, and
    * a 1 ms storm would interrupt every call before it starts; qemu-user
    * gets the same slower storm. */
-  if ((pre != NULL && strstr(pre, "vgpreload") != NULL) ||
-      getenv("CUPRUM_CROSS_QEMU") != NULL)
+  if (test_emulator() != NULL)
     it.it_interval.tv_usec = it.it_value.tv_usec = 20000;
 #if defined(__i386__)
   /* qemu-i386 (seen with Debian's qemu-user 7.2) dies silently, status
    * 255, under a timer-signal storm, whatever the program does; arm64
    * and s390x under qemu, and every native run, take the storm. */
-  if (getenv("CUPRUM_CROSS_QEMU") != NULL) {
+  if (test_under_qemu()) {
     fprintf(stderr, "# skipped under qemu-i386: it dies under a signal "
                     "storm\n");
     cuprum_pipeline_free(pl);

@@ -36,23 +36,6 @@ static int spawn_wait(cuprum_cmd *cmd)
   return test_wait(pid);
 }
 
-/* Reads what the pipe's read end holds until end of file into buf. */
-static size_t read_all(int fd, char *buf, size_t n)
-{
-  size_t len = 0;
-  for (;;) {
-    ssize_t r = read(fd, buf + len, n - 1 - len);
-    if (r < 0 && errno == EINTR)
-      continue;
-    assert_true(r >= 0);
-    if (r == 0)
-      break;
-    len += (size_t)r;
-  }
-  buf[len] = '\0';
-  return len;
-}
-
 /* Runs cmd with stdout (and, with merge, stderr) into a pipe; returns the
  * exit status and the output in buf. */
 static int spawn_output(cuprum_cmd *cmd, int merge, char *buf, size_t n)
@@ -69,7 +52,7 @@ static int spawn_output(cuprum_cmd *cmd, int merge, char *buf, size_t n)
   /* The lent end stayed open: the library never closes it. */
   assert_true(fcntl(p[1], F_GETFD) != -1);
   test_close(&p[1]);
-  read_all(p[0], buf, n);
+  test_read_all(p[0], buf, n);
   test_close(&p[0]);
   return code;
 }
@@ -94,7 +77,7 @@ static void test_stdin_stdout_fds(void **state)
   test_close(&out[1]);
   assert_int_equal(write(in[1], "through\n", 8), 8);
   test_close(&in[1]);
-  assert_int_equal(read_all(out[0], buf, sizeof(buf)), 8);
+  assert_int_equal(test_read_all(out[0], buf, sizeof(buf)), 8);
   assert_string_equal(buf, "through\n");
   test_close(&out[0]);
   test_close(&pidfd);
@@ -107,7 +90,6 @@ static void test_merge_null_and_paths(void **state)
   char dir[256];
   char path[300];
   cuprum_cmd *cmd;
-  const char *t = getenv("TMPDIR");
   (void)state;
 
   /* stderr into stdout's pipe. */
@@ -119,9 +101,7 @@ static void test_merge_null_and_paths(void **state)
                    0);
   assert_int_equal(spawn_wait(cmd), 0);
   /* stdout to a file, truncated then appended to; stdin from it. */
-  snprintf(dir, sizeof(dir), "%s/cuprum-test-spawn.XXXXXX",
-           t != NULL ? t : "/tmp");
-  assert_non_null(mkdtemp(dir));
+  pu_tmpdir(dir, sizeof(dir), "cuprum-test-spawn");
   snprintf(path, sizeof(path), "%s/out", dir);
   cmd = pu_cmd("print", "one\n");
   assert_int_equal(
@@ -182,7 +162,7 @@ static void test_spawn_twice(void **state)
  * skipped there (cmocka's skip() prints "not ok" in TAP). */
 static int skip_under_qemu(const char *why)
 {
-  if (getenv("CUPRUM_CROSS_QEMU") == NULL)
+  if (!test_under_qemu())
     return 0;
   fprintf(stderr, "# skipped under qemu-user: %s\n", why);
   return 1;
@@ -361,37 +341,17 @@ static void expect_failure(cuprum_cmd *cmd, int want)
   cuprum_cmd_free(cmd);
 }
 
+/* Where exec errors cannot come back synchronously: the spawn succeeds
+ * and the child exits with 127. */
+static void expect_exit_127(cuprum_cmd *cmd)
+{
+  assert_int_equal(spawn_wait(cmd), 127);
+}
+
 static void test_exec_failures(void **state)
 {
-  const char *missing[] = {"/nonexistent/cuprum-no-such-program", NULL};
-  const char *nopath[] = {"cuprum-no-such-program-in-path", NULL};
-  const char *notexec[] = {"/dev/null", NULL};
-  cuprum_cmd *cmd = NULL;
   (void)state;
-
-  if (pu_no_sync_exec_errors() != NULL) {
-    fprintf(stderr, "# %s: checking exit status 127 instead\n",
-            pu_no_sync_exec_errors());
-    assert_int_equal(cuprum_cmd_new(&cmd, missing), 0);
-    assert_int_equal(spawn_wait(cmd), 127);
-    return;
-  }
-  assert_int_equal(cuprum_cmd_new(&cmd, missing), 0);
-  expect_failure(cmd, -ENOENT);
-  assert_int_equal(cuprum_cmd_new(&cmd, nopath), 0);
-  expect_failure(cmd, -ENOENT);
-  assert_int_equal(cuprum_cmd_new(&cmd, notexec), 0);
-  expect_failure(cmd, -EACCES);
-  cmd = pu_cmd("exit", "0");
-  assert_int_equal(cuprum_cmd_chdir(cmd, "/nonexistent/dir"), 0);
-  expect_failure(cmd, -ENOENT);
-  cmd = pu_cmd("exit", "0");
-  assert_int_equal(cuprum_cmd_chdir(cmd, "/dev/null"), 0);
-  expect_failure(cmd, -ENOTDIR);
-  cmd = pu_cmd("cat");
-  assert_int_equal(
-      cuprum_cmd_redirect_path(cmd, CUPRUM_STDIN, "/nonexistent/in", 0), 0);
-  expect_failure(cmd, -ENOENT);
+  pu_exec_failures(expect_failure, expect_exit_127);
 }
 
 /* A name without a slash is looked up in the PATH the child gets, as
@@ -401,7 +361,6 @@ static void test_path_of_the_overlay(void **state)
   char dir[512];
   char name[256];
   char decoy[800];
-  const char *t = getenv("TMPDIR");
   int fd;
   (void)state;
 
@@ -423,9 +382,7 @@ static void test_path_of_the_overlay(void **state)
     assert_int_equal(spawn_wait(cmd), 5);
   }
   /* Found, but not executable: -EACCES. */
-  snprintf(dir, sizeof(dir), "%s/cuprum-test-spawn.XXXXXX",
-           t != NULL ? t : "/tmp");
-  assert_non_null(mkdtemp(dir));
+  pu_tmpdir(dir, sizeof(dir), "cuprum-test-spawn");
   snprintf(decoy, sizeof(decoy), "%s/%s", dir, name);
   fd = open(decoy, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   assert_true(fd >= 0);

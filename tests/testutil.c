@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include "cuprum.h"
 #include "testutil.h"
 
 #include <dirent.h>
@@ -131,6 +132,22 @@ void test_close(int *fd)
   }
 }
 
+size_t test_read_all(int fd, char *buf, size_t n)
+{
+  size_t len = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + len, n - 1 - len);
+    if (r < 0 && errno == EINTR)
+      continue;
+    assert_true(r >= 0);
+    if (r == 0)
+      break;
+    len += (size_t)r;
+  }
+  buf[len] = '\0';
+  return len;
+}
+
 void test_sum_start(int fd, pid_t *pid, int *out_fd)
 {
   static const char *const args[] = {"sum", NULL};
@@ -145,25 +162,63 @@ void test_sum_start(int fd, pid_t *pid, int *out_fd)
 void test_sum_finish(pid_t pid, int out_fd, uint64_t *len, uint64_t *check)
 {
   char text[128];
-  size_t got = 0;
   unsigned long long l = 0;
   unsigned long long c = 0;
 
-  for (;;) {
-    ssize_t n = read(out_fd, text + got, sizeof(text) - 1 - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    assert_true(n >= 0);
-    if (n == 0)
-      break;
-    got += (size_t)n;
-  }
-  text[got] = '\0';
+  test_read_all(out_fd, text, sizeof(text));
   test_close(&out_fd);
   assert_int_equal(test_wait(pid), 0);
   assert_int_equal(sscanf(text, "%llu %llu", &l, &c), 2);
   *len = l;
   *check = c;
+}
+
+struct test_counter test_counter;
+
+static void *count_realloc(void *ctx, void *ptr, size_t size)
+{
+  void *r;
+  (void)ctx;
+  test_counter.calls++;
+  if (size > test_counter.largest)
+    test_counter.largest = size;
+  if (test_counter.fail_at > 0 && test_counter.calls >= test_counter.fail_at)
+    return NULL;
+  r = realloc(ptr, size);
+  if (r != NULL && ptr == NULL)
+    test_counter.live++;
+  return r;
+}
+
+static void count_free(void *ctx, void *ptr)
+{
+  (void)ctx;
+  if (ptr != NULL)
+    test_counter.live--;
+  free(ptr);
+}
+
+void test_use_counter(long fail_at)
+{
+  static const cuprum_allocator a = {count_realloc, count_free, NULL};
+  memset(&test_counter, 0, sizeof(test_counter));
+  test_counter.fail_at = fail_at;
+  cuprum_set_allocator(&a);
+}
+
+int test_under_qemu(void)
+{
+  return getenv("CUPRUM_CROSS_QEMU") != NULL;
+}
+
+const char *test_emulator(void)
+{
+  const char *pre = getenv("LD_PRELOAD");
+  if (test_under_qemu())
+    return "qemu-user";
+  if (pre != NULL && strstr(pre, "vgpreload") != NULL)
+    return "valgrind";
+  return NULL;
 }
 
 static int count_fds(void)

@@ -63,9 +63,39 @@ void test_pipe(int fds[2]);
 /* Closes fd if it is >= 0 and sets it to -1. */
 void test_close(int *fd);
 
+/* Reads fd until end of file into buf (n bytes, NUL-terminated; what does
+ * not fit is left unread); returns the length. */
+size_t test_read_all(int fd, char *buf, size_t n);
+
 /* Runs "sum" on the read end `fd`: returns length and checksum. */
 void test_sum_start(int fd, pid_t *pid, int *out_fd);
 void test_sum_finish(pid_t pid, int out_fd, uint64_t *len, uint64_t *check);
+
+/*
+ * A counting allocator for cuprum_set_allocator: calls made, blocks live
+ * and the largest size asked for; from call number fail_at on (0: never)
+ * every call fails.  test_use_counter(fail_at) zeroes the counts and
+ * installs it; cuprum_set_allocator(NULL) puts the default back.
+ */
+struct test_counter {
+  long calls;
+  long live;
+  long fail_at;
+  size_t largest;
+};
+extern struct test_counter test_counter;
+void test_use_counter(long fail_at);
+
+/*
+ * The emulator this test runs under, or NULL natively: "qemu-user" (the
+ * cross harness sets CUPRUM_CROSS_QEMU) or "valgrind" (its preload is in
+ * LD_PRELOAD).  Both run posix_spawn's vfork as a fork, and deliver a
+ * signal far more slowly than natively.
+ */
+const char *test_emulator(void);
+
+/* 1 under qemu-user (see test_emulator), else 0. */
+int test_under_qemu(void);
 
 /* cmocka setup/teardown pair that fails a test which leaks a descriptor. */
 int test_fd_setup(void **state);

@@ -108,6 +108,12 @@ int native_codec_init(native_state *st, native_codec *c, const char *encoding,
   return 0;
 }
 
+/* 1 when every byte of data is below 0x80, stopping early (every 64 KiB)
+ * at one that is not.  libcuprum's capture buffer runs the same scan on
+ * the bytes it takes in (capbuf.c), but exports only its verdict on a
+ * buffer, cuprum_capbuf_ascii; the bytes decoded here also come from
+ * cuprum_consume's capture and from single lines, with no buffer to ask,
+ * so the scan is kept here until libcuprum exports one over any bytes. */
 int native_all_ascii(const char *data, size_t len)
 {
   const unsigned char *p = (const unsigned char *)data;

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: ISC
-"""Run several commands at once: ``run_concurrent`` and its sync twin.
+"""Run several commands or pipelines at once: ``run_concurrent`` and its sync twin.
 
-Each command runs through :meth:`SafeCmd.run` on one event loop, so many
-children are multiplexed without a thread each. Results come back in
-submission order.
+Each one runs through :meth:`SafeCmd.run` or :meth:`Pipeline.run` on one
+event loop, so many children are multiplexed without a thread each. Results
+come back in submission order.
 """
 
 from __future__ import annotations
@@ -15,10 +15,17 @@ import typing as typ
 from cuprum._exec.drivers import await_pending_blocking
 from cuprum._options import ExecutionContext, RunOutputOptions
 from cuprum.context import current_context
-from cuprum.sh import SafeCmd
+from cuprum.sh import Pipeline, SafeCmd
 
 if typ.TYPE_CHECKING:
-    from cuprum._results import CommandResult
+    from cuprum._results import CommandResult, PipelineResult
+
+#: What :func:`run_concurrent` runs, and what it gives back for each.
+Runnable: typ.TypeAlias = "SafeCmd | Pipeline"
+RunResult: typ.TypeAlias = "CommandResult | PipelineResult"
+#: The result type of :class:`ConcurrentResult`: ``CommandResult`` when
+#: only commands ran, ``PipelineResult`` when only pipelines did.
+R = typ.TypeVar("R", bound="CommandResult | PipelineResult", covariant=True)
 
 
 @dc.dataclass(frozen=True, slots=True)
@@ -28,13 +35,15 @@ class ConcurrentConfig:
     Attributes
     ----------
     concurrency:
-        Most commands running at once; ``None`` for no limit. At least 1.
+        Most commands (or pipelines, each counting as one) running at once;
+        ``None`` for no limit. At least 1.
     capture / echo:
         As in :class:`~cuprum.sh.RunOutputOptions`.
     context:
         Execution context shared by every command.
     fail_fast:
-        Cancel the remaining commands after the first non-zero exit.
+        Cancel the remaining commands after the first failure (a non-zero
+        exit, or a failed pipeline stage).
     """
 
     concurrency: int | None = None
@@ -55,21 +64,23 @@ class ConcurrentConfig:
 
 
 @dc.dataclass(frozen=True, slots=True)
-class ConcurrentResult:
+class ConcurrentResult(typ.Generic[R]):
     """Results of :func:`run_concurrent`.
 
     Attributes
     ----------
     results:
-        Completed results in submission order; with ``fail_fast`` the
-        cancelled commands are left out.
+        Completed results in submission order: a ``CommandResult`` for a
+        command, a ``PipelineResult`` for a pipeline; with ``fail_fast``
+        the cancelled ones are left out.
     failures:
-        Positions in ``results`` of non-zero exits, ascending.
+        Positions in ``results`` of failed runs (``not result.ok``),
+        ascending.
     submission_indices:
         Submission position of each entry in ``results``.
     """
 
-    results: tuple[CommandResult, ...]
+    results: tuple[R, ...]
     failures: tuple[int, ...] = ()
     submission_indices: tuple[int, ...] = ()
 
@@ -84,7 +95,7 @@ class ConcurrentResult:
         return not self.failures
 
     @property
-    def first_failure(self) -> CommandResult | None:
+    def first_failure(self) -> R | None:
         """The first failed result, or ``None``."""
         return self.results[self.failures[0]] if self.failures else None
 
@@ -94,8 +105,8 @@ class ConcurrentResult:
         return tuple(self.submission_indices[i] for i in self.failures)
 
 
-def _compact(slots: list[CommandResult | None]) -> ConcurrentResult:
-    results: list[CommandResult] = []
+def _compact(slots: list[RunResult | None]) -> ConcurrentResult[RunResult]:
+    results: list[RunResult] = []
     indices: list[int] = []
     failures: list[int] = []
     for index, result in enumerate(slots):
@@ -108,34 +119,59 @@ def _compact(slots: list[CommandResult | None]) -> ConcurrentResult:
     return ConcurrentResult(tuple(results), tuple(failures), tuple(indices))
 
 
+def _programs(runnable: Runnable) -> tuple[SafeCmd, ...]:
+    return runnable.parts if isinstance(runnable, Pipeline) else (runnable,)
+
+
+@typ.overload
 async def run_concurrent(
     *commands: SafeCmd, config: ConcurrentConfig | None = None
-) -> ConcurrentResult:
-    """Run ``commands`` concurrently and return their results.
+) -> ConcurrentResult[CommandResult]: ...
 
-    Every command is checked against the allowlist before any starts
-    (``ForbiddenProgramError``). ``ValueError`` when no command is given.
+
+@typ.overload
+async def run_concurrent(
+    *commands: Pipeline, config: ConcurrentConfig | None = None
+) -> ConcurrentResult[PipelineResult]: ...
+
+
+@typ.overload
+async def run_concurrent(
+    *commands: Runnable, config: ConcurrentConfig | None = None
+) -> ConcurrentResult[RunResult]: ...
+
+
+async def run_concurrent(
+    *commands: Runnable, config: ConcurrentConfig | None = None
+) -> ConcurrentResult[typ.Any]:
+    """Run ``commands`` (``SafeCmd`` or ``Pipeline``) concurrently.
+
+    Every program of every command and pipeline stage is checked against
+    the allowlist before any starts (``ForbiddenProgramError``).
+    ``ValueError`` when nothing is given, ``TypeError`` naming the position
+    of anything else.
     """
     cfg = config if config is not None else ConcurrentConfig()
     if not commands:
         msg = "run_concurrent needs at least one command"
         raise ValueError(msg)
     for index, cmd in enumerate(commands):
-        if not isinstance(cmd, SafeCmd):
+        if not isinstance(cmd, (SafeCmd, Pipeline)):
             msg = (
-                f"run_concurrent takes SafeCmd commands, got {type(cmd).__name__} "
-                f"at index {index}"
+                f"run_concurrent takes SafeCmd commands or Pipelines, "
+                f"got {type(cmd).__name__} at index {index}"
             )
             raise TypeError(msg)
     scope = current_context()
     for cmd in commands:
-        scope.check_allowed(cmd.program)
+        for stage in _programs(cmd):
+            scope.check_allowed(stage.program)
     output = RunOutputOptions(capture=cfg.capture, echo=cfg.echo)
     limit = asyncio.Semaphore(cfg.concurrency) if cfg.concurrency is not None else None
-    slots: list[CommandResult | None] = [None] * len(commands)
+    slots: list[RunResult | None] = [None] * len(commands)
     failed = asyncio.Event()
 
-    async def one(index: int, cmd: SafeCmd) -> None:
+    async def one(index: int, cmd: Runnable) -> None:
         if limit is not None:
             async with limit:
                 if cfg.fail_fast and failed.is_set():
@@ -175,11 +211,29 @@ async def run_concurrent(
     return _compact(slots)
 
 
+@typ.overload
 def run_concurrent_sync(
     *commands: SafeCmd, config: ConcurrentConfig | None = None
-) -> ConcurrentResult:
+) -> ConcurrentResult[CommandResult]: ...
+
+
+@typ.overload
+def run_concurrent_sync(
+    *commands: Pipeline, config: ConcurrentConfig | None = None
+) -> ConcurrentResult[PipelineResult]: ...
+
+
+@typ.overload
+def run_concurrent_sync(
+    *commands: Runnable, config: ConcurrentConfig | None = None
+) -> ConcurrentResult[RunResult]: ...
+
+
+def run_concurrent_sync(
+    *commands: Runnable, config: ConcurrentConfig | None = None
+) -> ConcurrentResult[typ.Any]:
     """Blocking twin of :func:`run_concurrent`."""
-    holder: list[ConcurrentResult] = []
+    holder: list[ConcurrentResult[typ.Any]] = []
 
     async def main() -> None:
         holder.append(await run_concurrent(*commands, config=config))

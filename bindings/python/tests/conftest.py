@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
-"""Shared fixtures: a test catalogue, the child helper, leak checks, engines.
+"""Shared fixtures: a test catalogue, the child helper, leak checks, engines,
+and ``run``, which runs a command through either driver.
 
 Tests never write into the source tree and do not depend on the caller's
 locale, umask or inherited descriptors: children are the programs in
@@ -9,6 +10,7 @@ and every test is checked for leaked descriptors and unreaped children.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import importlib
 import importlib.util
@@ -39,7 +41,14 @@ _SRC = _HERE.parent
 if importlib.util.find_spec("cuprum") is None and str(_SRC) not in sys.path:
     sys.path.insert(0, str(_SRC))
 
-from cuprum import Program, ProgramCatalogue, ProjectSettings, sh  # noqa: E402
+from cuprum import (  # noqa: E402
+    ExecEvent,
+    Pipeline,
+    Program,
+    ProgramCatalogue,
+    ProjectSettings,
+    sh,
+)
 
 PYTHON = Program(sys.executable)
 CHILD = str(_HERE / "child.py")
@@ -63,6 +72,49 @@ def child(*actions: object) -> sh.SafeCmd:
     return cmd(PYTHON, "-I", CHILD, *actions)
 
 
+class Endless:
+    """An endless stdin source: ``chunks()`` yields ``chunk`` for ever and
+    ``taken`` counts the chunks pulled from it."""
+
+    def __init__(self, chunk: bytes) -> None:
+        self.chunk = chunk
+        self.taken = 0
+
+    def chunks(self) -> typ.Iterator[bytes]:
+        """The source, a generator (as a caller's would be)."""
+        while True:
+            self.taken += 1
+            yield self.chunk
+
+
+class AsyncPhases:
+    """An async observe hook: it yields to the event loop, then records the
+    event's phase in ``seen`` (so it shows whether it was awaited)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def __call__(self, event: ExecEvent) -> None:
+        await asyncio.sleep(0)
+        self.seen.append(event.phase)
+
+
+#: What the ``run`` fixture gives: call it as ``run_sync`` is called.
+Runner = typ.Callable[..., typ.Any]
+
+
+@pytest.fixture(params=["sync", "async"])
+def run(request: pytest.FixtureRequest) -> Runner:
+    """Run a command or pipeline through ``run_sync`` or ``await run()``."""
+
+    def runner(target: sh.SafeCmd | Pipeline, **kwargs: typ.Any) -> typ.Any:
+        if request.param == "sync":
+            return target.run_sync(**kwargs)
+        return asyncio.run(target.run(**kwargs))
+
+    return runner
+
+
 #: Variables an interpreter started by a test must inherit: a sanitized
 #: libcuprum (CI's ASan run) needs the runtimes this one was started with.
 _SANITIZER_VARS = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
@@ -84,6 +136,17 @@ def interpreter_env(**extra: str) -> dict[str, str]:
             env[name] = os.environ[name]
     env.update(extra)
     return env
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is not a zombie (which a
+    child of another process, such as a grandchild, may stay for a while)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        # Gone, or reaped while its stat file was being read (ESRCH).
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _open_fds() -> set[str]:
@@ -120,16 +183,26 @@ def _describe(fd: str) -> str | None:
         return None  # closed meanwhile: the listing's own descriptor
 
 
-def _engines() -> list[str]:
-    names = ["python"]
+def _import_native() -> typ.Any:
+    """``cuprum._native``, or None where it is not built. Only a missing
+    module means "not built": one that exists but fails to load (or misses
+    a module of its own) is an error, never a quiet skip."""
     try:
-        importlib.import_module("cuprum._native")
+        return importlib.import_module("cuprum._native")
     except ModuleNotFoundError as exc:
         if exc.name != "cuprum._native":
             raise
-    else:
-        names.append("native")
-    return names
+        return None
+
+
+#: The native extension, or None where it is not built.
+NATIVE: typ.Any = _import_native()
+#: Skips a test (or a module, as its ``pytestmark``) without the extension.
+needs_native = pytest.mark.skipif(NATIVE is None, reason="cuprum._native is not built")
+
+
+def _engines() -> list[str]:
+    return ["python"] if NATIVE is None else ["python", "native"]
 
 
 def load_engine(name: str) -> typ.Any:
@@ -150,6 +223,20 @@ ENGINE_NAMES = _engines()
 def engine(request: pytest.FixtureRequest) -> typ.Any:
     """Each available stream engine in turn (pure, then native if built)."""
     return load_engine(request.param)
+
+
+#: The backend ``make check`` selected (it runs the suite once per backend),
+#: else every available one.
+_SELECTED = os.environ.get("CUPRUM_STREAM_BACKEND", "")
+BACKENDS = [_SELECTED] if _SELECTED in ENGINE_NAMES else ENGINE_NAMES
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test under the selected stream backend, or each available
+    (a module takes it for every test with ``pytestmark``)."""
+    monkeypatch.setenv("CUPRUM_STREAM_BACKEND", str(request.param))
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)

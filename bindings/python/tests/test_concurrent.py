@@ -10,9 +10,11 @@ import pytest
 from conftest import child, cmd
 
 from cuprum import (
+    CommandResult,
     ConcurrentConfig,
     ConcurrentResult,
     ForbiddenProgramError,
+    PipelineResult,
     ScopeConfig,
     run_concurrent,
     run_concurrent_sync,
@@ -64,7 +66,7 @@ def test_allowlist_checked_before_any_start() -> None:
 
 
 def test_async_form() -> None:
-    async def main() -> ConcurrentResult:
+    async def main() -> ConcurrentResult[CommandResult]:
         return await run_concurrent(cmd("true"), cmd("true"))
 
     assert asyncio.run(main()).ok
@@ -80,3 +82,62 @@ def test_fail_fast_with_limit() -> None:
     )
     assert time.monotonic() - started < 3
     assert result.submission_indices == (0,) and not result.ok
+
+
+# -- pipelines ------------------------------------------------------------
+
+
+def test_pipelines_and_commands_mixed_in_submission_order() -> None:
+    result = run_concurrent_sync(
+        child("sleep", "0.2", "text", "one\n") | cmd("cat"),
+        child("text", "two"),
+        child("text", "x\n") | child("exit", "4") | cmd("cat"),
+    )
+    first, second, third = result.results
+    assert isinstance(first, PipelineResult) and first.ok and first.stdout == "one\n"
+    assert [s.exit_code for s in first.stages] == [0, 0]
+    assert isinstance(second, CommandResult) and second.stdout == "two"
+    assert isinstance(third, PipelineResult) and not third.ok
+    assert third.failure_index == 1 and third.stages[1].exit_code == 4
+    assert result.failures == (2,) and result.first_failure is third
+    assert result.failure_submission_indices == (2,)
+
+
+def test_pipeline_output_as_pipeline_run_gives_it() -> None:
+    pipeline = child("lines", "1000") | cmd("cat") | cmd("cat")
+    alone = pipeline.run_sync()
+    together = run_concurrent_sync(pipeline, pipeline, config=ConcurrentConfig(concurrency=1))
+    assert [r.stdout for r in together.results] == [alone.stdout, alone.stdout]
+    assert all(isinstance(r, PipelineResult) for r in together.results)
+
+
+def test_concurrency_counts_a_pipeline_as_one() -> None:
+    started = time.monotonic()
+    result = run_concurrent_sync(
+        *(child("sleep", "0.2") | cmd("cat") for _ in range(4)),
+        config=ConcurrentConfig(concurrency=2),
+    )
+    assert time.monotonic() - started >= 0.39
+    assert result.ok and len(result.results) == 4
+
+
+def test_fail_fast_on_a_failed_pipeline_stops_the_others() -> None:
+    started = time.monotonic()
+    result = run_concurrent_sync(
+        child("sleep", "0.1") | cmd("false"),
+        child("sleep", "5") | cmd("cat"),
+        cmd("sleep", "5"),
+        config=ConcurrentConfig(fail_fast=True),
+    )
+    assert time.monotonic() - started < 3
+    assert result.submission_indices == (0,) and result.failures == (0,)
+    failed = result.first_failure
+    assert isinstance(failed, PipelineResult) and failed.failure_index == 1
+
+
+def test_async_form_with_pipelines() -> None:
+    async def main() -> ConcurrentResult[PipelineResult]:
+        return await run_concurrent(cmd("true") | cmd("cat"), child("text", "z") | cmd("cat"))
+
+    result = asyncio.run(main())
+    assert result.ok and [r.stdout for r in result.results] == ["", "z"]

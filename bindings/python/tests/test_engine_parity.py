@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import codecs
 import errno
-import importlib
 import io
 import os
 import random
@@ -40,16 +39,10 @@ import typing as typ
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from conftest import NATIVE as native
 from conftest import load_engine
 
 from cuprum import _streams_pure as pure
-
-try:
-    native = importlib.import_module("cuprum._native")
-except ModuleNotFoundError as exc:  # pragma: no cover - depends on the build
-    if exc.name != "cuprum._native":
-        raise
-    native = None
 
 needs_native = pytest.mark.skipif(
     native is None,

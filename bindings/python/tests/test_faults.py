@@ -27,7 +27,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, child, cmd, interpreter_env
+from conftest import PYTHON, alive, child, cmd, interpreter_env
 
 from cuprum import (
     ExecEvent,
@@ -118,24 +118,15 @@ class Recorder:
         assert_gone(self.pids())
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        # Gone, or reaped while its stat file was being read (ESRCH).
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def assert_gone(pids: typ.Iterable[int]) -> None:
     """Every pid has exited. Our own children are reaped (conftest fails on
     a zombie); a grandchild killed by a group signal may take a moment to
     die, which bounds liveness and times nothing."""
     pending = list(pids)
     limit = time.monotonic() + 10
-    while any(_alive(p) for p in pending) and time.monotonic() < limit:
+    while any(alive(p) for p in pending) and time.monotonic() < limit:
         time.sleep(0.01)
-    left = [p for p in pending if _alive(p)]
+    left = [p for p in pending if alive(p)]
     assert not left, f"processes left running: {left}"
 
 
@@ -246,7 +237,7 @@ def test_grandchild_holding_the_pipe_under_timeout(tmp_path: Path, group: bool, 
         if group:
             assert_gone([grand])  # the group's SIGKILL reached it
         else:
-            assert _alive(grand)  # documented: out of reach without a group
+            assert alive(grand)  # documented: out of reach without a group
     finally:
         if pidfile.exists():
             _kill_later(int(pidfile.read_text()))
@@ -392,7 +383,7 @@ def test_cancel_while_running(group: bool) -> None:
 def _wait_exited(pid: int) -> None:
     """Until ``pid`` is a zombie (exited, not yet reaped by cuprum)."""
     limit = time.monotonic() + 30
-    while _alive(pid) and time.monotonic() < limit:
+    while alive(pid) and time.monotonic() < limit:
         time.sleep(0.005)
 
 
@@ -423,7 +414,7 @@ def test_cancel_while_draining(tmp_path: Path, group: bool) -> None:
         if group:
             assert_gone([grand])
         else:
-            assert _alive(grand)  # documented: out of reach without a group
+            assert alive(grand)  # documented: out of reach without a group
     finally:
         if pidfile.exists():
             _kill_later(int(pidfile.read_text()))

@@ -155,10 +155,21 @@ def test_forbidden_stage_in_pipeline_starts_nothing(tmp_path: Path, position: in
     assert not marker.exists()
 
 
+def _concurrent_with_cat(marker: Path, where: str) -> tuple[SafeCmd | Pipeline, ...]:
+    """Commands for ``run_concurrent`` with a forbidden ``cat`` among them:
+    a command of its own, or a middle stage of the last pipeline."""
+    if where == "command":
+        return (_touch(marker), _touch(marker), cmd("cat"), _touch(marker))
+    return (_touch(marker), _touch(marker) | _touch(marker), _touch(marker) | cmd("cat") | _touch(marker))
+
+
+@pytest.mark.parametrize("where", ["command", "pipeline stage"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_forbidden_command_in_concurrent_run_starts_nothing(tmp_path: Path, mode: str) -> None:
+def test_forbidden_program_in_concurrent_run_starts_nothing(
+    tmp_path: Path, mode: str, where: str
+) -> None:
     marker = tmp_path / "ran"
-    commands = (_touch(marker), _touch(marker), cmd("cat"), _touch(marker))
+    commands = _concurrent_with_cat(marker, where)
     with scoped(ScopeConfig(allowlist=frozenset({PYTHON}))):
         if mode == "sync":
             _refused(lambda: run_concurrent_sync(*commands), ForbiddenProgramError, "cat")
@@ -167,15 +178,15 @@ def test_forbidden_command_in_concurrent_run_starts_nothing(tmp_path: Path, mode
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("item", ["pipeline", "str"])
+@pytest.mark.parametrize("item", ["str", "argv list", "function"])
 def test_concurrent_run_refuses_what_is_not_a_command(tmp_path: Path, item: str) -> None:
     marker = tmp_path / "ran"
-    other: object = _touch(marker) | cmd("cat") if item == "pipeline" else "cat"
+    other: object = {"str": "cat", "argv list": ["cat"], "function": lambda: "cat"}[item]
     args = typ.cast(tuple[SafeCmd, ...], (_touch(marker), other))
     _refused(
         lambda: run_concurrent_sync(*args, config=ConcurrentConfig()),
         TypeError,
-        r"run_concurrent takes SafeCmd commands, got (Pipeline|str) at index 1",
+        r"run_concurrent takes SafeCmd commands or Pipelines, got (str|list|function) at index 1",
     )
     assert not marker.exists()
 

@@ -6,7 +6,7 @@ cat | cat | cat`` at once, ``N`` = ``CUPRUM_LOAD_MIB`` (1) MiB, each file
 distinct random bytes; the last stage's output is captured as latin-1 (one
 character per byte) and its SHA-256 compared with the file's. Three routes:
 ``Pipeline.run`` gathered on one loop, threads calling ``run_sync``, and
-``run_concurrent`` (which takes single commands: ``cat file``). Over
+``run_concurrent`` given the pipelines. Over
 ``CUPRUM_LOAD_ROUNDS`` (2) rounds, or for ``CUPRUM_SOAK_SECONDS`` when set
 (``make soak``), the open descriptors after each round equal those after
 the first and the resident memory does not grow past a generous bound.
@@ -109,14 +109,12 @@ def _round_threads(inputs: list[tuple[Path, str]]) -> None:
 
 
 def _round_concurrent(inputs: list[tuple[Path, str]]) -> None:
-    commands = [cmd("cat", str(inputs[i % FILES][0])) for i in range(PIPELINES)]
+    pipelines = [_pipeline(inputs[i % FILES][0]) for i in range(PIPELINES)]
     config = ConcurrentConfig(context=LATIN1)
-    result = run_concurrent_sync(*commands, config=config)
+    result = run_concurrent_sync(*pipelines, config=config)
     assert result.ok and result.submission_indices == tuple(range(PIPELINES))
     for i, one in enumerate(result.results):
-        out = one.stdout
-        assert out is not None
-        assert hashlib.sha256(out.encode("latin-1")).hexdigest() == inputs[i % FILES][1]
+        _check(one, inputs[i % FILES][1])
 
 
 def _rss() -> int:

@@ -10,23 +10,17 @@ cut. Skipped (with a reason) when ``cuprum._native`` is not built.
 
 from __future__ import annotations
 
-import importlib
 import random
 import typing as typ
 
 import pytest
+from conftest import NATIVE as native
+from conftest import needs_native
 
 from cuprum._exec.limits import BoundedCapture
 from cuprum.events import ExecEvent
 
-try:
-    native: typ.Any = importlib.import_module("cuprum._native")
-except ImportError as exc:
-    if exc.name != "cuprum._native":
-        raise
-    native = None
-
-pytestmark = pytest.mark.skipif(native is None, reason="cuprum._native is not built")
+pytestmark = needs_native
 
 _SAMPLES = (
     b"plain ascii text\nwith lines\n" * 5,

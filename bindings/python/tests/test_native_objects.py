@@ -12,7 +12,6 @@ GIL of their own, which these tests load it into.
 from __future__ import annotations
 
 import gc
-import importlib
 import os
 import subprocess
 import sys
@@ -21,15 +20,10 @@ import typing as typ
 import weakref
 
 import pytest
+from conftest import NATIVE as native
+from conftest import needs_native
 
-try:
-    native: typ.Any = importlib.import_module("cuprum._native")
-except ModuleNotFoundError as exc:
-    if exc.name != "cuprum._native":
-        raise
-    native = None
-
-pytestmark = pytest.mark.skipif(native is None, reason="cuprum._native is not built")
+pytestmark = needs_native
 
 
 def _template() -> tuple[object, ...]:

@@ -11,7 +11,6 @@ semantics ``lifecycle.py`` relies on.
 
 from __future__ import annotations
 
-import importlib
 import os
 import select
 import signal
@@ -20,18 +19,13 @@ import sys
 import typing as typ
 
 import pytest
+from conftest import NATIVE as native
+from conftest import needs_native
 
 if typ.TYPE_CHECKING:
     from pathlib import Path
 
-try:
-    native: typ.Any = importlib.import_module("cuprum._native")
-except ModuleNotFoundError as exc:
-    if exc.name != "cuprum._native":
-        raise
-    native = None
-
-pytestmark = pytest.mark.skipif(native is None, reason="cuprum._native is not built")
+pytestmark = needs_native
 
 PY = sys.executable
 QUIET = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}

@@ -11,7 +11,7 @@ import textwrap
 import typing as typ
 
 import pytest
-from conftest import ENGINE_NAMES, PYTHON, child, cmd, interpreter_env
+from conftest import PYTHON, child, cmd, interpreter_env
 
 from cuprum import ExecEvent, ExecutionContext, OutputLimitExceeded, RunOutputOptions, observe
 from cuprum._exec.limits import LINE_CUT_MARKER, MIN_LINE_LIMIT, BoundedCapture, LineLimiter
@@ -21,17 +21,8 @@ PAYLOAD = b"abcdefghij"
 WIDE = "aé€b".encode()
 
 
-#: The backend ``make check`` selected (it runs the suite once per backend),
-#: else every available one.
-_SELECTED = os.environ.get("CUPRUM_STREAM_BACKEND", "")
-BACKENDS = [_SELECTED] if _SELECTED in ENGINE_NAMES else ENGINE_NAMES
-
-
-@pytest.fixture(params=BACKENDS, autouse=True)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run every test under the selected stream backend, or each available."""
-    monkeypatch.setenv("CUPRUM_STREAM_BACKEND", str(request.param))
-    return str(request.param)
+#: Every test here runs under the selected stream backend, or each available.
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def _cap(max_bytes: int | None, mode: str = "truncate") -> RunOutputOptions:

@@ -3,39 +3,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import signal
 import time
-import typing as typ
 
 import pytest
-from conftest import child, cmd
+from conftest import Runner, child, cmd
 
 from cuprum import (
     ExecEvent,
     ExecutionContext,
-    Pipeline,
     RunOutputOptions,
-    SafeCmd,
     StdinInput,
     TimeoutExpired,
     observe,
 )
-
-Runner = typ.Callable[..., typ.Any]
-
-
-@pytest.fixture(params=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
-    """Run a command or pipeline through one of the two drivers."""
-
-    def runner(target: SafeCmd | Pipeline, **kwargs: typ.Any) -> typ.Any:
-        if request.param == "sync":
-            return target.run_sync(**kwargs)
-        return asyncio.run(target.run(**kwargs))
-
-    return runner
 
 
 def test_capture_and_exit(run: Runner) -> None:

@@ -10,13 +10,12 @@ and async alike.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 import typing as typ
 
 import pytest
-from conftest import child, cmd
+from conftest import Runner, child, cmd
 
 import cuprum.context
 import cuprum.events
@@ -33,20 +32,7 @@ from cuprum import (
 )
 from cuprum.catalogue import DuplicateProgramError, DuplicateProjectError
 
-Runner = typ.Callable[..., typ.Any]
 EXPIRED = [0, 0.0, -1, -0.5, -math.inf]
-
-
-@pytest.fixture(params=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
-    """Run a command or pipeline through ``run_sync`` or ``await run()``."""
-
-    def runner(target: SafeCmd | Pipeline, **kwargs: typ.Any) -> typ.Any:
-        if request.param == "sync":
-            return target.run_sync(**kwargs)
-        return asyncio.run(target.run(**kwargs))
-
-    return runner
 
 
 def test_duplicate_project_error() -> None:

@@ -19,7 +19,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import ENGINE_NAMES, PYTHON, cmd
+from conftest import PYTHON, alive, cmd
 
 from cuprum import ExecEvent, ExecutionContext, Pipeline, SafeCmd, TimeoutExpired, observe
 
@@ -45,30 +45,12 @@ time.sleep(120)
 _FAIL_WHEN_READY = "import sys\nsys.stdin.readline()\nsys.exit(3)\n"
 
 
-#: The backend ``make check`` selected (it runs the suite once per backend),
-#: else every available one.
-_SELECTED = os.environ.get("CUPRUM_STREAM_BACKEND", "")
-BACKENDS = [_SELECTED] if _SELECTED in ENGINE_NAMES else ENGINE_NAMES
-
-
-@pytest.fixture(params=BACKENDS, autouse=True)
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run every test under the selected stream backend, or each available."""
-    monkeypatch.setenv("CUPRUM_STREAM_BACKEND", str(request.param))
-    return str(request.param)
+#: Every test here runs under the selected stream backend, or each available.
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def _tree(path: Path, *, ignore_term: bool = False) -> SafeCmd:
     return cmd(PYTHON, "-I", "-c", _TREE, str(path), "1" if ignore_term else "0")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        # Gone, or reaped while its stat file was being read (ESRCH).
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _recorded(path: Path) -> tuple[int, int, int]:
@@ -81,10 +63,10 @@ def _assert_tree_gone(path: Path) -> None:
     # Signals are delivered asynchronously: allow a bounded moment for the
     # kernel to finish the kill (this bounds liveness, it times nothing).
     limit = time.monotonic() + 10
-    while _alive(grand_pid) and time.monotonic() < limit:
+    while alive(grand_pid) and time.monotonic() < limit:
         time.sleep(0.01)
-    assert not _alive(child_pid)
-    assert not _alive(grand_pid), "a grandchild outlived the run"
+    assert not alive(child_pid)
+    assert not alive(grand_pid), "a grandchild outlived the run"
 
 
 def _stop_on_ready(exc: BaseException) -> typ.Callable[[ExecEvent], None]:
@@ -174,9 +156,9 @@ def test_off_by_default_keeps_the_callers_group(tmp_path: Path) -> None:
     child_pid, grand_pid, pgid = _recorded(pids)
     try:
         assert pgid == os.getpgid(0)
-        assert not _alive(child_pid)
+        assert not alive(child_pid)
         # Today's behaviour: only the direct child is signalled.
-        assert _alive(grand_pid)
+        assert alive(grand_pid)
     finally:
         os.kill(grand_pid, signal.SIGKILL)
 

@@ -7,33 +7,18 @@ whole runs once per stream backend.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 import typing as typ
 
 import pytest
-from conftest import PYTHON, child, cmd
+from conftest import PYTHON, Runner, child, cmd
 
-from cuprum import ExecEvent, ExecutionContext, Pipeline, RunOutputOptions, SafeCmd, observe
+from cuprum import ExecEvent, ExecutionContext, Pipeline, RunOutputOptions, observe
 
 if typ.TYPE_CHECKING:
     import collections.abc as cabc
     from pathlib import Path
-
-Runner = typ.Callable[..., typ.Any]
-
-
-@pytest.fixture(params=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
-    """Run a command or pipeline through one of the two drivers."""
-
-    def runner(target: SafeCmd | Pipeline, **kwargs: typ.Any) -> typ.Any:
-        if request.param == "sync":
-            return target.run_sync(**kwargs)
-        return asyncio.run(target.run(**kwargs))
-
-    return runner
 
 
 @pytest.fixture

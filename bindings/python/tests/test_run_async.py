@@ -9,7 +9,7 @@ import time
 import warnings
 
 import pytest
-from conftest import child, cmd
+from conftest import AsyncPhases, child, cmd
 
 from cuprum import (
     CommandResult,
@@ -95,30 +95,21 @@ def test_wait_for_timeout_cancels_cleanly() -> None:
 
 
 def test_async_observe_hooks_awaited_before_return() -> None:
-    seen: list[str] = []
-
-    async def hook(event: ExecEvent) -> None:
-        await asyncio.sleep(0)
-        seen.append(event.phase)
+    hook = AsyncPhases()
 
     async def main() -> None:
         with observe(hook):
             await child("text", "a\n").run()
-        assert seen[-1] == "exit" and "stdout" in seen
+        assert hook.seen[-1] == "exit" and "stdout" in hook.seen
 
     asyncio.run(main())
 
 
 def test_async_hook_in_run_sync_is_awaited() -> None:
-    seen: list[str] = []
-
-    async def hook(event: ExecEvent) -> None:
-        await asyncio.sleep(0)
-        seen.append(event.phase)
-
+    hook = AsyncPhases()
     with observe(hook):
         child("text", "line\n").run_sync()
-    assert seen == ["plan", "start", "stdout", "exit"]
+    assert hook.seen == ["plan", "start", "stdout", "exit"]
 
 
 def test_hook_error_propagates_and_cleans_up() -> None:
@@ -139,15 +130,11 @@ def test_hook_error_propagates_and_cleans_up() -> None:
 
 
 def test_async_hook_with_run_sync_inside_a_running_loop() -> None:
-    seen: list[str] = []
-
-    async def hook(event: ExecEvent) -> None:
-        await asyncio.sleep(0)
-        seen.append(event.phase)
+    hook = AsyncPhases()
 
     async def main() -> None:
         with observe(hook):
             child("text", "z").run_sync()
 
     asyncio.run(main())
-    assert seen[-1] == "exit" and "stdout" in seen
+    assert hook.seen[-1] == "exit" and "stdout" in hook.seen

@@ -15,14 +15,14 @@ import os
 import typing as typ
 
 import pytest
-from conftest import PYTHON, child, cmd
+from conftest import PYTHON, Endless, Runner, child, cmd
 
-from cuprum import ExecEvent, ExecutionContext, Pipeline, SafeCmd, StdinInput, observe
+from cuprum import ExecEvent, ExecutionContext, StdinInput, observe
 
 if typ.TYPE_CHECKING:
     from pathlib import Path
 
-Runner = typ.Callable[..., typ.Any]
+    from cuprum import PipelineResult
 
 #: A child that reports the size and SHA-256 of its stdin.
 DIGEST = cmd(
@@ -37,18 +37,6 @@ DIGEST = cmd(
 )
 #: A child that prints its stdin in hex (exact bytes, whatever the codec).
 HEX = cmd(PYTHON, "-I", "-c", "import sys; print(sys.stdin.buffer.read().hex())")
-
-
-@pytest.fixture(params=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
-    """Run a command or pipeline through one of the two drivers."""
-
-    def runner(target: SafeCmd | Pipeline, **kwargs: typ.Any) -> typ.Any:
-        if request.param == "sync":
-            return target.run_sync(**kwargs)
-        return asyncio.run(target.run(**kwargs))
-
-    return runner
 
 
 def _digest(data: bytes) -> str:
@@ -269,51 +257,54 @@ def test_bad_chunk_type_stops_the_run(run: Runner) -> None:
 
 
 def test_child_closing_stdin_ends_an_endless_source(run: Runner) -> None:
-    pulled = 0
-
-    def endless() -> typ.Iterator[bytes]:
-        nonlocal pulled
-        while True:
-            pulled += 1
-            yield b"x" * 1000
-
+    endless = Endless(b"x" * 1000)
     events: list[ExecEvent] = []
     with observe(events.append):
-        result = run(cmd("head", "-c", "10") | cmd("cat"), stdin=StdinInput(chunks=endless()))
+        result = run(cmd("head", "-c", "10") | cmd("cat"), stdin=StdinInput(chunks=endless.chunks()))
     assert result.stdout == "x" * 10
     assert [e.phase for e in events if e.phase.startswith("stdin")] == ["stdin_error"]
 
 
+class _SlowReader:
+    """A first stage that reports its stdin pipe's capacity, sleeps, marks
+    (creating a file) that it starts reading, then copies its stdin; and a
+    count of the bytes a source handed out before that mark."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.flag = tmp_path / "reading"
+        self.taken_before_reading = 0
+        self.cmd = cmd(
+            PYTHON,
+            "-I",
+            "-c",
+            "import fcntl, sys, time\n"
+            "sys.stderr.write(str(fcntl.fcntl(0, 1032))); sys.stderr.flush()\n"
+            "time.sleep(0.3)\n"
+            f"open({str(self.flag)!r}, 'w').close()\n"
+            "sys.stdout.buffer.write(sys.stdin.buffer.read())",
+        )
+
+    def take(self, chunk: bytes) -> bytes:
+        """Count ``chunk`` if the reader has not started yet; return it."""
+        if not self.flag.exists():
+            self.taken_before_reading += len(chunk)
+        return chunk
+
+    def check(self, result: PipelineResult, data: bytes, size: int) -> None:
+        """``slow | DIGEST`` passed ``data`` on, and before the child read
+        anything the pipe held at most its capacity and one more chunk of
+        ``size`` bytes was waiting to be written."""
+        capacity = int(result.stages[0].stderr)
+        assert result.stdout == _digest(data)
+        assert self.taken_before_reading <= capacity + size
+
+
 def test_backpressure_bounds_what_is_taken(run: Runner, tmp_path: Path) -> None:
-    flag = tmp_path / "reading"
     size, count = 1000, 1000
-    # The first stage reports its stdin pipe's capacity, sleeps, marks that
-    # it starts reading, then reads everything.
-    slow = cmd(
-        PYTHON,
-        "-I",
-        "-c",
-        "import fcntl, sys, time\n"
-        "sys.stderr.write(str(fcntl.fcntl(0, 1032))); sys.stderr.flush()\n"
-        "time.sleep(0.3)\n"
-        f"open({str(flag)!r}, 'w').close()\n"
-        "sys.stdout.buffer.write(sys.stdin.buffer.read())",
-    )
-    taken_before_reading = 0
-
-    def chunks() -> typ.Iterator[bytes]:
-        nonlocal taken_before_reading
-        for _ in range(count):
-            if not flag.exists():
-                taken_before_reading += size
-            yield b"y" * size
-
-    result = run(slow | DIGEST, stdin=StdinInput(chunks=chunks()))
-    capacity = int(result.stages[0].stderr)
-    assert result.stdout == _digest(b"y" * size * count)
-    # Before the child read anything, the pipe held at most its capacity
-    # and one more chunk was waiting to be written.
-    assert taken_before_reading <= capacity + size
+    slow = _SlowReader(tmp_path)
+    chunks = (slow.take(b"y" * size) for _ in range(count))
+    result = run(slow.cmd | DIGEST, stdin=StdinInput(chunks=chunks))
+    slow.check(result, b"y" * size * count, size)
 
 
 # -- async iterables -----------------------------------------------------------
@@ -353,30 +344,15 @@ def test_async_chunks_in_run_sync_is_a_type_error() -> None:
 
 
 def test_async_backpressure(tmp_path: Path) -> None:
-    flag = tmp_path / "reading"
     size, count = 1000, 500
-    slow = cmd(
-        PYTHON,
-        "-I",
-        "-c",
-        "import fcntl, sys, time\n"
-        "sys.stderr.write(str(fcntl.fcntl(0, 1032))); sys.stderr.flush()\n"
-        "time.sleep(0.3)\n"
-        f"open({str(flag)!r}, 'w').close()\n"
-        "sys.stdout.buffer.write(sys.stdin.buffer.read())",
-    )
-    taken_before_reading = 0
+    slow = _SlowReader(tmp_path)
 
     async def chunks() -> typ.AsyncIterator[bytes]:
-        nonlocal taken_before_reading
         for _ in range(count):
-            if not flag.exists():
-                taken_before_reading += size
-            yield b"z" * size
+            yield slow.take(b"z" * size)
 
-    result = asyncio.run((slow | DIGEST).run(stdin=StdinInput(chunks=chunks())))
-    assert result.stdout == _digest(b"z" * size * count)
-    assert taken_before_reading <= int(result.stages[0].stderr) + size
+    result = asyncio.run((slow.cmd | DIGEST).run(stdin=StdinInput(chunks=chunks())))
+    slow.check(result, b"z" * size * count, size)
 
 
 def test_async_timeout_cancels_the_fetch() -> None:
@@ -400,16 +376,9 @@ def test_sync_chunks_under_await_run() -> None:
 def test_timeout_with_a_source_the_child_does_not_read(run: Runner) -> None:
     from cuprum import TimeoutExpired
 
-    taken = 0
-
-    def endless() -> typ.Iterator[bytes]:
-        nonlocal taken
-        while True:
-            taken += 1
-            yield b"w" * 4096
-
+    endless = Endless(b"w" * 4096)
     with pytest.raises(TimeoutExpired):
-        run(child("sleep", "30") | cmd("cat"), stdin=StdinInput(chunks=endless()), timeout=0.3)
+        run(child("sleep", "30") | cmd("cat"), stdin=StdinInput(chunks=endless.chunks()), timeout=0.3)
     # At most a full pipe (a fresh pipe's capacity) and one chunk more.
     read_fd, write_fd = os.pipe()
     try:
@@ -417,7 +386,7 @@ def test_timeout_with_a_source_the_child_does_not_read(run: Runner) -> None:
     finally:
         os.close(read_fd)
         os.close(write_fd)
-    assert 0 < taken * 4096 <= capacity + 4096
+    assert 0 < endless.taken * 4096 <= capacity + 4096
 
 
 def test_pipeline_stdin_with_deprecated_flags() -> None:

@@ -11,27 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import typing as typ
 
 import pytest
-from conftest import child, cmd
+from conftest import Runner, child, cmd
 
-from cuprum import ExecEvent, ExecutionContext, Pipeline, SafeCmd, TimeoutExpired, observe
+from cuprum import ExecEvent, ExecutionContext, observe
 from cuprum._exec import lifecycle
-
-Runner = typ.Callable[..., typ.Any]
-
-
-@pytest.fixture(params=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
-    """Run a command or pipeline through ``run_sync`` or ``await run()``."""
-
-    def runner(target: SafeCmd | Pipeline, **kwargs: typ.Any) -> typ.Any:
-        if request.param == "sync":
-            return target.run_sync(**kwargs)
-        return asyncio.run(target.run(**kwargs))
-
-    return runner
 
 
 @pytest.fixture(params=["pidfd", "polling"])

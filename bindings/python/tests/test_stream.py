@@ -18,7 +18,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, child, cmd
+from conftest import PYTHON, AsyncPhases, Endless, child, cmd
 
 from cuprum import (
     ExecEvent,
@@ -219,15 +219,25 @@ def test_pipeline_stream_from_a_path(mode: str, tmp_path: Path) -> None:
     assert stream.result.ok and stream.result.stdout == source.read_text()
 
 
-def test_pipeline_stream_from_chunks(mode: str) -> None:
-    chunks = (f"{i}\n".encode() for i in range(3000))
+def _stream_numbers(
+    chunks: typ.Iterable[bytes] | typ.AsyncIterable[bytes], count: int, mode: str
+) -> list[ExecEvent]:
+    """Stream ``cat | cat`` fed ``chunks`` (the lines 0 to ``count - 1``),
+    consumed in ``mode``; check every line came out and the run succeeded,
+    and return the events."""
     stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=chunks))
     events = pull(stream, mode)
-    assert lines(events) == [str(i) for i in range(3000)]
+    assert lines(events) == [str(i) for i in range(count)]
+    assert stream.result.ok
+    return events
+
+
+def test_pipeline_stream_from_chunks(mode: str) -> None:
+    chunks = (f"{i}\n".encode() for i in range(3000))
+    events = _stream_numbers(chunks, 3000, mode)
     assert sum(e.byte_count or 0 for e in events if e.phase == "stdin") == sum(
         len(f"{i}\n") for i in range(3000)
     )
-    assert stream.result.ok
 
 
 def test_pipeline_stream_from_async_chunks() -> None:
@@ -235,30 +245,16 @@ def test_pipeline_stream_from_async_chunks() -> None:
         for i in range(2000):
             yield f"{i}\n".encode()
 
-    async def main() -> list[ExecEvent]:
-        stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=source()))
-        async with stream:
-            seen = [event async for event in stream]
-        assert stream.result.ok
-        return seen
-
-    assert lines(asyncio.run(main())) == [str(i) for i in range(2000)]
+    _stream_numbers(source(), 2000, "async")
 
 
 def test_pipeline_stream_left_early_stops_an_endless_feed(mode: str) -> None:
-    taken = 0
-
-    def endless() -> typ.Iterator[bytes]:
-        nonlocal taken
-        while True:
-            taken += 1
-            yield b"y\n" * 1024
-
-    stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=endless()))
+    endless = Endless(b"y\n" * 1024)
+    stream = (cmd("cat") | cmd("cat")).stream(stdin=StdinInput(chunks=endless.chunks()))
     events = pull(stream, mode, until=lambda seen: len(lines(seen)) >= 10)
     assert len(lines(events)) >= 10
     # Backpressure: the feed is pulled only as the pipeline drains it.
-    assert taken < 4096
+    assert endless.taken < 4096
 
 
 def test_without_with_runs_to_the_end(mode: str) -> None:
@@ -323,16 +319,11 @@ def test_hooks_run_as_for_run(mode: str) -> None:
 
 
 def test_async_observe_hooks_are_awaited(mode: str) -> None:
-    seen: list[str] = []
-
-    async def hook(event: ExecEvent) -> None:
-        await asyncio.sleep(0)
-        seen.append(event.phase)
-
+    hook = AsyncPhases()
     with observe(hook):
         stream = child("text", "x\n").stream()
     events = pull(stream, mode)  # the scope in force at stream() applies
-    assert seen == [e.phase for e in events] == ["plan", "start", "stdout", "exit"]
+    assert hook.seen == [e.phase for e in events] == ["plan", "start", "stdout", "exit"]
 
 
 # -- errors, as run raises them ---------------------------------------------

@@ -176,40 +176,42 @@ def _writer(fd: int, data: bytes) -> threading.Thread:
     return thread
 
 
+def _pump_through(
+    engine: typ.Any, payload: bytes, *, non_blocking: bool = False, **kwargs: typ.Any
+) -> tuple[int, bytes]:
+    """Pump ``payload`` from one pipe into another (a thread feeds the first,
+    one drains the second), the pump's ends non-blocking if asked; return
+    what ``pump`` returned and what came out."""
+    src_r, src_w = os.pipe()
+    dst_r, dst_w = os.pipe()
+    if non_blocking:
+        os.set_blocking(src_r, False)
+        os.set_blocking(dst_w, False)
+    feeder = _writer(src_w, payload)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(_read_all(dst_r)))
+    reader.start()
+    copied = engine.pump(src_r, dst_w, **kwargs)
+    os.close(dst_w)
+    feeder.join()
+    reader.join()
+    os.close(src_r)
+    os.close(dst_r)
+    return copied, received[0]
+
+
 class TestPump:
     def test_copies_everything(self, engine: typ.Any) -> None:
         payload = os.urandom(300_000)
-        src_r, src_w = os.pipe()
-        dst_r, dst_w = os.pipe()
-        feeder = _writer(src_w, payload)
-        received: list[bytes] = []
-        reader = threading.Thread(target=lambda: received.append(_read_all(dst_r)))
-        reader.start()
-        assert engine.pump(src_r, dst_w) == len(payload)
-        os.close(dst_w)
-        feeder.join()
-        reader.join()
-        os.close(src_r)
-        os.close(dst_r)
-        assert received[0] == payload
+        copied, received = _pump_through(engine, payload)
+        assert copied == len(payload)
+        assert received == payload
 
     def test_non_blocking_descriptors(self, engine: typ.Any) -> None:
         payload = os.urandom(200_000)
-        src_r, src_w = os.pipe()
-        dst_r, dst_w = os.pipe()
-        os.set_blocking(src_r, False)
-        os.set_blocking(dst_w, False)
-        feeder = _writer(src_w, payload)
-        received: list[bytes] = []
-        reader = threading.Thread(target=lambda: received.append(_read_all(dst_r)))
-        reader.start()
-        assert engine.pump(src_r, dst_w, buffer_size=4096) == len(payload)
-        os.close(dst_w)
-        feeder.join()
-        reader.join()
-        os.close(src_r)
-        os.close(dst_r)
-        assert received[0] == payload
+        copied, received = _pump_through(engine, payload, non_blocking=True, buffer_size=4096)
+        assert copied == len(payload)
+        assert received == payload
 
     def test_closed_writer_drains_reader(self, engine: typ.Any) -> None:
         payload = b"z" * 1_000_000
