@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 import typing as typ
 
 from cuprum._exec.drivers import LoopDriver, PollDriver, finish_blocking, finish_in_loop
@@ -246,9 +245,10 @@ def _pull(session: _Session) -> cabc.Generator[EventBatch, None, None]:
         session.failed(exc)
         driver.abandon(run)
         raise
-    held_since = time.monotonic()
     while True:
         if queue.items:
+            # Nothing is read while the consumer holds the events.
+            run.hold_drain()
             for item in queue.take():
                 session.current = item
                 yield item
@@ -256,15 +256,13 @@ def _pull(session: _Session) -> cabc.Generator[EventBatch, None, None]:
         elif run.done:
             break
         else:
-            # Nothing was read while the consumer held the events.
-            run.postpone_drain(time.monotonic() - held_since)
+            run.release_drain()
             try:
                 driver.step(run)
             except BaseException as exc:
                 session.failed(exc)
                 driver.abandon(run)
                 raise
-            held_since = time.monotonic()
     if session.state != _RUNNING:
         return  # closed while the last events were being consumed
     try:
@@ -290,9 +288,12 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
         session.failed(exc)
         await driver.abandon()
         raise
-    held_since = time.monotonic()
     while True:
         if queue.items:
+            # The drain grace counts only time spent waiting for output,
+            # not the consumer's (the loop may read on meanwhile, or have
+            # paused the pipes while the queue is full).
+            run.hold_drain()
             items = queue.take()
             if driver.paused:
                 driver.resume_reading()
@@ -303,8 +304,7 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
         elif run.done:
             break
         else:
-            # The consumer held the events (and perhaps the loop) meanwhile.
-            run.postpone_drain(time.monotonic() - held_since)
+            run.release_drain()
             try:
                 await driver.drive()
             except BaseException as exc:
@@ -314,7 +314,6 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
                     session.failed(exc)
                 await driver.abandon()
                 raise
-            held_since = time.monotonic()
     if session.state != _RUNNING:
         return
     try:
