@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 NATIVE_DIR = HERE / "_native"
 NATIVE_SOURCES = tuple(NATIVE_DIR / name for name in (
     "module.c", "codecs.c", "lines.c", "capture.c", "tee.c", "pump.c", "consume.c",
-    "spawn.c"))
+    "spawn.c", "aevents.c"))
 NATIVE_HEADERS = (NATIVE_DIR / "native.h",)
 SWITCH = "CUPRUM_BUILD_NATIVE"
 

@@ -2,8 +2,10 @@
 /*
  * cuprum._native lines: LineSplitter (a callback per decoded line) and
  * LineEvents (an ExecEvent per line, built in C), both over libcuprum's
- * cuprum_lines.  Codecs or error policies whose bytes cannot be split
- * before decoding go to the pure engine's classes, with the same contract.
+ * cuprum_lines, and EventBatch (the line events of one feed, built as they
+ * are iterated, for a stream's queue).  Codecs or error policies whose
+ * bytes cannot be split before decoding go to the pure engine's classes,
+ * with the same contract.
  */
 #include "native.h"
 
@@ -36,7 +38,35 @@ typedef struct {
    * Only for event types without a __dict__ or weak references. */
   PyObject *spare;
   int reuse;
+  /* Batch mode (LineEvents with batches): the decoded lines of the feed()
+   * or finish() being delivered gather in batch_lines, and are handed to
+   * batches as one EventBatch (of batch_type) when the call ends. */
+  PyObject *batches;
+  PyObject *batch_lines;
+  PyTypeObject *batch_type;
 } LineSplitterObject;
+
+/* The line events of one feed() or finish(), built as they are iterated:
+ * a stream queues one EventBatch per read instead of one event per line,
+ * and its consumer's pulls build the events.  The batch is its own
+ * iterator and is iterated once. */
+typedef struct {
+  PyObject_HEAD PyTypeObject *event_type;
+  PyObject *template;
+  PyObject *stamp;
+  /* The lines not yet handed out start at `next`; NULL once cleared. */
+  PyObject *lines;
+  Py_ssize_t next;
+  Py_ssize_t event_timestamp;
+  Py_ssize_t event_line;
+  int reuse;
+  /* The last two events handed out, newest first.  A consumer's loop
+   * variable holds the newest while it asks for the next, so the one
+   * before is usually free again: when only this batch refers to it, the
+   * next line refills it in place (as LineEvents' spare) instead of a new
+   * tuple being built, and nothing allocates per line. */
+  PyObject *recent[2];
+} EventBatchObject;
 
 static PyObject *wall_clock(void)
 {
@@ -132,8 +162,24 @@ static int deliver_line(void *ctx, const char *line, size_t len)
     Py_DECREF(text);
     return 0;
   }
-  if (self->event_type != NULL)
+  if (self->event_type != NULL) {
+    if (self->batches != NULL) {
+      if (self->batch_lines == NULL &&
+          (self->batch_lines = PyList_New(0)) == NULL) {
+        Py_DECREF(text);
+        return CUPRUM_ESTOPPED;
+      }
+      if (PyList_Append(self->batch_lines, text) < 0) {
+        Py_DECREF(text);
+        return CUPRUM_ESTOPPED;
+      }
+      if (PyTuple_GET_SIZE(self->hooks) == 0) {
+        Py_DECREF(text);
+        return 0;
+      }
+    }
     return deliver_event(self, text);
+  }
   res = PyObject_CallOneArg(self->callback, text);
   Py_DECREF(text);
   if (res == NULL)
@@ -158,6 +204,9 @@ static int LineSplitter_traverse(PyObject *op, visitproc visit, void *arg)
   Py_VISIT(self->isawaitable);
   Py_VISIT(self->stamp);
   Py_VISIT(self->spare);
+  Py_VISIT(self->batches);
+  Py_VISIT(self->batch_lines);
+  Py_VISIT(self->batch_type);
   return 0;
 }
 
@@ -175,6 +224,9 @@ static int LineSplitter_clear(PyObject *op)
   Py_CLEAR(self->isawaitable);
   Py_CLEAR(self->stamp);
   Py_CLEAR(self->spare);
+  Py_CLEAR(self->batches);
+  Py_CLEAR(self->batch_lines);
+  Py_CLEAR(self->batch_type);
   return 0;
 }
 
@@ -207,6 +259,45 @@ static int splitter_stamp(LineSplitterObject *self)
   return 0;
 }
 
+static PyObject *event_batch_new(LineSplitterObject *self, PyObject *lines);
+
+/* Ends a feed() or finish() (rc its outcome): in batch mode, hands the
+ * lines it completed to batches as one EventBatch, stamped with its time.
+ * Lines of a call that failed are dropped with it.  Returns None, or NULL
+ * with an exception set. */
+static PyObject *splitter_end(LineSplitterObject *self, int rc)
+{
+  PyObject *lines = self->batch_lines;
+  PyObject *batch;
+  PyObject *res = NULL;
+
+  self->batch_lines = NULL;
+  if (rc < 0) {
+    Py_XDECREF(lines);
+    Py_CLEAR(self->stamp);
+    return native_raise_code(rc);
+  }
+  if (lines == NULL || PyList_GET_SIZE(lines) == 0) {
+    Py_XDECREF(lines);
+    Py_CLEAR(self->stamp);
+    Py_RETURN_NONE;
+  }
+  batch = event_batch_new(self, lines);
+  Py_CLEAR(self->stamp);
+  if (batch == NULL)
+    return NULL;
+  if (self->batches != NULL)
+    res = PyObject_CallOneArg(self->batches, batch);
+  else
+    PyErr_SetString(PyExc_RuntimeError,
+                    "LineEvents used after the garbage collector cleared it");
+  Py_DECREF(batch);
+  if (res == NULL)
+    return NULL;
+  Py_DECREF(res);
+  Py_RETURN_NONE;
+}
+
 static PyObject *LineSplitter_feed(LineSplitterObject *self, PyObject *arg)
 {
   Py_buffer view;
@@ -219,11 +310,8 @@ static PyObject *LineSplitter_feed(LineSplitterObject *self, PyObject *arg)
     return NULL;
   }
   rc = cuprum_lines_feed(self->lines, view.buf, (size_t)view.len);
-  Py_CLEAR(self->stamp);
   PyBuffer_Release(&view);
-  if (rc < 0)
-    return native_raise_code(rc);
-  Py_RETURN_NONE;
+  return splitter_end(self, rc);
 }
 
 static PyObject *LineSplitter_finish(LineSplitterObject *self,
@@ -236,10 +324,7 @@ static PyObject *LineSplitter_finish(LineSplitterObject *self,
   self->finishing = 1;
   rc = cuprum_lines_finish(self->lines);
   self->finishing = 0;
-  Py_CLEAR(self->stamp);
-  if (rc < 0)
-    return native_raise_code(rc);
-  Py_RETURN_NONE;
+  return splitter_end(self, rc);
 }
 
 static PyMethodDef LineSplitter_methods[] = {
@@ -270,11 +355,191 @@ static PyType_Spec LineSplitter_spec = {
     .slots = LineSplitter_slots,
 };
 
+/* ------------------------------------------------------------------------
+ * EventBatch
+ */
+
+/* A batch of `lines` (a list of str, stolen) with the splitter's event
+ * layout and the time of the call being delivered; NULL with an exception
+ * set. */
+static PyObject *event_batch_new(LineSplitterObject *self, PyObject *lines)
+{
+  PyTypeObject *tp = self->batch_type;
+  EventBatchObject *batch;
+  PyObject *stamp;
+
+  if (tp == NULL || self->event_type == NULL) {
+    Py_DECREF(lines);
+    PyErr_SetString(PyExc_RuntimeError,
+                    "LineEvents used after the garbage collector cleared it");
+    return NULL;
+  }
+  stamp = self->stamp != NULL ? Py_NewRef(self->stamp) : wall_clock();
+  if (stamp == NULL) {
+    Py_DECREF(lines);
+    return NULL;
+  }
+  batch = (EventBatchObject *)tp->tp_alloc(tp, 0);
+  if (batch == NULL) {
+    Py_DECREF(lines);
+    Py_DECREF(stamp);
+    return NULL;
+  }
+  batch->event_type = (PyTypeObject *)Py_NewRef(self->event_type);
+  batch->template = Py_NewRef(self->template);
+  batch->stamp = stamp;
+  batch->lines = lines;
+  batch->next = 0;
+  batch->event_timestamp = self->event_timestamp;
+  batch->event_line = self->event_line;
+  batch->reuse = self->reuse;
+  return (PyObject *)batch;
+}
+
+/* Drops the lines not yet handed out and the events kept for reuse. */
+static void event_batch_release(EventBatchObject *self)
+{
+  Py_CLEAR(self->lines);
+  Py_CLEAR(self->recent[0]);
+  Py_CLEAR(self->recent[1]);
+  self->next = 0;
+}
+
+static PyObject *EventBatch_next(PyObject *op)
+{
+  EventBatchObject *self = (EventBatchObject *)op;
+  PyObject *text;
+  PyObject *event = NULL;
+
+  if (self->lines == NULL || self->next >= PyList_GET_SIZE(self->lines)) {
+    event_batch_release(self);
+    return NULL; /* StopIteration */
+  }
+  text = Py_NewRef(PyList_GET_ITEM(self->lines, self->next));
+  self->next++;
+  if (self->reuse) {
+    /* The older first: the newest is usually still the consumer's. */
+    for (int k = 1; k >= 0 && event == NULL; k--) {
+      PyObject *old = self->recent[k];
+      if (old != NULL && Py_REFCNT(old) == 1) {
+        /* Ours alone, from this batch (same stamp): swap the line in. */
+        PyObject *old_text = PyTuple_GET_ITEM(old, self->event_line);
+        PyTuple_SET_ITEM(old, self->event_line, text);
+        Py_DECREF(old_text);
+        if (!PyObject_GC_IsTracked(old))
+          PyObject_GC_Track(old);
+        event = old;
+        self->recent[k] = NULL;
+      }
+    }
+  }
+  if (event == NULL) {
+    Py_ssize_t n = PyTuple_GET_SIZE(self->template);
+    event = self->event_type->tp_alloc(self->event_type, n);
+    if (event == NULL) {
+      Py_DECREF(text);
+      return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+      PyObject *item = i == self->event_timestamp ? Py_NewRef(self->stamp)
+                       : i == self->event_line
+                           ? text
+                           : Py_NewRef(PyTuple_GET_ITEM(self->template, i));
+      PyTuple_SET_ITEM(event, i, item);
+    }
+  }
+  if (self->reuse) {
+    Py_XSETREF(self->recent[1], self->recent[0]);
+    self->recent[0] = Py_NewRef(event);
+  }
+  return event;
+}
+
+static Py_ssize_t EventBatch_len(PyObject *op)
+{
+  EventBatchObject *self = (EventBatchObject *)op;
+
+  return self->lines == NULL ? 0 : PyList_GET_SIZE(self->lines);
+}
+
+static PyObject *EventBatch_clear_method(PyObject *op,
+                                         PyObject *Py_UNUSED(ignored))
+{
+  event_batch_release((EventBatchObject *)op);
+  Py_RETURN_NONE;
+}
+
+static int EventBatch_traverse(PyObject *op, visitproc visit, void *arg)
+{
+  EventBatchObject *self = (EventBatchObject *)op;
+
+  Py_VISIT(Py_TYPE(op));
+  Py_VISIT(self->event_type);
+  Py_VISIT(self->template);
+  Py_VISIT(self->stamp);
+  Py_VISIT(self->lines);
+  Py_VISIT(self->recent[0]);
+  Py_VISIT(self->recent[1]);
+  return 0;
+}
+
+static int EventBatch_clear(PyObject *op)
+{
+  EventBatchObject *self = (EventBatchObject *)op;
+
+  event_batch_release(self);
+  Py_CLEAR(self->event_type);
+  Py_CLEAR(self->template);
+  Py_CLEAR(self->stamp);
+  return 0;
+}
+
+static void EventBatch_dealloc(PyObject *op)
+{
+  PyTypeObject *tp = Py_TYPE(op);
+
+  PyObject_GC_UnTrack(op);
+  (void)EventBatch_clear(op);
+  tp->tp_free(op);
+  Py_DECREF(tp);
+}
+
+static PyMethodDef EventBatch_methods[] = {
+    {"clear", EventBatch_clear_method, METH_NOARGS,
+     "Drop the events not yet taken: the iteration ends at its next pull."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot EventBatch_slots[] = {
+    {Py_tp_dealloc, EventBatch_dealloc},
+    {Py_tp_traverse, EventBatch_traverse},
+    {Py_tp_clear, EventBatch_clear},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, EventBatch_next},
+    {Py_sq_length, EventBatch_len},
+    {Py_tp_methods, EventBatch_methods},
+    {Py_tp_doc, "The line events of one feed, built as they are iterated."},
+    {0, NULL},
+};
+
+/* Made only by LineEvents in batch mode. */
+static PyType_Spec EventBatch_spec = {
+    .name = "cuprum._native.EventBatch",
+    .basicsize = sizeof(EventBatchObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = EventBatch_slots,
+};
+
 int native_lines_add_type(PyObject *module, native_state *st)
 {
   st->line_splitter_type = (PyTypeObject *)PyType_FromModuleAndSpec(
       module, &LineSplitter_spec, NULL);
-  return st->line_splitter_type == NULL ? -1 : 0;
+  if (st->line_splitter_type == NULL)
+    return -1;
+  st->event_batch_type =
+      (PyTypeObject *)PyType_FromModuleAndSpec(module, &EventBatch_spec, NULL);
+  return st->event_batch_type == NULL ? -1 : 0;
 }
 
 /* A splitter with every field empty and its codec looked up; NULL with an
@@ -342,13 +607,19 @@ PyObject *native_line_events(PyObject *module, PyObject *args)
   PyObject *template;
   PyObject *hooks;
   PyObject *pending;
+  PyObject *batches = Py_None;
   LineSplitterObject *self;
   int rc;
 
-  if (!PyArg_ParseTuple(args, "ssOO!O!O!:LineEvents", &encoding, &errors, &type,
-                        &PyTuple_Type, &template, &PyTuple_Type, &hooks,
-                        &PyList_Type, &pending))
+  if (!PyArg_ParseTuple(args, "ssOO!O!O!|O:LineEvents", &encoding, &errors,
+                        &type, &PyTuple_Type, &template, &PyTuple_Type, &hooks,
+                        &PyList_Type, &pending, &batches))
     return NULL;
+  if (batches != Py_None && !PyCallable_Check(batches)) {
+    PyErr_SetString(PyExc_TypeError,
+                    "LineEvents batches must be callable or None");
+    return NULL;
+  }
   if (!PyType_Check(type) ||
       !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type) ||
       PyTuple_GET_SIZE(template) != st->event_fields) {
@@ -387,6 +658,10 @@ PyObject *native_line_events(PyObject *module, PyObject *args)
   self->pending = Py_NewRef(pending);
   self->event_timestamp = st->event_timestamp;
   self->event_line = st->event_line;
+  if (batches != Py_None) {
+    self->batches = Py_NewRef(batches);
+    self->batch_type = (PyTypeObject *)Py_NewRef(st->event_batch_type);
+  }
   /* From 3.14 a tuple caches its hash, which a refill would leave stale. */
   self->reuse = PY_VERSION_HEX < 0x030E0000 &&
                 ((PyTypeObject *)type)->tp_dictoffset == 0 &&

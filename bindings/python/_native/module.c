@@ -88,6 +88,9 @@ static int native_traverse(PyObject *module, visitproc visit, void *arg)
   if (st == NULL)
     return 0;
   Py_VISIT(st->line_splitter_type);
+  Py_VISIT(st->event_batch_type);
+  Py_VISIT(st->ready_type);
+  Py_VISIT(st->async_events_type);
   Py_VISIT(st->capture_type);
   Py_VISIT(st->fd_tee_type);
   Py_VISIT(st->process_type);
@@ -107,6 +110,9 @@ static int native_clear(PyObject *module)
   if (st == NULL)
     return 0;
   Py_CLEAR(st->line_splitter_type);
+  Py_CLEAR(st->event_batch_type);
+  Py_CLEAR(st->ready_type);
+  Py_CLEAR(st->async_events_type);
   Py_CLEAR(st->capture_type);
   Py_CLEAR(st->fd_tee_type);
   Py_CLEAR(st->process_type);
@@ -270,8 +276,10 @@ static PyMethodDef native_methods[] = {
     {"LineSplitter", native_line_splitter, METH_VARARGS,
      "LineSplitter(encoding, errors, callback)"},
     {"LineEvents", native_line_events, METH_VARARGS,
-     "LineEvents(encoding, errors, event_type, template, hooks, pending): "
-     "a line splitter that builds each line's event in C, or None"},
+     "LineEvents(encoding, errors, event_type, template, hooks, pending, "
+     "batches=None): a line splitter that builds each line's event in C"},
+    {"AsyncEvents", native_async_events, METH_O,
+     "AsyncEvents(refill): the async iterator of an async stream's events"},
     {"Capture", native_capture, METH_VARARGS,
      "Capture(encoding, errors, max_bytes=None, mode='truncate')"},
     {"TextTee", native_text_tee, METH_VARARGS,
@@ -301,7 +309,8 @@ static int native_exec(PyObject *module)
   if (native_lines_add_type(module, st) < 0 ||
       native_capture_add_type(module, st) < 0 ||
       native_tee_add_type(module, st) < 0 ||
-      native_spawn_add_type(module, st) < 0)
+      native_spawn_add_type(module, st) < 0 ||
+      native_aevents_add_type(module, st) < 0)
     return -1;
   /* Capture takes RunOutputOptions' cap itself (see cuprum._engine). */
   if (PyModule_AddObjectRef(module, "bounded_capture", Py_True) < 0)

@@ -45,6 +45,9 @@ typedef struct {
 typedef struct {
   /* The heap types, created from their specs by the exec slot. */
   PyTypeObject *line_splitter_type;
+  PyTypeObject *event_batch_type;
+  PyTypeObject *ready_type;
+  PyTypeObject *async_events_type;
   PyTypeObject *capture_type;
   PyTypeObject *fd_tee_type;
   PyTypeObject *process_type;
@@ -127,11 +130,15 @@ int native_lines_add_type(PyObject *module, native_state *st);
 int native_capture_add_type(PyObject *module, native_state *st);
 int native_tee_add_type(PyObject *module, native_state *st);
 int native_spawn_add_type(PyObject *module, native_state *st);
+int native_aevents_add_type(PyObject *module, native_state *st);
 
 /* LineSplitter(encoding, errors, callback) (lines.c) */
 PyObject *native_line_splitter(PyObject *module, PyObject *args);
-/* LineEvents(encoding, errors, event_type, template, hooks, pending) */
+/* LineEvents(encoding, errors, event_type, template, hooks, pending,
+ * batches=None) */
 PyObject *native_line_events(PyObject *module, PyObject *args);
+/* AsyncEvents(refill) (aevents.c) */
+PyObject *native_async_events(PyObject *module, PyObject *refill);
 /* Capture(encoding, errors) (capture.c) */
 PyObject *native_capture(PyObject *module, PyObject *args);
 /* TextTee(sink, encoding, errors) (tee.c) */

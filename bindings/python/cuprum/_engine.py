@@ -64,7 +64,7 @@ attributes:
     incomplete final character, a UTF-8 tail its leading continuation
     bytes). Otherwise the execution layer uses ``BoundedCapture``.
 
-``LineEvents(encoding, errors, event_type, template, hooks, pending)``
+``LineEvents(encoding, errors, event_type, template, hooks, pending, batches=None)``
     A line splitter, as ``LineSplitter``, that builds each line's event
     itself: a copy of the ``template`` tuple as ``event_type`` with the
     fields named ``timestamp`` and ``line`` in ``event_type._fields`` (the
@@ -73,6 +73,25 @@ attributes:
     ``pending``. The timestamp is the wall-clock time of the ``feed`` (or
     ``finish``) call that completed the line, so the lines of one read share
     it. A hook that raises stops the delivery and the exception propagates.
+    ``batches``, if not ``None``, is called once per ``feed`` (or
+    ``finish``) that completed lines, after their hooks, with an *event
+    batch* of those lines: ``len(batch)`` is its number of events;
+    iterating it (once) builds the events, equal to the ones the hooks got,
+    in order (so an observer that holds events between reads, a stream's
+    queue, holds lines, not events); ``batch.clear()`` drops the events
+    not yet taken, ending an iteration at its next pull. The lines of a
+    call that raised are not handed over.
+
+``AsyncEvents(refill)`` (optional; the native engine has it)
+    The async iterator of an async stream's events: ``__anext__`` returns
+    the next event of the iterator last handed over with ``feed(iterator)``
+    as an awaitable that completes at once without raising
+    ``StopIteration`` (``am_send``), so an event already queued costs no
+    async generator step; once that iterator is exhausted it returns
+    ``refill(self)``, an awaitable that waits for the next batch, feeds it
+    and returns its first event, or raises ``StopAsyncIteration`` at the
+    end. An error from the iterator propagates from ``__anext__``. Without
+    it the stream uses an async generator, with the same events.
 
 ``spawn(argv, *, stdin=None, stdout=None, stderr=None, cwd=None, env=None, process_group=None) -> NativeProcess``
     Optional (the native engine has it, the pure one does not). Start one
@@ -120,6 +139,19 @@ class LineSplitter(typ.Protocol):
 
     def finish(self) -> None:
         """Flush the decoder and deliver a final unterminated line, if any."""
+
+
+class EventBatch(typ.Protocol):
+    """The line events of one ``LineEvents`` feed, built as they are iterated."""
+
+    def __len__(self) -> int:
+        """The number of events in the batch."""
+
+    def __iter__(self) -> cabc.Iterator[typ.Any]:
+        """Build the events in order (a batch is iterated once)."""
+
+    def clear(self) -> None:
+        """Drop the events not yet taken."""
 
 
 class TextTee(typ.Protocol):
@@ -203,6 +235,7 @@ class StreamEngine(typ.Protocol):
         template: tuple[object, ...],
         hooks: tuple[cabc.Callable[[typ.Any], object], ...],
         pending: list[typ.Any],
+        batches: cabc.Callable[[EventBatch], object] | None = None,
     ) -> LineSplitter:
         """Create a line splitter that delivers each line as an event."""
 
@@ -221,6 +254,7 @@ class StreamEngine(typ.Protocol):
 __all__ = [
     "Capture",
     "ChildProcess",
+    "EventBatch",
     "LineCallback",
     "LineSplitter",
     "NativeProcess",

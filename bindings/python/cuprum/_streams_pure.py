@@ -231,9 +231,24 @@ class LineEvents(LineSplitter):
     ``finish``) completes share its wall-clock time. Splits every codec and
     policy (it decodes before splitting), including those the native engine
     hands over to it.
+
+    With ``batches``, each ``feed`` (or ``finish``) that completes lines
+    also hands them, after the hooks, to ``batches`` as one
+    :class:`EventBatch` that builds their events only when iterated (the
+    line events of a stream's queue).
     """
 
-    __slots__ = ("_event_type", "_hooks", "_line_at", "_results", "_stamp", "_stamp_at", "_template")
+    __slots__ = (
+        "_batch",
+        "_batches",
+        "_event_type",
+        "_hooks",
+        "_line_at",
+        "_results",
+        "_stamp",
+        "_stamp_at",
+        "_template",
+    )
 
     def __init__(
         self,
@@ -243,6 +258,7 @@ class LineEvents(LineSplitter):
         template: tuple[object, ...],
         hooks: tuple[typ.Callable[[typ.Any], object], ...],
         pending: list[typ.Any],
+        batches: typ.Callable[[EventBatch], object] | None = None,
     ) -> None:
         """Prepare the splitter and the per-stage parts of every event."""
         # The layout is the event type's own (``ExecEvent._fields``), the
@@ -265,19 +281,40 @@ class LineEvents(LineSplitter):
         self._hooks = tuple(hooks)
         self._results = pending
         self._stamp = 0.0
+        if batches is not None and not callable(batches):
+            msg = "LineEvents batches must be callable or None"
+            raise TypeError(msg)
+        self._batches = batches
+        self._batch: list[str] = []
 
     def feed(self, data: bytes) -> None:
         """Consume ``data`` and deliver the events of the lines it completes."""
         self._stamp = time.time()
+        self._batch = []
         super().feed(data)
+        self._end()
 
     def finish(self) -> None:
         """Deliver the event of a final unterminated line, if any."""
         self._stamp = time.time()
+        self._batch = []
         super().finish()
+        self._end()
+
+    def _end(self) -> None:
+        """Hand the lines of the call just delivered to ``batches``."""
+        lines = self._batch
+        if lines and self._batches is not None:
+            self._batch = []
+            batch = EventBatch(self._event_type, self._template, self._stamp_at, self._line_at, self._stamp, lines)
+            self._batches(batch)
 
     def _deliver(self, lines: list[str]) -> None:
         """Build and deliver the event of each line in ``lines``."""
+        if self._batches is not None:
+            self._batch += lines
+            if not self._hooks:
+                return
         n = len(lines)
         r = itertools.repeat
         # The events are built by C iterators (zip over repeated fields, the
@@ -300,6 +337,53 @@ class LineEvents(LineSplitter):
                 result = hook(event)
                 if result is not None and isawaitable(result):
                     pending.append(result)
+
+
+class EventBatch:
+    """The line events of one ``LineEvents.feed`` (or ``finish``), built as
+    they are iterated, for a stream's queue (see :mod:`cuprum._engine`).
+
+    ``len`` is the number of its events; iterate it once; :meth:`clear`
+    drops the events not yet taken, ending an iteration at its next pull.
+    """
+
+    __slots__ = ("_event_type", "_line_at", "_lines", "_stamp", "_stamp_at", "_template")
+
+    def __init__(  # noqa: PLR0913 - the layout of the events
+        self,
+        event_type: type[tuple[object, ...]],
+        template: tuple[object, ...],
+        stamp_at: int,
+        line_at: int,
+        stamp: float,
+        lines: list[str],
+    ) -> None:
+        """Hold ``lines`` and what their events share."""
+        self._event_type = event_type
+        self._template = template
+        self._stamp_at = stamp_at
+        self._line_at = line_at
+        self._stamp = stamp
+        self._lines = lines
+
+    def __len__(self) -> int:
+        """The number of events (lines) the batch holds."""
+        return len(self._lines)
+
+    def __iter__(self) -> typ.Iterator[typ.Any]:
+        """Return an iterator building the events in order, as ``LineEvents``
+        builds them for its hooks (C iterators: no bytecode per event)."""
+        r = itertools.repeat
+        columns: list[typ.Iterable[object]] = [r(value) for value in self._template]
+        columns[self._stamp_at] = r(self._stamp)
+        # The list itself, not a copy: clear() ends the zip at once.
+        columns[self._line_at] = self._lines
+        build: typ.Callable[..., tuple[object, ...]] = tuple.__new__
+        return map(build, r(self._event_type), zip(*columns))
+
+    def clear(self) -> None:
+        """Drop the events not yet taken."""
+        self._lines.clear()
 
 
 def _no_callback(_line: str) -> None:
@@ -551,6 +635,7 @@ def consume(
 
 __all__ = [
     "Capture",
+    "EventBatch",
     "LineEvents",
     "LineSplitter",
     "TextTee",

@@ -403,6 +403,34 @@ def test_timeout_with_a_slow_consumer(mode: str, tmp_path: Path) -> None:
     assert lines(seen) == [str(i) for i in range(count)]
 
 
+def test_timeout_with_an_awaiting_consumer(tmp_path: Path) -> None:
+    # As above, but the async consumer awaits while it holds the events, so
+    # the loop runs on: the stream has stopped reading (its queue is full),
+    # the child is stopped at the deadline and reaped, and the drain grace
+    # must not run out while nothing is read. Every line the child wrote
+    # before the deadline reaches the consumer.
+    count = 60000
+    marker = tmp_path / "written"
+    stream = child("lines", str(count), "touch", str(marker), "sleep", "30").stream(
+        timeout=1.5, output=RunOutputOptions(capture=False)
+    )
+    seen: list[ExecEvent] = []
+
+    async def consume() -> None:
+        async with stream:
+            async for event in stream:
+                if not seen:
+                    while not marker.exists():
+                        await asyncio.sleep(0.01)
+                    await asyncio.sleep(2.0)  # past the deadline, the loop running
+                seen.append(event)
+
+    with pytest.raises(TimeoutExpired):
+        asyncio.run(consume())
+    assert seen[-1].phase == "exit" and seen[-1].exit_code == -15
+    assert lines(seen) == [str(i) for i in range(count)]
+
+
 def test_zero_timeout(mode: str) -> None:
     with pytest.raises(TimeoutExpired):
         pull(cmd("sleep", "30").stream(timeout=0), mode)

@@ -67,8 +67,9 @@ class Channel:
                 plan.soft_errors,
                 ExecEvent,
                 events.line_template(phase),
-                events.hooks,
+                events.line_hooks,
                 events.pending,
+                events.batches,
             )
             if plan.output.max_bytes is not None:
                 limiter = LineLimiter(splitter.feed, line_limit(plan.output.max_bytes), plan.encoding)

@@ -6,7 +6,9 @@ A run with observe hooks gives each command (or pipeline stage) a
 events. Line events are built by the stream engine's ``LineEvents`` from
 :meth:`StageEvents.line_template`, so a line costs one tuple build and one
 call per hook. Awaitables returned by hooks are collected in ``pending``
-for the driver to await before the run returns.
+for the driver to await before the run returns. A stream observing the run
+gets the line events as batches instead (``line_hooks`` then leaves out its
+hook, and ``batches`` takes one batch per read).
 """
 
 from __future__ import annotations
@@ -27,7 +29,19 @@ if typ.TYPE_CHECKING:
 class StageEvents:
     """Event factory and dispatcher for one stage."""
 
-    __slots__ = ("argv", "cwd", "env", "exec_id", "hooks", "pending", "pid", "program", "tags")
+    __slots__ = (
+        "argv",
+        "batches",
+        "cwd",
+        "env",
+        "exec_id",
+        "hooks",
+        "line_hooks",
+        "pending",
+        "pid",
+        "program",
+        "tags",
+    )
 
     def __init__(
         self,
@@ -38,9 +52,17 @@ class StageEvents:
         cwd: str | None,
         env: cabc.Mapping[str, str] | None,
         tags: dict[str, object],
+        batches: cabc.Callable[[typ.Any], object] | None = None,
     ) -> None:
-        """Fix the values shared by every event of ``cmd``'s execution."""
+        """Fix the values shared by every event of ``cmd``'s execution.
+
+        With ``batches``, the last of ``hooks`` is a stream's: it gets no
+        line event, ``batches`` gets them (see
+        :func:`~cuprum._exec.plan.with_observer`).
+        """
         self.hooks = hooks
+        self.line_hooks = hooks if batches is None else hooks[:-1]
+        self.batches = batches
         self.pending = pending
         self.program = cmd.program
         self.argv = (cmd.program, *cmd.argv)

@@ -22,7 +22,7 @@ from cuprum._validate import check_env, check_timeout
 if typ.TYPE_CHECKING:
     import collections.abc as cabc
 
-    from cuprum._engine import StreamEngine
+    from cuprum._engine import EventBatch, StreamEngine
     from cuprum._exec.command import Command
 
 _DEFAULT_OUTPUT = RunOutputOptions()
@@ -46,6 +46,7 @@ class RunPlan:
         "env",
         "errors",
         "event_env",
+        "line_batches",
         "max_read",
         "observe_hooks",
         "output",
@@ -87,6 +88,10 @@ class RunPlan:
     engine: StreamEngine
     #: Largest read from an output pipe, or ``None`` for the channels' own.
     max_read: int | None
+    #: Set by :func:`with_observer`: the last observe hook then gets every
+    #: event but the line events, which go here instead, one
+    #: :class:`~cuprum._engine.EventBatch` per read; ``None`` otherwise.
+    line_batches: cabc.Callable[[EventBatch], object] | None
 
 
 def resolve_output(output: RunOutputOptions | None) -> RunOutputOptions:
@@ -168,23 +173,32 @@ def resolve(
     plan.stdin_data = stdin_data
     plan.engine = _backend.get_engine()
     plan.max_read = None
+    plan.line_batches = None
     return plan
 
 
 def with_observer(
-    plan: RunPlan, hook: cabc.Callable[..., object], *, max_read: int | None = None
+    plan: RunPlan,
+    hook: cabc.Callable[..., object],
+    batches: cabc.Callable[[EventBatch], object],
+    *,
+    max_read: int | None = None,
 ) -> RunPlan:
-    """Return a copy of ``plan`` whose observe hooks end with ``hook``, and
-    whose reads from output pipes take at most ``max_read`` bytes if given.
+    """Return a copy of ``plan`` observed by one more observer, after the
+    observe hooks: ``hook`` receives each event but the line events, which
+    ``batches`` receives as one :class:`~cuprum._engine.EventBatch` per read
+    (built only when iterated). Reads from output pipes take at most
+    ``max_read`` bytes if given.
 
     A stream observes its own run this way, so it receives exactly the
-    events the scope's observe hooks do, after them; its smaller reads
-    bound the events one read makes.
+    events the scope's observe hooks do, in order; its smaller reads bound
+    the lines one batch holds.
     """
     copy = RunPlan()
     for name in RunPlan.__slots__:
         setattr(copy, name, getattr(plan, name))
     copy.observe_hooks = (*plan.observe_hooks, hook)
+    copy.line_batches = batches
     if max_read is not None:
         copy.max_read = max_read
     return copy

@@ -80,6 +80,8 @@ class Run:
         self.abandoned = False
         self.deadline: float | None = None
         self.drain_until: float | None = None
+        self.drain_started = 0.0
+        self.drain_held: float | None = None
         self.driver: Driver | None = None
 
     # -- start --------------------------------------------------------------
@@ -109,6 +111,7 @@ class Run:
                     cwd=plan.cwd,
                     env=plan.event_env,
                     tags=tags,
+                    batches=plan.line_batches,
                 )
                 self.events[index] = events
                 events.emit("plan")
@@ -281,7 +284,7 @@ class Run:
             self.failure_index = child.index
             self.stop()
         if self.lifecycle.unreaped == 0 and self.lifecycle.stopping and self.channels:
-            self.drain_until = time.monotonic() + _DRAIN_GRACE
+            self._start_drain()
         self._maybe_finalise(child.index)
 
     def _maybe_finalise(self, index: int) -> None:
@@ -311,7 +314,8 @@ class Run:
     def next_wakeup(self) -> float | None:
         """Return the monotonic time of the next timed action, or ``None``."""
         wakeup = self.lifecycle.next_wakeup()
-        for when in (self.deadline, self.drain_until):
+        drain = self.drain_until if self.drain_held is None else None
+        for when in (self.deadline, drain):
             if when is not None and (wakeup is None or when < wakeup):
                 wakeup = when
         return wakeup
@@ -325,7 +329,7 @@ class Run:
             self.deadline = None
             self.timed_out = True
             self.stop()
-        if self.drain_until is not None and now >= self.drain_until:
+        if self.drain_until is not None and self.drain_held is None and now >= self.drain_until:
             self.drain_until = None
             for channel in list(self.channels.values()):
                 self._close_channel(channel)
@@ -348,14 +352,28 @@ class Run:
             self._close_stdin(error=BrokenPipeError("run stopped before all stdin was written"))
         self.lifecycle.stop(grace=grace)
         if first and self.lifecycle.unreaped == 0 and self.channels:
-            self.drain_until = time.monotonic() + _DRAIN_GRACE
+            self._start_drain()
 
-    def postpone_drain(self, seconds: float) -> None:
-        """Move the drain deadline of a stopped run ``seconds`` later: a
-        stream's consumer held the output that long and nothing was read,
-        so what the children wrote before they exited is not cut off."""
-        if self.drain_until is not None:
-            self.drain_until += seconds
+    def _start_drain(self) -> None:
+        """Every child is gone: read what is left in the pipes for
+        ``_DRAIN_GRACE`` seconds of reading (a grandchild may hold them
+        open for ever), then close them."""
+        self.drain_started = time.monotonic()
+        self.drain_until = self.drain_started + _DRAIN_GRACE
+
+    def hold_drain(self) -> None:
+        """Nothing is read until :meth:`release_drain` (a stream's consumer
+        holds its events): the drain grace does not run meanwhile, so what
+        the children wrote before they exited is not cut off."""
+        if self.drain_held is None:
+            self.drain_held = time.monotonic()
+
+    def release_drain(self) -> None:
+        """Reading goes on: the drain deadline moves later by the time it
+        was held (of the drain's own time, if it started while held)."""
+        held, self.drain_held = self.drain_held, None
+        if held is not None and self.drain_until is not None:
+            self.drain_until += time.monotonic() - max(held, self.drain_started)
 
     def abort(self, *, grace: bool = True) -> None:
         """Abandon the run (an exception, a cancelled task, a failed spawn):

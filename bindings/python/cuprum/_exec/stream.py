@@ -1,27 +1,38 @@
 # SPDX-License-Identifier: ISC
 """Pull-based streaming of a run's events: ``cmd.stream()``.
 
-An :class:`EventStream` observes its own run: the plan gets one more observe
-hook, after the scope's, that appends each event to the stream's queue, so
-the stream yields exactly what an observe hook receives. The run is driven
-by the consumer's pulls, and only reads the child's pipes while the queue
-is (nearly) empty; otherwise the pipes are not watched, they fill, and the
-child blocks in ``write``:
+An :class:`EventStream` observes its own run: the plan gets one more
+observer, after the scope's observe hooks (:func:`~cuprum._exec.plan.with_observer`),
+that appends to the stream's queue each event but the line events, and the
+line events of each read as one :class:`~cuprum._engine.EventBatch`: the
+lines, whose events the engine builds only when the consumer pulls them (a
+queued line costs a list slot, not an event tuple that lives until it is
+pulled, and the engine can refill the event the consumer has just let go).
+So the stream yields exactly what an observe hook receives, in order. The
+run is driven by the consumer's pulls, and only reads the child's pipes
+while the queue is (nearly) empty; otherwise the pipes are not watched,
+they fill, and the child blocks in ``write``:
 
 - **sync** (``with``/``for``): no thread and no event loop. When the queue
   is empty, ``next()`` turns the run's ``poll`` loop once
   (:meth:`~cuprum._exec.drivers.PollDriver.step`) in the caller's thread;
-  between pulls nothing reads.
+  between pulls nothing reads. The events of a batch reach the consumer
+  through C iterators (``itertools.chain`` over the queued batches), with
+  no bytecode of cuprum's per event.
 - **async** (``async with``/``async for``): the run's descriptors are
   registered with the running loop, which reads while the consumer works
-  until the queue holds :data:`QUEUE_BOUND` events, then pauses the output
-  pipes until the consumer has taken them.
+  until the queue holds :data:`QUEUE_BOUND` events (batches count their
+  lines), then pauses the output pipes until the consumer has taken them.
+  An engine's ``AsyncEvents`` (native) hands over an event already queued
+  with an awaitable that completes at once; an async generator step (a
+  ``StopIteration`` per event) is taken only to wait for the next batch.
 
 Either way at most one read per pipe (:data:`READ_SIZE`) of events is held
 beyond that. Leaving early (``close``/``aclose``, the end of a ``with`` block, the
 stream being garbage-collected) abandons the run through the drivers'
 ``abandon``: :meth:`~cuprum._exec.run.Run.abort`, the lifecycle's one stop
-sequence, every child reaped, every descriptor closed.
+sequence, every child reaped, every descriptor closed; the batch being
+consumed is cleared, so a later pull ends the iteration.
 
 The iterator objects never refer to the :class:`EventStream`, and the run's
 state lives in a :class:`_Session` that refers to neither, so dropping the
@@ -32,7 +43,7 @@ at once on CPython, without waiting for the cycle collector.
 from __future__ import annotations
 
 import asyncio
-import time
+import itertools
 import typing as typ
 
 from cuprum._exec.drivers import LoopDriver, PollDriver, finish_blocking, finish_in_loop
@@ -44,10 +55,12 @@ if typ.TYPE_CHECKING:
     import collections.abc as cabc
     import types
 
+    from cuprum._engine import EventBatch
     from cuprum._exec.plan import RunPlan
     from cuprum.events import ExecEvent
 
-#: Events an async stream queues before it stops reading the output pipes.
+#: Events an async stream queues (the lines of its batches included) before
+#: it stops reading the output pipes.
 QUEUE_BOUND = 1024
 #: The largest read from an output pipe: it bounds the events one read
 #: makes, which a stream holds until they are pulled (and keeps them in
@@ -62,20 +75,51 @@ _NEW, _RUNNING, _DONE, _FAILED, _CLOSED = range(5)
 _ABANDONING: set[asyncio.Task[None]] = set()
 
 
+class _Queue:
+    """What a run hands its stream, in order: each event but the line
+    events alone (a one-item list), each read's line events as one batch.
+    It refers to no session or stream, so the run's plan (which holds its
+    methods) keeps neither alive."""
+
+    __slots__ = ("count", "items")
+
+    def __init__(self) -> None:
+        self.items: list[EventBatch] = []
+        #: The events ``items`` hold.
+        self.count = 0
+
+    def event(self, event: ExecEvent) -> None:
+        """Queue one event (the observer's hook)."""
+        self.items.append([event])
+        self.count += 1
+
+    def batch(self, batch: EventBatch) -> None:
+        """Queue the line events of one read (the observer's ``batches``)."""
+        self.items.append(batch)
+        self.count += len(batch)
+
+    def take(self) -> list[EventBatch]:
+        """Return everything queued and empty the queue."""
+        items = self.items
+        self.items = []
+        self.count = 0
+        return items
+
+
 class _StreamLoopDriver(LoopDriver):
     """The asyncio driver of a stream: wakes the consumer when events are
     queued and pauses the output pipes while the queue is full."""
 
     __slots__ = ("queue",)
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, run: Run, queue: list[ExecEvent]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, run: Run, queue: _Queue) -> None:
         super().__init__(loop, run)
         self.queue = queue
 
     def settle(self) -> None:
         queue = self.queue
-        if queue and not self.run.abandoned:
-            if len(queue) >= QUEUE_BOUND:
+        if queue.items and not self.run.abandoned:
+            if queue.count >= QUEUE_BOUND:
                 self.pause_reading(self.run.channels)
             self.wake()
         super().settle()
@@ -84,11 +128,13 @@ class _StreamLoopDriver(LoopDriver):
 class _Session:
     """One stream's run, its driver and its queue, from start to end."""
 
-    __slots__ = ("asynchronous", "driver", "error", "queue", "result", "run", "state")
+    __slots__ = ("asynchronous", "current", "driver", "error", "queue", "result", "run", "state")
 
     def __init__(self, plan: RunPlan) -> None:
-        self.queue: list[ExecEvent] = []
-        self.run = Run(with_observer(plan, self.queue.append, max_read=READ_SIZE))
+        self.queue = _Queue()
+        self.run = Run(with_observer(plan, self.queue.event, self.queue.batch, max_read=READ_SIZE))
+        #: The queued item being consumed, cleared when the stream closes.
+        self.current: EventBatch | None = None
         self.state = _NEW
         self.asynchronous: bool | None = None
         self.driver: PollDriver | _StreamLoopDriver | None = None
@@ -115,8 +161,16 @@ class _Session:
 
     # -- leaving early ------------------------------------------------------
 
+    def cut(self) -> None:
+        """Drop the events of the item being consumed: a later pull of an
+        iterator that still holds it ends at once."""
+        current, self.current = self.current, None
+        if current is not None:
+            current.clear()
+
     def close(self) -> None:
         """Abandon the run, blocking until every child is reaped."""
+        self.cut()
         if self.state == _RUNNING:
             driver = self.driver
             if not isinstance(driver, PollDriver):
@@ -129,6 +183,7 @@ class _Session:
 
     async def aclose(self) -> None:
         """Abandon the run on the loop until every child is reaped."""
+        self.cut()
         if self.state == _RUNNING:
             self.state = _CLOSED
             driver = self.driver
@@ -176,8 +231,9 @@ def _abandon_later(driver: _StreamLoopDriver) -> None:
     driver.run.kill_now()
 
 
-def _pull(session: _Session) -> cabc.Iterator[ExecEvent]:
-    """The sync iteration: step the run whenever the queue is empty."""
+def _pull(session: _Session) -> cabc.Generator[EventBatch, None, None]:
+    """The sync iteration, a queued item at a time (the caller chains
+    them): step the run whenever the queue is empty."""
     queue = session.queue
     run = session.run
     driver = PollDriver()
@@ -189,24 +245,24 @@ def _pull(session: _Session) -> cabc.Iterator[ExecEvent]:
         session.failed(exc)
         driver.abandon(run)
         raise
-    held_since = time.monotonic()
     while True:
-        if queue:
-            batch = queue.copy()
-            queue.clear()
-            yield from batch
+        if queue.items:
+            # Nothing is read while the consumer holds the events.
+            run.hold_drain()
+            for item in queue.take():
+                session.current = item
+                yield item
+            session.current = None
         elif run.done:
             break
         else:
-            # Nothing was read while the consumer held the events.
-            run.postpone_drain(time.monotonic() - held_since)
+            run.release_drain()
             try:
                 driver.step(run)
             except BaseException as exc:
                 session.failed(exc)
                 driver.abandon(run)
                 raise
-            held_since = time.monotonic()
     if session.state != _RUNNING:
         return  # closed while the last events were being consumed
     try:
@@ -217,8 +273,10 @@ def _pull(session: _Session) -> cabc.Iterator[ExecEvent]:
     session.ended(result)
 
 
-async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
-    """The async iteration: the loop reads while the queue has room."""
+async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
+    """The async iteration, a queued item at a time (see
+    :func:`_async_events` for the events): the loop reads while the queue
+    has room."""
     queue = session.queue
     run = session.run
     driver = _StreamLoopDriver(asyncio.get_running_loop(), run, queue)
@@ -230,20 +288,23 @@ async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
         session.failed(exc)
         await driver.abandon()
         raise
-    held_since = time.monotonic()
     while True:
-        if queue:
-            batch = queue.copy()
-            queue.clear()
+        if queue.items:
+            # The drain grace counts only time spent waiting for output,
+            # not the consumer's (the loop may read on meanwhile, or have
+            # paused the pipes while the queue is full).
+            run.hold_drain()
+            items = queue.take()
             if driver.paused:
                 driver.resume_reading()
-            for event in batch:
-                yield event
+            for item in items:
+                session.current = item
+                yield item
+            session.current = None
         elif run.done:
             break
         else:
-            # The consumer held the events (and perhaps the loop) meanwhile.
-            run.postpone_drain(time.monotonic() - held_since)
+            run.release_drain()
             try:
                 await driver.drive()
             except BaseException as exc:
@@ -253,7 +314,6 @@ async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
                     session.failed(exc)
                 await driver.abandon()
                 raise
-            held_since = time.monotonic()
     if session.state != _RUNNING:
         return
     try:
@@ -262,6 +322,44 @@ async def _apull(session: _Session) -> cabc.AsyncIterator[ExecEvent]:
         session.failed(exc)
         raise
     session.ended(result)
+
+
+class _Refill:
+    """The slow step of the native ``AsyncEvents``: wait for the next
+    queued item, hand it over, return its first event. Refers to the items'
+    generator only (``AsyncEvents`` passes itself in), so no cycle keeps a
+    dropped stream's run alive."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: cabc.AsyncGenerator[EventBatch, None]) -> None:
+        self.items = items
+
+    async def __call__(self, events: typ.Any) -> ExecEvent:
+        step = self.items.__anext__
+        while True:
+            batch = iter(await step())  # StopAsyncIteration ends the iteration
+            for event in batch:
+                events.feed(batch)
+                return event
+
+
+async def _each_event(items: cabc.AsyncGenerator[EventBatch, None]) -> cabc.AsyncIterator[ExecEvent]:
+    """The events of ``items``, one ``async for`` step each."""
+    async for item in items:
+        for event in item:
+            yield event
+
+
+def _async_events(session: _Session, items: cabc.AsyncGenerator[EventBatch, None]) -> cabc.AsyncIterator[ExecEvent]:
+    """The async iterator of the events of ``items``: the engine's
+    ``AsyncEvents`` when it has one (an event already queued then costs no
+    async generator step, see :mod:`cuprum._engine`), else an async
+    generator."""
+    make = getattr(session.run.plan.engine, "AsyncEvents", None)
+    if make is None:
+        return _each_event(items)
+    return typ.cast("cabc.AsyncIterator[ExecEvent]", make(_Refill(items)))
 
 
 class EventStream(typ.Generic[R]):
@@ -275,13 +373,15 @@ class EventStream(typ.Generic[R]):
     order; :attr:`result` holds its result once the iteration has ended.
     """
 
-    __slots__ = ("_agen", "_gen", "_session")
+    __slots__ = ("_agen", "_gen", "_items", "_it", "_session")
 
     def __init__(self, plan: RunPlan) -> None:
         """Prepare (but do not start) a streamed run of ``plan``."""
         self._session = _Session(plan)
-        self._gen: cabc.Iterator[ExecEvent] | None = None
+        self._gen: cabc.Generator[EventBatch, None, None] | None = None
+        self._it: cabc.Iterator[ExecEvent] | None = None
         self._agen: cabc.AsyncIterator[ExecEvent] | None = None
+        self._items: cabc.AsyncGenerator[EventBatch, None] | None = None
 
     @property
     def result(self) -> R:
@@ -305,18 +405,19 @@ class EventStream(typ.Generic[R]):
 
     def __iter__(self) -> cabc.Iterator[ExecEvent]:
         """Return the iterator of the events (the same one on every call)."""
-        gen = self._gen
-        if gen is None:
+        it = self._it
+        if it is None:
             session = self._session
             session.use(asynchronous=False)
             if session.state != _NEW:
                 return iter(())  # closed before the first pull
             gen = self._gen = _pull(session)
-        return gen
+            it = self._it = itertools.chain.from_iterable(gen)
+        return it
 
     def __next__(self) -> ExecEvent:
         """Return the next event; raise ``StopIteration`` at the end."""
-        return next(self._gen or self.__iter__())
+        return next(self._it or self.__iter__())
 
     def __enter__(self) -> typ.Self:
         self._session.use(asynchronous=False)
@@ -334,9 +435,9 @@ class EventStream(typ.Generic[R]):
         """Stop the run if it has not ended (SIGTERM, ``cancel_grace``,
         SIGKILL), blocking until every child is reaped; a no-op after the
         end. Later pulls end the iteration at once."""
-        gen, self._gen = self._gen, None
+        gen, self._gen, self._it = self._gen, None, None
         if gen is not None:
-            typ.cast(typ.Generator[object, None, None], gen).close()
+            gen.close()
         self._session.close()
 
     # -- async --------------------------------------------------------------
@@ -347,7 +448,11 @@ class EventStream(typ.Generic[R]):
         if agen is None:
             session = self._session
             session.use(asynchronous=True)
-            agen = self._agen = _apull(session) if session.state == _NEW else _nothing()
+            if session.state == _NEW:
+                items = self._items = _apull(session)
+                agen = self._agen = _async_events(session, items)
+            else:
+                agen = self._agen = _nothing()
         return agen
 
     async def __anext__(self) -> ExecEvent:
@@ -372,8 +477,12 @@ class EventStream(typ.Generic[R]):
         end. Later pulls end the iteration at once."""
         self._session.use(asynchronous=True)
         agen, self._agen = self._agen, _nothing()
-        if agen is not None:
-            await typ.cast(typ.AsyncGenerator[object, None], agen).aclose()
+        items, self._items = self._items, None
+        close = getattr(agen, "aclose", None)  # the native AsyncEvents has none
+        if close is not None:
+            await close()
+        if items is not None:
+            await items.aclose()
         await self._session.aclose()
 
 
