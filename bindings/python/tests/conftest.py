@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import typing as typ
@@ -136,6 +137,31 @@ def interpreter_env(**extra: str) -> dict[str, str]:
             env[name] = os.environ[name]
     env.update(extra)
     return env
+
+
+def run_script(
+    script: str, *args: str, timeout: float | None = None, **env: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``script`` in a fresh interpreter (``python -c script args``)
+    with :func:`interpreter_env` plus ``env``, no stdin and its output
+    captured; fail the test, showing the child's stderr, unless it exits 0."""
+    done = subprocess.run(  # noqa: S603 - this interpreter, an argv list
+        [sys.executable, "-c", script, *args],
+        env=interpreter_env(**env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done
+
+
+#: Skips a test that measures peak RSS under ASan, where it means nothing.
+measures_rss = pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", ""),
+    reason="peak RSS means nothing under ASan (shadow memory, quarantine)",
+)
 
 
 def alive(pid: int) -> bool:
