@@ -100,6 +100,16 @@ class AsyncPhases:
         self.seen.append(event.phase)
 
 
+async def cancel_after(awaitable: typ.Awaitable[object], delay: float) -> None:
+    """Run ``awaitable`` as a task, cancel it after ``delay`` seconds, and
+    check that the cancellation reaches its awaiter (``CancelledError``)."""
+    task = asyncio.ensure_future(awaitable)
+    await asyncio.sleep(delay)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 #: What the ``run`` fixture gives: call it as ``run_sync`` is called.
 Runner = typ.Callable[..., typ.Any]
 
