@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import typing as typ
 from pathlib import Path
 
@@ -71,6 +72,68 @@ def cmd(program: str, *args: object, **kwargs: object) -> sh.SafeCmd:
 def child(*actions: object) -> sh.SafeCmd:
     """A command running ``child.py`` with the given actions."""
     return cmd(PYTHON, "-I", CHILD, *actions)
+
+
+_PRODUCER = """
+import os, sys
+counter = os.open(sys.argv[1], os.O_WRONLY)
+line = b"x" * (int(sys.argv[2]) - 1) + b"\\n"
+chunk = line * (65536 // len(line))
+total = int(sys.argv[3])
+written = 0
+while written < total:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(1, view):]
+    written += len(chunk)
+    os.pwrite(counter, b"%20d" % written, 0)
+"""
+
+
+class Producer:
+    """A child writing lines of ``line_length`` bytes (newline included),
+    64 KiB a write, up to :attr:`TOTAL` bytes, and recording in a file how
+    many it has written: a test of backpressure reads where it stopped."""
+
+    #: What the producer writes unless stopped by backpressure.
+    TOTAL = 64 * 1024 * 1024
+
+    def __init__(self, tmp_path: Path, line_length: int) -> None:
+        self.counter = tmp_path / "written"
+        self.counter.write_bytes(b"")
+        self.command = cmd(
+            PYTHON, "-I", "-c", _PRODUCER, str(self.counter), str(line_length), str(self.TOTAL)
+        )
+
+    def written(self) -> int:
+        """Bytes written so far."""
+        text = self.counter.read_bytes().strip()
+        return int(text) if text else 0
+
+    def settled(self) -> int:
+        """Wait until the producer has stopped writing (blocked), return its count."""
+        last, still = -1, 0
+        for _ in range(200):
+            now = self.written()
+            still = still + 1 if now == last else 0
+            if still >= 5 or now >= self.TOTAL:
+                return now
+            last = now
+            time.sleep(0.05)
+        return self.written()
+
+    async def asettled(self) -> int:
+        """:meth:`settled`, first leaving the event loop free (an async
+        stream reads on it while its consumer awaits) until the count
+        stops moving."""
+        last = -1
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            now = self.written()
+            if now == last:
+                break
+            last = now
+        return self.settled()
 
 
 class Endless:
