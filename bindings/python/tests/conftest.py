@@ -49,6 +49,7 @@ from cuprum import (  # noqa: E402
     Program,
     ProgramCatalogue,
     ProjectSettings,
+    RunOutputOptions,
     sh,
 )
 
@@ -122,18 +123,35 @@ class Producer:
             time.sleep(0.05)
         return self.written()
 
-    async def asettled(self) -> int:
-        """:meth:`settled`, first leaving the event loop free (an async
-        stream reads on it while its consumer awaits) until the count
-        stops moving."""
-        last = -1
-        for _ in range(200):
-            await asyncio.sleep(0.05)
-            now = self.written()
-            if now == last:
-                break
-            last = now
-        return self.settled()
+    def held_count(self, mode: str) -> int:
+        """Stream :attr:`command` without capture (``mode`` ``sync`` or
+        ``async``), pull up to its first stdout line and, while holding it,
+        return :meth:`settled`. The async stream reads on the loop while its
+        consumer awaits, so the loop is left free until the count stops
+        moving."""
+        stream = self.command.stream(output=RunOutputOptions(capture=False))
+        if mode == "sync":
+            with stream as s:
+                for event in s:
+                    if event.phase == "stdout":
+                        return self.settled()
+            pytest.fail("the producer's stream ended without a stdout line")
+
+        async def main() -> int:
+            async with stream as s:
+                async for event in s:
+                    if event.phase == "stdout":
+                        last = -1
+                        for _ in range(200):
+                            await asyncio.sleep(0.05)
+                            now = self.written()
+                            if now == last:
+                                break
+                            last = now
+                        return self.settled()
+            pytest.fail("the producer's stream ended without a stdout line")
+
+        return asyncio.run(main())
 
 
 class Endless:
