@@ -390,6 +390,22 @@ def sh_spawn_sync(_path: str) -> Trial:
     return trial
 
 
+#: The cuprum columns' scenarios: the same code under each stream backend.
+_CUPRUM: dict[str, Factory] = {
+    "capture": cuprum_capture,
+    "pipeline": cuprum_pipeline,
+    "lines": cuprum_lines,
+    "spawn-sync": cuprum_spawn_sync,
+    "spawn-async": cuprum_spawn_async,
+    "memory": cuprum_capture,
+    "lines-capture": cuprum_lines_capture,
+    "spawn-concurrent": fanout.cuprum_spawn_concurrent,
+    "pipelines-concurrent": fanout.cuprum_pipelines_concurrent,
+    "pipelines-discard": fanout.cuprum_pipelines_discard,
+    "stream": cuprum_stream_lines,
+    "capped-memory": cuprum_capped_capture,
+}
+
 PATHWAYS: dict[str, dict[str, Factory]] = {
     "floor": {
         "capture": floor_capture,
@@ -402,34 +418,9 @@ PATHWAYS: dict[str, dict[str, Factory]] = {
         "pipelines-concurrent": fanout.floor_pipelines_concurrent,
         "pipelines-discard": fanout.floor_pipelines_discard,
     },
-    "native": {
-        "capture": cuprum_capture,
-        "pipeline": cuprum_pipeline,
-        "lines": cuprum_lines,
-        "spawn-sync": cuprum_spawn_sync,
-        "spawn-async": cuprum_spawn_async,
-        "memory": cuprum_capture,
-        "lines-capture": cuprum_lines_capture,
-        "spawn-concurrent": fanout.cuprum_spawn_concurrent,
-        "pipelines-concurrent": fanout.cuprum_pipelines_concurrent,
-        "pipelines-discard": fanout.cuprum_pipelines_discard,
-        "stream": cuprum_stream_lines,
-        "capped-memory": cuprum_capped_capture,
-    },
-    "pure": {
-        "capture": cuprum_capture,
-        "pipeline": cuprum_pipeline,
-        "lines": cuprum_lines,
-        "spawn-sync": cuprum_spawn_sync,
-        "spawn-async": cuprum_spawn_async,
-        "memory": cuprum_capture,
-        "lines-capture": cuprum_lines_capture,
-        "spawn-concurrent": fanout.cuprum_spawn_concurrent,
-        "pipelines-concurrent": fanout.cuprum_pipelines_concurrent,
-        "pipelines-discard": fanout.cuprum_pipelines_discard,
-        "stream": cuprum_stream_lines,
-        "capped-memory": cuprum_capped_capture,
-    },
+    # one set of cuprum scenarios, run once per stream backend (BACKENDS)
+    "native": _CUPRUM,
+    "pure": _CUPRUM,
     "subprocess": {
         "capture": subprocess_capture,
         "pipeline": subprocess_pipeline,

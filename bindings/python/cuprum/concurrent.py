@@ -13,8 +13,8 @@ import dataclasses as dc
 import typing as typ
 
 from cuprum._exec.drivers import await_pending_blocking
+from cuprum._exec.plan import check_allowed
 from cuprum._options import ExecutionContext, RunOutputOptions
-from cuprum.context import current_context
 from cuprum.sh import Pipeline, SafeCmd
 
 if typ.TYPE_CHECKING:
@@ -162,10 +162,7 @@ async def run_concurrent(
                 f"got {type(cmd).__name__} at index {index}"
             )
             raise TypeError(msg)
-    scope = current_context()
-    for cmd in commands:
-        for stage in _programs(cmd):
-            scope.check_allowed(stage.program)
+    check_allowed(stage for cmd in commands for stage in _programs(cmd))
     output = RunOutputOptions(capture=cfg.capture, echo=cfg.echo)
     limit = asyncio.Semaphore(cfg.concurrency) if cfg.concurrency is not None else None
     slots: list[RunResult | None] = [None] * len(commands)

@@ -16,8 +16,10 @@ import importlib
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 import typing as typ
 from pathlib import Path
 
@@ -47,6 +49,7 @@ from cuprum import (  # noqa: E402
     Program,
     ProgramCatalogue,
     ProjectSettings,
+    RunOutputOptions,
     sh,
 )
 
@@ -70,6 +73,85 @@ def cmd(program: str, *args: object, **kwargs: object) -> sh.SafeCmd:
 def child(*actions: object) -> sh.SafeCmd:
     """A command running ``child.py`` with the given actions."""
     return cmd(PYTHON, "-I", CHILD, *actions)
+
+
+_PRODUCER = """
+import os, sys
+counter = os.open(sys.argv[1], os.O_WRONLY)
+line = b"x" * (int(sys.argv[2]) - 1) + b"\\n"
+chunk = line * (65536 // len(line))
+total = int(sys.argv[3])
+written = 0
+while written < total:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(1, view):]
+    written += len(chunk)
+    os.pwrite(counter, b"%20d" % written, 0)
+"""
+
+
+class Producer:
+    """A child writing lines of ``line_length`` bytes (newline included),
+    64 KiB a write, up to :attr:`TOTAL` bytes, and recording in a file how
+    many it has written: a test of backpressure reads where it stopped."""
+
+    #: What the producer writes unless stopped by backpressure.
+    TOTAL = 64 * 1024 * 1024
+
+    def __init__(self, tmp_path: Path, line_length: int) -> None:
+        self.counter = tmp_path / "written"
+        self.counter.write_bytes(b"")
+        self.command = cmd(
+            PYTHON, "-I", "-c", _PRODUCER, str(self.counter), str(line_length), str(self.TOTAL)
+        )
+
+    def written(self) -> int:
+        """Bytes written so far."""
+        text = self.counter.read_bytes().strip()
+        return int(text) if text else 0
+
+    def settled(self) -> int:
+        """Wait until the producer has stopped writing (blocked), return its count."""
+        last, still = -1, 0
+        for _ in range(200):
+            now = self.written()
+            still = still + 1 if now == last else 0
+            if still >= 5 or now >= self.TOTAL:
+                return now
+            last = now
+            time.sleep(0.05)
+        return self.written()
+
+    def held_count(self, mode: str) -> int:
+        """Stream :attr:`command` without capture (``mode`` ``sync`` or
+        ``async``), pull up to its first stdout line and, while holding it,
+        return :meth:`settled`. The async stream reads on the loop while its
+        consumer awaits, so the loop is left free until the count stops
+        moving."""
+        stream = self.command.stream(output=RunOutputOptions(capture=False))
+        if mode == "sync":
+            with stream as s:
+                for event in s:
+                    if event.phase == "stdout":
+                        return self.settled()
+            pytest.fail("the producer's stream ended without a stdout line")
+
+        async def main() -> int:
+            async with stream as s:
+                async for event in s:
+                    if event.phase == "stdout":
+                        last = -1
+                        for _ in range(200):
+                            await asyncio.sleep(0.05)
+                            now = self.written()
+                            if now == last:
+                                break
+                            last = now
+                        return self.settled()
+            pytest.fail("the producer's stream ended without a stdout line")
+
+        return asyncio.run(main())
 
 
 class Endless:
@@ -97,6 +179,16 @@ class AsyncPhases:
     async def __call__(self, event: ExecEvent) -> None:
         await asyncio.sleep(0)
         self.seen.append(event.phase)
+
+
+async def cancel_after(awaitable: typ.Awaitable[object], delay: float) -> None:
+    """Run ``awaitable`` as a task, cancel it after ``delay`` seconds, and
+    check that the cancellation reaches its awaiter (``CancelledError``)."""
+    task = asyncio.ensure_future(awaitable)
+    await asyncio.sleep(delay)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 #: What the ``run`` fixture gives: call it as ``run_sync`` is called.
@@ -136,6 +228,31 @@ def interpreter_env(**extra: str) -> dict[str, str]:
             env[name] = os.environ[name]
     env.update(extra)
     return env
+
+
+def run_script(
+    script: str, *args: str, timeout: float | None = None, **env: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``script`` in a fresh interpreter (``python -c script args``)
+    with :func:`interpreter_env` plus ``env``, no stdin and its output
+    captured; fail the test, showing the child's stderr, unless it exits 0."""
+    done = subprocess.run(  # noqa: S603 - this interpreter, an argv list
+        [sys.executable, "-c", script, *args],
+        env=interpreter_env(**env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done
+
+
+#: Skips a test that measures peak RSS under ASan, where it means nothing.
+measures_rss = pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", ""),
+    reason="peak RSS means nothing under ASan (shadow memory, quarantine)",
+)
 
 
 def alive(pid: int) -> bool:

@@ -7,11 +7,10 @@ engine and compares the outcome with a reference computed from the whole
 input at once (``data.decode(encoding, errors)``, universal-newline split)
 and, when the extension is built, with the other engine.
 
-Two tests per property:
-
-* ``..._pure_matches_reference`` always runs;
-* ``..._native_matches_pure_and_reference`` is skipped (with a reason) when
-  ``cuprum._native`` is not built.
+Each property runs once per engine (:data:`ENGINES`): under ``python``
+always, under ``native`` (skipped, with a reason, when ``cuprum._native`` is
+not built) also comparing its outcome with the pure engine's
+(:func:`_parity`).
 
 Outcomes are compared as ``("ok", value)`` or ``("raise", exception type)``
 so "both engines raise ``UnicodeDecodeError`` on strict invalid input" is
@@ -48,6 +47,9 @@ needs_native = pytest.mark.skipif(
     native is None,
     reason="cuprum._native is not built: no native engine to compare with",
 )
+
+#: The engines every parity test runs under, by name (see ``load_engine``).
+ENGINES = ["python", pytest.param("native", marks=needs_native)]
 
 _SETTINGS = {
     "deadline": None,
@@ -184,6 +186,17 @@ def _cut(data: bytes, cuts: typ.Iterable[int]) -> list[bytes]:
 
 
 Outcome = tuple[str, typ.Any]
+_T = typ.TypeVar("_T")
+
+
+def _parity(engine_name: str, check: typ.Callable[..., _T], *args: typ.Any) -> _T:
+    """Return ``check(engine, *args)`` (a check against the reference) for
+    the engine called ``engine_name``; the native engine's outcome must also
+    be the pure engine's."""
+    got = check(load_engine(engine_name), *args)
+    if engine_name == "native":
+        assert got == check(pure, *args)
+    return got
 
 
 def _outcome(func: typ.Callable[[], typ.Any]) -> Outcome:
@@ -369,23 +382,11 @@ def _check_capture(
     return got
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
 @settings(max_examples=_n(150), **_SETTINGS)
-@given(streams())
-def test_capture_pure_matches_reference(stream: tuple[bytes, str, str, list[bytes]]) -> None:
-    data, encoding, errors, chunks = stream
-    _check_capture(pure, data, encoding, errors, chunks)
-
-
-@needs_native
-@settings(max_examples=_n(150), **_SETTINGS)
-@given(streams())
-def test_capture_native_matches_pure_and_reference(
-    stream: tuple[bytes, str, str, list[bytes]],
-) -> None:
-    data, encoding, errors, chunks = stream
-    assert _check_capture(native, data, encoding, errors, chunks) == run_capture(
-        pure, encoding, errors, chunks
-    )
+@given(stream=streams())
+def test_capture_matches_reference(engine_name: str, stream: tuple[bytes, str, str, list[bytes]]) -> None:
+    _parity(engine_name, _check_capture, *stream)
 
 
 @st.composite
@@ -415,7 +416,7 @@ def test_capture_pure_spill_path_matches_reference(case: dict[str, typ.Any]) -> 
         pure.SPILL_SIZE, pure._FIRST_REGION = saved
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "shift_jis"])
 def test_capture_large_payload(engine_name: str, encoding: str) -> None:
     """A capture past the pure engine's spill threshold, fed and read in odd sizes."""
@@ -453,22 +454,11 @@ def _check_lines(
     return got
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
 @settings(max_examples=_n(200), **_SETTINGS)
-@given(streams())
-def test_lines_pure_matches_reference(stream: tuple[bytes, str, str, list[bytes]]) -> None:
-    data, encoding, errors, chunks = stream
-    _check_lines(pure, data, encoding, errors, chunks)
-
-
-@needs_native
-@settings(max_examples=_n(200), **_SETTINGS)
-@given(streams())
-def test_lines_native_matches_pure_and_reference(
-    stream: tuple[bytes, str, str, list[bytes]],
-) -> None:
-    data, encoding, errors, chunks = stream
-    got = _check_lines(native, data, encoding, errors, chunks)
-    assert got == run_lines(pure, encoding, errors, chunks)
+@given(stream=streams())
+def test_lines_match_reference(engine_name: str, stream: tuple[bytes, str, str, list[bytes]]) -> None:
+    _parity(engine_name, _check_lines, *stream)
 
 
 @st.composite
@@ -492,7 +482,7 @@ def long_line_streams(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     return data, _cut(data, cuts)
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @settings(max_examples=_n(30), **_SETTINGS)
 @given(stream=long_line_streams())
 def test_lines_of_large_chunks_match_reference(engine_name: str, stream: tuple[bytes, list[bytes]]) -> None:
@@ -502,7 +492,7 @@ def test_lines_of_large_chunks_match_reference(engine_name: str, stream: tuple[b
     assert run_lines(load_engine(engine_name), "utf-8", "strict", chunks) == ref_lines(data, "utf-8", "strict")
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_separators_that_are_not_line_endings(engine_name: str, encoding: str) -> None:
     """\\v \\f \\x1c-\\x1e \\x85 \\u2028 \\u2029 never split; a CRLF cut in two is one ending."""
@@ -539,24 +529,13 @@ def _check_tee(
     return got
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
 @settings(max_examples=_n(150), **_SETTINGS)
-@given(st.sampled_from(_TEE_SINKS), streams())
-def test_tee_pure_matches_reference(
-    sink_kind: str, stream: tuple[bytes, str, str, list[bytes]]
+@given(sink_kind=st.sampled_from(_TEE_SINKS), stream=streams())
+def test_tee_matches_reference(
+    engine_name: str, sink_kind: str, stream: tuple[bytes, str, str, list[bytes]]
 ) -> None:
-    data, encoding, errors, chunks = stream
-    _check_tee(pure, sink_kind, data, encoding, errors, chunks)
-
-
-@needs_native
-@settings(max_examples=_n(150), **_SETTINGS)
-@given(st.sampled_from(_TEE_SINKS), streams())
-def test_tee_native_matches_pure_and_reference(
-    sink_kind: str, stream: tuple[bytes, str, str, list[bytes]]
-) -> None:
-    data, encoding, errors, chunks = stream
-    got = _check_tee(native, sink_kind, data, encoding, errors, chunks)
-    assert got == run_tee(pure, sink_kind, encoding, errors, chunks)
+    _parity(engine_name, _check_tee, sink_kind, *stream)
 
 
 # ---------------------------------------------------------------------------
@@ -607,17 +586,11 @@ def _check_consume(engine: typ.Any, case: dict[str, typ.Any]) -> tuple[Outcome, 
     return res, teed, got_lines
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
 @settings(max_examples=_n(80), **_SETTINGS)
-@given(consume_cases())
-def test_consume_pure_matches_reference(case: dict[str, typ.Any]) -> None:
-    _check_consume(pure, case)
-
-
-@needs_native
-@settings(max_examples=_n(80), **_SETTINGS)
-@given(consume_cases())
-def test_consume_native_matches_pure_and_reference(case: dict[str, typ.Any]) -> None:
-    assert _check_consume(native, case) == _check_consume(pure, case)
+@given(case=consume_cases())
+def test_consume_matches_reference(engine_name: str, case: dict[str, typ.Any]) -> None:
+    _parity(engine_name, _check_consume, case)
 
 
 # ---------------------------------------------------------------------------
@@ -708,17 +681,11 @@ def _check_pump(engine: typ.Any, case: dict[str, typ.Any]) -> None:
     assert received == case["data"]
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
 @settings(max_examples=_n(60), **_SETTINGS)
-@given(pump_cases())
-def test_pump_pure_is_exact(case: dict[str, typ.Any]) -> None:
-    _check_pump(pure, case)
-
-
-@needs_native
-@settings(max_examples=_n(60), **_SETTINGS)
-@given(pump_cases())
-def test_pump_native_is_exact(case: dict[str, typ.Any]) -> None:
-    _check_pump(native, case)
+@given(case=pump_cases())
+def test_pump_is_exact(engine_name: str, case: dict[str, typ.Any]) -> None:
+    _check_pump(load_engine(engine_name), case)
 
 
 def _pump_outcome(engine: typ.Any, *args: typ.Any, **kwargs: typ.Any) -> Outcome:
@@ -748,7 +715,7 @@ _BAD_SIZES = [
 ]
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize(("size", "error"), _BAD_SIZES, ids=[repr(s) for s, _ in _BAD_SIZES])
 def test_pump_rejects_bad_buffer_size(engine_name: str, size: object, error: type) -> None:
     engine = load_engine(engine_name)
@@ -756,7 +723,7 @@ def test_pump_rejects_bad_buffer_size(engine_name: str, size: object, error: typ
     assert _pump_outcome(engine, buffer_size=size) == ("raise", error)
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize("size", [1, 2**30])
 def test_pump_accepts_buffer_size_limits(engine_name: str, size: int) -> None:
     engine = load_engine(engine_name)
@@ -850,21 +817,15 @@ def _check_closed_reader(engine: typ.Any, case: dict[str, typ.Any]) -> None:
         assert delivered == 0
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
 @settings(max_examples=_n(40), **_SETTINGS)
-@given(closed_reader_cases())
-def test_pump_closed_reader_pure(case: dict[str, typ.Any]) -> None:
-    _check_closed_reader(pure, case)
-
-
-@needs_native
-@settings(max_examples=_n(40), **_SETTINGS)
-@given(closed_reader_cases())
-def test_pump_closed_reader_native(case: dict[str, typ.Any]) -> None:
-    _check_closed_reader(native, case)
+@given(case=closed_reader_cases())
+def test_pump_closed_reader(engine_name: str, case: dict[str, typ.Any]) -> None:
+    _check_closed_reader(load_engine(engine_name), case)
 
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize("src_file", [False, True], ids=["src-pipe", "src-file"])
 @pytest.mark.parametrize("to_file", [False, True], ids=["dst-pipe", "dst-file"])
 def test_pump_pipes_and_files(engine_name: str, src_file: bool, to_file: bool) -> None:
@@ -933,23 +894,18 @@ _PUMP_ERRORS = (
 )
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize("how", _PUMP_ERRORS)
-def test_pump_errors_keep_errno_pure(how: str) -> None:
-    kind, exc_type, err = _pump_error(pure, how)
+def test_pump_errors_keep_errno(engine_name: str, how: str) -> None:
+    kind, exc_type, err = _parity(engine_name, _pump_error, how)
     assert kind == "raise" and issubclass(exc_type, OSError) and err is not None
-
-
-@needs_native
-@pytest.mark.parametrize("how", _PUMP_ERRORS)
-def test_pump_errors_agree(how: str) -> None:
-    assert _pump_error(native, how) == _pump_error(pure, how)
 
 
 # ---------------------------------------------------------------------------
 # Regressions found by the properties above (fixed; kept as examples)
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize(
     ("data", "encoding"),
     [(b"a\n\xff", "utf-8"), (b"\xff", "utf-8"), (b"\x80", "ascii"), (b"x\r\x81", "cp1252")],
@@ -1028,7 +984,7 @@ def _consume_callback_raises(engine: typ.Any) -> tuple[Outcome, list[str]]:
     return res, seen
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 def test_consume_callback_exception_propagates(engine_name: str) -> None:
     assert _consume_callback_raises(load_engine(engine_name)) == (
         ("raise", ValueError),
@@ -1043,7 +999,7 @@ def test_consume_callback_exception_propagates(engine_name: str) -> None:
 
 @pytest.mark.parametrize("data", [b"\xef", b"\xef\xbb"])
 @pytest.mark.parametrize("errors", ["replace", "strict"])
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 def test_utf8_sig_truncated_bom_lines(engine_name: str, errors: str, data: bytes) -> None:
     """A stream that is only part of a BOM decodes as data.decode() does
     (CPython's utf-8-sig incremental decoder drops it when final)."""
@@ -1053,7 +1009,7 @@ def test_utf8_sig_truncated_bom_lines(engine_name: str, errors: str, data: bytes
 
 @pytest.mark.parametrize("data", [b"\xef", b"\xef\xbb"])
 @pytest.mark.parametrize("errors", ["replace", "strict"])
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 def test_utf8_sig_truncated_bom_tee(engine_name: str, errors: str, data: bytes) -> None:
     engine = load_engine(engine_name)
     expected = ref_text(data, "utf-8-sig", errors)
@@ -1225,7 +1181,7 @@ def _events_both_ways(
     return [strip(s) for s in c_seen], [strip(s) for s in py_seen]
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @settings(max_examples=_n(100), **_SETTINGS)
 @given(stream=streams())
 def test_line_events_match_the_python_path(
@@ -1237,7 +1193,7 @@ def test_line_events_match_the_python_path(
         assert got == want
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 def test_line_events_awaitables_and_hook_errors(engine_name: str) -> None:
     from cuprum.events import ExecEvent
 
@@ -1300,7 +1256,7 @@ def test_native_line_events_hand_unsplittable_codecs_to_pure(
     assert [e.line for e in seen] == lines
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize(("encoding", "errors"), [("utf-8", "strict"), ("utf-16-le", "strict"), ("utf-8", "ignore")])
 def test_line_events_stamp_each_read(engine_name: str, encoding: str, errors: str) -> None:
     """The lines one feed completes share that feed's wall-clock time; the
@@ -1330,7 +1286,7 @@ def test_line_events_stamp_each_read(engine_name: str, encoding: str, errors: st
     assert len({e.timestamp for e in seen}) == 1
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize(
     "data",
     [
@@ -1362,7 +1318,7 @@ def test_large_capture_equals_whole_decode(
     assert got == want
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize(
     ("encoding", "unit"),
     [
@@ -1391,7 +1347,7 @@ def test_capture_growing_past_many_doublings(engine_name: str, encoding: str, un
     assert got.isascii() == want.isascii()
 
 
-@pytest.mark.parametrize("engine_name", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("engine_name", ENGINES)
 @pytest.mark.parametrize("size", [0, 1000, (6 << 20) + 3])
 def test_capture_read_from_a_pipe(engine_name: str, size: int) -> None:
     """read_from fills the capture straight from a descriptor, across the

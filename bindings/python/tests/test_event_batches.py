@@ -14,7 +14,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, child, cmd
+from conftest import Producer, child
 from test_stream import Pids, lines, open_fds, pull
 
 from cuprum import ExecEvent, RunOutputOptions, observe
@@ -311,78 +311,17 @@ def test_leaving_in_the_middle_of_a_batch(mode: str) -> None:
         _ = stream.result
 
 
-# Short lines: each read of READ_SIZE makes 32768 events, 32 times the
-# queue bound, so a batch alone overfills the queue.
-_TOTAL = 64 * 1024 * 1024
-_PRODUCER = """
-import os, sys
-counter = os.open(sys.argv[1], os.O_WRONLY)
-chunk = b"x\\n" * 32768
-written = 0
-while written < {total}:
-    view = memoryview(chunk)
-    while view:
-        view = view[os.write(1, view):]
-    written += len(chunk)
-    os.pwrite(counter, b"%20d" % written, 0)
-""".format(total=_TOTAL)
-
-
-def _written(path: Path) -> int:
-    text = path.read_bytes().strip()
-    return int(text) if text else 0
-
-
-def _settled(path: Path) -> int:
-    """Wait until the producer has stopped writing (blocked), return its count."""
-    last, still = -1, 0
-    for _ in range(200):
-        now = _written(path)
-        still = still + 1 if now == last else 0
-        if still >= 5 or now >= _TOTAL:
-            return now
-        last = now
-        time.sleep(0.05)
-    return _written(path)
-
-
 def test_slow_consumer_blocks_the_producer_of_short_lines(mode: str, tmp_path: Path) -> None:
-    counter = tmp_path / "written"
-    counter.write_bytes(b"")
+    # Short lines: each read of READ_SIZE makes 32768 events, 32 times the
+    # queue bound, so a batch alone overfills the queue.
+    producer = Producer(tmp_path, line_length=2)
     pipe_max = int(Path("/proc/sys/fs/pipe-max-size").read_text())
     # What may be written before the producer blocks: the pipe, the reads the
     # queue holds (the async queue passes its bound by at most one read),
     # and the producer's own chunk, with room to spare. Unbounded reading
     # ahead would take all 64 MiB (33 M events).
     bound = pipe_max + 4 * READ_SIZE + 2 * 1024 * 1024
-    if bound >= _TOTAL // 2:
+    if bound >= Producer.TOTAL // 2:
         pytest.skip("pipe-max-size is too large to show backpressure")
-    stream = cmd(PYTHON, "-I", "-c", _PRODUCER, str(counter)).stream(output=RunOutputOptions(capture=False))
-    counts: list[int] = []
-    if mode == "sync":
-        with stream as s:
-            for event in s:
-                if event.phase == "stdout":
-                    counts.append(_settled(counter))
-                    break
-    else:
-
-        async def main() -> None:
-            # The loop keeps reading while the consumer awaits: hold the
-            # loop free while the producer runs.
-            async with stream as s:
-                async for event in s:
-                    if event.phase == "stdout":
-                        last = -1
-                        for _ in range(200):
-                            await asyncio.sleep(0.05)
-                            now = _written(counter)
-                            if now == last:
-                                break
-                            last = now
-                        counts.append(_settled(counter))
-                        break
-
-        asyncio.run(main())
-    assert counts and 0 < counts[0] <= bound < _TOTAL
-    assert os.path.exists(counter)
+    assert 0 < producer.held_count(mode) <= bound < Producer.TOTAL
+    assert os.path.exists(producer.counter)

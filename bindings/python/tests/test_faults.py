@@ -19,15 +19,13 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, alive, child, cmd, interpreter_env
+from conftest import PYTHON, alive, child, cmd, run_script
 
 from cuprum import (
     ExecEvent,
@@ -562,15 +560,7 @@ os.write(out, json.dumps(report).encode())
 
 def test_parent_with_standard_descriptors_closed(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
-    proc = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", _CLOSED_STDIO, str(report)],
-        env=interpreter_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
+    run_script(_CLOSED_STDIO, str(report), timeout=120)
     got = json.loads(report.read_text())
     assert got["cmd"] == [0, "one", "e"]
     assert got["pipe"] == [[0, None, "e"], [0, None, ""], [0, "two", "e"]]

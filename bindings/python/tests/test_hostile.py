@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, child, cmd, interpreter_env
+from conftest import PYTHON, child, cmd, measures_rss, run_script
 
 from cuprum import (
     ConcurrentConfig,
@@ -271,19 +268,10 @@ print(json.dumps({"growth_kib": after - before, "ok": result.ok,
 """
 
 
+@measures_rss
 @pytest.mark.parametrize("mode", ["off", "truncate", "tail"])
 def test_gib_line_in_bounded_memory(mode: str) -> None:
-    if "asan" in os.environ.get("LD_PRELOAD", ""):
-        pytest.skip("peak RSS means nothing under ASan (shadow memory, quarantine)")
-    proc = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", _MEASURE, str(_GIB), mode],
-        env=interpreter_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
+    proc = run_script(_MEASURE, str(_GIB), mode, timeout=300)
     got = json.loads(proc.stdout)
     assert got["ok"] is True
     # Generous: a few MiB are expected; 1 GiB would be kept unbounded.

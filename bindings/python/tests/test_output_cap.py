@@ -4,14 +4,11 @@ both stream backends (the autouse leak check of conftest also holds)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 import typing as typ
 
 import pytest
-from conftest import PYTHON, child, cmd, interpreter_env
+from conftest import PYTHON, child, cmd, measures_rss, run_script
 
 from cuprum import ExecEvent, ExecutionContext, OutputLimitExceeded, RunOutputOptions, observe
 from cuprum._exec.limits import LINE_CUT_MARKER, MIN_LINE_LIMIT, BoundedCapture, LineLimiter
@@ -164,20 +161,11 @@ _MEMORY = textwrap.dedent(
 )
 
 
+@measures_rss
 @pytest.mark.parametrize("mode", ["truncate", "tail"])
 def test_slow_one_gib_under_a_one_mib_cap_stays_small(mode: str, backend: str) -> None:
     """SLOW-ish (about a second): 1 GiB of output, peak RSS growth measured."""
-    if "asan" in os.environ.get("LD_PRELOAD", ""):
-        pytest.skip("peak RSS means nothing under ASan (shadow memory, quarantine)")
-    env = interpreter_env(CUPRUM_STREAM_BACKEND=backend)
-    done = subprocess.run(
-        [sys.executable, "-c", _MEMORY, mode],
-        env=env,
-        capture_output=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 0, done.stderr.decode()
+    done = run_script(_MEMORY, mode, CUPRUM_STREAM_BACKEND=backend)
     growth = int(done.stdout)
     assert growth < 64 << 20, f"peak RSS grew by {growth} bytes"
 

@@ -9,7 +9,7 @@ import time
 import warnings
 
 import pytest
-from conftest import AsyncPhases, child, cmd
+from conftest import AsyncPhases, cancel_after, child, cmd
 
 from cuprum import (
     CommandResult,
@@ -54,11 +54,7 @@ def test_cancellation_terminates_child() -> None:
             pids.append(event.pid)
 
     async def main() -> None:
-        task = asyncio.ensure_future(cmd("sleep", "10").run())
-        await asyncio.sleep(0.2)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_after(cmd("sleep", "10").run(), 0.2)
 
     started = time.monotonic()
     with observe(hook):
@@ -71,13 +67,8 @@ def test_cancellation_terminates_child() -> None:
 
 def test_cancellation_escalates_to_sigkill() -> None:
     async def main() -> None:
-        task = asyncio.ensure_future(
-            child("ignore-term", "sleep", "10").run(context=ExecutionContext(cancel_grace=0.2))
-        )
-        await asyncio.sleep(0.3)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        ctx = ExecutionContext(cancel_grace=0.2)
+        await cancel_after(child("ignore-term", "sleep", "10").run(context=ctx), 0.3)
 
     started = time.monotonic()
     asyncio.run(main())

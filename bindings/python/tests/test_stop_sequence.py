@@ -13,7 +13,7 @@ import asyncio
 import time
 
 import pytest
-from conftest import Runner, child, cmd
+from conftest import Runner, cancel_after, child, cmd
 
 from cuprum import ExecEvent, ExecutionContext, observe
 from cuprum._exec import lifecycle
@@ -57,15 +57,8 @@ def test_hook_error_between_spawns(run: Runner, exits: str) -> None:
 
 def test_cancel_escalates_without_pidfd(exits: str) -> None:
     async def main() -> None:
-        task = asyncio.ensure_future(
-            child("ignore-term", "text", "ready", "sleep", "10").run(
-                context=ExecutionContext(cancel_grace=0.2)
-            )
-        )
-        await asyncio.sleep(0.5)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        command = child("ignore-term", "text", "ready", "sleep", "10")
+        await cancel_after(command.run(context=ExecutionContext(cancel_grace=0.2)), 0.5)
 
     started = time.monotonic()
     asyncio.run(main())

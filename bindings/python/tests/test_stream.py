@@ -18,7 +18,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, AsyncPhases, Endless, child, cmd
+from conftest import AsyncPhases, Endless, Producer, child, cmd
 
 from cuprum import (
     ExecEvent,
@@ -653,80 +653,13 @@ def test_async_aclose_and_wait_for() -> None:
 
 # -- backpressure -----------------------------------------------------------
 
-_TOTAL = 64 * 1024 * 1024
-_PRODUCER = """
-import os, sys
-counter = os.open(sys.argv[1], os.O_WRONLY)
-line = b"x" * 63 + b"\\n"
-chunk = line * 1024
-written = 0
-while written < {total}:
-    view = memoryview(chunk)
-    while view:
-        view = view[os.write(1, view):]
-    written += len(chunk)
-    os.pwrite(counter, b"%20d" % written, 0)
-""".format(total=_TOTAL)
-
-
-def _written(path: Path) -> int:
-    text = path.read_bytes().strip()
-    return int(text) if text else 0
-
-
-def _settled(path: Path) -> int:
-    """Wait until the producer has stopped writing (blocked), return its count."""
-    last, still = -1, 0
-    for _ in range(200):
-        now = _written(path)
-        still = still + 1 if now == last else 0
-        if still >= 5 or now >= _TOTAL:
-            return now
-        last = now
-        time.sleep(0.05)
-    return _written(path)
-
-
 def test_slow_consumer_blocks_the_producer(mode: str, tmp_path: Path) -> None:
-    counter = tmp_path / "written"
-    counter.write_bytes(b"")
+    producer = Producer(tmp_path, line_length=64)
     pipe_max = int(Path("/proc/sys/fs/pipe-max-size").read_text())
     # What may be written before the producer blocks: the pipe, a read of
     # READ_SIZE, the async stream's queue of QUEUE_BOUND 64-byte lines, and
     # the producer's own chunk (with room to spare).
     bound = pipe_max + 3 * 1024 * 1024
-    if bound >= _TOTAL // 2:
+    if bound >= Producer.TOTAL // 2:
         pytest.skip("pipe-max-size is too large to show backpressure")
-    stream = cmd(PYTHON, "-I", "-c", _PRODUCER, str(counter)).stream(
-        output=RunOutputOptions(capture=False)
-    )
-    counts: list[int] = []
-
-    def hold(events: list[ExecEvent]) -> bool:
-        if len(lines(events)) == 1:
-            counts.append(_settled(counter))
-            return True
-        return False
-
-    if mode == "sync":
-        pull(stream, mode, until=hold)
-    else:
-
-        async def main() -> None:
-            # The async stream keeps reading on the loop while the consumer
-            # awaits: hold the loop free while the producer runs.
-            async with stream as s:
-                async for event in s:
-                    if event.phase == "stdout":
-                        last = -1
-                        for _ in range(200):
-                            await asyncio.sleep(0.05)
-                            now = _written(counter)
-                            if now == last:
-                                break
-                            last = now
-                        counts.append(_settled(counter))
-                        break
-
-        asyncio.run(main())
-    assert counts and 0 < counts[0] <= bound < _TOTAL
+    assert 0 < producer.held_count(mode) <= bound < Producer.TOTAL

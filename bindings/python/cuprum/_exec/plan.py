@@ -16,7 +16,7 @@ import typing as typ
 from cuprum import _backend
 from cuprum._env import merge_env_overlays, resolve_env
 from cuprum._options import ExecutionContext, RunOutputOptions, StdinInput
-from cuprum._scope import ACTIVE
+from cuprum._scope import ACTIVE, Policy
 from cuprum._validate import check_env, check_timeout
 
 if typ.TYPE_CHECKING:
@@ -118,6 +118,18 @@ def _check_cwd(cwd: str | os.PathLike[str]) -> str:
     return path
 
 
+def check_allowed(commands: cabc.Iterable[Command]) -> Policy | None:
+    """Check every one of ``commands`` against the active scope's allowlist
+    before any starts: the scope's error (``ForbiddenProgramError``) names
+    the first refused program. Return the scope, ``None`` outside any (which
+    allows every program)."""
+    scope = ACTIVE.get(None)
+    if scope is not None:
+        for cmd in commands:
+            scope.check_allowed(cmd.program)
+    return scope
+
+
 def resolve(
     commands: tuple[Command, ...],
     *,
@@ -137,10 +149,7 @@ def resolve(
         msg = f"stdin must be a StdinInput, got {type(stdin).__name__}"
         raise TypeError(msg)
     stdin_data = stdin.resolve(ctx) if stdin is not None else None
-    scope = ACTIVE.get(None)
-    if scope is not None:
-        for cmd in commands:
-            scope.check_allowed(cmd.program)
+    scope = check_allowed(commands)
     timeout = check_timeout(timeout, "timeout")
     if timeout is None:
         timeout = ctx.timeout if ctx.timeout is not None or scope is None else scope.timeout
@@ -204,4 +213,4 @@ def with_observer(
     return copy
 
 
-__all__ = ["RunPlan", "resolve", "resolve_output", "with_observer"]
+__all__ = ["RunPlan", "check_allowed", "resolve", "resolve_output", "with_observer"]
