@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * utf8.c - keep UTF-8 characters whole across writes to text sinks.
+ * utf8.c - text bytes: keep UTF-8 characters whole across writes to text
+ * sinks, and tell whether bytes are all ASCII (which every codec a text
+ * decoder meets then decodes as a plain copy).
  *
  * A piece is cut short only before the valid beginning of a character that
  * later bytes could complete.  Bytes that can never be valid are passed on
@@ -13,7 +15,37 @@
 #include "cuprum-private.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
+
+/* The bytes are scanned a word at a time, their words OR-ed together; the
+ * verdict is looked at once per ASCII_STRIDE bytes, so that a high byte
+ * early in a large buffer (a 256 MiB capture) ends the scan soon while the
+ * inner loop stays a bare accumulation. */
+#define ASCII_STRIDE 4096
+#define HIGH_BITS 0x8080808080808080ull
+
+int cuprum_ascii(const void *data, size_t len)
+{
+  const unsigned char *p = data;
+  uint64_t acc = 0;
+
+  while (len >= 8) {
+    size_t n = len < ASCII_STRIDE ? len & ~(size_t)7 : ASCII_STRIDE;
+    for (size_t i = 0; i < n; i += 8) {
+      uint64_t w;
+      memcpy(&w, p + i, 8); /* any alignment */
+      acc |= w;
+    }
+    if ((acc & HIGH_BITS) != 0)
+      return 0;
+    p += n;
+    len -= n;
+  }
+  for (; len > 0; len--)
+    acc |= *p++;
+  return (acc & HIGH_BITS) == 0;
+}
 
 /* Length of the character a lead byte starts: 1 for ASCII, 2..4 for a
  * valid multi-byte lead, 0 for a byte that cannot start a character. */
