@@ -258,11 +258,12 @@ static void test_utf8_bad_input_and_stop(void **state)
   cuprum_utf8_free(NULL);
 }
 
-/* cuprum_ascii reads 8 bytes at a time and looks at its verdict every
- * 4096 bytes (utf8.c's ASCII_STRIDE): the lengths below sit around both
- * strides and their multiples, and every range starts at each of the 8
- * alignments of a word. */
+/* cuprum_ascii reads 8-byte words, four per step, and looks at its verdict
+ * every 4096 bytes (utf8.c's ASCII_STEP and ASCII_STRIDE): the lengths
+ * below sit around a word, a step, a stride and their multiples, and every
+ * range starts at each of the 8 alignments of a word. */
 #define ASCII_WORD 8
+#define ASCII_STEP 32
 #define ASCII_STRIDE 4096
 #define ASCII_BUF (3 * ASCII_STRIDE + 4 * ASCII_WORD)
 
@@ -319,17 +320,21 @@ static void check_ascii_at(unsigned char *buf, size_t off, size_t len,
 
 static void check_ascii_range(unsigned char *buf, size_t off, size_t len)
 {
-  /* The first and last word, the first and last stride and the middle. */
+  /* The first and last word, step and stride, and the middle. */
   const size_t near[] = {0,
                          1,
                          ASCII_WORD - 1,
                          ASCII_WORD,
+                         ASCII_STEP - 1,
+                         ASCII_STEP,
                          ASCII_STRIDE - 1,
                          ASCII_STRIDE,
                          ASCII_STRIDE + 1,
                          2 * ASCII_STRIDE - 1,
                          2 * ASCII_STRIDE,
                          len / 2,
+                         len - ASCII_STEP - 1,
+                         len - ASCII_STEP,
                          len - ASCII_WORD - 1,
                          len - ASCII_WORD,
                          len - 2,
@@ -339,7 +344,7 @@ static void check_ascii_range(unsigned char *buf, size_t off, size_t len)
   buf[off + len] = 0xff;
   if (cuprum_ascii(buf + off, len) != 1)
     fail_msg("%zu ASCII bytes from offset %zu said not to be", len, off);
-  if (len <= 3 * ASCII_WORD) {
+  if (len <= 2 * ASCII_STEP) {
     for (size_t pos = 0; pos < len; pos++)
       check_ascii_at(buf, off, len, pos, pos % 2 ? 0xff : 0x80);
   } else {
@@ -353,8 +358,14 @@ static void check_ascii_range(unsigned char *buf, size_t off, size_t len)
 
 static void test_ascii_lengths_and_positions(void **state)
 {
-  /* Lengths around 0, a word, a stride, two and three strides. */
-  const size_t bases[] = {0, 2 * ASCII_WORD, ASCII_STRIDE, 2 * ASCII_STRIDE,
+  /* Lengths around 0, a word, one and two steps, one, two and three
+   * strides. */
+  const size_t bases[] = {0,
+                          2 * ASCII_WORD,
+                          ASCII_STEP,
+                          2 * ASCII_STEP,
+                          ASCII_STRIDE,
+                          2 * ASCII_STRIDE,
                           3 * ASCII_STRIDE};
   unsigned char *buf = malloc(ASCII_BUF + 2 * ASCII_WORD);
 
