@@ -82,24 +82,6 @@ int cuprum_capbuf_set_limit(cuprum_capbuf *cb, size_t max_bytes, int mode)
   return 0;
 }
 
-/* 1 when every byte of data is below 0x80.  Eight bytes at a time: the
- * bytes were just written, so this pass runs over cache-hot memory. */
-static int all_ascii(const char *data, size_t len)
-{
-  const unsigned char *p = (const unsigned char *)data;
-  uint64_t acc = 0;
-  size_t i = 0;
-
-  for (; i + 8 <= len; i += 8) {
-    uint64_t w;
-    memcpy(&w, p + i, 8);
-    acc |= w;
-  }
-  for (; i < len; i++)
-    acc |= p[i];
-  return (acc & 0x8080808080808080ull) == 0;
-}
-
 /* The most the block ever needs for reads of `want` bytes: the cap, one
  * read and the NUL (head); twice the cap, one read and the NUL (tail, so
  * that a compaction copies the cap once per cap's worth read).  SIZE_MAX
@@ -200,7 +182,7 @@ static void take(cuprum_capbuf *cb, size_t n)
            : n < cb->max - cb->len ? n
                                    : cb->max - cb->len;
   if (keep > 0 && cb->ascii)
-    cb->ascii = all_ascii(cb->buf + cb->len, keep);
+    cb->ascii = cuprum_ascii(cb->buf + cb->len, keep);
   cb->len += keep;
   /* Bytes read past a head cap were written after the data: the NUL goes
    * over the first of them. */

@@ -440,8 +440,18 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_lines_finish(cuprum_lines *lines);
 CUPRUM_API void cuprum_lines_free(cuprum_lines *lines);
 
 /* ------------------------------------------------------------------------
- * UTF-8 boundaries
+ * Text bytes: ASCII and UTF-8 boundaries
  */
+
+/*
+ * 1 when every one of the `len` bytes at data is below 0x80 (so that any
+ * ASCII-compatible codec decodes them as a plain copy), else 0; 1 for
+ * len 0.  Scans a word at a time and stops soon after the first byte that
+ * is not ASCII.  Any alignment; data may be NULL when len is 0; only
+ * reads data.  cuprum_capbuf_ascii gives the same verdict on a capture
+ * buffer's bytes without a scan.
+ */
+CUPRUM_API int cuprum_ascii(const void *data, size_t len);
 
 /*
  * Returns the length of the longest prefix of data[0..len) that does not

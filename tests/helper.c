@@ -59,6 +59,17 @@ static int write_all(int fd, const char *p, size_t n)
   return 0;
 }
 
+/* Reads up to n bytes of stdin, retrying EINTR: the count, 0 at end of
+ * file, -1 on an error. */
+static ssize_t read_in(char *buf, size_t n)
+{
+  ssize_t r;
+
+  while ((r = read(0, buf, n)) < 0 && errno == EINTR)
+    ;
+  return r;
+}
+
 static int emit(uint64_t size, long pause_ms, size_t block)
 {
   static char buf[1 << 16];
@@ -84,9 +95,7 @@ static int copy(uint64_t limit)
   while (done < limit) {
     size_t want =
         limit - done < sizeof(buf) ? (size_t)(limit - done) : sizeof(buf);
-    ssize_t n = read(0, buf, want);
-    if (n < 0 && errno == EINTR)
-      continue;
+    ssize_t n = read_in(buf, want);
     if (n < 0)
       return 3;
     if (n == 0)
@@ -105,9 +114,7 @@ static int sum(void)
   uint64_t check = TEST_CHECKSUM_INIT;
 
   for (;;) {
-    ssize_t n = read(0, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR)
-      continue;
+    ssize_t n = read_in(buf, sizeof(buf));
     if (n < 0)
       return 3;
     if (n == 0)

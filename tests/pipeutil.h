@@ -2,8 +2,8 @@
 /*
  * pipeutil.h - what the process and pipeline tests share: commands that
  * run the test helper, a teardown that also fails on a child left behind,
- * the qemu-user check, a scratch directory, and the commands whose start
- * must fail.
+ * the qemu-user check, a scratch directory, writing a file through
+ * redirections, and the commands whose start must fail.
  */
 #ifndef CUPRUM_PIPEUTIL_H
 #define CUPRUM_PIPEUTIL_H
@@ -69,6 +69,28 @@ static inline void pu_tmpdir(char *dir, size_t n, const char *name)
   const char *t = getenv("TMPDIR");
   snprintf(dir, n, "%s/%s.XXXXXX", t != NULL ? t : "/tmp", name);
   assert_non_null(mkdtemp(dir));
+}
+
+/*
+ * Writes "one\n" and then "two\n" into the file at path through the stdout
+ * of two commands, the file opened for the first with truncation and for
+ * the second for appending: it then holds "one\ntwo\n".  `run` runs a
+ * command to its end, taking it over, and returns its exit status.
+ */
+static inline void pu_write_one_two(const char *path,
+                                    int (*run)(cuprum_cmd *cmd))
+{
+  cuprum_cmd *cmd = pu_cmd("print", "one\n");
+
+  assert_int_equal(
+      cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, path, CUPRUM_PATH_TRUNCATE),
+      0);
+  assert_int_equal(run(cmd), 0);
+  cmd = pu_cmd("print", "two\n");
+  assert_int_equal(
+      cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, path, CUPRUM_PATH_APPEND),
+      0);
+  assert_int_equal(run(cmd), 0);
 }
 
 /*

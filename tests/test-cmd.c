@@ -46,6 +46,18 @@ static void expect_output(cuprum_cmd *cmd, int code, const char *want)
   cuprum_capture_release(&out);
 }
 
+/* Runs cmd alone, whose stdout goes elsewhere (nothing is captured);
+ * returns the exit code. */
+static int run_quiet(cuprum_cmd *cmd)
+{
+  cuprum_capture out;
+  int code = run1(cmd, &out);
+
+  assert_int_equal(out.len, 0);
+  cuprum_capture_release(&out);
+  return code;
+}
+
 static void test_argv(void **state)
 {
   (void)state;
@@ -119,16 +131,7 @@ static void test_redirect_paths(void **state)
 
   pu_tmpdir(dir, sizeof(dir), "cuprum-test-cmd");
   snprintf(path, sizeof(path), "%s/out", dir);
-  cmd = pu_cmd("print", "one\n");
-  assert_int_equal(
-      cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, path, CUPRUM_PATH_TRUNCATE),
-      0);
-  expect_output(cmd, 0, "");
-  cmd = pu_cmd("print", "two\n");
-  assert_int_equal(
-      cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, path, CUPRUM_PATH_APPEND),
-      0);
-  expect_output(cmd, 0, "");
+  pu_write_one_two(path, run_quiet);
   read_file(path, buf, sizeof(buf));
   assert_string_equal(buf, "one\ntwo\n");
 
@@ -326,25 +329,21 @@ static void test_bad_arguments(void **state)
   cuprum_pipeline_free(pl);
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_argv, pu_setup, pu_teardown),
-      cmocka_unit_test_setup_teardown(test_exit_code, pu_setup, pu_teardown),
-      cmocka_unit_test_setup_teardown(test_env_overlay, pu_setup, pu_teardown),
-      cmocka_unit_test_setup_teardown(test_cwd, pu_setup, pu_teardown),
-      cmocka_unit_test_setup_teardown(test_redirect_paths, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_redirect_null_and_fd, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_redirect_low_fd, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_closes_other_fds, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_exec_failures, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_bad_arguments, pu_setup,
-                                      pu_teardown),
+      T(test_argv),
+      T(test_exit_code),
+      T(test_env_overlay),
+      T(test_cwd),
+      T(test_redirect_paths),
+      T(test_redirect_null_and_fd),
+      T(test_redirect_low_fd),
+      T(test_closes_other_fds),
+      T(test_exec_failures),
+      T(test_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

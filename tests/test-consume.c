@@ -23,31 +23,52 @@
 
 #include <cmocka.h>
 
-/* Starts the helper with stdout into a new pipe; returns the read end. */
-static int start(const char *const *args, pid_t *pid)
+/* A helper child writing the test pattern into a pipe the test reads. */
+struct source {
+  int fd; /* the read end */
+  pid_t pid;
+};
+
+/* Starts the helper with `args`, its stdout into a new pipe. */
+static struct source source_start(const char *const *args)
 {
+  struct source src;
   int p[2];
 
   test_pipe(p);
-  *pid = test_spawn(-1, p[1], args);
+  src.pid = test_spawn(-1, p[1], args);
   test_close(&p[1]);
-  return p[0];
+  src.fd = p[0];
+  return src;
+}
+
+/* Starts "emit size": `size` bytes of the pattern, then end of file. */
+static struct source emit(uint64_t size)
+{
+  char arg[32];
+  const char *args[] = {"emit", arg, NULL};
+
+  snprintf(arg, sizeof(arg), "%llu", (unsigned long long)size);
+  return source_start(args);
+}
+
+/* Closes the read end and checks how the helper ended: 0, or 128 + SIGPIPE
+ * when the test stopped reading before the end. */
+static void source_end(struct source *src, int status)
+{
+  test_close(&src->fd);
+  assert_int_equal(test_wait(src->pid), status);
 }
 
 static void capture_size(uint64_t size, size_t read_size)
 {
-  char arg[32];
-  const char *args[] = {"emit", arg, NULL};
+  struct source src = emit(size);
   cuprum_consume_opts o;
   cuprum_capture cap;
-  pid_t pid;
-  int fd;
 
-  snprintf(arg, sizeof(arg), "%llu", (unsigned long long)size);
-  fd = start(args, &pid);
   cuprum_consume_opts_init(&o);
   o.read_size = read_size;
-  assert_int_equal(cuprum_consume(fd, &o, &cap), 0);
+  assert_int_equal(cuprum_consume(src.fd, &o, &cap), 0);
   assert_int_equal(cap.len, size);
   assert_int_equal(cap.total, size);
   assert_int_equal(cap.tee_error, 0);
@@ -56,12 +77,11 @@ static void capture_size(uint64_t size, size_t read_size)
     assert_true(test_pattern_check(cap.data, 0, cap.len));
     assert_int_equal(cap.data[cap.len], '\0');
   }
-  assert_true(fcntl(fd, F_GETFD) != -1);
+  assert_true(fcntl(src.fd, F_GETFD) != -1);
   cuprum_capture_release(&cap);
   assert_null(cap.data);
   assert_int_equal(cap.len, 0);
-  test_close(&fd);
-  assert_int_equal(test_wait(pid), 0);
+  source_end(&src, 0);
 }
 
 static void test_consume_sizes(void **state)
@@ -87,22 +107,19 @@ static void test_consume_big(void **state)
  * takes a logarithmic number of reallocations, not one per chunk. */
 static void test_consume_geometric_growth(void **state)
 {
-  const char *args[] = {"emit", "67108864", NULL};
+  struct source src = emit(64 * MiB);
   cuprum_capture cap;
-  pid_t pid;
-  int fd = start(args, &pid);
 
   (void)state;
   test_use_counter(0);
-  assert_int_equal(cuprum_consume(fd, NULL, &cap), 0);
+  assert_int_equal(cuprum_consume(src.fd, NULL, &cap), 0);
   assert_int_equal(cap.len, 64 * MiB);
   assert_true(test_counter.calls <= 14);
   assert_true(test_pattern_check(cap.data, 0, cap.len));
   cuprum_capture_release(&cap);
   assert_int_equal(test_counter.live, 0);
   cuprum_set_allocator(NULL);
-  test_close(&fd);
-  assert_int_equal(test_wait(pid), 0);
+  source_end(&src, 0);
 }
 
 /* A large read_size sizes the first buffer only: a capture that fits in it
@@ -111,25 +128,22 @@ static void test_consume_geometric_growth(void **state)
  * which a 32-bit process cannot get.) */
 static void test_consume_large_read_size(void **state)
 {
-  const char *args[] = {"emit", "1000000", NULL};
+  struct source src = emit(1000000);
   cuprum_consume_opts o;
   cuprum_capture cap;
-  pid_t pid;
-  int fd = start(args, &pid);
 
   (void)state;
   cuprum_consume_opts_init(&o);
   o.read_size = CUPRUM_BUFFER_SIZE_MAX;
   test_use_counter(0);
-  assert_int_equal(cuprum_consume(fd, &o, &cap), 0);
+  assert_int_equal(cuprum_consume(src.fd, &o, &cap), 0);
   assert_int_equal(cap.len, 1000000);
   assert_true(test_counter.largest <= CUPRUM_BUFFER_SIZE_MAX + 1);
   assert_true(test_pattern_check(cap.data, 0, cap.len));
   cuprum_capture_release(&cap);
   assert_int_equal(test_counter.live, 0);
   cuprum_set_allocator(NULL);
-  test_close(&fd);
-  assert_int_equal(test_wait(pid), 0);
+  source_end(&src, 0);
 }
 
 /* Every allocation that can fail does so cleanly: -ENOMEM, the bytes read
@@ -138,15 +152,13 @@ static void test_consume_enomem(void **state)
 {
   (void)state;
   for (long at = 1; at <= 6; at++) {
-    const char *args[] = {"emit", "1048576", NULL};
+    struct source src = emit(MiB);
     cuprum_capture cap;
-    pid_t pid;
-    int fd = start(args, &pid);
     size_t cap_len;
     int rc;
 
     test_use_counter(at);
-    rc = cuprum_consume(fd, NULL, &cap);
+    rc = cuprum_consume(src.fd, NULL, &cap);
     if (rc == 0) {
       /* Only the final trim failed, which is not an error. */
       assert_int_equal(cap.len, MiB);
@@ -159,23 +171,20 @@ static void test_consume_enomem(void **state)
     cuprum_capture_release(&cap);
     assert_int_equal(test_counter.live, 0);
     cuprum_set_allocator(NULL);
-    test_close(&fd);
-    assert_int_equal(test_wait(pid), cap_len == MiB ? 0 : 128 + SIGPIPE);
+    source_end(&src, cap_len == MiB ? 0 : 128 + SIGPIPE);
   }
 }
 
 static void test_consume_tee(void **state)
 {
-  const char *args[] = {"emit", "5000000", NULL};
+  struct source src = emit(5000000);
   cuprum_consume_opts o;
   cuprum_capture cap;
-  pid_t pid;
   pid_t summer;
   int sum_out;
   int teep[2];
   uint64_t len;
   uint64_t check;
-  int fd = start(args, &pid);
 
   (void)state;
   test_pipe(teep);
@@ -183,7 +192,7 @@ static void test_consume_tee(void **state)
   test_close(&teep[0]);
   cuprum_consume_opts_init(&o);
   o.tee_fd = teep[1];
-  assert_int_equal(cuprum_consume(fd, &o, &cap), 0);
+  assert_int_equal(cuprum_consume(src.fd, &o, &cap), 0);
   assert_int_equal(cap.len, 5000000);
   assert_int_equal(cap.tee_error, 0);
   assert_true(test_pattern_check(cap.data, 0, cap.len));
@@ -193,36 +202,32 @@ static void test_consume_tee(void **state)
   assert_int_equal(len, 5000000);
   assert_int_equal(check, test_pattern_checksum(5000000));
   cuprum_capture_release(&cap);
-  test_close(&fd);
-  assert_int_equal(test_wait(pid), 0);
+  source_end(&src, 0);
 }
 
 /* A tee whose reader went away: capture goes on, the error is reported,
  * and no SIGPIPE reaches the caller. */
 static void test_consume_tee_epipe(void **state)
 {
-  const char *args[] = {"emit", "2000000", NULL};
+  struct source src = emit(2000000);
   cuprum_consume_opts o;
   cuprum_capture cap;
   sigset_t pending;
   int teep[2];
-  pid_t pid;
-  int fd = start(args, &pid);
 
   (void)state;
   test_pipe(teep);
   test_close(&teep[0]);
   cuprum_consume_opts_init(&o);
   o.tee_fd = teep[1];
-  assert_int_equal(cuprum_consume(fd, &o, &cap), 0);
+  assert_int_equal(cuprum_consume(src.fd, &o, &cap), 0);
   assert_int_equal(cap.len, 2000000);
   assert_int_equal(cap.tee_error, -EPIPE);
   assert_int_equal(sigpending(&pending), 0);
   assert_int_equal(sigismember(&pending, SIGPIPE), 0);
   cuprum_capture_release(&cap);
   test_close(&teep[1]);
-  test_close(&fd);
-  assert_int_equal(test_wait(pid), 0);
+  source_end(&src, 0);
 }
 
 struct chunks {
@@ -248,12 +253,10 @@ static int on_chunk(void *ctx, const char *data, size_t len)
 /* Without capture, chunks still reach the callback in order. */
 static void test_consume_callback_no_capture(void **state)
 {
-  const char *args[] = {"emit", "3000000", NULL};
+  struct source src = emit(3000000);
   struct chunks c = {0, 1, 0, 0, 0};
   cuprum_consume_opts o;
   cuprum_capture cap;
-  pid_t pid;
-  int fd = start(args, &pid);
 
   (void)state;
   cuprum_consume_opts_init(&o);
@@ -261,40 +264,36 @@ static void test_consume_callback_no_capture(void **state)
   o.read_size = 7777;
   o.on_chunk = on_chunk;
   o.on_chunk_ctx = &c;
-  assert_int_equal(cuprum_consume(fd, &o, &cap), 0);
+  assert_int_equal(cuprum_consume(src.fd, &o, &cap), 0);
   assert_null(cap.data);
   assert_int_equal(cap.len, 0);
   assert_int_equal(cap.total, 3000000);
   assert_int_equal(c.seen, 3000000);
   assert_true(c.ok);
   cuprum_capture_release(&cap);
-  test_close(&fd);
-  assert_int_equal(test_wait(pid), 0);
+  source_end(&src, 0);
 }
 
 static void test_consume_callback_stop(void **state)
 {
   (void)state;
   for (int positive = 0; positive <= 1; positive++) {
-    const char *args[] = {"emit", "3000000", NULL};
+    struct source src = emit(3000000);
     struct chunks c = {0, 1, 0, 2, positive ? 7 : -ECANCELED};
     cuprum_consume_opts o;
     cuprum_capture cap;
-    pid_t pid;
-    int fd = start(args, &pid);
 
     cuprum_consume_opts_init(&o);
     o.on_chunk = on_chunk;
     o.on_chunk_ctx = &c;
-    assert_int_equal(cuprum_consume(fd, &o, &cap),
+    assert_int_equal(cuprum_consume(src.fd, &o, &cap),
                      positive ? CUPRUM_ESTOPPED : -ECANCELED);
     assert_int_equal(c.calls, 2);
     /* The partial output is kept. */
     assert_int_equal(cap.len, c.seen);
     assert_true(test_pattern_check(cap.data, 0, cap.len));
     cuprum_capture_release(&cap);
-    test_close(&fd);
-    assert_int_equal(test_wait(pid), 128 + SIGPIPE);
+    source_end(&src, 128 + SIGPIPE);
   }
 }
 
@@ -313,44 +312,40 @@ static void test_consume_eintr(void **state)
   struct itimerval stop = {{0, 0}, {0, 0}};
   const char *args[] = {"trickle", "100", "1", NULL};
   cuprum_capture cap;
-  pid_t pid;
-  int fd;
+  struct source src;
 
   (void)state;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_alarm;
   sigemptyset(&sa.sa_mask);
   assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
-  fd = start(args, &pid);
+  src = source_start(args);
   alarms = 0;
   assert_int_equal(setitimer(ITIMER_REAL, &tick, NULL), 0);
-  assert_int_equal(cuprum_consume(fd, NULL, &cap), 0);
+  assert_int_equal(cuprum_consume(src.fd, NULL, &cap), 0);
   assert_int_equal(setitimer(ITIMER_REAL, &stop, NULL), 0);
   assert_true(alarms > 10);
   assert_int_equal(cap.len, 100 * 4096);
   assert_true(test_pattern_check(cap.data, 0, cap.len));
   cuprum_capture_release(&cap);
-  test_close(&fd);
-  assert_int_equal(test_wait(pid), 0);
+  source_end(&src, 0);
   assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
 }
 
 static void test_consume_eagain(void **state)
 {
   const char *args[] = {"trickle", "50", "2", NULL};
+  struct source src = source_start(args);
   cuprum_capture cap;
-  pid_t pid;
-  int fd = start(args, &pid);
 
   (void)state;
-  assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
-  assert_int_equal(cuprum_consume(fd, NULL, &cap), 0);
+  assert_int_equal(fcntl(src.fd, F_SETFL, O_NONBLOCK), 0);
+  assert_int_equal(cuprum_consume(src.fd, NULL, &cap), 0);
   assert_int_equal(cap.len, 50 * 4096);
   assert_true(test_pattern_check(cap.data, 0, cap.len));
-  assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+  assert_true(fcntl(src.fd, F_GETFL) & O_NONBLOCK);
   cuprum_capture_release(&cap);
-  test_close(&fd);
-  assert_int_equal(test_wait(pid), 0);
+  source_end(&src, 0);
 }
 
 static void test_consume_bad_input(void **state)

@@ -33,53 +33,14 @@
 
 #include <cmocka.h>
 
-/* A counting allocator: allocation number fail_at fails (0: none). */
-static struct {
-  unsigned long calls;
-  unsigned long fail_at;
-  unsigned long failed;
-  long live;
-} al;
-
-static void *al_realloc(void *ctx, void *ptr, size_t size)
-{
-  void *p;
-  (void)ctx;
-  al.calls++;
-  if (al.fail_at != 0 && al.calls == al.fail_at) {
-    al.failed++;
-    return NULL;
-  }
-  p = realloc(ptr, size ? size : 1);
-  if (p != NULL && ptr == NULL)
-    al.live++;
-  return p;
-}
-
-static void al_free(void *ctx, void *ptr)
-{
-  (void)ctx;
-  if (ptr != NULL)
-    al.live--;
-  free(ptr);
-}
-
-static void al_arm(unsigned long fail_at)
-{
-  cuprum_allocator a = {al_realloc, al_free, NULL};
-  memset(&al, 0, sizeof(al));
-  al.fail_at = fail_at;
-  cuprum_set_allocator(&a);
-}
-
 /* Checks a call made while allocation `k` was to fail: 0, or -ENOMEM
  * exactly when that allocation happened during the call. */
 #define EXPECT_OK_OR_ENOMEM(call)                                              \
   do {                                                                         \
-    unsigned long failed_before = al.failed;                                   \
+    long failed_before = test_counter.failed;                                  \
     int rc_ = (call);                                                          \
     if (rc_ == -ENOMEM)                                                        \
-      assert_int_equal(al.failed, failed_before + 1);                          \
+      assert_int_equal(test_counter.failed, failed_before + 1);                \
     else                                                                       \
       assert_int_equal(rc_, 0);                                                \
   } while (0)
@@ -89,13 +50,13 @@ static void al_arm(unsigned long fail_at)
 static void test_enomem_cmd(void **state)
 {
   const char *argv[] = {"prog", "one", "two", NULL};
-  unsigned long k;
+  long k;
 
   (void)state;
   for (k = 1;; k++) {
     cuprum_cmd *cmd = NULL;
     int rc;
-    al_arm(k);
+    test_use_counter_once(k);
     rc = cuprum_cmd_new(&cmd, argv);
     if (rc == 0) {
       /* Five changes: the overlay array grows past its first four. */
@@ -112,9 +73,9 @@ static void test_enomem_cmd(void **state)
       assert_null(cmd);
     }
     cuprum_cmd_free(cmd);
-    assert_int_equal(al.live, 0);
+    assert_int_equal(test_counter.live, 0);
     cuprum_set_allocator(NULL);
-    if (al.failed == 0)
+    if (test_counter.failed == 0)
       break;
   }
   assert_true(k > 10);
@@ -138,7 +99,7 @@ static int gather(void *ctx, const char *data, size_t len)
 /* The splitter's and the re-chunker's allocations fail in turn. */
 static void test_enomem_lines_utf8(void **state)
 {
-  unsigned long k;
+  long k;
   char big[600];
 
   (void)state;
@@ -148,7 +109,7 @@ static void test_enomem_lines_utf8(void **state)
     cuprum_lines *l = NULL;
     cuprum_utf8 *u = NULL;
     int rc;
-    al_arm(k);
+    test_use_counter_once(k);
     rc = cuprum_lines_new(&l, gather, &g);
     if (rc == 0) {
       /* A line spanning feeds is gathered, then outgrows 256 bytes. */
@@ -164,9 +125,9 @@ static void test_enomem_lines_utf8(void **state)
       cuprum_utf8_free(u);
     else
       assert_int_equal(rc, -ENOMEM);
-    assert_int_equal(al.live, 0);
+    assert_int_equal(test_counter.live, 0);
     cuprum_set_allocator(NULL);
-    if (al.failed == 0)
+    if (test_counter.failed == 0)
       break;
   }
   assert_true(k >= 3);
@@ -200,7 +161,7 @@ static void test_enomem_pump(void **state)
   int p[2], q[2];
 
   (void)state;
-  al_arm(1);
+  test_use_counter_once(1);
   assert_int_equal(cuprum_pump(in, out, 16, CUPRUM_PUMP_NO_SPLICE, &st),
                    -ENOMEM);
   assert_int_equal(st.received, 0);
@@ -213,11 +174,11 @@ static void test_enomem_pump(void **state)
   assert_int_equal(cuprum_write_all(p[1], "data", 4, NULL), 0);
   test_close(&p[1]);
   test_close(&q[0]);
-  al_arm(1);
+  test_use_counter_once(1);
   assert_int_equal(cuprum_pump(p[0], q[1], 16, 0, &st), -ENOMEM);
   assert_int_equal(st.writer_closed, 1);
   assert_int_equal(st.delivered, 0);
-  assert_int_equal(al.live, 0);
+  assert_int_equal(test_counter.live, 0);
   cuprum_set_allocator(NULL);
   test_close(&p[0]);
   test_close(&q[1]);
@@ -228,11 +189,11 @@ static void test_enomem_pump(void **state)
     cuprum_capture cap;
     cuprum_consume_opts_init(&o);
     o.flags = 0;
-    al_arm(1);
+    test_use_counter_once(1);
     assert_int_equal(cuprum_consume(in, &o, &cap), -ENOMEM);
     assert_null(cap.data);
     assert_int_equal(cap.total, 0);
-    assert_int_equal(al.live, 0);
+    assert_int_equal(test_counter.live, 0);
     cuprum_set_allocator(NULL);
   }
   test_close(&in);

@@ -296,46 +296,23 @@ static void test_lines_bad_input(void **state)
   cuprum_lines_free(NULL);
 }
 
-static long fail_after;
-static long live;
-static void *failing_realloc(void *ctx, void *ptr, size_t size)
-{
-  void *r;
-  (void)ctx;
-  if (fail_after-- <= 0)
-    return NULL;
-  r = realloc(ptr, size);
-  if (r != NULL && ptr == NULL)
-    live++;
-  return r;
-}
-static void counting_free(void *ctx, void *ptr)
-{
-  (void)ctx;
-  if (ptr != NULL)
-    live--;
-  free(ptr);
-}
-
 static void test_lines_enomem(void **state)
 {
-  static const cuprum_allocator a = {failing_realloc, counting_free, NULL};
   struct got g;
   cuprum_lines *l;
 
   (void)state;
-  live = 0;
-  cuprum_set_allocator(&a);
-  fail_after = 0;
+  test_use_counter(1);
   assert_int_equal(cuprum_lines_new(&l, collect, &g), -ENOMEM);
   assert_null(l);
-  fail_after = 1;
+  assert_int_equal(test_counter.live, 0);
+  test_use_counter(2); /* the splitter, then nothing more */
   memset(&g, 0, sizeof(g));
   assert_int_equal(cuprum_lines_new(&l, collect, &g), 0);
   assert_int_equal(cuprum_lines_feed(l, "whole\npartial", 13), -ENOMEM);
   assert_string_equal(g.text, "whole|");
   cuprum_lines_free(l);
-  assert_int_equal(live, 0);
+  assert_int_equal(test_counter.live, 0);
   cuprum_set_allocator(NULL);
 }
 

@@ -474,34 +474,6 @@ static void test_threads(void **state)
   }
 }
 
-/* An allocator that fails allocation number `fail_at` and counts live
- * blocks. */
-struct faulty {
-  long count;
-  long fail_at;
-  long live;
-};
-
-static void *faulty_realloc(void *ctx, void *ptr, size_t size)
-{
-  struct faulty *f = ctx;
-  void *p;
-  if (f->count++ == f->fail_at)
-    return NULL;
-  p = realloc(ptr, size);
-  if (p != NULL && ptr == NULL)
-    f->live++;
-  return p;
-}
-
-static void faulty_free(void *ctx, void *ptr)
-{
-  struct faulty *f = ctx;
-  if (ptr != NULL)
-    f->live--;
-  free(ptr);
-}
-
 static int attempt(void)
 {
   cuprum_pipeline *pl = NULL;
@@ -539,26 +511,26 @@ done:
   return rc;
 }
 
+/* Allocation k of a whole run fails, for every k until a run makes fewer
+ * than k: each run ends in -ENOMEM with no block and no child left. */
 static void test_allocator_failures(void **state)
 {
-  struct faulty f = {0, 0, 0};
-  cuprum_allocator al = {faulty_realloc, faulty_free, &f};
+  long k;
   int rc;
   (void)state;
 
-  cuprum_set_allocator(&al);
-  for (f.fail_at = 0;; f.fail_at++) {
-    f.count = 0;
+  for (k = 1;; k++) {
+    test_use_counter_once(k);
     rc = attempt();
-    assert_int_equal(f.live, 0);
+    assert_int_equal(test_counter.live, 0);
     assert_true(pu_no_children());
-    if (f.count <= f.fail_at)
+    if (test_counter.failed == 0)
       break;
     assert_int_equal(rc, -ENOMEM);
   }
   cuprum_set_allocator(NULL);
   assert_int_equal(rc, 0);
-  assert_true(f.fail_at > 5);
+  assert_true(k > 6); /* a run makes more than 5 allocations */
 }
 
 static int count_open_fds(void)

@@ -23,44 +23,73 @@
 
 #include <cmocka.h>
 
+/* source | pump | sum: the descriptors a pump under test copies between,
+ * and the children at either end. */
+struct route {
+  int in;        /* what the pump reads: the source's pipe, or the test's */
+  int out;       /* what the pump writes: the pipe sum reads */
+  pid_t emitter; /* the helper writing into `in`, or 0 */
+  pid_t summer;
+  int sum_out;
+};
+
+/* Starts sum on a new pipe (r->out), and with args the helper running them
+ * on another (r->in); without, r->in is -1 for the test to fill. */
+static void route_start(struct route *r, const char *const *args)
+{
+  int up[2];
+  int down[2];
+
+  r->in = -1;
+  r->emitter = 0;
+  if (args != NULL) {
+    test_pipe(up);
+    r->emitter = test_spawn(-1, up[1], args);
+    test_close(&up[1]);
+    r->in = up[0];
+  }
+  test_pipe(down);
+  test_sum_start(down[0], &r->summer, &r->sum_out);
+  test_close(&down[0]);
+  r->out = down[1];
+}
+
+/* Closes the pump's descriptors and checks that sum saw exactly the first
+ * `size` bytes of the pattern and the source exited 0. */
+static void route_finish(struct route *r, uint64_t size)
+{
+  uint64_t len;
+  uint64_t check;
+
+  test_close(&r->in);
+  test_close(&r->out);
+  test_sum_finish(r->summer, r->sum_out, &len, &check);
+  if (r->emitter != 0)
+    assert_int_equal(test_wait(r->emitter), 0);
+  assert_int_equal(len, size);
+  assert_int_equal(check, test_pattern_checksum(size));
+}
+
 /* emit SIZE | pump | sum, checked byte for byte through the checksum. */
 static void pump_through(uint64_t size, size_t bufsize, unsigned flags,
                          int expect_spliced)
 {
   char arg[32];
   const char *args[] = {"emit", arg, NULL};
-  int up[2];
-  int down[2];
-  int sum_out;
-  pid_t emitter;
-  pid_t summer;
-  uint64_t len;
-  uint64_t check;
+  struct route r;
   cuprum_pump_stats st;
 
   snprintf(arg, sizeof(arg), "%llu", (unsigned long long)size);
-  test_pipe(up);
-  test_pipe(down);
-  emitter = test_spawn(-1, up[1], args);
-  test_close(&up[1]);
-  test_sum_start(down[0], &summer, &sum_out);
-  test_close(&down[0]);
-
-  assert_int_equal(cuprum_pump(up[0], down[1], bufsize, flags, &st), 0);
+  route_start(&r, args);
+  assert_int_equal(cuprum_pump(r.in, r.out, bufsize, flags, &st), 0);
   assert_int_equal(st.delivered, size);
   assert_int_equal(st.received, size);
   assert_int_equal(st.writer_closed, 0);
   assert_int_equal(st.spliced, expect_spliced);
   /* The lent descriptors are still open. */
-  assert_true(fcntl(up[0], F_GETFD) != -1);
-  assert_true(fcntl(down[1], F_GETFD) != -1);
-  test_close(&up[0]);
-  test_close(&down[1]);
-
-  test_sum_finish(summer, sum_out, &len, &check);
-  assert_int_equal(test_wait(emitter), 0);
-  assert_int_equal(len, size);
-  assert_int_equal(check, test_pattern_checksum(size));
+  assert_true(fcntl(r.in, F_GETFD) != -1);
+  assert_true(fcntl(r.out, F_GETFD) != -1);
+  route_finish(&r, size);
 }
 
 static void test_pump_small_splice(void **state)
@@ -224,13 +253,7 @@ static void eintr_case(unsigned flags)
   struct itimerval tick = {{0, 2000}, {0, 2000}};
   struct itimerval stop = {{0, 0}, {0, 0}};
   const char *args[] = {"trickle", "200", "1", NULL};
-  int up[2];
-  int down[2];
-  int sum_out;
-  pid_t emitter;
-  pid_t summer;
-  uint64_t len;
-  uint64_t check;
+  struct route r;
   cuprum_pump_stats st;
 
   memset(&sa, 0, sizeof(sa));
@@ -239,25 +262,14 @@ static void eintr_case(unsigned flags)
   sigemptyset(&sa.sa_mask);
   assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
 
-  test_pipe(up);
-  test_pipe(down);
-  emitter = test_spawn(-1, up[1], args);
-  test_close(&up[1]);
-  test_sum_start(down[0], &summer, &sum_out);
-  test_close(&down[0]);
-
+  route_start(&r, args);
   alarms = 0;
   assert_int_equal(setitimer(ITIMER_REAL, &tick, NULL), 0);
-  assert_int_equal(cuprum_pump(up[0], down[1], 512, flags, &st), 0);
+  assert_int_equal(cuprum_pump(r.in, r.out, 512, flags, &st), 0);
   assert_int_equal(setitimer(ITIMER_REAL, &stop, NULL), 0);
   assert_true(alarms > 10);
   assert_int_equal(st.delivered, 200 * 4096);
-  test_close(&up[0]);
-  test_close(&down[1]);
-  test_sum_finish(summer, sum_out, &len, &check);
-  assert_int_equal(test_wait(emitter), 0);
-  assert_int_equal(len, 200 * 4096);
-  assert_int_equal(check, test_pattern_checksum(200 * 4096));
+  route_finish(&r, 200 * 4096);
   assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
 }
 
@@ -278,34 +290,17 @@ static void test_pump_eintr_copy(void **state)
 static void eagain_case(unsigned flags)
 {
   const char *args[] = {"trickle", "64", "2", NULL};
-  int up[2];
-  int down[2];
-  int sum_out;
-  pid_t emitter;
-  pid_t summer;
-  uint64_t len;
-  uint64_t check;
+  struct route r;
   cuprum_pump_stats st;
 
-  test_pipe(up);
-  test_pipe(down);
-  emitter = test_spawn(-1, up[1], args);
-  test_close(&up[1]);
-  test_sum_start(down[0], &summer, &sum_out);
-  test_close(&down[0]);
-  assert_int_equal(fcntl(up[0], F_SETFL, O_NONBLOCK), 0);
-  assert_int_equal(fcntl(down[1], F_SETFL, O_NONBLOCK), 0);
-
-  assert_int_equal(cuprum_pump(up[0], down[1], 1000, flags, &st), 0);
+  route_start(&r, args);
+  assert_int_equal(fcntl(r.in, F_SETFL, O_NONBLOCK), 0);
+  assert_int_equal(fcntl(r.out, F_SETFL, O_NONBLOCK), 0);
+  assert_int_equal(cuprum_pump(r.in, r.out, 1000, flags, &st), 0);
   assert_int_equal(st.delivered, 64 * 4096);
-  assert_true(fcntl(up[0], F_GETFL) & O_NONBLOCK);
-  assert_true(fcntl(down[1], F_GETFL) & O_NONBLOCK);
-  test_close(&up[0]);
-  test_close(&down[1]);
-  test_sum_finish(summer, sum_out, &len, &check);
-  assert_int_equal(test_wait(emitter), 0);
-  assert_int_equal(len, 64 * 4096);
-  assert_int_equal(check, test_pattern_checksum(64 * 4096));
+  assert_true(fcntl(r.in, F_GETFL) & O_NONBLOCK);
+  assert_true(fcntl(r.out, F_GETFL) & O_NONBLOCK);
+  route_finish(&r, 64 * 4096);
 }
 
 static void test_pump_eagain_splice(void **state)
@@ -325,31 +320,15 @@ static void test_pump_eagain_copy(void **state)
 static void test_pump_eagain_full_writer(void **state)
 {
   const char *emit_args[] = {"emit", "4194304", NULL};
-  int up[2];
-  int down[2];
-  int sum_out;
-  pid_t emitter;
-  pid_t summer;
-  uint64_t len;
-  uint64_t check;
+  struct route r;
   cuprum_pump_stats st;
 
   (void)state;
-  test_pipe(up);
-  test_pipe(down);
-  emitter = test_spawn(-1, up[1], emit_args);
-  test_close(&up[1]);
-  test_sum_start(down[0], &summer, &sum_out);
-  test_close(&down[0]);
-  assert_int_equal(fcntl(down[1], F_SETFL, O_NONBLOCK), 0);
-  assert_int_equal(cuprum_pump(up[0], down[1], 1 << 16, 0, &st), 0);
+  route_start(&r, emit_args);
+  assert_int_equal(fcntl(r.out, F_SETFL, O_NONBLOCK), 0);
+  assert_int_equal(cuprum_pump(r.in, r.out, 1 << 16, 0, &st), 0);
   assert_int_equal(st.delivered, 4 * MiB);
-  test_close(&up[0]);
-  test_close(&down[1]);
-  test_sum_finish(summer, sum_out, &len, &check);
-  assert_int_equal(test_wait(emitter), 0);
-  assert_int_equal(check, test_pattern_checksum(4 * MiB));
-  (void)len;
+  route_finish(&r, 4 * MiB);
 }
 
 static int temp_file(int extra_flags)
@@ -400,30 +379,20 @@ static void test_pump_splice_einval_fallback(void **state)
 static void test_pump_file_to_pipe(void **state)
 {
   const uint64_t size = 2 * MiB + 77;
-  int file = temp_file(0);
-  int down[2];
-  int sum_out;
-  pid_t summer;
-  uint64_t len;
-  uint64_t check;
+  struct route r;
   cuprum_pump_stats st;
   char *buf = malloc(size);
 
   (void)state;
+  route_start(&r, NULL);
+  r.in = temp_file(0);
   assert_non_null(buf);
   test_pattern_fill(buf, 0, size);
-  assert_int_equal(pwrite(file, buf, size, 0), (ssize_t)size);
+  assert_int_equal(pwrite(r.in, buf, size, 0), (ssize_t)size);
   free(buf);
-  test_pipe(down);
-  test_sum_start(down[0], &summer, &sum_out);
-  test_close(&down[0]);
-  assert_int_equal(cuprum_pump(file, down[1], 1 << 16, 0, &st), 0);
+  assert_int_equal(cuprum_pump(r.in, r.out, 1 << 16, 0, &st), 0);
   assert_int_equal(st.delivered, size);
-  test_close(&down[1]);
-  test_sum_finish(summer, sum_out, &len, &check);
-  assert_int_equal(len, size);
-  assert_int_equal(check, test_pattern_checksum(size));
-  test_close(&file);
+  route_finish(&r, size);
 }
 
 /* Errors other than a closed writer come back with their errno intact. */

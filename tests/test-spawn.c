@@ -103,16 +103,7 @@ static void test_merge_null_and_paths(void **state)
   /* stdout to a file, truncated then appended to; stdin from it. */
   pu_tmpdir(dir, sizeof(dir), "cuprum-test-spawn");
   snprintf(path, sizeof(path), "%s/out", dir);
-  cmd = pu_cmd("print", "one\n");
-  assert_int_equal(
-      cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, path, CUPRUM_PATH_TRUNCATE),
-      0);
-  assert_int_equal(spawn_wait(cmd), 0);
-  cmd = pu_cmd("print", "two\n");
-  assert_int_equal(
-      cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, path, CUPRUM_PATH_APPEND),
-      0);
-  assert_int_equal(spawn_wait(cmd), 0);
+  pu_write_one_two(path, spawn_wait);
   cmd = pu_cmd("cat");
   assert_int_equal(cuprum_cmd_redirect_path(cmd, CUPRUM_STDIN, path, 0), 0);
   assert_int_equal(spawn_output(cmd, 0, buf, sizeof(buf)), 0);
@@ -393,33 +384,17 @@ static void test_path_of_the_overlay(void **state)
   assert_int_equal(rmdir(dir), 0);
 }
 
-/* An allocator that fails while `failing` is set, else the C library's. */
-static int failing;
-
-static void *fail_realloc(void *ctx, void *ptr, size_t size)
-{
-  (void)ctx;
-  return failing ? NULL : realloc(ptr, size);
-}
-
-static void fail_free(void *ctx, void *ptr)
-{
-  (void)ctx;
-  free(ptr);
-}
-
 static void test_out_of_memory(void **state)
 {
-  const cuprum_allocator a = {fail_realloc, fail_free, NULL};
   cuprum_cmd *cmd = pu_cmd("exit", "0");
   (void)state;
 
-  cuprum_set_allocator(&a);
-  /* The environment overlay is built at spawn time. */
+  /* The environment overlay is built at spawn time: from there on every
+   * allocation fails. */
   assert_int_equal(cuprum_cmd_setenv(cmd, "CUPRUM_SPAWN_T", "x"), 0);
-  failing = 1;
+  test_use_counter(1);
   expect_failure(cmd, -ENOMEM);
-  failing = 0;
+  assert_true(test_counter.failed > 0);
   cuprum_set_allocator(NULL);
 }
 
@@ -447,28 +422,17 @@ static void test_bad_arguments(void **state)
   cuprum_cmd_free(cmd);
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_stdin_stdout_fds, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_merge_null_and_paths, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_env_cwd_and_fds, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_spawn_twice, pu_setup, pu_teardown),
-      cmocka_unit_test_setup_teardown(test_process_group, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_pidfd_poll, pu_setup, pu_teardown),
-      cmocka_unit_test_setup_teardown(test_signal_state, pu_setup, pu_teardown),
-      cmocka_unit_test_setup_teardown(test_exec_failures, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_path_of_the_overlay, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_out_of_memory, pu_setup,
-                                      pu_teardown),
-      cmocka_unit_test_setup_teardown(test_bad_arguments, pu_setup,
-                                      pu_teardown),
+      T(test_stdin_stdout_fds),    T(test_merge_null_and_paths),
+      T(test_env_cwd_and_fds),     T(test_spawn_twice),
+      T(test_process_group),       T(test_pidfd_poll),
+      T(test_signal_state),        T(test_exec_failures),
+      T(test_path_of_the_overlay), T(test_out_of_memory),
+      T(test_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

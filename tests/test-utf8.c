@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * test-utf8.c - the UTF-8 boundary contract: no character split across
- * pieces, at most three bytes held, and decoding the pieces one by one
- * equals decoding the whole stream, for every chunking and with invalid
- * bytes mixed in.
+ * test-utf8.c - the text-byte helpers of utf8.c.  The UTF-8 boundary
+ * contract: no character split across pieces, at most three bytes held,
+ * and decoding the pieces one by one equals decoding the whole stream, for
+ * every chunking and with invalid bytes mixed in.  cuprum_ascii: the
+ * verdict on any byte range, whatever its length, start alignment and
+ * place of the first high byte, and blind to the bytes around it.
  */
 #include "config.h"
 
@@ -256,6 +258,129 @@ static void test_utf8_bad_input_and_stop(void **state)
   cuprum_utf8_free(NULL);
 }
 
+/* cuprum_ascii reads 8-byte words, four per step, and looks at its verdict
+ * every 4096 bytes (utf8.c's ASCII_STEP and ASCII_STRIDE): the lengths
+ * below sit around a word, a step, a stride and their multiples, and every
+ * range starts at each of the 8 alignments of a word. */
+#define ASCII_WORD 8
+#define ASCII_STEP 32
+#define ASCII_STRIDE 4096
+#define ASCII_BUF (3 * ASCII_STRIDE + 4 * ASCII_WORD)
+
+/* Every ASCII value in turn, so that each of bits 0..6 is set somewhere. */
+static void ascii_fill(unsigned char *buf, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    buf[i] = (unsigned char)(i * 37 % 128);
+}
+
+static void test_ascii_empty(void **state)
+{
+  (void)state;
+  assert_int_equal(cuprum_ascii(NULL, 0), 1);
+  assert_int_equal(cuprum_ascii("\x80\xff", 0), 1);
+  assert_int_equal(cuprum_ascii("", 1), 1); /* the NUL is ASCII */
+}
+
+static void test_ascii_every_byte(void **state)
+{
+  unsigned char all[128];
+  unsigned char buf[100];
+
+  (void)state;
+  for (int b = 0; b < 256; b++) {
+    unsigned char one = (unsigned char)b;
+    assert_int_equal(cuprum_ascii(&one, 1), b < 0x80);
+  }
+  for (int b = 0; b < 128; b++)
+    all[b] = (unsigned char)b;
+  assert_int_equal(cuprum_ascii(all, sizeof(all)), 1);
+  /* Each high value in the middle of an unaligned range. */
+  ascii_fill(buf, sizeof(buf));
+  for (int b = 0x80; b < 256; b++) {
+    buf[50] = (unsigned char)b;
+    assert_int_equal(cuprum_ascii(buf + 3, 90), 0);
+  }
+}
+
+/* The range [off, off + len) of buf, all ASCII, is said to be ASCII; one
+ * high byte at `pos` inside it makes it not; high bytes just outside it do
+ * not count. */
+static void check_ascii_at(unsigned char *buf, size_t off, size_t len,
+                           size_t pos, unsigned char high)
+{
+  unsigned char keep = buf[off + pos];
+
+  buf[off + pos] = high;
+  if (cuprum_ascii(buf + off, len) != 0)
+    fail_msg("high byte 0x%02x at %zu of %zu bytes from offset %zu missed",
+             high, pos, len, off);
+  buf[off + pos] = keep;
+}
+
+static void check_ascii_range(unsigned char *buf, size_t off, size_t len)
+{
+  /* The first and last word, step and stride, and the middle. */
+  const size_t near[] = {0,
+                         1,
+                         ASCII_WORD - 1,
+                         ASCII_WORD,
+                         ASCII_STEP - 1,
+                         ASCII_STEP,
+                         ASCII_STRIDE - 1,
+                         ASCII_STRIDE,
+                         ASCII_STRIDE + 1,
+                         2 * ASCII_STRIDE - 1,
+                         2 * ASCII_STRIDE,
+                         len / 2,
+                         len - ASCII_STEP - 1,
+                         len - ASCII_STEP,
+                         len - ASCII_WORD - 1,
+                         len - ASCII_WORD,
+                         len - 2,
+                         len - 1};
+
+  buf[off - 1] = 0x80;
+  buf[off + len] = 0xff;
+  if (cuprum_ascii(buf + off, len) != 1)
+    fail_msg("%zu ASCII bytes from offset %zu said not to be", len, off);
+  if (len <= 2 * ASCII_STEP) {
+    for (size_t pos = 0; pos < len; pos++)
+      check_ascii_at(buf, off, len, pos, pos % 2 ? 0xff : 0x80);
+  } else {
+    for (size_t k = 0; k < sizeof(near) / sizeof(near[0]); k++)
+      if (near[k] < len)
+        check_ascii_at(buf, off, len, near[k], k % 2 ? 0xff : 0x80);
+  }
+  buf[off - 1] = 'a';
+  buf[off + len] = 'a';
+}
+
+static void test_ascii_lengths_and_positions(void **state)
+{
+  /* Lengths around 0, a word, one and two steps, one, two and three
+   * strides. */
+  const size_t bases[] = {0,
+                          2 * ASCII_WORD,
+                          ASCII_STEP,
+                          2 * ASCII_STEP,
+                          ASCII_STRIDE,
+                          2 * ASCII_STRIDE,
+                          3 * ASCII_STRIDE};
+  unsigned char *buf = malloc(ASCII_BUF + 2 * ASCII_WORD);
+
+  (void)state;
+  assert_non_null(buf);
+  ascii_fill(buf, ASCII_BUF + 2 * ASCII_WORD);
+  for (size_t off = 1; off <= ASCII_WORD; off++)
+    for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++)
+      for (size_t d = 0; d <= 2 * ASCII_WORD + 1; d++) {
+        size_t len = bases[b] + d - (bases[b] > 0 ? ASCII_WORD + 1 : 0);
+        check_ascii_range(buf, off, len);
+      }
+  free(buf);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, test_fd_setup, test_fd_teardown)
 
 int main(void)
@@ -263,7 +388,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
       T(test_utf8_complete),           T(test_utf8_every_cut),
       T(test_utf8_one_byte_feeds),     T(test_utf8_random),
-      T(test_utf8_bad_input_and_stop),
+      T(test_utf8_bad_input_and_stop), T(test_ascii_empty),
+      T(test_ascii_every_byte),        T(test_ascii_lengths_and_positions),
   };
   return cmocka_run_group_tests_name("utf8", tests, NULL, NULL);
 }

@@ -177,16 +177,22 @@ struct test_counter test_counter;
 
 static void *count_realloc(void *ctx, void *ptr, size_t size)
 {
+  struct test_counter *c = &test_counter;
   void *r;
   (void)ctx;
-  test_counter.calls++;
-  if (size > test_counter.largest)
-    test_counter.largest = size;
-  if (test_counter.fail_at > 0 && test_counter.calls >= test_counter.fail_at)
+  c->calls++;
+  if (size > c->largest)
+    c->largest = size;
+  if (c->fail_at > 0 &&
+      (c->fail_once ? c->calls == c->fail_at : c->calls >= c->fail_at)) {
+    c->failed++;
     return NULL;
-  r = realloc(ptr, size);
+  }
+  /* At least one byte: realloc(ptr, 0) may free ptr and return NULL,
+   * which would read as a failure and lose a block from the count. */
+  r = realloc(ptr, size > 0 ? size : 1);
   if (r != NULL && ptr == NULL)
-    test_counter.live++;
+    c->live++;
   return r;
 }
 
@@ -198,12 +204,23 @@ static void count_free(void *ctx, void *ptr)
   free(ptr);
 }
 
-void test_use_counter(long fail_at)
+static void use_counter(long fail_at, int fail_once)
 {
   static const cuprum_allocator a = {count_realloc, count_free, NULL};
   memset(&test_counter, 0, sizeof(test_counter));
   test_counter.fail_at = fail_at;
+  test_counter.fail_once = fail_once;
   cuprum_set_allocator(&a);
+}
+
+void test_use_counter(long fail_at)
+{
+  use_counter(fail_at, 0);
+}
+
+void test_use_counter_once(long fail_at)
+{
+  use_counter(fail_at, 1);
 }
 
 int test_under_qemu(void)

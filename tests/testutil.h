@@ -72,19 +72,26 @@ void test_sum_start(int fd, pid_t *pid, int *out_fd);
 void test_sum_finish(pid_t pid, int out_fd, uint64_t *len, uint64_t *check);
 
 /*
- * A counting allocator for cuprum_set_allocator: calls made, blocks live
- * and the largest size asked for; from call number fail_at on (0: never)
- * every call fails.  test_use_counter(fail_at) zeroes the counts and
- * installs it; cuprum_set_allocator(NULL) puts the default back.
+ * A counting allocator for cuprum_set_allocator: calls made, blocks live,
+ * the largest size asked for, and the calls it failed on purpose.  Call
+ * number fail_at fails (0: none), and unless fail_once is set so does
+ * every call after it.  test_use_counter(fail_at) zeroes the counts and
+ * installs it failing from call fail_at on (memory running out);
+ * test_use_counter_once(fail_at) fails that one call only (one allocation
+ * refused, the next granted).  cuprum_set_allocator(NULL) puts the
+ * default back.
  */
 struct test_counter {
   long calls;
   long live;
   long fail_at;
+  int fail_once;
+  long failed;
   size_t largest;
 };
 extern struct test_counter test_counter;
 void test_use_counter(long fail_at);
+void test_use_counter_once(long fail_at);
 
 /*
  * The emulator this test runs under, or NULL natively: "qemu-user" (the

@@ -108,30 +108,6 @@ int native_codec_init(native_state *st, native_codec *c, const char *encoding,
   return 0;
 }
 
-/* 1 when every byte of data is below 0x80, stopping early (every 64 KiB)
- * at one that is not.  libcuprum's capture buffer runs the same scan on
- * the bytes it takes in (capbuf.c), but exports only its verdict on a
- * buffer, cuprum_capbuf_ascii; the bytes decoded here also come from
- * cuprum_consume's capture and from single lines, with no buffer to ask,
- * so the scan is kept here until libcuprum exports one over any bytes. */
-int native_all_ascii(const char *data, size_t len)
-{
-  const unsigned char *p = (const unsigned char *)data;
-  uint64_t acc = 0;
-  size_t i = 0;
-
-  for (; i + 8 <= len; i += 8) {
-    uint64_t w;
-    memcpy(&w, p + i, 8);
-    acc |= w;
-    if ((i & 0xFFFF) == 0 && (acc & 0x8080808080808080ull) != 0)
-      return 0;
-  }
-  for (; i < len; i++)
-    acc |= p[i];
-  return (acc & 0x8080808080808080ull) == 0;
-}
-
 /* Advises the memory of a large str, from the page holding its header to
  * the page holding its terminating NUL, for transparent huge pages.  A
  * large str is a map of its own (glibc serves big requests with mmap), so
@@ -170,8 +146,7 @@ static PyObject *decode_large_ascii(const native_codec *c, const char *data,
 {
   PyObject *text;
 
-  if (len < LARGE_TEXT || c->kind == CODEC_OTHER ||
-      !native_all_ascii(data, len))
+  if (len < LARGE_TEXT || c->kind == CODEC_OTHER || !cuprum_ascii(data, len))
     return NULL;
   text = PyUnicode_New((Py_ssize_t)len, 127);
   if (text == NULL)

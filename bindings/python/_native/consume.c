@@ -5,6 +5,8 @@
  */
 #include "native.h"
 
+#include <stdarg.h>
+
 struct consume_ctx {
   PyThreadState *ts;
   PyObject *tee;      /* a Python tee object, or NULL */
@@ -47,6 +49,25 @@ static PyObject *finish_sink(PyObject *sink)
   return PyObject_CallMethod(sink, "finish", NULL);
 }
 
+/* make(module, args) with the arguments built from `format` as by
+ * Py_BuildValue: a new reference, or NULL with an exception set. */
+static PyObject *make_sink(PyObject *(*make)(PyObject *, PyObject *),
+                           PyObject *module, const char *format, ...)
+{
+  PyObject *args;
+  PyObject *sink;
+  va_list ap;
+
+  va_start(ap, format);
+  args = Py_VaBuildValue(format, ap);
+  va_end(ap);
+  if (args == NULL)
+    return NULL;
+  sink = make(module, args);
+  Py_DECREF(args);
+  return sink;
+}
+
 PyObject *native_consume(PyObject *module, PyObject *args, PyObject *kw)
 {
   static char *kwlist[] = {"fd",  "encoding", "errors", "capture",
@@ -78,21 +99,15 @@ PyObject *native_consume(PyObject *module, PyObject *args, PyObject *kw)
       if (native_as_int(tee, &opts.tee_fd) < 0)
         goto out;
     } else {
-      PyObject *targs = Py_BuildValue("(Oss)", tee, encoding, errors);
-      if (targs == NULL)
-        goto out;
-      ctx.tee = native_text_tee(module, targs);
-      Py_DECREF(targs);
+      ctx.tee =
+          make_sink(native_text_tee, module, "(Oss)", tee, encoding, errors);
       if (ctx.tee == NULL)
         goto out;
     }
   }
   if (on_line != Py_None) {
-    PyObject *largs = Py_BuildValue("(ssO)", encoding, errors, on_line);
-    if (largs == NULL)
-      goto out;
-    ctx.splitter = native_line_splitter(module, largs);
-    Py_DECREF(largs);
+    ctx.splitter = make_sink(native_line_splitter, module, "(ssO)", encoding,
+                             errors, on_line);
     if (ctx.splitter == NULL)
       goto out;
   }

@@ -113,9 +113,6 @@ void native_codec_clear(native_codec *c);
 PyObject *native_codec_decode(const native_codec *c, const char *data,
                               size_t len);
 
-/* 1 when every byte of `data` is below 0x80, else 0. */
-int native_all_ascii(const char *data, size_t len);
-
 /* Advises the memory of a large str for transparent huge pages (a hint:
  * failures are ignored). */
 void native_advise_huge(PyObject *text);
