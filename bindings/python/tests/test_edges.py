@@ -33,3 +33,47 @@ def test_huge_grace_does_not_overflow_poll(seconds: float) -> None:
     # sleep ends at the SIGTERM; the SIGKILL, due in ``seconds``, is never sent.
     with pytest.raises(TimeoutExpired):
         cmd("sleep", "30").run_sync(timeout=0.1, context=ExecutionContext(cancel_grace=seconds))
+
+
+# -- a stream closed from another task -----------------------------------------
+
+
+@pytest.mark.parametrize("where", ["waiting", "holding"])
+def test_aclose_from_another_task(where: str) -> None:
+    # The consumer waits for the next event (the child writes nothing
+    # more), or holds one, mid-batch, while it awaits something else;
+    # another task closes the stream: the run is stopped and reaped, and
+    # the consumer's iteration ends with no further event.
+    stream = child("lines", "100", "sleep", "30").stream(context=ExecutionContext(cancel_grace=0.2))
+    seen: list[ExecEvent] = []
+    closed = asyncio.Event()
+
+    async def consume() -> None:
+        async with stream:
+            async for event in stream:
+                seen.append(event)
+                if where == "holding" and event.phase == "stdout":
+                    await closed.wait()
+
+    async def main() -> None:
+        task = asyncio.ensure_future(consume())
+        while not any(e.phase == "stdout" for e in seen):
+            await asyncio.sleep(0.01)
+        if where == "waiting":
+            while len(lines(seen)) < 100:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)  # the consumer waits for output
+        await asyncio.wait_for(stream.aclose(), 20)
+        closed.set()
+        await asyncio.wait_for(task, 20)
+
+    asyncio.run(main())
+    assert len(lines(seen)) == (100 if where == "waiting" else 1)
+    assert seen[-1].phase == "stdout"
+    with pytest.raises(RuntimeError, match="closed before its end"):
+        stream.result
+
+
+def lines(events: list[ExecEvent]) -> list[str | None]:
+    """The stdout lines of ``events``."""
+    return [e.line for e in events if e.phase == "stdout"]

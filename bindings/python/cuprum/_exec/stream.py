@@ -162,8 +162,9 @@ class _Session:
     # -- leaving early ------------------------------------------------------
 
     def cut(self) -> None:
-        """Drop the events of the item being consumed: a later pull of an
-        iterator that still holds it ends at once."""
+        """Drop the events queued and those of the item being consumed: a
+        later pull of an iterator that still holds it ends at once."""
+        self.queue.take()
         current, self.current = self.current, None
         if current is not None:
             current.clear()
@@ -478,10 +479,13 @@ class EventStream(typ.Generic[R]):
         self._session.use(asynchronous=True)
         agen, self._agen = self._agen, _nothing()
         items, self._items = self._items, None
+        # A generator another task is running (a consumer waiting for
+        # events) cannot be closed: the abandoned run wakes that consumer,
+        # whose iteration then ends.
         close = getattr(agen, "aclose", None)  # the native AsyncEvents has none
-        if close is not None:
+        if close is not None and not getattr(agen, "ag_running", False):
             await close()
-        if items is not None:
+        if items is not None and not items.ag_running:
             await items.aclose()
         await self._session.aclose()
 
