@@ -15,6 +15,7 @@ import pytest
 from conftest import child, cmd
 
 from cuprum import ExecEvent, ExecutionContext, TimeoutExpired
+from cuprum.sh import EventStream
 
 #: Far beyond what ``poll`` takes in milliseconds (a C int: 24.8 days).
 HUGE = [1e7, 1e300]
@@ -72,6 +73,36 @@ def test_aclose_from_another_task(where: str) -> None:
     assert seen[-1].phase == "stdout"
     with pytest.raises(RuntimeError, match="closed before its end"):
         stream.result
+
+
+def test_loop_end_stops_an_unclosed_async_stream() -> None:
+    # An async stream left (``break``) without ``async with`` or aclose(),
+    # still referenced when its loop ends (asyncio.run closes the loop's
+    # unfinished async generators): its run is stopped and reaped with the
+    # loop, not left running until the stream is dropped.
+    kept: list[EventStream[typ.Any]] = []
+    pids: list[int] = []
+
+    async def main() -> None:
+        stream = child("text", "ready\n", "sleep", "30").stream(
+            context=ExecutionContext(cancel_grace=0.2)
+        )
+        kept.append(stream)
+        async for event in stream:
+            if event.phase == "start" and event.pid is not None:
+                pids.append(event.pid)
+            if event.phase == "stdout":
+                break
+
+    try:
+        asyncio.run(main())
+        assert len(pids) == 1
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pids[0], os.WNOHANG)  # reaped: no such child
+        with pytest.raises(RuntimeError, match="closed before its end"):
+            kept[0].result
+    finally:
+        kept.clear()
 
 
 def lines(events: list[ExecEvent]) -> list[str | None]:

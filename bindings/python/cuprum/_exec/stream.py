@@ -300,7 +300,14 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
                 driver.resume_reading()
             for item in items:
                 session.current = item
-                yield item
+                try:
+                    yield item
+                except GeneratorExit:
+                    # Closed at a yield: by aclose(), or by the end of the
+                    # loop (asyncio.run closes unfinished async generators),
+                    # after which nothing could drive the run any more.
+                    await session.aclose()
+                    raise
             session.current = None
         elif run.done:
             break
