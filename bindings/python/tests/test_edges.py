@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import typing as typ
 
 import pytest
 from conftest import child, cmd
 
 from cuprum import ExecEvent, ExecutionContext, TimeoutExpired
+from cuprum._exec.limits import LINE_CUT_MARKER, LineLimiter
 from cuprum.sh import EventStream
 
 #: Far beyond what ``poll`` takes in milliseconds (a C int: 24.8 days).
@@ -108,3 +110,70 @@ def test_loop_end_stops_an_unclosed_async_stream() -> None:
 def lines(events: list[ExecEvent]) -> list[str | None]:
     """The stdout lines of ``events``."""
     return [e.line for e in events if e.phase == "stdout"]
+
+
+# -- line events of a capped run -----------------------------------------------
+
+MARK = LINE_CUT_MARKER.encode()
+
+
+def _limited(chunks: list[bytes], limit: int) -> bytes:
+    got: list[bytes] = []
+    limiter = LineLimiter(got.append, limit, "utf-8")
+    for chunk in chunks:
+        limiter.feed(chunk)
+    limiter.flush()
+    return b"".join(got)
+
+
+def _limited_whole(data: bytes, limit: int) -> bytes:
+    """What the limiter must give, whatever the chunking: each line (up to
+    a \\n or \\r) longer than ``limit`` is cut at ``limit`` bytes, backed off
+    to a UTF-8 character start, then marked."""
+    parts = []
+    start = 0
+    for end in [i for i, b in enumerate(data) if b in b"\r\n"] + [len(data)]:
+        line = data[start:end]
+        if len(line) > limit:
+            cut = limit
+            while cut > 0 and limit - cut < 3 and line[cut] & 0xC0 == 0x80:
+                cut -= 1
+            line = line[:cut] + MARK
+        parts.append(line + data[end : end + 1])
+        start = end + 1
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "limit"),
+    [
+        # A dropped long line ends mid-chunk; the next line ends that chunk
+        # with a partial "€", and is cut within it by the next chunk.
+        ([b"\xc3\xa9a\xc3\xa9", b"\xff\n\xe2\x82", b"\xac\n"], 2),
+        # The same with the partial character at the very end of the output.
+        ([b"aaaa", b"\n\xe2\x82"], 1),
+        ([b"aaaa", b"\na\xe2\x82"], 2),
+    ],
+)
+def test_line_cut_after_a_dropped_line_stays_on_a_character(chunks: list[bytes], limit: int) -> None:
+    assert _limited(chunks, limit) == _limited_whole(b"".join(chunks), limit)
+
+
+def test_line_limiter_any_chunking_of_multibyte_text() -> None:
+    # Pseudo-random lines of one- to four-byte characters, invalid bytes
+    # and both endings, fed in pseudo-random chunks: the result is the same
+    # as for the whole output at once. (No stray continuation byte: it is
+    # no part of a character, and the whole-output model would back off
+    # over it.)
+    rng = random.Random(1)
+    alphabet = [b"a", b"\n", b"\r", "é".encode(), "€".encode(), "😀".encode(), b"\xff"]
+    for _ in range(3000):
+        limit = rng.randint(1, 8)
+        data = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        chunks = []
+        at = 0
+        while at < len(data):
+            size = rng.randint(1, 5)
+            chunks.append(data[at : at + size])
+            at += size
+        assert _limited(chunks, limit) == _limited_whole(data, limit), (chunks, limit)

@@ -140,7 +140,9 @@ class LineLimiter:
         if self.held:
             data = self.held + data
             self.held = b""
-        if self.utf8 and not self.dropping:
+        if self.utf8:
+            # Even while dropping: the chunk may end the dropped line and
+            # end the next one with a partial character.
             keep = _incomplete_tail(data)
             if keep:
                 data, self.held = data[:-keep], data[-keep:]
@@ -182,13 +184,17 @@ class LineLimiter:
             self.feed_next(bytes(out))
 
     def flush(self) -> None:
-        """Pass on a held-back partial character (at end of stream)."""
+        """Pass on a held-back partial character (at end of stream), or
+        cut the line before it when it does not fit."""
         held, self.held = self.held, b""
-        if held:
-            self.feed(held)
-            self.held, held = b"", self.held
-            if held:
-                self.feed_next(held)
+        if not held or self.dropping:
+            return
+        if self.run + len(held) <= self.limit:
+            self.run += len(held)
+            self.feed_next(held)
+        else:
+            self.feed_next(LINE_CUT_MARKER.encode("ascii"))
+            self.dropping = True
 
 
 def _incomplete_tail(data: bytes) -> int:
