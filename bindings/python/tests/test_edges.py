@@ -8,12 +8,15 @@ test here runs under both.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
+import signal
 import typing as typ
+from pathlib import Path
 
 import pytest
-from conftest import child, cmd
+from conftest import PYTHON, alive, child, cmd
 
 from cuprum import ExecEvent, ExecutionContext, TimeoutExpired
 from cuprum._exec.limits import LINE_CUT_MARKER, LineLimiter
@@ -105,6 +108,103 @@ def test_loop_end_stops_an_unclosed_async_stream() -> None:
             kept[0].result
     finally:
         kept.clear()
+
+
+#: Starts a daemon (a grandchild in the command's group, holding none of
+#: cuprum's pipes) that ignores SIGTERM, waits until it does, records its
+#: pid in ``argv[1]``, prints ``started``, sleeps ``argv[2]`` seconds and
+#: exits 0.
+_DAEMON = (
+    "import subprocess, sys, time\n"
+    "g = subprocess.Popen([sys.executable, '-I', '-c', "
+    "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print(1, flush=True); time.sleep(60)'], "
+    "stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)\n"
+    "g.stdout.readline()\n"
+    "g.stdout.close()\n"
+    "open(sys.argv[1], 'w').write(str(g.pid))\n"
+    "print('started', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_leaving_after_the_exit_event_signals_nothing(tmp_path: Path, mode: str) -> None:
+    # The command has exited and its pipes are closed: its run has ended,
+    # only the stream's StopIteration is still to come. Leaving the block
+    # then stops nothing, so a daemon the command started on purpose in its
+    # group keeps running, as when the stream is read to its end.
+    marker = tmp_path / "daemon"
+    stream = cmd(PYTHON, "-I", "-c", _DAEMON, str(marker), "0").stream(
+        context=ExecutionContext(process_group=True, cancel_grace=0.2)
+    )
+    phases: list[str] = []
+
+    async def consume() -> None:
+        async with stream:
+            async for event in stream:
+                phases.append(event.phase)
+                if event.phase == "exit":
+                    break
+
+    try:
+        if mode == "sync":
+            with stream:
+                for event in stream:
+                    phases.append(event.phase)
+                    if event.phase == "exit":
+                        break
+        else:
+            asyncio.run(consume())
+        assert phases[-1] == "exit"
+        daemon = int(marker.read_text())
+        assert _unkilled(daemon), "the daemon was killed"
+    finally:
+        if marker.exists():
+            _kill(int(marker.read_text()))
+
+
+def test_infinite_grace_never_kills_the_group_of_a_closed_stream(tmp_path: Path) -> None:
+    # Left early, the stream stops the group with SIGTERM; with
+    # cancel_grace=math.inf no SIGKILL follows (as documented), so a
+    # grandchild ignoring SIGTERM is left running once its parent is gone.
+    marker = tmp_path / "daemon"
+    stream = cmd(PYTHON, "-I", "-c", _DAEMON, str(marker), "60").stream(
+        context=ExecutionContext(process_group=True, cancel_grace=math.inf)
+    )
+    try:
+        with stream:
+            for event in stream:
+                if event.phase == "stdout":
+                    break
+        daemon = int(marker.read_text())
+        assert _unkilled(daemon), "the daemon was killed"
+    finally:
+        if marker.exists():
+            _kill(int(marker.read_text()))
+
+
+def _unkilled(pid: int) -> bool:
+    """Whether ``pid`` runs and no SIGKILL awaits it (one sent may not have
+    been acted on yet: it shows as pending in its status)."""
+    if not alive(pid):
+        return False
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    pending = 0
+    for line in status.splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")):
+            pending |= int(line.split()[1], 16)
+    return not pending & (1 << (signal.SIGKILL - 1))
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def lines(events: list[ExecEvent]) -> list[str | None]:

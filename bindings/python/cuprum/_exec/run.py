@@ -379,7 +379,10 @@ class Run:
         """Abandon the run (an exception, a cancelled task, a failed spawn):
         stop reading, close every pipe, and stop the children with the same
         sequence as :meth:`stop` (without ``grace``: SIGKILL at once). The
-        driver keeps calling back until :attr:`done`."""
+        driver keeps calling back until :attr:`done`. A run already done
+        signals nothing: its children are reaped, and whatever is left in
+        its group (a daemon it started) outlives it as after a normal end."""
+        finished = self.done
         if not self.abandoned:
             self.abandoned = True
             driver = self.driver
@@ -400,13 +403,17 @@ class Run:
                     driver.remove(feed.fd)
                 self.stdin_watched = False
                 feed.close()
-        self.lifecycle.stop(grace=None if grace else 0.0)
+        if not finished:
+            self.lifecycle.stop(grace=None if grace else 0.0)
 
     def kill_now(self) -> None:
         """Last resort when stopping was itself interrupted: abandon, SIGKILL
-        and reap every child (blocking), close every descriptor."""
+        and reap every child (blocking), close every descriptor; a no-op
+        for a run already done."""
+        finished = self.done
         self.abort(grace=False)
-        self.lifecycle.kill_now()
+        if not finished:
+            self.lifecycle.kill_now()
         for child in self.lifecycle.children:
             self._unwatch_pidfd(child)
 
