@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import PYTHON, alive, child, cmd
 
-from cuprum import ExecEvent, ExecutionContext, TimeoutExpired
+from cuprum import ExecEvent, ExecutionContext, RunOutputOptions, TimeoutExpired
 from cuprum._exec.limits import LINE_CUT_MARKER, LineLimiter
 from cuprum.sh import EventStream
 
@@ -277,3 +277,12 @@ def test_line_limiter_any_chunking_of_multibyte_text() -> None:
             chunks.append(data[at : at + size])
             at += size
         assert _limited(chunks, limit) == _limited_whole(data, limit), (chunks, limit)
+
+
+@pytest.mark.parametrize("sink", [object(), "not a stream"])
+def test_a_bad_echo_sink_leaks_no_pipe(sink: object) -> None:
+    # The error is raised as the first stage's output is wired; its pipes
+    # are closed (conftest checks descriptors) and its child reaped.
+    context = ExecutionContext(stdout_sink=typ.cast(typ.Any, sink))
+    with pytest.raises(AttributeError):
+        (cmd("seq", "3") | cmd("cat")).run_sync(output=RunOutputOptions(echo=True), context=context)

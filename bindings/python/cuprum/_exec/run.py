@@ -171,7 +171,14 @@ class Run:
                     self._unwatch_pidfd(other)
             for fd, phase, sink in ((started.out_fd, "stdout", out_sink), (started.err_fd, "stderr", err_sink)):
                 if fd >= 0:
-                    channel = Channel(fd, index, plan, phase=phase, sink=sink, events=events)
+                    try:
+                        channel = Channel(fd, index, plan, phase=phase, sink=sink, events=events)
+                    except BaseException:
+                        # A bad sink: abort() closes only the channels made.
+                        for unowned in (started.out_fd, started.err_fd):
+                            if unowned >= 0 and unowned not in self.channels:
+                                os.close(unowned)
+                        raise
                     self.channels[fd] = channel
                     self.open_channels[index] += 1
                     self.captures[index][phase == "stderr"] = channel.capture
