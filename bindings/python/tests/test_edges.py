@@ -279,6 +279,29 @@ def test_line_limiter_any_chunking_of_multibyte_text() -> None:
         assert _limited(chunks, limit) == _limited_whole(data, limit), (chunks, limit)
 
 
+# -- caps too large to be reached ------------------------------------------------
+
+#: Caps past what ``re`` repeats (2**32 - 1) and what a C ``ssize_t`` holds.
+LARGE_CAPS = [2**32, 2**63, 2**64, 10**30]
+
+
+@pytest.mark.parametrize("max_bytes", LARGE_CAPS)
+@pytest.mark.parametrize("on_overflow", ["truncate", "tail", "kill"])
+def test_a_cap_too_large_to_reach_keeps_everything(max_bytes: int, on_overflow: str) -> None:
+    # Any non-negative int is a valid cap; one no output can reach keeps
+    # the whole output, observed (line events) or not.
+    output = RunOutputOptions(max_bytes=max_bytes, on_overflow=on_overflow)
+    result = cmd("seq", "3").run_sync(output=output)
+    assert (result.stdout, result.truncated) == ("1\n2\n3\n", False)
+    with cmd("seq", "3").stream(output=output) as stream:
+        assert [e.line for e in stream if e.phase == "stdout"] == ["1", "2", "3"]
+    assert stream.result.stdout == "1\n2\n3\n"
+
+
+def test_line_limiter_with_a_limit_past_what_re_repeats() -> None:
+    assert _limited([b"ab\nc", b"d\r\n", b"e"], 2**32) == b"ab\ncd\r\ne"
+
+
 @pytest.mark.parametrize("sink", [object(), "not a stream"])
 def test_a_bad_echo_sink_leaks_no_pipe(sink: object) -> None:
     # The error is raised as the first stage's output is wired; its pipes
