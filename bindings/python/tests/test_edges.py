@@ -16,7 +16,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, alive, child, cmd
+from conftest import PYTHON, Runner, alive, child, cmd
 
 from cuprum import ExecEvent, ExecutionContext, RunOutputOptions, TimeoutExpired
 from cuprum._exec.limits import LINE_CUT_MARKER, LineLimiter
@@ -309,3 +309,20 @@ def test_a_bad_echo_sink_leaks_no_pipe(sink: object) -> None:
     context = ExecutionContext(stdout_sink=typ.cast(typ.Any, sink))
     with pytest.raises(AttributeError):
         (cmd("seq", "3") | cmd("cat")).run_sync(output=RunOutputOptions(echo=True), context=context)
+
+
+def test_an_echo_sink_error_is_raised_not_taken_for_the_end_of_output(run: Runner) -> None:
+    # Echo into a pipe nobody reads: the write error propagates. It was
+    # taken for the end of the child's output: the run "succeeded" with
+    # all but the first read's lines silently lost.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        with pytest.raises(BrokenPipeError):
+            run(
+                child("lines", "100000"),
+                output=RunOutputOptions(echo=True),
+                context=ExecutionContext(stdout_sink=typ.cast(typ.Any, writer)),
+            )
+    finally:
+        os.close(writer)

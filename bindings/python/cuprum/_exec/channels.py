@@ -91,11 +91,22 @@ class Channel:
             fill: cabc.Callable[[int, int], int] = read_from
 
             def read_chunk(size: int) -> int:
-                return fill(fd, size)
+                try:
+                    return fill(fd, size)
+                except BlockingIOError:
+                    raise
+                except OSError:
+                    return 0  # a read error ends the output
         else:
 
             def read_chunk(size: int) -> int:
-                data = os.read(fd, size)
+                try:
+                    data = os.read(fd, size)
+                except BlockingIOError:
+                    raise
+                except OSError:
+                    return 0  # a read error ends the output
+                # A sink's error (echo into a closed pipe) propagates.
                 if data:
                     for feed in feeds:
                         feed(data)
@@ -107,8 +118,6 @@ class Channel:
                 got = read_chunk(size)
             except BlockingIOError:
                 return
-            except OSError:
-                got = 0
             if not got:
                 on_eof(self)
                 return
