@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import PYTHON, Runner, alive, child, cmd
 
-from cuprum import ExecEvent, ExecutionContext, RunOutputOptions, TimeoutExpired
+from cuprum import ExecEvent, ExecutionContext, RunOutputOptions, StdinInput, TimeoutExpired
 from cuprum._exec.limits import LINE_CUT_MARKER, LineLimiter
 from cuprum.sh import EventStream
 
@@ -326,3 +326,30 @@ def test_an_echo_sink_error_is_raised_not_taken_for_the_end_of_output(run: Runne
             )
     finally:
         os.close(writer)
+
+
+# -- stdin chunks --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig", "iso2022_jp"])
+def test_str_chunks_are_encoded_as_one_text(run: Runner, encoding: str) -> None:
+    # "str encoded like text": one stream, so a codec with a byte order
+    # mark writes it once, not once per chunk, and a stateful one returns
+    # to its initial state at the end.
+    context = ExecutionContext(encoding=encoding)
+    text = "ab日本cd語"
+    whole = run(cmd("cat"), stdin=StdinInput(text=text), context=context)
+    chunked = run(cmd("cat"), stdin=StdinInput(chunks=["ab日", "", "本cd", "語"]), context=context)
+    assert whole.stdout == text
+    assert chunked.stdout == whole.stdout
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "iso2022_jp"])
+def test_async_str_chunks_are_encoded_as_one_text(encoding: str) -> None:
+    async def chunks() -> typ.AsyncIterator[str]:
+        for chunk in ("ab日", "", "本cd", "語"):
+            yield chunk
+
+    context = ExecutionContext(encoding=encoding)
+    result = asyncio.run(cmd("cat").run(stdin=StdinInput(chunks=chunks()), context=context))
+    assert result.stdout == "ab日本cd語"
