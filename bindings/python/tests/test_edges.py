@@ -302,6 +302,16 @@ def test_line_limiter_with_a_limit_past_what_re_repeats() -> None:
     assert _limited([b"ab\nc", b"d\r\n", b"e"], 2**32) == b"ab\ncd\r\ne"
 
 
+def test_kill_without_a_cap_is_no_cap(run: Runner) -> None:
+    # on_overflow="kill" with max_bytes=None: nothing to overflow, the whole
+    # output is kept (the pure engine's capture took no overflow callback).
+    output = RunOutputOptions(on_overflow="kill")
+    result = run(cmd("seq", "3") | cmd("cat"), output=output)
+    assert (result.stdout, result.truncated) == ("1\n2\n3\n", False)
+    with cmd("seq", "3").stream(output=output) as stream:
+        assert [e.line for e in stream if e.phase == "stdout"] == ["1", "2", "3"]
+
+
 @pytest.mark.parametrize("sink", [object(), "not a stream"])
 def test_a_bad_echo_sink_leaks_no_pipe(sink: object) -> None:
     # The error is raised as the first stage's output is wired; its pipes

@@ -169,23 +169,14 @@ class Run:
             elif not lifecycle.use_pidfd:
                 for other in lifecycle.children:
                     self._unwatch_pidfd(other)
-            for fd, phase, sink in ((started.out_fd, "stdout", out_sink), (started.err_fd, "stderr", err_sink)):
-                if fd >= 0:
-                    try:
-                        channel = Channel(fd, index, plan, phase=phase, sink=sink, events=events)
-                    except BaseException:
-                        # A bad sink: abort() closes only the channels made.
-                        for unowned in (started.out_fd, started.err_fd):
-                            if unowned >= 0 and unowned not in self.channels:
-                                os.close(unowned)
-                        raise
-                    self.channels[fd] = channel
-                    self.open_channels[index] += 1
-                    self.captures[index][phase == "stderr"] = channel.capture
-                    if plan.output.on_overflow == "kill" and channel.capture is not None:
-                        channel.capture.on_exceeded = self._output_limit
-                    os.set_blocking(fd, False)
-                    driver.add_reader(fd, channel.reader(self._close_channel))
+            try:
+                self._add_channels(driver, started.out_fd, started.err_fd, index, out_sink, err_sink)
+            except BaseException:
+                # A bad sink: abort() closes only the channels made.
+                for unowned in (started.out_fd, started.err_fd):
+                    if unowned >= 0 and unowned not in self.channels:
+                        os.close(unowned)
+                raise
             if events is not None:
                 events.emit("start")
         stdio.close()
@@ -196,6 +187,24 @@ class Run:
                 # Written from a callback, so an exception from a chunks
                 # source stops the run like one from a hook.
                 self._watch_stdin(on=True)
+
+    def _add_channels(
+        self, driver: Driver, out_fd: int, err_fd: int, index: int, out_sink: typ.Any, err_sink: typ.Any
+    ) -> None:
+        """Read stage ``index``'s stdout and stderr pipes (-1: none)."""
+        plan = self.plan
+        events = self.events[index]
+        kill = plan.output.on_overflow == "kill" and plan.output.max_bytes is not None
+        for fd, phase, sink in ((out_fd, "stdout", out_sink), (err_fd, "stderr", err_sink)):
+            if fd >= 0:
+                channel = Channel(fd, index, plan, phase=phase, sink=sink, events=events)
+                self.channels[fd] = channel
+                self.open_channels[index] += 1
+                self.captures[index][phase == "stderr"] = channel.capture
+                if kill and channel.capture is not None:
+                    channel.capture.on_exceeded = self._output_limit
+                os.set_blocking(fd, False)
+                driver.add_reader(fd, channel.reader(self._close_channel))
 
     # -- readiness callbacks -------------------------------------------------
 
