@@ -297,7 +297,10 @@ class Run:
             and not (returncode == _SIGPIPE and child.index < len(plan.commands) - 1)
         ):
             # Fail fast whichever stage failed: stop every other stage.
+            # The run ends for the failure: a deadline passing while the
+            # others stop is no timeout (as for an output cap).
             self.failure_index = child.index
+            self.deadline = None
             self.stop()
         if self.lifecycle.unreaped == 0 and self.lifecycle.stopping and self.channels:
             self._start_drain()
