@@ -12,6 +12,7 @@ import math
 import os
 import random
 import signal
+import time
 import typing as typ
 from pathlib import Path
 
@@ -277,6 +278,44 @@ def test_line_limiter_any_chunking_of_multibyte_text() -> None:
             chunks.append(data[at : at + size])
             at += size
         assert _limited(chunks, limit) == _limited_whole(data, limit), (chunks, limit)
+
+
+#: Starts a grandchild writing lines to the inherited stdout for ever,
+#: records its pid in ``argv[1]``, then sleeps.
+_ENDLESS_GRANDCHILD = (
+    "import subprocess, sys, time\n"
+    "g = subprocess.Popen([sys.executable, '-I', '-c', "
+    "'import os\\nwhile True: os.write(1, b\"y\\\\n\" * 4096)'], stdin=subprocess.DEVNULL)\n"
+    "open(sys.argv[1], 'w').write(str(g.pid))\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_timeout_with_an_awaiting_consumer_and_an_endless_grandchild(tmp_path: Path) -> None:
+    # The deadline covers reading the output: once the child is stopped, a
+    # grandchild that writes to its pipe for ever is cut off after the
+    # drain grace. An async consumer that awaits for each event lets the
+    # loop read while it holds events: that reading counts toward the
+    # grace (the stream ran on for ever: the grace was held whenever the
+    # consumer held events, and it always held some).
+    marker = tmp_path / "grandchild"
+    stream = cmd(PYTHON, "-I", "-c", _ENDLESS_GRANDCHILD, str(marker)).stream(
+        timeout=1, output=RunOutputOptions(capture=False), context=ExecutionContext(cancel_grace=0.1)
+    )
+    limit = time.monotonic() + 120  # "does not hang", generously
+
+    async def consume() -> None:
+        async with stream:
+            async for _event in stream:
+                await asyncio.sleep(0)
+                assert time.monotonic() < limit, "the stream ran on past its deadline"
+
+    try:
+        with pytest.raises(TimeoutExpired):
+            asyncio.run(consume())
+    finally:
+        if marker.exists():
+            _kill(int(marker.read_text()))
 
 
 # -- fail-fast and the timeout -------------------------------------------------

@@ -249,7 +249,6 @@ def _pull(session: _Session) -> cabc.Generator[EventBatch, None, None]:
     while True:
         if queue.items:
             # Nothing is read while the consumer holds the events.
-            run.hold_drain()
             for item in queue.take():
                 session.current = item
                 yield item
@@ -257,7 +256,6 @@ def _pull(session: _Session) -> cabc.Generator[EventBatch, None, None]:
         elif run.done:
             break
         else:
-            run.release_drain()
             try:
                 driver.step(run)
             except BaseException as exc:
@@ -291,10 +289,6 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
         raise
     while True:
         if queue.items:
-            # The drain grace counts only time spent waiting for output,
-            # not the consumer's (the loop may read on meanwhile, or have
-            # paused the pipes while the queue is full).
-            run.hold_drain()
             items = queue.take()
             if driver.paused:
                 driver.resume_reading()
@@ -312,7 +306,6 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
         elif run.done:
             break
         else:
-            run.release_drain()
             try:
                 await driver.drive()
             except BaseException as exc:
