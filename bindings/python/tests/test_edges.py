@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: ISC
-"""Edge cases a user can meet with the newest capabilities: extreme
-timeouts and grace periods, streams closed from another task or left open
-when their loop ends. The suite runs once per stream backend, so every
-test here runs under both.
+"""Edge cases a user can meet with the newest capabilities, each once a
+bug: extreme timeouts and grace periods; streams closed from another task,
+left open when their loop ends, or left after their run's end; the group
+of a stopped run; line events and captures of capped runs; the drain of a
+timed-out stream; fail-fast against the deadline; echo sinks; stdin text
+chunks. The suite runs once per stream backend, so every test here runs
+under both.
 """
 
 from __future__ import annotations
@@ -111,6 +114,9 @@ def test_loop_end_stops_an_unclosed_async_stream() -> None:
         kept.clear()
 
 
+# -- the group of a run that has ended or is stopped ----------------------------
+
+
 #: Starts a daemon (a grandchild in the command's group, holding none of
 #: cuprum's pipes) that ignores SIGTERM, waits until it does, records its
 #: pid in ``argv[1]``, prints ``started``, sleeps ``argv[2]`` seconds and
@@ -213,6 +219,49 @@ def lines(events: list[ExecEvent]) -> list[str | None]:
     return [e.line for e in events if e.phase == "stdout"]
 
 
+# -- the timeout of a stream --------------------------------------------------
+
+
+#: Starts a grandchild writing lines to the inherited stdout for ever,
+#: records its pid in ``argv[1]``, then sleeps.
+_ENDLESS_GRANDCHILD = (
+    "import subprocess, sys, time\n"
+    "g = subprocess.Popen([sys.executable, '-I', '-c', "
+    "'import os\\nwhile True: os.write(1, b\"y\\\\n\" * 4096)'], stdin=subprocess.DEVNULL)\n"
+    "open(sys.argv[1], 'w').write(str(g.pid))\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_timeout_with_an_awaiting_consumer_and_an_endless_grandchild(tmp_path: Path) -> None:
+    # The deadline covers reading the output: once the child is stopped, a
+    # grandchild that writes to its pipe for ever is cut off after the
+    # drain grace. An async consumer that awaits for each event lets the
+    # loop read while it holds events: that reading counts toward the
+    # grace (the stream ran on for ever: the grace was held whenever the
+    # consumer held events, and it always held some).
+    marker = tmp_path / "grandchild"
+    stream = cmd(PYTHON, "-I", "-c", _ENDLESS_GRANDCHILD, str(marker)).stream(
+        timeout=1,
+        output=RunOutputOptions(capture=False),
+        context=ExecutionContext(cancel_grace=0.1),
+    )
+    limit = time.monotonic() + 120  # "does not hang", generously
+
+    async def consume() -> None:
+        async with stream:
+            async for _event in stream:
+                await asyncio.sleep(0)
+                assert time.monotonic() < limit, "the stream ran on past its deadline"
+
+    try:
+        with pytest.raises(TimeoutExpired):
+            asyncio.run(consume())
+    finally:
+        if marker.exists():
+            _kill(int(marker.read_text()))
+
+
 # -- line events of a capped run -----------------------------------------------
 
 MARK = LINE_CUT_MARKER.encode()
@@ -256,7 +305,9 @@ def _limited_whole(data: bytes, limit: int) -> bytes:
         ([b"aaaa", b"\na\xe2\x82"], 2),
     ],
 )
-def test_line_cut_after_a_dropped_line_stays_on_a_character(chunks: list[bytes], limit: int) -> None:
+def test_line_cut_after_a_dropped_line_stays_on_a_character(
+    chunks: list[bytes], limit: int
+) -> None:
     assert _limited(chunks, limit) == _limited_whole(b"".join(chunks), limit)
 
 
@@ -280,42 +331,23 @@ def test_line_limiter_any_chunking_of_multibyte_text() -> None:
         assert _limited(chunks, limit) == _limited_whole(data, limit), (chunks, limit)
 
 
-#: Starts a grandchild writing lines to the inherited stdout for ever,
-#: records its pid in ``argv[1]``, then sleeps.
-_ENDLESS_GRANDCHILD = (
-    "import subprocess, sys, time\n"
-    "g = subprocess.Popen([sys.executable, '-I', '-c', "
-    "'import os\\nwhile True: os.write(1, b\"y\\\\n\" * 4096)'], stdin=subprocess.DEVNULL)\n"
-    "open(sys.argv[1], 'w').write(str(g.pid))\n"
-    "time.sleep(60)\n"
+@pytest.mark.xfail(
+    strict=True,
+    reason="LineLimiter works on bytes with ASCII endings and an ASCII marker: in "
+    "UTF-16/UTF-32 the marker is appended as ASCII bytes (garbled text) and "
+    "cuts and endings are not aligned to code units",
 )
-
-
-def test_timeout_with_an_awaiting_consumer_and_an_endless_grandchild(tmp_path: Path) -> None:
-    # The deadline covers reading the output: once the child is stopped, a
-    # grandchild that writes to its pipe for ever is cut off after the
-    # drain grace. An async consumer that awaits for each event lets the
-    # loop read while it holds events: that reading counts toward the
-    # grace (the stream ran on for ever: the grace was held whenever the
-    # consumer held events, and it always held some).
-    marker = tmp_path / "grandchild"
-    stream = cmd(PYTHON, "-I", "-c", _ENDLESS_GRANDCHILD, str(marker)).stream(
-        timeout=1, output=RunOutputOptions(capture=False), context=ExecutionContext(cancel_grace=0.1)
-    )
-    limit = time.monotonic() + 120  # "does not hang", generously
-
-    async def consume() -> None:
-        async with stream:
-            async for _event in stream:
-                await asyncio.sleep(0)
-                assert time.monotonic() < limit, "the stream ran on past its deadline"
-
-    try:
-        with pytest.raises(TimeoutExpired):
-            asyncio.run(consume())
-    finally:
-        if marker.exists():
-            _kill(int(marker.read_text()))
+def test_long_line_cut_in_utf16() -> None:
+    text = "ab\n" + "x" * 70000 + "\ncd\n"
+    with cmd("cat").stream(
+        stdin=StdinInput(data=text.encode("utf-16-le")),
+        output=RunOutputOptions(max_bytes=10),
+        context=ExecutionContext(encoding="utf-16-le"),
+    ) as stream:
+        got = [e.line for e in stream if e.phase == "stdout"]
+    assert got[0] == "ab" and got[2] == "cd"
+    assert got[1] is not None and got[1].endswith(LINE_CUT_MARKER)
+    assert set(got[1][: -len(LINE_CUT_MARKER)]) == {"x"}
 
 
 # -- fail-fast and the timeout -------------------------------------------------
@@ -367,6 +399,9 @@ def test_kill_without_a_cap_is_no_cap(run: Runner) -> None:
         assert [e.line for e in stream if e.phase == "stdout"] == ["1", "2", "3"]
 
 
+# -- echo sinks ----------------------------------------------------------------
+
+
 @pytest.mark.parametrize("sink", [object(), "not a stream"])
 def test_a_bad_echo_sink_leaks_no_pipe(sink: object) -> None:
     # The error is raised as the first stage's output is wired; its pipes
@@ -404,7 +439,8 @@ def test_str_chunks_are_encoded_as_one_text(run: Runner, encoding: str) -> None:
     context = ExecutionContext(encoding=encoding)
     text = "ab日本cd語"
     whole = run(cmd("cat"), stdin=StdinInput(text=text), context=context)
-    chunked = run(cmd("cat"), stdin=StdinInput(chunks=["ab日", "", "本cd", "語"]), context=context)
+    chunks = StdinInput(chunks=["ab日", "", "本cd", "語"])
+    chunked = run(cmd("cat"), stdin=chunks, context=context)
     assert whole.stdout == text
     assert chunked.stdout == whole.stdout
 
@@ -418,22 +454,3 @@ def test_async_str_chunks_are_encoded_as_one_text(encoding: str) -> None:
     context = ExecutionContext(encoding=encoding)
     result = asyncio.run(cmd("cat").run(stdin=StdinInput(chunks=chunks()), context=context))
     assert result.stdout == "ab日本cd語"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="LineLimiter works on bytes with ASCII endings and an ASCII marker: in "
-    "UTF-16/UTF-32 the marker is appended as ASCII bytes (garbled text) and "
-    "cuts and endings are not aligned to code units",
-)
-def test_long_line_cut_in_utf16() -> None:
-    text = "ab\n" + "x" * 70000 + "\ncd\n"
-    with cmd("cat").stream(
-        stdin=StdinInput(data=text.encode("utf-16-le")),
-        output=RunOutputOptions(max_bytes=10),
-        context=ExecutionContext(encoding="utf-16-le"),
-    ) as stream:
-        got = [e.line for e in stream if e.phase == "stdout"]
-    assert got[0] == "ab" and got[2] == "cd"
-    assert got[1] is not None and got[1].endswith(LINE_CUT_MARKER)
-    assert set(got[1][: -len(LINE_CUT_MARKER)]) == {"x"}
