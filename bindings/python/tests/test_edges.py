@@ -11,8 +11,10 @@ under both.
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import os
+import pickle
 import random
 import signal
 import time
@@ -22,7 +24,14 @@ from pathlib import Path
 import pytest
 from conftest import PYTHON, Runner, alive, child, cmd
 
-from cuprum import ExecEvent, ExecutionContext, RunOutputOptions, StdinInput, TimeoutExpired
+from cuprum import (
+    ExecEvent,
+    ExecutionContext,
+    OutputLimitExceeded,
+    RunOutputOptions,
+    StdinInput,
+    TimeoutExpired,
+)
 from cuprum._exec.limits import LINE_CUT_MARKER, LineLimiter
 from cuprum.sh import EventStream
 
@@ -454,3 +463,30 @@ def test_async_str_chunks_are_encoded_as_one_text(encoding: str) -> None:
     context = ExecutionContext(encoding=encoding)
     result = asyncio.run(cmd("cat").run(stdin=StdinInput(chunks=chunks()), context=context))
     assert result.stdout == "ab日本cd語"
+
+
+# -- the run's exceptions ------------------------------------------------------
+
+
+def test_timeout_and_cap_errors_pickle_and_copy() -> None:
+    # As subprocess.TimeoutExpired does: an exception raised in a worker
+    # process (multiprocessing, ProcessPoolExecutor) reaches the parent.
+    errors: list[BaseException] = []
+    for make in (
+        lambda: cmd("sleep", "10").run_sync(timeout=0),
+        lambda: (cmd("seq", "100") | cmd("cat")).run_sync(
+            output=RunOutputOptions(max_bytes=5, on_overflow="kill")
+        ),
+    ):
+        with pytest.raises((TimeoutExpired, OutputLimitExceeded)) as info:
+            make()
+        errors.append(info.value)
+    for error in errors:
+        for twin in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+            assert type(twin) is type(error)
+            assert str(twin) == str(error)
+            assert (twin.cmd, twin.output, twin.stderr) == (error.cmd, error.output, error.stderr)
+    timeout, cap = errors
+    assert typ.cast(TimeoutExpired, pickle.loads(pickle.dumps(timeout))).timeout == 0
+    twin = typ.cast(OutputLimitExceeded, pickle.loads(pickle.dumps(cap)))
+    assert twin.max_bytes == 5 and twin.result == typ.cast(OutputLimitExceeded, cap).result
