@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import dataclasses as dc
+import functools
+import typing as typ
 
 from cuprum.program import Program
 
@@ -116,6 +118,13 @@ class TimeoutExpired(TimeoutError):
         """Alias of ``output``."""
         return self.output
 
+    def __reduce__(self) -> tuple[typ.Any, ...]:
+        """Pickle and copy through the keyword-only constructor."""
+        make = functools.partial(
+            type(self), cmd=self.cmd, timeout=self.timeout, output=self.output, stderr=self.stderr
+        )
+        return (make, (), self.__dict__)
+
 
 class OutputLimitExceeded(RuntimeError):
     """Raised when a capture passes ``max_bytes`` with ``on_overflow="kill"``.
@@ -150,6 +159,18 @@ class OutputLimitExceeded(RuntimeError):
     def stdout(self) -> str | None:
         """Alias of ``output``."""
         return self.output
+
+    def __reduce__(self) -> tuple[typ.Any, ...]:
+        """Pickle and copy through the keyword-only constructor."""
+        make = functools.partial(
+            type(self),
+            cmd=self.cmd,
+            max_bytes=self.max_bytes,
+            result=self.result,
+            output=self.output,
+            stderr=self.stderr,
+        )
+        return (make, (), self.__dict__)
 
 
 __all__ = ["CommandResult", "OutputLimitExceeded", "PipelineResult", "TimeoutExpired"]

@@ -11,7 +11,10 @@ feed is in :mod:`~cuprum._exec.stdin`.)
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sys
+import termios
 import typing as typ
 
 from cuprum._exec.limits import LineLimiter, line_limit, make_capture
@@ -30,7 +33,7 @@ _FIRST_READ = 64 * 1024
 class Channel:
     """One output pipe the parent reads, with the sinks its chunks feed."""
 
-    __slots__ = ("capture", "closers", "fd", "feeds", "index", "max_size", "size")
+    __slots__ = ("capture", "closers", "drain_mark", "fd", "feeds", "index", "max_size", "nread", "size")
 
     def __init__(
         self,
@@ -45,6 +48,10 @@ class Channel:
         """Wire the sinks ``plan`` asks for to stage ``index``'s ``phase``."""
         self.fd = fd
         self.index = index
+        #: Bytes read so far; the run's drain closes the pipe only once
+        #: ``nread`` reaches ``drain_mark``.
+        self.nread = 0
+        self.drain_mark = 0
         self.feeds: list[cabc.Callable[[bytes], object]] = []
         self.closers: list[cabc.Callable[[], object]] = []
         self.capture: typ.Any = None
@@ -91,11 +98,22 @@ class Channel:
             fill: cabc.Callable[[int, int], int] = read_from
 
             def read_chunk(size: int) -> int:
-                return fill(fd, size)
+                try:
+                    return fill(fd, size)
+                except BlockingIOError:
+                    raise
+                except OSError:
+                    return 0  # a read error ends the output
         else:
 
             def read_chunk(size: int) -> int:
-                data = os.read(fd, size)
+                try:
+                    data = os.read(fd, size)
+                except BlockingIOError:
+                    raise
+                except OSError:
+                    return 0  # a read error ends the output
+                # A sink's error (echo into a closed pipe) propagates.
                 if data:
                     for feed in feeds:
                         feed(data)
@@ -107,11 +125,10 @@ class Channel:
                 got = read_chunk(size)
             except BlockingIOError:
                 return
-            except OSError:
-                got = 0
             if not got:
                 on_eof(self)
                 return
+            self.nread += got
             if got == size and size < self.max_size:
                 self.size = min(size * 2, self.max_size)
 
@@ -132,4 +149,13 @@ class Channel:
         return None if self.capture is None else self.capture.finish()
 
 
-__all__ = ["Channel"]
+def pending_bytes(fd: int) -> int:
+    """The bytes waiting in pipe ``fd`` (0 if that cannot be told)."""
+    try:
+        data = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int.from_bytes(data, sys.byteorder)
+
+
+__all__ = ["Channel", "pending_bytes"]

@@ -30,11 +30,17 @@ if typ.TYPE_CHECKING:
     from cuprum._results import CommandResult, PipelineResult
 
 
+#: The longest single ``poll`` wait, in milliseconds (a day, as asyncio's
+#: own cap): ``poll`` takes a C int, and a later wake-up (a huge timeout
+#: or ``cancel_grace``) only means waking once more to find it not due.
+_MAX_POLL_MS = 86_400_000
+
+
 def poll_timeout_ms(wakeup: float | None) -> int | None:
     """Convert a monotonic wake-up time into a ``poll`` timeout."""
     if wakeup is None:
         return None
-    return max(0, math.ceil((wakeup - time.monotonic()) * 1000))
+    return math.ceil(min(max(0.0, (wakeup - time.monotonic()) * 1000), _MAX_POLL_MS))
 
 
 async def _gather(awaitables: list[typ.Any]) -> None:

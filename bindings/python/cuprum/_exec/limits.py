@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import collections
 import re
+import sys
 import typing as typ
 
 from cuprum._results import CommandResult, OutputLimitExceeded, PipelineResult
@@ -32,6 +33,10 @@ if typ.TYPE_CHECKING:
 MIN_LINE_LIMIT = 64 * 1024
 #: Appended (as ASCII bytes, before decoding) to a line event that was cut.
 LINE_CUT_MARKER = " [cuprum: line cut]"
+
+
+#: Below ``re``'s repeat limit (``MAXREPEAT``, 2**32 - 1 on 64-bit builds).
+_MAX_REPEAT = 2**31 - 1
 
 
 def _is_utf8(encoding: str) -> bool:
@@ -133,20 +138,30 @@ class LineLimiter:
         self.held = b""
         # A line start (string start or after an ending) followed by more
         # than ``limit`` non-ending bytes; tried only at line starts: O(n).
-        self.long_line = re.compile(rb"(?<![^\r\n])[^\r\n]{%d}" % (limit + 1))
+        # ``re`` repeats at most 2**32 - 2 times: past that, no chunk holds
+        # such a line and the fast path's length test decides alone.
+        self.long_line = (
+            re.compile(rb"(?<![^\r\n])[^\r\n]{%d}" % (limit + 1)) if limit < _MAX_REPEAT else None
+        )
 
     def feed(self, data: bytes) -> None:
         """Pass on the next chunk, cutting over-long lines."""
         if self.held:
             data = self.held + data
             self.held = b""
-        if self.utf8 and not self.dropping:
+        if self.utf8:
+            # Even while dropping: the chunk may end the dropped line and
+            # end the next one with a partial character.
             keep = _incomplete_tail(data)
             if keep:
                 data, self.held = data[:-keep], data[-keep:]
         first = _next_ending(data, 0)
         fits = not self.dropping and self.run + first <= self.limit
-        if fits and self.long_line.search(data, first) is None:
+        # The lines after the first hold at most ``len(data) - first - 1`` bytes.
+        if fits and (
+            len(data) - first - 1 <= self.limit
+            or (self.long_line is not None and self.long_line.search(data, first) is None)
+        ):
             last = max(data.rfind(b"\n"), data.rfind(b"\r"))
             self.run = self.run + len(data) if last < 0 else len(data) - last - 1
             self.feed_next(data)
@@ -182,13 +197,17 @@ class LineLimiter:
             self.feed_next(bytes(out))
 
     def flush(self) -> None:
-        """Pass on a held-back partial character (at end of stream)."""
+        """Pass on a held-back partial character (at end of stream), or
+        cut the line before it when it does not fit."""
         held, self.held = self.held, b""
-        if held:
-            self.feed(held)
-            self.held, held = b"", self.held
-            if held:
-                self.feed_next(held)
+        if not held or self.dropping:
+            return
+        if self.run + len(held) <= self.limit:
+            self.run += len(held)
+            self.feed_next(held)
+        else:
+            self.feed_next(LINE_CUT_MARKER.encode("ascii"))
+            self.dropping = True
 
 
 def _incomplete_tail(data: bytes) -> int:
@@ -222,7 +241,8 @@ def make_capture(engine: typ.Any, encoding: str, errors: str, max_bytes: int | N
     if max_bytes is None:
         return engine.Capture(encoding, errors)
     if getattr(engine, "bounded_capture", False):
-        return engine.Capture(encoding, errors, max_bytes, mode)
+        # A cap past a C ssize_t cannot be reached: the largest one is as good.
+        return engine.Capture(encoding, errors, min(max_bytes, sys.maxsize), mode)
     return BoundedCapture(encoding, errors, max_bytes, mode)
 
 

@@ -19,7 +19,7 @@ import time
 import typing as typ
 
 from cuprum._exec import stdin as _stdin
-from cuprum._exec.channels import Channel
+from cuprum._exec.channels import Channel, pending_bytes
 from cuprum._exec.lifecycle import Lifecycle
 from cuprum._exec.limits import raise_output_limit
 from cuprum._exec.observe import StageEvents
@@ -37,6 +37,9 @@ if typ.TYPE_CHECKING:
 #: After every child has exited in a stopped run, how long to wait for a
 #: grandchild that still holds an output pipe before closing it.
 _DRAIN_GRACE = 0.25
+#: Once the grace has passed, how often to look again at a pipe that has
+#: not yet been read up to what it held when the drain began.
+_DRAIN_RECHECK = 0.01
 _SIGPIPE = -int(signal.SIGPIPE)
 
 
@@ -80,8 +83,6 @@ class Run:
         self.abandoned = False
         self.deadline: float | None = None
         self.drain_until: float | None = None
-        self.drain_started = 0.0
-        self.drain_held: float | None = None
         self.driver: Driver | None = None
 
     # -- start --------------------------------------------------------------
@@ -169,16 +170,14 @@ class Run:
             elif not lifecycle.use_pidfd:
                 for other in lifecycle.children:
                     self._unwatch_pidfd(other)
-            for fd, phase, sink in ((started.out_fd, "stdout", out_sink), (started.err_fd, "stderr", err_sink)):
-                if fd >= 0:
-                    channel = Channel(fd, index, plan, phase=phase, sink=sink, events=events)
-                    self.channels[fd] = channel
-                    self.open_channels[index] += 1
-                    self.captures[index][phase == "stderr"] = channel.capture
-                    if plan.output.on_overflow == "kill" and channel.capture is not None:
-                        channel.capture.on_exceeded = self._output_limit
-                    os.set_blocking(fd, False)
-                    driver.add_reader(fd, channel.reader(self._close_channel))
+            try:
+                self._add_channels(driver, started.out_fd, started.err_fd, index, out_sink, err_sink)
+            except BaseException:
+                # A bad sink: abort() closes only the channels made.
+                for unowned in (started.out_fd, started.err_fd):
+                    if unowned >= 0 and unowned not in self.channels:
+                        os.close(unowned)
+                raise
             if events is not None:
                 events.emit("start")
         stdio.close()
@@ -189,6 +188,24 @@ class Run:
                 # Written from a callback, so an exception from a chunks
                 # source stops the run like one from a hook.
                 self._watch_stdin(on=True)
+
+    def _add_channels(
+        self, driver: Driver, out_fd: int, err_fd: int, index: int, out_sink: typ.Any, err_sink: typ.Any
+    ) -> None:
+        """Read stage ``index``'s stdout and stderr pipes (-1: none)."""
+        plan = self.plan
+        events = self.events[index]
+        kill = plan.output.on_overflow == "kill" and plan.output.max_bytes is not None
+        for fd, phase, sink in ((out_fd, "stdout", out_sink), (err_fd, "stderr", err_sink)):
+            if fd >= 0:
+                channel = Channel(fd, index, plan, phase=phase, sink=sink, events=events)
+                self.channels[fd] = channel
+                self.open_channels[index] += 1
+                self.captures[index][phase == "stderr"] = channel.capture
+                if kill and channel.capture is not None:
+                    channel.capture.on_exceeded = self._output_limit
+                os.set_blocking(fd, False)
+                driver.add_reader(fd, channel.reader(self._close_channel))
 
     # -- readiness callbacks -------------------------------------------------
 
@@ -281,7 +298,10 @@ class Run:
             and not (returncode == _SIGPIPE and child.index < len(plan.commands) - 1)
         ):
             # Fail fast whichever stage failed: stop every other stage.
+            # The run ends for the failure: a deadline passing while the
+            # others stop is no timeout (as for an output cap).
             self.failure_index = child.index
+            self.deadline = None
             self.stop()
         if self.lifecycle.unreaped == 0 and self.lifecycle.stopping and self.channels:
             self._start_drain()
@@ -314,8 +334,7 @@ class Run:
     def next_wakeup(self) -> float | None:
         """Return the monotonic time of the next timed action, or ``None``."""
         wakeup = self.lifecycle.next_wakeup()
-        drain = self.drain_until if self.drain_held is None else None
-        for when in (self.deadline, drain):
+        for when in (self.deadline, self.drain_until):
             if when is not None and (wakeup is None or when < wakeup):
                 wakeup = when
         return wakeup
@@ -329,10 +348,15 @@ class Run:
             self.deadline = None
             self.timed_out = True
             self.stop()
-        if self.drain_until is not None and self.drain_held is None and now >= self.drain_until:
+        if self.drain_until is not None and now >= self.drain_until:
             self.drain_until = None
             for channel in list(self.channels.values()):
-                self._close_channel(channel)
+                if channel.nread >= channel.drain_mark:
+                    self._close_channel(channel)
+            if self.channels:
+                # Still to be read: what the children wrote (a stream's
+                # consumer holds the events, the pipe is not read meanwhile).
+                self.drain_until = now + _DRAIN_RECHECK
 
     # -- stopping -----------------------------------------------------------
 
@@ -355,31 +379,23 @@ class Run:
             self._start_drain()
 
     def _start_drain(self) -> None:
-        """Every child is gone: read what is left in the pipes for
-        ``_DRAIN_GRACE`` seconds of reading (a grandchild may hold them
-        open for ever), then close them."""
-        self.drain_started = time.monotonic()
-        self.drain_until = self.drain_started + _DRAIN_GRACE
-
-    def hold_drain(self) -> None:
-        """Nothing is read until :meth:`release_drain` (a stream's consumer
-        holds its events): the drain grace does not run meanwhile, so what
-        the children wrote before they exited is not cut off."""
-        if self.drain_held is None:
-            self.drain_held = time.monotonic()
-
-    def release_drain(self) -> None:
-        """Reading goes on: the drain deadline moves later by the time it
-        was held (of the drain's own time, if it started while held)."""
-        held, self.drain_held = self.drain_held, None
-        if held is not None and self.drain_until is not None:
-            self.drain_until += time.monotonic() - max(held, self.drain_started)
+        """Every child is gone: read on for ``_DRAIN_GRACE`` seconds (a
+        grandchild may hold the pipes open, and write, for ever), and until
+        each pipe has been read up to what it held now, all the children
+        wrote (however slowly a stream's consumer takes the events); then
+        close them."""
+        self.drain_until = time.monotonic() + _DRAIN_GRACE
+        for channel in self.channels.values():
+            channel.drain_mark = channel.nread + pending_bytes(channel.fd)
 
     def abort(self, *, grace: bool = True) -> None:
         """Abandon the run (an exception, a cancelled task, a failed spawn):
         stop reading, close every pipe, and stop the children with the same
         sequence as :meth:`stop` (without ``grace``: SIGKILL at once). The
-        driver keeps calling back until :attr:`done`."""
+        driver keeps calling back until :attr:`done`. A run already done
+        signals nothing: its children are reaped, and whatever is left in
+        its group (a daemon it started) outlives it as after a normal end."""
+        finished = self.done
         if not self.abandoned:
             self.abandoned = True
             driver = self.driver
@@ -400,13 +416,17 @@ class Run:
                     driver.remove(feed.fd)
                 self.stdin_watched = False
                 feed.close()
-        self.lifecycle.stop(grace=None if grace else 0.0)
+        if not finished:
+            self.lifecycle.stop(grace=None if grace else 0.0)
 
     def kill_now(self) -> None:
         """Last resort when stopping was itself interrupted: abandon, SIGKILL
-        and reap every child (blocking), close every descriptor."""
+        and reap every child (blocking), close every descriptor; a no-op
+        for a run already done."""
+        finished = self.done
         self.abort(grace=False)
-        self.lifecycle.kill_now()
+        if not finished:
+            self.lifecycle.kill_now()
         for child in self.lifecycle.children:
             self._unwatch_pidfd(child)
 

@@ -17,6 +17,7 @@ or a chunk of the wrong type, propagates and so stops the run.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import collections.abc as cabc
 import os
 import typing as typ
@@ -53,7 +54,7 @@ class TaskStarter(typ.Protocol):
 class ChunkFeed:
     """Writes a payload or an iterator's chunks to a pipe without blocking."""
 
-    __slots__ = ("encoding", "error", "errors", "fd", "pending", "sent", "source")
+    __slots__ = ("encode", "encoding", "error", "errors", "fd", "pending", "sent", "source")
 
     def __init__(
         self,
@@ -71,6 +72,9 @@ class ChunkFeed:
         self.pending: _Buffer | None = first or None
         self.encoding = encoding
         self.errors = errors
+        #: The incremental encoder of ``str`` chunks, made at the first: the
+        #: chunks are one text (a byte order mark is written once).
+        self.encode: cabc.Callable[..., bytes] | None = None
         self.sent = 0
         self.error: OSError | None = None
 
@@ -85,7 +89,10 @@ class ChunkFeed:
         if kind is bytes or kind is bytearray:
             return typ.cast(_Buffer, chunk)
         if isinstance(chunk, str):
-            return chunk.encode(self.encoding, self.errors)
+            encode = self.encode
+            if encode is None:
+                encode = self.encode = codecs.getincrementalencoder(self.encoding)(self.errors).encode
+            return encode(chunk)
         if isinstance(chunk, (bytes, bytearray)):
             return chunk
         if isinstance(chunk, memoryview):
@@ -103,7 +110,12 @@ class ChunkFeed:
             if data:
                 return data
         self.source = None
-        return None
+        return self.text_end() or None
+
+    def text_end(self) -> bytes:
+        """What the encoder of ``str`` chunks holds back at the end (a
+        stateful codec's return to its initial state), if any."""
+        return b"" if self.encode is None else self.encode("", True)
 
     def write(self) -> int:
         """Write what the pipe takes now; return ``DONE``, ``MORE`` or ``WAIT``.
@@ -203,22 +215,29 @@ class AsyncChunkFeed(ChunkFeed):
         fd = self.fd
         taken = 0
         async for chunk in self.asource:
-            view = self.to_bytes(chunk)
-            while view:
-                try:
-                    written = os.write(fd, view)
-                except BlockingIOError:
-                    await self._writable(loop, fd)
-                    continue
-                except OSError as exc:
-                    self.error = exc
-                    return
-                self.sent += written
-                view = memoryview(view)[written:] if written < len(view) else b""
+            if not await self._write_all(loop, fd, self.to_bytes(chunk)):
+                return
             taken += 1
             if taken % _BATCH == 0:
                 # A source that never suspends must not starve the loop.
                 await asyncio.sleep(0)
+        await self._write_all(loop, fd, self.text_end())
+
+    async def _write_all(self, loop: asyncio.AbstractEventLoop, fd: int, view: _Buffer) -> bool:
+        """Write ``view`` whole, waiting while the pipe is full; False
+        (the error kept) when writing failed."""
+        while view:
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                await self._writable(loop, fd)
+                continue
+            except OSError as exc:
+                self.error = exc
+                return False
+            self.sent += written
+            view = memoryview(view)[written:] if written < len(view) else b""
+        return True
 
     async def _writable(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
         ready: asyncio.Future[None] = loop.create_future()

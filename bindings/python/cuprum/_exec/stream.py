@@ -162,8 +162,9 @@ class _Session:
     # -- leaving early ------------------------------------------------------
 
     def cut(self) -> None:
-        """Drop the events of the item being consumed: a later pull of an
-        iterator that still holds it ends at once."""
+        """Drop the events queued and those of the item being consumed: a
+        later pull of an iterator that still holds it ends at once."""
+        self.queue.take()
         current, self.current = self.current, None
         if current is not None:
             current.clear()
@@ -248,7 +249,6 @@ def _pull(session: _Session) -> cabc.Generator[EventBatch, None, None]:
     while True:
         if queue.items:
             # Nothing is read while the consumer holds the events.
-            run.hold_drain()
             for item in queue.take():
                 session.current = item
                 yield item
@@ -256,7 +256,6 @@ def _pull(session: _Session) -> cabc.Generator[EventBatch, None, None]:
         elif run.done:
             break
         else:
-            run.release_drain()
             try:
                 driver.step(run)
             except BaseException as exc:
@@ -290,21 +289,23 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
         raise
     while True:
         if queue.items:
-            # The drain grace counts only time spent waiting for output,
-            # not the consumer's (the loop may read on meanwhile, or have
-            # paused the pipes while the queue is full).
-            run.hold_drain()
             items = queue.take()
             if driver.paused:
                 driver.resume_reading()
             for item in items:
                 session.current = item
-                yield item
+                try:
+                    yield item
+                except GeneratorExit:
+                    # Closed at a yield: by aclose(), or by the end of the
+                    # loop (asyncio.run closes unfinished async generators),
+                    # after which nothing could drive the run any more.
+                    await session.aclose()
+                    raise
             session.current = None
         elif run.done:
             break
         else:
-            run.release_drain()
             try:
                 await driver.drive()
             except BaseException as exc:
@@ -478,10 +479,13 @@ class EventStream(typ.Generic[R]):
         self._session.use(asynchronous=True)
         agen, self._agen = self._agen, _nothing()
         items, self._items = self._items, None
+        # A generator another task is running (a consumer waiting for
+        # events) cannot be closed: the abandoned run wakes that consumer,
+        # whose iteration then ends.
         close = getattr(agen, "aclose", None)  # the native AsyncEvents has none
-        if close is not None:
+        if close is not None and not getattr(agen, "ag_running", False):
             await close()
-        if items is not None:
+        if items is not None and not items.ag_running:
             await items.aclose()
         await self._session.aclose()
 
