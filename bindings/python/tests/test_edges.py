@@ -28,10 +28,16 @@ from conftest import PYTHON, Runner, alive, child, cmd
 from cuprum import (
     ExecEvent,
     ExecutionContext,
+    ForbiddenProgramError,
     OutputLimitExceeded,
+    Program,
+    ProgramCatalogue,
+    ProjectSettings,
     RunOutputOptions,
+    ScopeConfig,
     StdinInput,
     TimeoutExpired,
+    scoped,
 )
 from cuprum._exec.limits import (
     LINE_CUT_MARKER,
@@ -40,6 +46,7 @@ from cuprum._exec.limits import (
     WideLineLimiter,
     line_limiter,
 )
+from cuprum.catalogue import DuplicateProgramError, DuplicateProjectError
 from cuprum.sh import EventStream
 
 #: Far beyond what ``poll`` takes in milliseconds (a C int: 24.8 days).
@@ -614,3 +621,70 @@ def test_timeout_and_cap_errors_pickle_and_copy() -> None:
     assert typ.cast(TimeoutExpired, pickle.loads(pickle.dumps(timeout))).timeout == 0
     twin = typ.cast(OutputLimitExceeded, pickle.loads(pickle.dumps(cap)))
     assert twin.max_bytes == 5 and twin.result == typ.cast(OutputLimitExceeded, cap).result
+
+
+def _project(name: str, *programs: str) -> ProjectSettings:
+    return ProjectSettings(
+        name=name,
+        programs=tuple(Program(p) for p in programs),
+        documentation_locations=(),
+        noise_rules=(),
+    )
+
+
+def _raised(make: typ.Callable[[], object]) -> BaseException:
+    try:
+        make()
+    except Exception as error:  # noqa: BLE001 - returned to be checked
+        return error
+    msg = "nothing was raised"
+    raise AssertionError(msg)
+
+
+def _forbidden(*, restricted: bool) -> BaseException:
+    config = ScopeConfig(allowlist=frozenset({Program("true")}) if restricted else frozenset())
+    with scoped(config):
+        return _raised(lambda: cmd("cat").run_sync())
+
+
+@pytest.mark.parametrize(
+    ("make", "kind", "attributes"),
+    [
+        (
+            lambda: ProgramCatalogue(projects=[_project("a", "ls"), _project("a", "cat")]),
+            DuplicateProjectError,
+            {"project_name": "a"},
+        ),
+        (
+            lambda: ProgramCatalogue(projects=[_project("a", "ls"), _project("b", "cp", "ls")]),
+            DuplicateProgramError,
+            {"program": "ls", "owner": "a"},
+        ),
+        (
+            lambda: _forbidden(restricted=True),
+            ForbiddenProgramError,
+            {"program": "cat", "restricted_state": True},
+        ),
+    ],
+)
+def test_catalogue_and_scope_errors_pickle_and_copy(
+    make: typ.Callable[[], object], kind: type[BaseException], attributes: dict[str, object]
+) -> None:
+    # Like the run's exceptions: their constructors take more than the
+    # message, yet an error raised in a worker process reaches the parent.
+    error = make() if kind is ForbiddenProgramError else _raised(make)
+    assert type(error) is kind
+    error.add_note("raised in a worker")
+    for twin in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+        assert type(twin) is kind
+        assert str(twin) == str(error)
+        assert twin.args == error.args
+        assert twin.__notes__ == ["raised in a worker"]
+        for name, value in attributes.items():
+            assert getattr(twin, name) == value
+
+
+def test_forbidden_program_error_keeps_an_unrestricted_state() -> None:
+    error = ForbiddenProgramError(Program("cat"), restricted_state=False)
+    twin = pickle.loads(pickle.dumps(error))
+    assert (twin.program, twin.restricted_state, str(twin)) == ("cat", False, str(error))
