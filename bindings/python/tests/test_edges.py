@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import copy
+import io
 import math
 import os
 import pickle
@@ -545,10 +546,70 @@ def test_kill_without_a_cap_is_no_cap(run: Runner) -> None:
 @pytest.mark.parametrize("sink", [object(), "not a stream"])
 def test_a_bad_echo_sink_leaks_no_pipe(sink: object) -> None:
     # The error is raised as the first stage's output is wired; its pipes
-    # are closed (conftest checks descriptors) and its child reaped.
-    context = ExecutionContext(stdout_sink=typ.cast(typ.Any, sink))
+    # are closed (conftest checks descriptors) and its child reaped. (The
+    # context refuses such a sink when built: it is slipped in past that.)
+    context = ExecutionContext()
+    object.__setattr__(context, "stdout_sink", sink)
     with pytest.raises(AttributeError):
         (cmd("seq", "3") | cmd("cat")).run_sync(output=RunOutputOptions(echo=True), context=context)
+
+
+@pytest.mark.parametrize("param", ["stdout_sink", "stderr_sink"])
+@pytest.mark.parametrize(
+    ("sink", "error", "shown"),
+    [
+        (-5, ValueError, "-5"),
+        (-1, ValueError, "-1"),
+        (True, TypeError, "True"),
+        (object(), TypeError, "object"),
+        ("/tmp/log", TypeError, "'/tmp/log'"),
+        (2.0, TypeError, "float 2.0"),
+    ],
+)
+def test_a_bad_echo_sink_is_refused_when_the_context_is_built(
+    param: str, sink: object, error: type[Exception], shown: str
+) -> None:
+    # It was accepted, and failed only at the first write (a bare EBADF for
+    # a negative descriptor, an AttributeError for an object).
+    with pytest.raises(error, match=f"ExecutionContext.{param}") as info:
+        ExecutionContext(**{param: sink})  # type: ignore[arg-type]
+    assert shown in str(info.value)
+
+
+@pytest.mark.parametrize("param", ["stdout_sink", "stderr_sink"])
+def test_a_closed_or_read_only_echo_sink_is_refused(param: str, tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    path.write_text("")
+    with path.open() as read_only, pytest.raises(ValueError, match=f"{param} is a stream not open for writing"):
+        ExecutionContext(**{param: read_only})  # type: ignore[arg-type]
+    closed = path.open("w")
+    closed.close()
+    with pytest.raises(ValueError, match=f"{param} is a closed stream"):
+        ExecutionContext(**{param: closed})  # type: ignore[arg-type]
+
+
+class _Writer:
+    """Not an ``io`` stream, but it has ``write``: a valid sink (binary:
+    it has no ``encoding``)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+
+def test_every_kind_of_echo_sink_is_accepted(run: Runner, tmp_path: Path) -> None:
+    writer = _Writer()
+    binary = io.BytesIO()
+    with (tmp_path / "log").open("wb") as log:
+        for sink in (writer, binary, io.StringIO(), log, log.fileno(), 0):
+            ExecutionContext(stdout_sink=typ.cast(typ.Any, sink), stderr_sink=typ.cast(typ.Any, sink))
+    echo = RunOutputOptions(echo=True)
+    run(cmd("seq", "2"), output=echo, context=ExecutionContext(stdout_sink=typ.cast(typ.Any, writer)))
+    run(cmd("seq", "2"), output=echo, context=ExecutionContext(stdout_sink=binary))
+    assert (b"".join(writer.parts), binary.getvalue()) == (b"1\n2\n", b"1\n2\n")
 
 
 def test_an_echo_sink_error_is_raised_not_taken_for_the_end_of_output(run: Runner) -> None:
