@@ -457,13 +457,13 @@ def test_wide_line_limiter_any_chunking(codec: str) -> None:
     raw_alphabet.append("😀".encode(codec, "surrogatepass")[:2] if "16" in codec else b"")
     for _ in range(2000):
         limit = rng.randint(1, 12)
-        data = b"".join(rng.choice(raw_alphabet) for _ in range(rng.randint(0, 20)))
+        data = b"".join(rng.choice(raw_alphabet) for _ in range(rng.randint(0, 30)))
         if rng.random() < 0.2:
             data += b"\x00" * rng.randint(1, WIDTHS[codec] - 1)
         chunks = []
         at = 0
         while at < len(data):
-            size = rng.randint(1, 7)
+            size = rng.randint(1, 15)
             chunks.append(data[at : at + size])
             at += size
         want = _wide_limited_whole(data, limit, codec)

@@ -271,9 +271,10 @@ class WideLineLimiter:
         else:
             self._set_order(sys.byteorder)
 
-    def _ending(self, data: bytes, start: int) -> int:
-        """Offset of the first ending unit at or after ``start``, else ``len(data)``."""
-        end = len(data)
+    def _ending(self, data: bytes, start: int, stop: int | None = None) -> int:
+        """Offset of the first ending unit in ``data[start:stop]``, else ``stop``
+        (``len(data)`` when ``None``)."""
+        end = len(data) if stop is None else stop
         width = self.unit
         for unit in (self.nl, self.cr):
             found = data.find(unit, start, end)
@@ -282,6 +283,25 @@ class WideLineLimiter:
             if found >= 0:
                 end = found
         return end
+
+    def _fits(self, data: bytes) -> bool:
+        """Whether no line of ``data`` needs a cut: the first fits after
+        what the line already holds, and every window of half the limit
+        after it holds an ending, so no later line is longer than the limit
+        (a few searches per chunk, not a step per line)."""
+        first = self._ending(data, 0)
+        if self.run + first > self.limit:
+            return False
+        width = self.unit
+        window = self.limit // 2 - self.limit // 2 % width
+        if window < width:
+            return False
+        size = len(data)
+        for start in range(first + width, size, window):
+            stop = min(start + window, size)
+            if self._ending(data, start, stop) == stop:
+                return False
+        return True
 
     def _last_ending(self, data: bytes) -> int:
         """Offset of the last ending unit, else -1."""
@@ -320,7 +340,7 @@ class WideLineLimiter:
             data, self.held = data[:-keep], bytes(data[-keep:])
         if not data:
             return
-        if not self.dropping and self.run + len(data) <= self.limit:
+        if not self.dropping and (self.run + len(data) <= self.limit or self._fits(data)):
             last = self._last_ending(data)
             self.run = self.run + len(data) if last < 0 else len(data) - last - self.unit
             self.feed_next(data)
