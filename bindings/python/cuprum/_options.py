@@ -22,6 +22,7 @@ from cuprum._validate import (
     check_output_cap,
     check_path,
     check_seconds,
+    check_sink,
     check_timeout,
 )
 
@@ -93,8 +94,10 @@ class ExecutionContext:
         already expired, infinity never does.
     stdout_sink / stderr_sink:
         Where ``echo`` copies output; ``None`` means the current
-        ``sys.stdout`` / ``sys.stderr``. A text stream, a binary stream or a
-        file descriptor.
+        ``sys.stdout`` / ``sys.stderr``. A text stream, a binary stream (any
+        object with a ``write`` method; an ``io`` stream open for writing) or
+        a non-negative file descriptor; anything else is refused when the
+        context is built.
     encoding / errors:
         How output is decoded (and stdin text encoded).
     tags:
@@ -110,21 +113,23 @@ class ExecutionContext:
     cwd: str | Path | None = None
     cancel_grace: float = DEFAULT_CANCEL_GRACE
     timeout: float | None = None
-    stdout_sink: typ.IO[str] | None = None
-    stderr_sink: typ.IO[str] | None = None
+    stdout_sink: int | typ.IO[str] | typ.IO[bytes] | None = None
+    stderr_sink: int | typ.IO[str] | typ.IO[bytes] | None = None
     encoding: str = DEFAULT_ENCODING
     errors: str = DEFAULT_ERRORS
     tags: cabc.Mapping[str, object] | None = None
     process_group: bool = False
 
     def __post_init__(self) -> None:
-        """Validate timings, codec names and flags."""
+        """Validate timings, codec names, sinks and flags."""
         if not isinstance(self.process_group, bool):
             msg = f"ExecutionContext.process_group must be a bool, got {self.process_group!r}"
             raise TypeError(msg)
         check_seconds(self.cancel_grace, "ExecutionContext.cancel_grace")
         check_timeout(self.timeout, "ExecutionContext.timeout")
         check_codec(self.encoding, self.errors)
+        check_sink(self.stdout_sink, "ExecutionContext.stdout_sink")
+        check_sink(self.stderr_sink, "ExecutionContext.stderr_sink")
 
 
 #: A stream of stdin chunks: ``bytes``-like or ``str`` items.

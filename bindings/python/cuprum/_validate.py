@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import codecs
 import collections.abc as cabc
+import io
 import math
 import os
+import reprlib
 from types import MappingProxyType
 
 
@@ -127,6 +129,39 @@ def check_fd(value: object, what: str) -> int:
         msg = f"{what} must be a non-negative file descriptor, got {value}"
         raise ValueError(msg)
     return value
+
+
+def check_sink(value: object, what: str) -> None:
+    """Accept an echo sink: ``None``, a non-negative file descriptor, or an
+    object with a callable ``write`` (an ``io`` stream must be open and
+    writable). Whether a descriptor is open is checked when it is used."""
+    if value is None:
+        return
+    if isinstance(value, bool):
+        msg = f"{what} must be a file descriptor (int) or a writable stream, got {value!r}"
+        raise TypeError(msg)
+    if isinstance(value, int):
+        if value < 0:
+            msg = f"{what} must be a non-negative file descriptor, got {value}"
+            raise ValueError(msg)
+        return
+    if not callable(getattr(value, "write", None)):
+        msg = (
+            f"{what} must be a file descriptor (int) or a stream with a write() method, "
+            f"got {type(value).__name__} {_short_repr(value)}"
+        )
+        raise TypeError(msg)
+    if isinstance(value, io.IOBase):
+        if value.closed:
+            msg = f"{what} is a closed stream: {_short_repr(value)}"
+            raise ValueError(msg)
+        if not value.writable():
+            msg = f"{what} is a stream not open for writing: {_short_repr(value)}"
+            raise ValueError(msg)
+
+
+def _short_repr(value: object) -> str:
+    return reprlib.repr(value)
 
 
 #: The values ``RunOutputOptions.on_overflow`` accepts.

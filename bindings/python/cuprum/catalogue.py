@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import dataclasses as dc
+import typing as typ
 from types import MappingProxyType
 
 from cuprum.program import Program
@@ -34,6 +35,10 @@ class DuplicateProjectError(ValueError):
         self.project_name = project_name
         super().__init__(f"Project '{project_name}' registered more than once")
 
+    def __reduce__(self) -> tuple[typ.Any, ...]:
+        """Pickle and copy through the constructor, attributes intact."""
+        return (type(self), (self.project_name,), self.__dict__)
+
 
 class DuplicateProgramError(ValueError):
     """Raised when a program is listed by two projects of one catalogue.
@@ -51,6 +56,10 @@ class DuplicateProgramError(ValueError):
         self.program = program
         self.owner = owner
         super().__init__(f"Program '{program}' already owned by '{owner}'")
+
+    def __reduce__(self) -> tuple[typ.Any, ...]:
+        """Pickle and copy through the constructor, attributes intact."""
+        return (type(self), (self.program, self.owner), self.__dict__)
 
 
 @dc.dataclass(frozen=True, slots=True)

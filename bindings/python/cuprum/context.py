@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import dataclasses as dc
+import functools
 import typing as typ
 from contextvars import Token
 
@@ -48,6 +49,11 @@ class ForbiddenProgramError(PermissionError):
         self.program = program
         self.restricted_state = restricted_state
         super().__init__(f"Program '{program}' is not allowed in the current context")
+
+    def __reduce__(self) -> tuple[typ.Any, ...]:
+        """Pickle and copy through the constructor, attributes intact."""
+        make = functools.partial(type(self), self.program, restricted_state=self.restricted_state)
+        return (make, (), self.__dict__)
 
 
 @dc.dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import sys
 import termios
 import typing as typ
 
-from cuprum._exec.limits import LineLimiter, line_limit, make_capture
+from cuprum._exec.limits import line_limit, line_limiter, make_capture
 from cuprum.events import ExecEvent
 
 if typ.TYPE_CHECKING:
@@ -79,7 +79,7 @@ class Channel:
                 events.batches,
             )
             if plan.output.max_bytes is not None:
-                limiter = LineLimiter(splitter.feed, line_limit(plan.output.max_bytes), plan.encoding)
+                limiter = line_limiter(splitter.feed, line_limit(plan.output.max_bytes), plan.encoding)
                 self.feeds.append(limiter.feed)
                 self.closers.append(limiter.flush)
             else:

@@ -31,8 +31,22 @@ if typ.TYPE_CHECKING:
 #: line (or ``max_bytes`` when larger); a longer line is cut and ends with
 #: :data:`LINE_CUT_MARKER`, and the rest of it up to its ending is dropped.
 MIN_LINE_LIMIT = 64 * 1024
-#: Appended (as ASCII bytes, before decoding) to a line event that was cut.
+#: Appended to a line event that was cut, encoded in the stream's encoding
+#: (as ASCII bytes in ASCII-compatible encodings).
 LINE_CUT_MARKER = " [cuprum: line cut]"
+
+#: Encodings of fixed-size code units: the size of a unit, and the byte
+#: order (``None``: from the stream's byte order mark, else the machine's,
+#: as Python's decoder reads one without a mark).
+_Order = typ.Literal["little", "big"]
+_WIDE_CODECS: dict[str, tuple[int, _Order | None]] = {
+    "utf-16": (2, None),
+    "utf-16-le": (2, "little"),
+    "utf-16-be": (2, "big"),
+    "utf-32": (4, None),
+    "utf-32-le": (4, "little"),
+    "utf-32-be": (4, "big"),
+}
 
 
 #: Below ``re``'s repeat limit (``MAXREPEAT``, 2**32 - 1 on 64-bit builds).
@@ -121,7 +135,9 @@ class LineLimiter:
     bytes goes on as its first ``limit`` bytes (cut on a UTF-8 character
     boundary when the encoding is UTF-8) plus :data:`LINE_CUT_MARKER`; the
     rest up to its ending is dropped. Endings are ``\\n`` and ``\\r``, as
-    for the splitters. Chunks without a long line pass through unchanged."""
+    for the splitters. Chunks without a long line pass through unchanged.
+    For ASCII-compatible encodings; UTF-16 and UTF-32 take a
+    :class:`WideLineLimiter` (:func:`line_limiter` picks)."""
 
     __slots__ = ("dropping", "feed_next", "held", "limit", "long_line", "run", "utf8")
 
@@ -210,6 +226,187 @@ class LineLimiter:
             self.dropping = True
 
 
+class WideLineLimiter:
+    """A :class:`LineLimiter` for UTF-16 and UTF-32: it works on code units.
+
+    Endings are the ``\\n`` and ``\\r`` code units (at unit boundaries
+    only), a cut falls on a unit boundary and, in UTF-16, never between
+    the two halves of a surrogate pair, and :data:`LINE_CUT_MARKER` is
+    encoded in the stream's byte order (without a byte order mark). A
+    trailing partial unit (and in UTF-16 a trailing high surrogate) is
+    held back for the next chunk, so chunks are passed on whole units.
+    """
+
+    __slots__ = ("cr", "dropping", "feed_next", "held", "limit", "marker", "nl", "order", "run", "unit")
+
+    def __init__(self, feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str) -> None:
+        """Pass bounded chunks of ``encoding`` (one of ``_WIDE_CODECS``) on."""
+        self.feed_next = feed_next
+        self.limit = limit
+        self.unit, order = _WIDE_CODECS[codecs.lookup(encoding).name]
+        self.order: _Order | None = None
+        self.nl = self.cr = self.marker = b""
+        if order is not None:
+            self._set_order(order)
+        self.run = 0
+        self.dropping = False
+        self.held = b""
+
+    def _set_order(self, order: _Order) -> None:
+        width = self.unit
+        self.order = order
+        self.nl = (10).to_bytes(width, order)
+        self.cr = (13).to_bytes(width, order)
+        codec = f"utf-{8 * width}-{'le' if order == 'little' else 'be'}"
+        self.marker = LINE_CUT_MARKER.encode(codec)
+
+    def _find_order(self, data: bytes) -> None:
+        """Take the byte order from a leading mark, else the machine's."""
+        width = self.unit
+        mark = int.from_bytes(data[:width], "little")
+        if mark == 0xFEFF:
+            self._set_order("little")
+        elif mark == (0xFFFE if width == 2 else 0xFFFE0000):
+            self._set_order("big")
+        else:
+            self._set_order(sys.byteorder)
+
+    def _ending(self, data: bytes, start: int, stop: int | None = None) -> int:
+        """Offset of the first ending unit in ``data[start:stop]``, else ``stop``
+        (``len(data)`` when ``None``)."""
+        end = len(data) if stop is None else stop
+        width = self.unit
+        for unit in (self.nl, self.cr):
+            found = data.find(unit, start, end)
+            while found >= 0 and found % width:
+                found = data.find(unit, found + 1, end)
+            if found >= 0:
+                end = found
+        return end
+
+    def _fits(self, data: bytes) -> bool:
+        """Whether no line of ``data`` needs a cut: the first fits after
+        what the line already holds, and every window of half the limit
+        after it holds an ending, so no later line is longer than the limit
+        (a few searches per chunk, not a step per line)."""
+        first = self._ending(data, 0)
+        if self.run + first > self.limit:
+            return False
+        width = self.unit
+        window = self.limit // 2 - self.limit // 2 % width
+        if window < width:
+            return False
+        size = len(data)
+        for start in range(first + width, size, window):
+            stop = min(start + window, size)
+            if self._ending(data, start, stop) == stop:
+                return False
+        return True
+
+    def _last_ending(self, data: bytes) -> int:
+        """Offset of the last ending unit, else -1."""
+        last = -1
+        width = self.unit
+        for unit in (self.nl, self.cr):
+            found = data.rfind(unit)
+            while found > last and found % width:
+                found = data.rfind(unit, 0, found + width - 1)
+            last = max(last, found)
+        return last
+
+    def _hold(self, data: bytes) -> int:
+        """Bytes at the end of ``data`` to hold back for the next chunk."""
+        width = self.unit
+        keep = len(data) % width
+        if width == 2 and len(data) - keep >= 2:
+            at = len(data) - keep - 2
+            unit = data[at + 1] if self.order == "little" else data[at]
+            if unit & 0xFC == 0xD8:  # a high surrogate: its pair may follow
+                keep += 2
+        return keep
+
+    def feed(self, data: bytes) -> None:
+        """Pass on the next chunk, cutting over-long lines."""
+        if self.held:
+            data = self.held + data
+            self.held = b""
+        if self.order is None:
+            if len(data) < self.unit:
+                self.held = bytes(data)
+                return
+            self._find_order(data)
+        keep = self._hold(data)
+        if keep:
+            data, self.held = data[:-keep], bytes(data[-keep:])
+        if not data:
+            return
+        if not self.dropping and (self.run + len(data) <= self.limit or self._fits(data)):
+            last = self._last_ending(data)
+            self.run = self.run + len(data) if last < 0 else len(data) - last - self.unit
+            self.feed_next(data)
+            return
+        self.feed_next(self._bounded(data))
+
+    def _bounded(self, data: bytes) -> bytes:
+        """``data`` with its over-long lines cut."""
+        out = bytearray()
+        width = self.unit
+        start = 0
+        size = len(data)
+        while True:
+            end = self._ending(data, start)
+            if not self.dropping:
+                room = self.limit - self.run
+                if end - start <= room:
+                    out += data[start:end]
+                    self.run += end - start
+                else:
+                    cut = start + room - room % width
+                    if width == 2 and cut > start:
+                        # Never between a high surrogate and its low one.
+                        little = self.order == "little"
+                        high = data[cut - 1] if little else data[cut - 2]
+                        low = data[cut + 1] if little else data[cut]
+                        if high & 0xFC == 0xD8 and low & 0xFC == 0xDC:
+                            cut -= 2
+                    out += data[start:cut]
+                    out += self.marker
+                    self.dropping = True
+            if end == size:
+                return bytes(out)
+            out += data[end : end + width]
+            self.run = 0
+            self.dropping = False
+            start = end + width
+
+    def flush(self) -> None:
+        """Pass on what was held back (at end of stream), or cut the line
+        before it when it does not fit."""
+        held, self.held = self.held, b""
+        if not held or self.dropping:
+            return
+        if self.run + len(held) <= self.limit:
+            self.run += len(held)
+            self.feed_next(held)
+        else:
+            if self.order is None:
+                self._find_order(held)
+            cut = self.limit - self.run
+            cut -= cut % self.unit
+            self.feed_next(held[:cut] + self.marker)
+            self.dropping = True
+
+
+def line_limiter(
+    feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str
+) -> LineLimiter | WideLineLimiter:
+    """The limiter for ``encoding``: :class:`WideLineLimiter` for UTF-16
+    and UTF-32, else the byte-wise :class:`LineLimiter`."""
+    if codecs.lookup(encoding).name in _WIDE_CODECS:
+        return WideLineLimiter(feed_next, limit, encoding)
+    return LineLimiter(feed_next, limit, encoding)
+
+
 def _incomplete_tail(data: bytes) -> int:
     """Length of an incomplete UTF-8 sequence ending ``data`` (0 if none)."""
     size = len(data)
@@ -272,7 +469,9 @@ __all__ = [
     "MIN_LINE_LIMIT",
     "BoundedCapture",
     "LineLimiter",
+    "WideLineLimiter",
     "line_limit",
+    "line_limiter",
     "make_capture",
     "raise_output_limit",
 ]
