@@ -335,6 +335,17 @@ def test_line_cut_after_a_dropped_line_stays_on_a_character(
     assert _limited(chunks, limit) == _limited_whole(b"".join(chunks), limit)
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "UTF8"])
+def test_line_cut_keeps_utf8_characters_whole(encoding: str) -> None:
+    # A line of three-byte characters cut at a limit inside one: with or
+    # without a byte order mark, the cut backs off to the character start.
+    got: list[bytes] = []
+    limiter = LineLimiter(got.append, 4, encoding)
+    limiter.feed("€€€\n".encode())
+    limiter.flush()
+    assert b"".join(got) == "€".encode() + MARK + b"\n"
+
+
 def test_line_limiter_any_chunking_of_multibyte_text() -> None:
     # Pseudo-random lines of one- to four-byte characters, invalid bytes
     # and both endings, fed in pseudo-random chunks: the result is the same

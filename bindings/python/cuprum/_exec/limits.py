@@ -54,7 +54,8 @@ _MAX_REPEAT = 2**31 - 1
 
 
 def _is_utf8(encoding: str) -> bool:
-    return codecs.lookup(encoding).name == "utf-8"
+    """UTF-8, with or without a byte order mark (a whole character)."""
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
 
 
 class BoundedCapture:
