@@ -107,6 +107,12 @@ static int64_t now_ms(void)
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* now + ms for a deadline, saturated: INT64_MAX is never reached. */
+static int64_t later(int64_t now, int64_t ms)
+{
+  return ms > INT64_MAX - now ? INT64_MAX : now + ms;
+}
+
 static void close_fd(int *fd)
 {
   if (*fd >= 0) {
@@ -570,7 +576,7 @@ int cuprum_pipeline_start(cuprum_pipeline *pl)
   if (pl->in_buf_set && pl->in_len == 0)
     close_fd(&pl->in_fd);
   if (pl->timeout_ms >= 0)
-    pl->deadline = now_ms() + pl->timeout_ms;
+    pl->deadline = later(now_ms(), pl->timeout_ms);
   return 0;
 }
 
@@ -592,7 +598,7 @@ static void begin_stop(cuprum_pipeline *pl, cuprum_stop why)
     return;
   }
   signal_all(pl, SIGTERM);
-  pl->kill_at = now_ms() + pl->grace_ms;
+  pl->kill_at = later(now_ms(), pl->grace_ms);
 }
 
 static int write_input(cuprum_pipeline *pl)
