@@ -855,6 +855,10 @@ int cuprum_pipeline_step(cuprum_pipeline *pl)
           struct out *o = &pl->st[i].out[k];
           if (o->fd >= 0 && (rc = read_out(pl, o)) < 0)
             return fail(pl, rc);
+          /* As at end of file: a last line without an ending is one. */
+          if (o->fd >= 0 && o->lines != NULL &&
+              (rc = cuprum_lines_finish(o->lines)) < 0)
+            return fail(pl, rc);
           close_fd(&o->fd);
         }
     if (!outputs_open(pl)) {

@@ -528,6 +528,67 @@ static void test_free_mid_step(void **state)
   }
 }
 
+struct seen {
+  volatile int ready;
+  long pid;
+  char err[64];
+  size_t err_len;
+  int err_lines;
+};
+
+static int seen_line(void *ctx, size_t stage, int stream, const char *data,
+                     size_t len)
+{
+  struct seen *s = ctx;
+  (void)stage;
+  if (stream == CUPRUM_STDOUT) {
+    char buf[32];
+    assert_true(len < sizeof(buf));
+    memcpy(buf, data, len);
+    buf[len] = '\0';
+    s->pid = strtol(buf, NULL, 10);
+    s->ready = 1;
+    return 0;
+  }
+  assert_true(len <= sizeof(s->err) - s->err_len);
+  memcpy(s->err + s->err_len, data, len);
+  s->err_len += len;
+  s->err_lines++;
+  return 0;
+}
+
+/* Killed while a grandchild keeps its outputs open: the pipeline reads
+ * what is there and closes them; a last line without an ending is still a
+ * line, as at end of file. */
+static void test_killed_last_line(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  struct seen s = {0, 0, {0}, 0, 0};
+  cuprum_capture out;
+  (void)state;
+
+  add(pl, pu_cmd("grandchild", "partial"));
+  assert_int_equal(cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, seen_line, &s),
+                   0);
+  assert_int_equal(cuprum_pipeline_on_line(pl, CUPRUM_STDERR, seen_line, &s),
+                   0);
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, 64), 0);
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 0), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  assert_int_equal(drive_until(pl, &s.ready), 0);
+  assert_true(s.pid > 0);
+  assert_int_equal(cuprum_pipeline_cancel(pl), 0);
+  assert_int_equal(drive_until(pl, NULL), 1);
+  assert_int_equal(kill((pid_t)s.pid, SIGKILL), 0);
+  expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDERR, 0, &out), 0);
+  assert_string_equal(out.data, "partial");
+  assert_int_equal(s.err_lines, 1);
+  assert_int_equal(s.err_len, 7);
+  assert_memory_equal(s.err, "partial", 7);
+  cuprum_pipeline_free(pl);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
 
 int main(void)
@@ -547,6 +608,7 @@ int main(void)
       T(test_timeout_extremes),
       T(test_huge_grace),
       T(test_free_mid_step),
+      T(test_killed_last_line),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
