@@ -241,7 +241,7 @@ int cuprum_pipeline_add(cuprum_pipeline *pl, cuprum_cmd *cmd)
 
   if (pl == NULL || cmd == NULL)
     return CUPRUM_ENULL;
-  if (pl->state != ST_NEW)
+  if (pl->state != ST_NEW || cmd->owned)
     return CUPRUM_ESTATE;
   if (pl->n == pl->cap) {
     size_t cap = pl->cap ? pl->cap * 2 : 4;
@@ -254,6 +254,7 @@ int cuprum_pipeline_add(cuprum_pipeline *pl, cuprum_cmd *cmd)
   s = &pl->st[pl->n];
   memset(s, 0, sizeof(*s));
   s->cmd = cmd;
+  cmd->owned = 1;
   s->pid = -1;
   s->pidfd = -1;
   for (int k = 0; k < 2; k++) {

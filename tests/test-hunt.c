@@ -749,6 +749,26 @@ static void test_spawn_refusals(void **state)
   cuprum_cmd_free(cmd);
 }
 
+/* A command belongs to one pipeline, once: adding it again, to the same
+ * pipeline or another, is refused (it would be freed twice). */
+static void test_add_twice(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *other = new_pipeline();
+  cuprum_cmd *cmd = pu_cmd("exit", "0");
+  (void)state;
+
+  add(pl, cmd);
+  assert_int_equal(cuprum_pipeline_add(pl, cmd), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_add(other, cmd), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_size(pl), 1);
+  assert_int_equal(cuprum_pipeline_size(other), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  cuprum_pipeline_free(other);
+  cuprum_pipeline_free(pl);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
 
 int main(void)
@@ -774,6 +794,7 @@ int main(void)
       T(test_many_stages),
       T(test_input_conflict),
       T(test_spawn_refusals),
+      T(test_add_twice),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
