@@ -780,9 +780,11 @@ static void reap(cuprum_pipeline *pl)
     if (r != s->pid)
       continue;
     record_status(s, status);
-    /* Killed by SIGPIPE because the next stage went away first. */
+    /* Killed by SIGPIPE because the next stage went away first: only
+     * when its stdout is the pipe to that stage, not a caller's. */
     if (s->stop == CUPRUM_STOP_NONE && WIFSIGNALED(status) &&
-        WTERMSIG(status) == SIGPIPE && i + 1 < pl->n)
+        WTERMSIG(status) == SIGPIPE && i + 1 < pl->n &&
+        s->cmd->io[1].how == CUPRUM_STDIO_DEFAULT)
       s->stop = CUPRUM_STOP_EARLY_CLOSE;
     if ((pl->flags & CUPRUM_PIPELINE_FAIL_FAST) != 0 && stage_failed(s) &&
         s->stop == CUPRUM_STOP_NONE)

@@ -769,6 +769,32 @@ static void test_add_twice(void **state)
   cuprum_pipeline_free(pl);
 }
 
+/* A non-last stage whose stdout is a caller's pipe with no reader dies
+ * of SIGPIPE: no next stage closed its end, so that is a failure, not an
+ * early close, and fail-fast stops the others. */
+static void test_sigpipe_not_early_close(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_cmd *cmd = pu_cmd("emit", "100000");
+  int fds[2];
+  (void)state;
+
+  test_pipe(fds);
+  test_close(&fds[0]);
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_redirect_fd(cmd, CUPRUM_STDOUT, fds[1]), 0);
+  add(pl, cmd);
+  add(pl, pu_cmd("sleep", "60000"));
+  assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST), 0);
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 0), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  test_close(&fds[1]);
+  assert_int_equal(drive_until(pl, NULL), 1);
+  expect_status(pl, 0, -1, SIGPIPE, CUPRUM_STOP_NONE);
+  expect_status(pl, 1, -1, SIGKILL, CUPRUM_STOP_FAIL_FAST);
+  cuprum_pipeline_free(pl);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
 
 int main(void)
@@ -795,6 +821,7 @@ int main(void)
       T(test_input_conflict),
       T(test_spawn_refusals),
       T(test_add_twice),
+      T(test_sigpipe_not_early_close),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
