@@ -257,6 +257,24 @@ static void test_long_argv_env(void **state)
   assert_int_equal(out.len, n);
   cuprum_pipeline_free(pl);
   free(big);
+
+  /* One argument over the kernel's 128 KiB limit: -E2BIG from the start,
+   * the stage before it gone. */
+  if (pu_no_sync_exec_errors() != NULL)
+    return;
+  n = (size_t)200 << 10;
+  big = malloc(n + 1);
+  assert_non_null(big);
+  memset(big, 'w', n);
+  big[n] = '\0';
+  pl = new_pipeline();
+  add(pl, pu_cmd("endless"));
+  add(pl, pu_cmd("print", big));
+  assert_int_equal(cuprum_pipeline_run(pl), -E2BIG);
+  assert_int_equal(cuprum_pipeline_failed_stage(pl), 1);
+  assert_true(pu_no_children());
+  cuprum_pipeline_free(pl);
+  free(big);
 }
 
 /* A redirection into a missing directory, in any stage: the start fails
