@@ -142,6 +142,8 @@ struct cuprum_cmd {
   size_t cap_env;
   char *dir;
   struct cuprum__redir io[3];
+  /* Added to a pipeline, which frees it. */
+  int owned;
 };
 
 /* Copies s through the library's allocator; NULL when out of memory. */

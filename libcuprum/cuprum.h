@@ -739,7 +739,7 @@ CUPRUM_API void cuprum_pipeline_free(cuprum_pipeline *pl);
  * Appends `cmd` as the next stage.  On success the pipeline owns cmd (and
  * frees it); on failure the caller still does.  Commands must not be
  * changed once added.  Returns 0, CUPRUM_ENULL, CUPRUM_ESTATE (already
- * started) or -ENOMEM.
+ * started, or cmd already added to a pipeline) or -ENOMEM.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_add(cuprum_pipeline *pl,
                                                       cuprum_cmd *cmd);

@@ -107,6 +107,12 @@ static int64_t now_ms(void)
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* now + ms for a deadline, saturated: INT64_MAX is never reached. */
+static int64_t later(int64_t now, int64_t ms)
+{
+  return ms > INT64_MAX - now ? INT64_MAX : now + ms;
+}
+
 static void close_fd(int *fd)
 {
   if (*fd >= 0) {
@@ -235,7 +241,7 @@ int cuprum_pipeline_add(cuprum_pipeline *pl, cuprum_cmd *cmd)
 
   if (pl == NULL || cmd == NULL)
     return CUPRUM_ENULL;
-  if (pl->state != ST_NEW)
+  if (pl->state != ST_NEW || cmd->owned)
     return CUPRUM_ESTATE;
   if (pl->n == pl->cap) {
     size_t cap = pl->cap ? pl->cap * 2 : 4;
@@ -248,6 +254,7 @@ int cuprum_pipeline_add(cuprum_pipeline *pl, cuprum_cmd *cmd)
   s = &pl->st[pl->n];
   memset(s, 0, sizeof(*s));
   s->cmd = cmd;
+  cmd->owned = 1;
   s->pid = -1;
   s->pidfd = -1;
   for (int k = 0; k < 2; k++) {
@@ -570,7 +577,7 @@ int cuprum_pipeline_start(cuprum_pipeline *pl)
   if (pl->in_buf_set && pl->in_len == 0)
     close_fd(&pl->in_fd);
   if (pl->timeout_ms >= 0)
-    pl->deadline = now_ms() + pl->timeout_ms;
+    pl->deadline = later(now_ms(), pl->timeout_ms);
   return 0;
 }
 
@@ -592,7 +599,7 @@ static void begin_stop(cuprum_pipeline *pl, cuprum_stop why)
     return;
   }
   signal_all(pl, SIGTERM);
-  pl->kill_at = now_ms() + pl->grace_ms;
+  pl->kill_at = later(now_ms(), pl->grace_ms);
 }
 
 static int write_input(cuprum_pipeline *pl)
@@ -773,9 +780,11 @@ static void reap(cuprum_pipeline *pl)
     if (r != s->pid)
       continue;
     record_status(s, status);
-    /* Killed by SIGPIPE because the next stage went away first. */
+    /* Killed by SIGPIPE because the next stage went away first: only
+     * when its stdout is the pipe to that stage, not a caller's. */
     if (s->stop == CUPRUM_STOP_NONE && WIFSIGNALED(status) &&
-        WTERMSIG(status) == SIGPIPE && i + 1 < pl->n)
+        WTERMSIG(status) == SIGPIPE && i + 1 < pl->n &&
+        s->cmd->io[1].how == CUPRUM_STDIO_DEFAULT)
       s->stop = CUPRUM_STOP_EARLY_CLOSE;
     if ((pl->flags & CUPRUM_PIPELINE_FAIL_FAST) != 0 && stage_failed(s) &&
         s->stop == CUPRUM_STOP_NONE)
@@ -848,6 +857,10 @@ int cuprum_pipeline_step(cuprum_pipeline *pl)
         for (int k = 0; k < 2; k++) {
           struct out *o = &pl->st[i].out[k];
           if (o->fd >= 0 && (rc = read_out(pl, o)) < 0)
+            return fail(pl, rc);
+          /* As at end of file: a last line without an ending is one. */
+          if (o->fd >= 0 && o->lines != NULL &&
+              (rc = cuprum_lines_finish(o->lines)) < 0)
             return fail(pl, rc);
           close_fd(&o->fd);
         }

@@ -18,8 +18,8 @@
  *   cwd                print the working directory
  *   fds                print the open descriptors above 2, or "none"
  *   stubborn           ignore SIGTERM, print "ready", sleep 60 s
- *   grandchild         fork a child that sleeps 60 s, print its pid, then
- *                      sleep 60 s too
+ *   grandchild [ERR]   fork a child that sleeps 60 s, write ERR (if given)
+ *                      to stderr, print the child's pid, then sleep 60 s too
  *
  * Exit status 0 on success, 2 on bad usage, 3 on an I/O error.  SIGPIPE
  * keeps its default action, as in any ordinary program.
@@ -188,6 +188,9 @@ static int more_modes(int argc, char **argv)
       _exit(0);
     }
     if (pid < 0)
+      return 3;
+    /* An optional argument goes to stderr first, as is. */
+    if (argc > 2 && write_all(2, argv[2], strlen(argv[2])) != 0)
       return 3;
     printf("%ld\n", (long)pid);
     fflush(stdout);

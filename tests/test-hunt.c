@@ -1,0 +1,846 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test-hunt.c - the process and pipeline API used the way a careless C
+ * caller might: setters after the start, a pipeline run twice or with no
+ * stages, results asked for out of range, bad environment names, a
+ * redirection into a missing directory, byte caps of 0 and 1, a tee to a
+ * closed descriptor, a line callback that fails, timeouts and graces of 0
+ * and of the largest value, freeing in the middle of a run.  Every test
+ * checks that no descriptor and no child is left behind.
+ */
+#include "config.h"
+
+#include "pipeutil.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static cuprum_pipeline *new_pipeline(void)
+{
+  cuprum_pipeline *pl = NULL;
+  assert_int_equal(cuprum_pipeline_new(&pl), 0);
+  return pl;
+}
+
+static void add(cuprum_pipeline *pl, cuprum_cmd *cmd)
+{
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_pipeline_add(pl, cmd), 0);
+}
+
+static void expect_status(cuprum_pipeline *pl, size_t stage, int code, int sig,
+                          cuprum_stop stop)
+{
+  int c;
+  int s;
+  cuprum_stop why;
+  assert_int_equal(cuprum_pipeline_status(pl, stage, &c, &s, &why), 0);
+  assert_int_equal(c, code);
+  assert_int_equal(s, sig);
+  assert_int_equal(why, stop);
+}
+
+static int note_line(void *ctx, size_t stage, int stream, const char *data,
+                     size_t len)
+{
+  (void)stage;
+  (void)stream;
+  (void)data;
+  (void)len;
+  *(volatile int *)ctx = 1;
+  return 0;
+}
+
+/* Steps until `flag` is set (flag NULL: until done); the step's last
+ * result. */
+static int drive_until(cuprum_pipeline *pl, volatile int *flag)
+{
+  struct pollfd fds[16];
+  int rc;
+
+  while ((rc = cuprum_pipeline_step(pl)) == 0) {
+    int n;
+    if (flag != NULL && *flag)
+      return 0;
+    n = cuprum_pipeline_pollfds(pl, fds, 16);
+    assert_true(n >= 0 && n <= 16);
+    if (poll(fds, (nfds_t)n, cuprum_pipeline_timeout(pl)) < 0)
+      assert_int_equal(errno, EINTR);
+  }
+  return rc;
+}
+
+/* Every setter refuses a started and a finished pipeline, and nothing it
+ * was asked changes the results. */
+static void test_setters_after_start(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_capture out;
+  int step;
+  (void)state;
+
+  add(pl, pu_cmd("print", "hi\n"));
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  for (step = 0; step < 2; step++) {
+    cuprum_cmd *cmd = pu_cmd("exit", "0");
+    assert_int_equal(cuprum_pipeline_add(pl, cmd), CUPRUM_ESTATE);
+    cuprum_cmd_free(cmd);
+    assert_int_equal(cuprum_pipeline_set_input(pl, "x", 1), CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_set_input_fd(pl, 0), CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 0),
+                     CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, 1), CUPRUM_ESTATE);
+    assert_int_equal(
+        cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, note_line, NULL),
+        CUPRUM_ESTATE);
+    assert_int_equal(
+        cuprum_pipeline_on_line(pl, CUPRUM_STDERR, note_line, NULL),
+        CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_set_timeout(pl, 0, 0), CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST),
+                     CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_start(pl), CUPRUM_ESTATE);
+    if (step == 0)
+      assert_int_equal(drive_until(pl, NULL), 1);
+  }
+  /* A second run is refused and keeps the first run's results. */
+  assert_int_equal(cuprum_pipeline_run(pl), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_size(pl), 1);
+  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+  assert_string_equal(out.data, "hi\n");
+  cuprum_pipeline_free(pl);
+}
+
+/* No stages: nothing to start, nothing to step, nothing to ask. */
+static void test_no_stages(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_capture out;
+  struct pollfd p;
+  (void)state;
+
+  assert_int_equal(cuprum_pipeline_size(pl), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_start(pl), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_step(pl), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_cancel(pl), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_done(pl), 0);
+  assert_int_equal(cuprum_pipeline_pollfds(pl, &p, 1), 0);
+  assert_int_equal(cuprum_pipeline_status(pl, 0, NULL, NULL, NULL), -EINVAL);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out),
+                   -EINVAL);
+  assert_int_equal(cuprum_pipeline_pid(pl, 0), -1);
+  assert_int_equal(cuprum_pipeline_failed_stage(pl), -1);
+  cuprum_pipeline_free(pl);
+}
+
+/* Results out of range, bad streams and NULL outputs. */
+static void test_results_out_of_range(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_capture out;
+  (void)state;
+
+  add(pl, pu_cmd("print", "a"));
+  add(pl, pu_cmd("cat"));
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 16), 0);
+  assert_int_equal(cuprum_pipeline_status(pl, 0, NULL, NULL, NULL),
+                   CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  assert_int_equal(cuprum_pipeline_status(pl, 2, NULL, NULL, NULL), -EINVAL);
+  assert_int_equal(cuprum_pipeline_status(pl, SIZE_MAX, NULL, NULL, NULL),
+                   -EINVAL);
+  assert_int_equal(cuprum_pipeline_status(pl, 1, NULL, NULL, NULL), 0);
+  assert_int_equal(cuprum_pipeline_pid(pl, 2), -1);
+  assert_true(cuprum_pipeline_pid(pl, 1) > 0);
+  assert_int_equal(cuprum_pipeline_output(pl, 2, CUPRUM_STDOUT, 0, &out),
+                   -EINVAL);
+  assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDIN, 0, &out),
+                   -EINVAL);
+  assert_int_equal(cuprum_pipeline_output(pl, 1, 3, 0, &out), -EINVAL);
+  assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, NULL),
+                   CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_output(NULL, 0, CUPRUM_STDOUT, 0, &out),
+                   CUPRUM_ENULL);
+  /* Taken twice: the second time there is nothing left. */
+  assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 1, &out), 0);
+  assert_int_equal(out.len, 1);
+  assert_string_equal(out.data, "a");
+  cuprum_capture_release(&out);
+  assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 1, &out), 0);
+  assert_null(out.data);
+  assert_int_equal(out.len, 0);
+  assert_int_equal(out.total, 1);
+  cuprum_pipeline_free(pl);
+}
+
+/* Bad commands and environment names are refused at once. */
+static void test_bad_cmd_input(void **state)
+{
+  const char *empty[] = {"", NULL};
+  const char *none[] = {NULL};
+  cuprum_cmd *cmd = NULL;
+  (void)state;
+
+  assert_int_equal(cuprum_cmd_new(&cmd, empty), -EINVAL);
+  assert_null(cmd);
+  assert_int_equal(cuprum_cmd_new(&cmd, none), CUPRUM_ENULL);
+  assert_int_equal(cuprum_cmd_new(&cmd, NULL), CUPRUM_ENULL);
+  cmd = pu_cmd("env", "A");
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_setenv(cmd, "", "x"), -EINVAL);
+  assert_int_equal(cuprum_cmd_setenv(cmd, "A=B", "x"), -EINVAL);
+  assert_int_equal(cuprum_cmd_setenv(cmd, "=", "x"), -EINVAL);
+  assert_int_equal(cuprum_cmd_setenv(cmd, "A", NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_cmd_unsetenv(cmd, ""), -EINVAL);
+  assert_int_equal(cuprum_cmd_unsetenv(cmd, "A=B"), -EINVAL);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDIN, CUPRUM_STDIO_PIPE),
+                   -EINVAL);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDOUT, CUPRUM_STDIO_STDOUT),
+                   -EINVAL);
+  assert_int_equal(cuprum_cmd_redirect(cmd, 3, CUPRUM_STDIO_NULL), -EINVAL);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDOUT, (cuprum_stdio)99),
+                   -EINVAL);
+  assert_int_equal(cuprum_cmd_redirect_fd(cmd, CUPRUM_STDOUT, -1), -EBADF);
+  assert_int_equal(
+      cuprum_cmd_redirect_path(cmd, CUPRUM_STDIN, "/x", CUPRUM_PATH_TRUNCATE),
+      CUPRUM_EFLAGS);
+  assert_int_equal(cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, "/x", 0),
+                   CUPRUM_EFLAGS);
+  assert_int_equal(cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, "/x", 3),
+                   CUPRUM_EFLAGS);
+  cuprum_cmd_free(cmd);
+}
+
+/* A long argv and a long environment value reach the child whole. */
+static void test_long_argv_env(void **state)
+{
+  size_t n = (size_t)100 << 10;
+  char *big = malloc(n + 1);
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_cmd *cmd;
+  cuprum_capture out;
+  (void)state;
+
+  assert_non_null(big);
+  memset(big, 'v', n);
+  big[n] = '\0';
+  cmd = pu_cmd("env", "CUPRUM_HUNT_BIG");
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_setenv(cmd, "CUPRUM_HUNT_BIG", big), 0);
+  add(pl, cmd);
+  add(pl, pu_cmd("cat"));
+  assert_int_equal(
+      cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out), 0);
+  assert_int_equal(out.len, n + 1);
+  assert_memory_equal(out.data, big, n);
+  cuprum_pipeline_free(pl);
+
+  pl = new_pipeline();
+  add(pl, pu_cmd("print", big));
+  assert_int_equal(
+      cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+  assert_int_equal(out.len, n);
+  cuprum_pipeline_free(pl);
+  free(big);
+
+  /* One argument over the kernel's 128 KiB limit: -E2BIG from the start,
+   * the stage before it gone. */
+  if (pu_no_sync_exec_errors() != NULL)
+    return;
+  n = (size_t)200 << 10;
+  big = malloc(n + 1);
+  assert_non_null(big);
+  memset(big, 'w', n);
+  big[n] = '\0';
+  pl = new_pipeline();
+  add(pl, pu_cmd("endless"));
+  add(pl, pu_cmd("print", big));
+  assert_int_equal(cuprum_pipeline_run(pl), -E2BIG);
+  assert_int_equal(cuprum_pipeline_failed_stage(pl), 1);
+  assert_true(pu_no_children());
+  cuprum_pipeline_free(pl);
+  free(big);
+}
+
+/* A redirection into a missing directory, in any stage: the start fails
+ * with -ENOENT naming the stage, and the stages started before it are
+ * gone, their descriptors closed. */
+static void test_redirect_missing_dir(void **state)
+{
+  (void)state;
+  /* Emulated, the failed open is the child's exit status 127. */
+  if (pu_no_sync_exec_errors() != NULL)
+    skip();
+  for (size_t bad = 0; bad < 3; bad++) {
+    cuprum_pipeline *pl = new_pipeline();
+    cuprum_capture out;
+    for (size_t i = 0; i < 3; i++) {
+      cuprum_cmd *cmd = i == 0 ? pu_cmd("endless") : pu_cmd("cat");
+      assert_non_null(cmd);
+      if (i == bad)
+        assert_int_equal(cuprum_cmd_redirect_path(cmd, CUPRUM_STDERR,
+                                                  "/nonexistent/cuprum-dir/err",
+                                                  CUPRUM_PATH_APPEND),
+                         0);
+      add(pl, cmd);
+    }
+    assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 16), 0);
+    assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, 16), 0);
+    assert_int_equal(cuprum_pipeline_run(pl), -ENOENT);
+    assert_int_equal(cuprum_pipeline_failed_stage(pl), (long)bad);
+    assert_int_equal(cuprum_pipeline_done(pl), 0);
+    assert_int_equal(cuprum_pipeline_step(pl), CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_cancel(pl), CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_start(pl), CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_pollfds(pl, NULL, 0), 0);
+    assert_int_equal(cuprum_pipeline_output(pl, 2, CUPRUM_STDOUT, 0, &out),
+                     CUPRUM_ESTATE);
+    assert_true(pu_no_children());
+    cuprum_pipeline_free(pl);
+  }
+}
+
+/* The working directory is a file, stdin a closed descriptor. */
+static void test_chdir_file_stdin_closed(void **state)
+{
+  cuprum_pipeline *pl;
+  cuprum_cmd *cmd;
+  int fds[2];
+  int closed;
+  (void)state;
+
+  /* Emulated, the failed chdir is the child's exit status 127. */
+  if (pu_no_sync_exec_errors() != NULL)
+    skip();
+  pl = new_pipeline();
+  cmd = pu_cmd("exit", "0");
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_chdir(cmd, "/dev/null"), 0);
+  add(pl, pu_cmd("endless"));
+  add(pl, cmd);
+  assert_int_equal(cuprum_pipeline_run(pl), -ENOTDIR);
+  assert_int_equal(cuprum_pipeline_failed_stage(pl), 1);
+  assert_true(pu_no_children());
+  cuprum_pipeline_free(pl);
+
+  /* A descriptor number that is surely closed: one just closed (the
+   * pipeline makes no descriptor before it spawns this stage). */
+  test_pipe(fds);
+  closed = fds[0];
+  test_close(&fds[0]);
+  test_close(&fds[1]);
+  pl = new_pipeline();
+  add(pl, pu_cmd("cat"));
+  assert_int_equal(cuprum_pipeline_set_input_fd(pl, closed), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), -EBADF);
+  assert_int_equal(cuprum_pipeline_failed_stage(pl), 0);
+  cuprum_pipeline_free(pl);
+}
+
+static int count_bytes(void *ctx, size_t stage, int stream, const char *data,
+                       size_t len)
+{
+  (void)stage;
+  (void)stream;
+  (void)data;
+  *(size_t *)ctx += len;
+  return 0;
+}
+
+/* Byte caps of 0 (no capture; a chunk callback keeps stdout a pipe) and
+ * 1. */
+static void test_capture_cap_0_1(void **state)
+{
+  (void)state;
+  for (size_t limit = 0; limit < 2; limit++) {
+    cuprum_pipeline *pl = new_pipeline();
+    cuprum_capture out;
+    size_t seen = 0;
+    add(pl, pu_cmd("emit", "100000"));
+    assert_int_equal(
+        cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, count_bytes, &seen), 0);
+    assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, limit), 0);
+    assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, limit), 0);
+    assert_int_equal(cuprum_pipeline_run(pl), 0);
+    expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+    assert_int_equal(seen, 100000);
+    assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+    assert_int_equal(out.len, limit);
+    assert_int_equal(out.total, 100000);
+    if (limit == 0) {
+      assert_null(out.data);
+    } else {
+      assert_int_equal(out.total, 100000);
+      assert_true(test_pattern_check(out.data, 0, 1));
+      assert_int_equal(out.data[1], '\0');
+    }
+    assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDERR, 0, &out), 0);
+    assert_null(out.data);
+    assert_int_equal(out.len, 0);
+    cuprum_pipeline_free(pl);
+  }
+}
+
+/* A tee to a descriptor not open for writing (a pipe's read end: a closed
+ * number could be reused by the pipeline's own pipes) stops the tee,
+ * never the run. */
+static void test_tee_closed(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_capture out;
+  int fds[2];
+  (void)state;
+
+  test_pipe(fds);
+  add(pl, pu_cmd("emit", "70000"));
+  assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, fds[0]), 0);
+  assert_int_equal(
+      cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+  assert_int_equal(out.len, 70000);
+  assert_int_equal(out.tee_error, -EBADF);
+  cuprum_pipeline_free(pl);
+  test_close(&fds[0]);
+  test_close(&fds[1]);
+}
+
+/* A tee to a non-blocking pipe whose reader is gone: -EPIPE, no signal. */
+static void test_tee_nonblocking_epipe(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_capture out;
+  int fds[2];
+  (void)state;
+
+  test_pipe(fds);
+  assert_int_equal(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
+  test_close(&fds[0]);
+  add(pl, pu_cmd("emit", "70000"));
+  assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, fds[1]), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+  assert_int_equal(out.tee_error, -EPIPE);
+  assert_int_equal(out.total, 70000);
+  cuprum_pipeline_free(pl);
+  test_close(&fds[1]);
+}
+
+static int fail_line(void *ctx, size_t stage, int stream, const char *data,
+                     size_t len)
+{
+  (void)stage;
+  (void)stream;
+  (void)data;
+  (void)len;
+  return *(const int *)ctx;
+}
+
+/* A line callback's error code (or a positive value) ends the run with
+ * it, also on a last line without an ending, and nothing is left. */
+static void test_line_callback_error(void **state)
+{
+  const int codes[] = {-EIO, 7};
+  const int want[] = {-EIO, CUPRUM_ESTOPPED};
+  (void)state;
+
+  for (size_t i = 0; i < 2; i++)
+    for (int endless = 0; endless < 2; endless++) {
+      cuprum_pipeline *pl = new_pipeline();
+      add(pl, endless ? pu_cmd("endless") : pu_cmd("print", "no ending"));
+      assert_int_equal(cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, fail_line,
+                                               (void *)&codes[i]),
+                       0);
+      assert_int_equal(cuprum_pipeline_run(pl), want[i]);
+      assert_int_equal(cuprum_pipeline_done(pl), 1);
+      assert_int_equal(cuprum_pipeline_step(pl), 1);
+      assert_true(pu_no_children());
+      if (endless)
+        expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
+      cuprum_pipeline_free(pl);
+    }
+}
+
+/* Timeout 0 stops at once; the largest timeout never fires. */
+static void test_timeout_extremes(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  (void)state;
+
+  add(pl, pu_cmd("sleep", "60000"));
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, 0, 0), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_TIMEOUT);
+  cuprum_pipeline_free(pl);
+
+  pl = new_pipeline();
+  add(pl, pu_cmd("print", "x"));
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 16), 0);
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, INT64_MAX, INT64_MAX), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  assert_int_not_equal(cuprum_pipeline_timeout(pl), 0);
+  assert_int_equal(drive_until(pl, NULL), 1);
+  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  cuprum_pipeline_free(pl);
+}
+
+/* The largest grace means SIGTERM and no SIGKILL: a child that ignores
+ * SIGTERM keeps running until the test ends it itself, with SIGUSR1 (a
+ * SIGKILL sent before it would win). */
+static void test_huge_grace(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  volatile int ready = 0;
+  int step;
+  (void)state;
+
+  add(pl, pu_cmd("stubborn"));
+  assert_int_equal(
+      cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, note_line, (void *)&ready), 0);
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, INT64_MAX), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  assert_int_equal(drive_until(pl, &ready), 0);
+  assert_int_equal(cuprum_pipeline_cancel(pl), 0);
+  /* The grace is not over: nothing is due now. */
+  assert_int_not_equal(cuprum_pipeline_timeout(pl), 0);
+  for (step = 0; step < 3; step++)
+    assert_int_equal(cuprum_pipeline_step(pl), 0);
+  (void)kill((pid_t)cuprum_pipeline_pid(pl, 0), SIGUSR1);
+  assert_int_equal(drive_until(pl, NULL), 1);
+  expect_status(pl, 0, -1, SIGUSR1, CUPRUM_STOP_CANCEL);
+  cuprum_pipeline_free(pl);
+}
+
+/* Freed between steps, at every point of a run: nothing is left. */
+static void test_free_mid_step(void **state)
+{
+  (void)state;
+  for (int steps = 0; steps < 6; steps++) {
+    cuprum_pipeline *pl = new_pipeline();
+    add(pl, pu_cmd("endless"));
+    add(pl, pu_cmd("cat"));
+    add(pl, pu_cmd("head", "1000000"));
+    assert_int_equal(
+        cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED),
+        0);
+    assert_int_equal(cuprum_pipeline_set_input(pl, "abc", 3), 0);
+    assert_int_equal(cuprum_pipeline_start(pl), 0);
+    for (int i = 0; i < steps; i++)
+      if (cuprum_pipeline_step(pl) != 0)
+        break;
+    if (steps == 5)
+      assert_int_equal(cuprum_pipeline_cancel(pl), 0);
+    cuprum_pipeline_free(pl);
+    assert_true(pu_no_children());
+  }
+}
+
+struct seen {
+  volatile int ready;
+  long pid;
+  char err[64];
+  size_t err_len;
+  int err_lines;
+};
+
+static int seen_line(void *ctx, size_t stage, int stream, const char *data,
+                     size_t len)
+{
+  struct seen *s = ctx;
+  (void)stage;
+  if (stream == CUPRUM_STDOUT) {
+    char buf[32];
+    assert_true(len < sizeof(buf));
+    memcpy(buf, data, len);
+    buf[len] = '\0';
+    s->pid = strtol(buf, NULL, 10);
+    s->ready = 1;
+    return 0;
+  }
+  assert_true(len <= sizeof(s->err) - s->err_len);
+  memcpy(s->err + s->err_len, data, len);
+  s->err_len += len;
+  s->err_lines++;
+  return 0;
+}
+
+/* Killed while a grandchild keeps its outputs open: the pipeline reads
+ * what is there and closes them; a last line without an ending is still a
+ * line, as at end of file. */
+static void test_killed_last_line(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  struct seen s = {0, 0, {0}, 0, 0};
+  cuprum_capture out;
+  (void)state;
+
+  add(pl, pu_cmd("grandchild", "partial"));
+  assert_int_equal(cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, seen_line, &s),
+                   0);
+  assert_int_equal(cuprum_pipeline_on_line(pl, CUPRUM_STDERR, seen_line, &s),
+                   0);
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, 64), 0);
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 0), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  assert_int_equal(drive_until(pl, &s.ready), 0);
+  assert_true(s.pid > 0);
+  assert_int_equal(cuprum_pipeline_cancel(pl), 0);
+  assert_int_equal(drive_until(pl, NULL), 1);
+  assert_int_equal(kill((pid_t)s.pid, SIGKILL), 0);
+  expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDERR, 0, &out), 0);
+  assert_string_equal(out.data, "partial");
+  assert_int_equal(s.err_lines, 1);
+  assert_int_equal(s.err_len, 7);
+  assert_memory_equal(s.err, "partial", 7);
+  cuprum_pipeline_free(pl);
+}
+
+/* NULL where the header says it is refused, or allowed. */
+static void test_null_args(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  struct pollfd p;
+  (void)state;
+
+  cuprum_pipeline_free(NULL);
+  cuprum_cmd_free(NULL);
+  assert_int_equal(cuprum_pipeline_new(NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_size(NULL), 0);
+  assert_int_equal(cuprum_pipeline_done(NULL), 0);
+  assert_int_equal(cuprum_pipeline_timeout(NULL), 0);
+  assert_int_equal(cuprum_pipeline_pollfds(NULL, &p, 1), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_pollfds(pl, NULL, 1), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_pollfds(pl, NULL, 0), 0);
+  assert_int_equal(cuprum_pipeline_pid(NULL, 0), -1);
+  assert_int_equal(cuprum_pipeline_failed_stage(NULL), -1);
+  assert_int_equal(cuprum_pipeline_step(NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_cancel(NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_run(NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_start(NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_status(NULL, 0, NULL, NULL, NULL),
+                   CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_add(pl, NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_add(NULL, NULL), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_set_input(pl, NULL, 1), CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_set_input(pl, NULL, 0), 0);
+  assert_int_equal(cuprum_pipeline_set_input_fd(pl, -1), -EBADF);
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDIN, 1), -EINVAL);
+  assert_int_equal(cuprum_pipeline_tee(pl, 7, 1), -EINVAL);
+  assert_int_equal(cuprum_pipeline_on_chunk(pl, -1, NULL, NULL), -EINVAL);
+  assert_int_equal(cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, NULL, NULL), 0);
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, 5, -1), -EINVAL);
+  assert_int_equal(cuprum_pipeline_set_flags(pl, 0x4u), CUPRUM_EFLAGS);
+  assert_int_equal(cuprum_cmd_chdir(NULL, "/"), CUPRUM_ENULL);
+  assert_int_equal(cuprum_cmd_clearenv(NULL), CUPRUM_ENULL);
+  cuprum_pipeline_free(pl);
+}
+
+/* Overlay operations apply in call order. */
+static void test_env_order(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_cmd *a = pu_cmd("env", "CUPRUM_HUNT_A");
+  cuprum_cmd *b = pu_cmd("env", "CUPRUM_HUNT_B");
+  cuprum_capture out;
+  (void)state;
+
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_A", "1"), 0);
+  assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_A", "2"), 0);
+  assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_AA", "x"), 0);
+  assert_int_equal(cuprum_cmd_unsetenv(a, "CUPRUM_HUNT_AA"), 0);
+  assert_int_equal(cuprum_cmd_setenv(b, "CUPRUM_HUNT_A", "1"), 0);
+  assert_int_equal(cuprum_cmd_clearenv(b), 0);
+  assert_int_equal(cuprum_cmd_setenv(b, "CUPRUM_HUNT_B", ""), 0);
+  add(pl, a);
+  add(pl, b);
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out), 0);
+  assert_string_equal(out.data, "\n");
+  cuprum_pipeline_free(pl);
+
+  pl = new_pipeline();
+  a = pu_cmd("env", "CUPRUM_HUNT_A");
+  assert_non_null(a);
+  assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_A", "1"), 0);
+  assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_A", "2"), 0);
+  assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_AB", "3"), 0);
+  assert_int_equal(cuprum_cmd_unsetenv(a, "CUPRUM_HUNT_AB"), 0);
+  add(pl, a);
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+  assert_string_equal(out.data, "2\n");
+  cuprum_pipeline_free(pl);
+}
+
+/* More stages than run()'s first poll array holds. */
+static void test_many_stages(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_capture out;
+  (void)state;
+
+  for (int i = 0; i < 24; i++)
+    add(pl, pu_cmd("cat"));
+  assert_int_equal(cuprum_pipeline_set_input(pl, "many\n", 5), 0);
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, 64), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  for (size_t i = 0; i < 24; i++)
+    expect_status(pl, i, 0, 0, CUPRUM_STOP_NONE);
+  assert_int_equal(cuprum_pipeline_output(pl, 23, CUPRUM_STDOUT, 0, &out), 0);
+  assert_string_equal(out.data, "many\n");
+  cuprum_pipeline_free(pl);
+}
+
+/* An input and an explicit stdin conflict, at every start. */
+static void test_input_conflict(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_cmd *cmd = pu_cmd("cat");
+  (void)state;
+
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDIN, CUPRUM_STDIO_NULL),
+                   0);
+  add(pl, cmd);
+  assert_int_equal(cuprum_pipeline_set_input(pl, "x", 1), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), -EINVAL);
+  assert_int_equal(cuprum_pipeline_start(pl), -EINVAL);
+  assert_int_equal(cuprum_pipeline_set_input_fd(pl, 0), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), -EINVAL);
+  assert_int_equal(cuprum_pipeline_failed_stage(pl), -1);
+  cuprum_pipeline_free(pl);
+}
+
+/* cuprum_cmd_spawn refusals leave pid and pidfd at -1. */
+static void test_spawn_refusals(void **state)
+{
+  cuprum_cmd *cmd = pu_cmd("exit", "0");
+  pid_t pid = 5;
+  int pidfd = 5;
+  (void)state;
+
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_spawn(cmd, 0x8u, 0, &pid, &pidfd), CUPRUM_EFLAGS);
+  assert_int_equal(pid, -1);
+  assert_int_equal(pidfd, -1);
+  pid = 5;
+  assert_int_equal(cuprum_cmd_spawn(cmd, CUPRUM_SPAWN_PGROUP, -3, &pid, NULL),
+                   -EINVAL);
+  assert_int_equal(pid, -1);
+  assert_int_equal(cuprum_cmd_spawn(cmd, 0, 0, NULL, &pidfd), CUPRUM_ENULL);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDERR, CUPRUM_STDIO_PIPE),
+                   0);
+  pid = 5;
+  assert_int_equal(cuprum_cmd_spawn(cmd, 0, 0, &pid, &pidfd), -EINVAL);
+  assert_int_equal(pid, -1);
+  assert_int_equal(cuprum_cmd_redirect_path(cmd, CUPRUM_STDERR,
+                                            "/nonexistent/cuprum-dir/e",
+                                            CUPRUM_PATH_TRUNCATE),
+                   0);
+  pidfd = 5;
+  if (pu_no_sync_exec_errors() == NULL) {
+    assert_int_equal(cuprum_cmd_spawn(cmd, 0, 0, &pid, &pidfd), -ENOENT);
+    assert_int_equal(pid, -1);
+    assert_int_equal(pidfd, -1);
+  }
+  cuprum_cmd_free(cmd);
+}
+
+/* A command belongs to one pipeline, once: adding it again, to the same
+ * pipeline or another, is refused (it would be freed twice). */
+static void test_add_twice(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *other = new_pipeline();
+  cuprum_cmd *cmd = pu_cmd("exit", "0");
+  (void)state;
+
+  add(pl, cmd);
+  assert_int_equal(cuprum_pipeline_add(pl, cmd), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_add(other, cmd), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_size(pl), 1);
+  assert_int_equal(cuprum_pipeline_size(other), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  cuprum_pipeline_free(other);
+  cuprum_pipeline_free(pl);
+}
+
+/* A non-last stage whose stdout is a caller's pipe with no reader dies
+ * of SIGPIPE: no next stage closed its end, so that is a failure, not an
+ * early close, and fail-fast stops the others. */
+static void test_sigpipe_not_early_close(void **state)
+{
+  cuprum_pipeline *pl = new_pipeline();
+  cuprum_cmd *cmd = pu_cmd("emit", "100000");
+  int fds[2];
+  (void)state;
+
+  test_pipe(fds);
+  test_close(&fds[0]);
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_redirect_fd(cmd, CUPRUM_STDOUT, fds[1]), 0);
+  add(pl, cmd);
+  add(pl, pu_cmd("sleep", "60000"));
+  assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST), 0);
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 0), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  test_close(&fds[1]);
+  assert_int_equal(drive_until(pl, NULL), 1);
+  expect_status(pl, 0, -1, SIGPIPE, CUPRUM_STOP_NONE);
+  expect_status(pl, 1, -1, SIGKILL, CUPRUM_STOP_FAIL_FAST);
+  cuprum_pipeline_free(pl);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      T(test_setters_after_start),
+      T(test_no_stages),
+      T(test_results_out_of_range),
+      T(test_bad_cmd_input),
+      T(test_long_argv_env),
+      T(test_redirect_missing_dir),
+      T(test_chdir_file_stdin_closed),
+      T(test_capture_cap_0_1),
+      T(test_tee_closed),
+      T(test_tee_nonblocking_epipe),
+      T(test_line_callback_error),
+      T(test_timeout_extremes),
+      T(test_huge_grace),
+      T(test_free_mid_step),
+      T(test_killed_last_line),
+      T(test_null_args),
+      T(test_env_order),
+      T(test_many_stages),
+      T(test_input_conflict),
+      T(test_spawn_refusals),
+      T(test_add_twice),
+      T(test_sigpipe_not_early_close),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
