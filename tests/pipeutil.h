@@ -3,7 +3,8 @@
  * pipeutil.h - what the process and pipeline tests share: commands that
  * run the test helper, a teardown that also fails on a child left behind,
  * the qemu-user check, a scratch directory, writing a file through
- * redirections, and the commands whose start must fail.
+ * redirections, the commands whose start must fail, and making, filling
+ * and checking pipelines.
  */
 #ifndef CUPRUM_PIPEUTIL_H
 #define CUPRUM_PIPEUTIL_H
@@ -136,6 +137,47 @@ static inline void pu_exec_failures(void (*expect)(cuprum_cmd *cmd, int want),
   assert_int_equal(
       cuprum_cmd_redirect_path(cmd, CUPRUM_STDIN, "/nonexistent/in", 0), 0);
   expect(cmd, -ENOENT);
+}
+
+/* A new, empty pipeline; fails the test when it cannot be made. */
+static inline cuprum_pipeline *pu_pipeline(void)
+{
+  cuprum_pipeline *pl = NULL;
+  assert_int_equal(cuprum_pipeline_new(&pl), 0);
+  return pl;
+}
+
+/* Appends cmd (from pu_cmd, so NULL fails the test) as the next stage. */
+static inline void pu_add(cuprum_pipeline *pl, cuprum_cmd *cmd)
+{
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_pipeline_add(pl, cmd), 0);
+}
+
+/* Stage `stage` was reaped with exit status `code` (-1: a signal),
+ * signal `sig` (0: none) and stop reason `stop`. */
+static inline void pu_expect_status(cuprum_pipeline *pl, size_t stage, int code,
+                                    int sig, cuprum_stop stop)
+{
+  int c;
+  int s;
+  cuprum_stop why;
+  assert_int_equal(cuprum_pipeline_status(pl, stage, &c, &s, &why), 0);
+  assert_int_equal(c, code);
+  assert_int_equal(s, sig);
+  assert_int_equal(why, stop);
+}
+
+/* A line callback that sets the int at ctx to 1 (a "ready" flag). */
+static inline int pu_note_line(void *ctx, size_t stage, int stream,
+                               const char *data, size_t len)
+{
+  (void)stage;
+  (void)stream;
+  (void)data;
+  (void)len;
+  *(volatile int *)ctx = 1;
+  return 0;
 }
 
 /* 1 when this process has no child left (reaped or running). */

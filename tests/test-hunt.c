@@ -22,42 +22,6 @@
 
 #include <cmocka.h>
 
-static cuprum_pipeline *new_pipeline(void)
-{
-  cuprum_pipeline *pl = NULL;
-  assert_int_equal(cuprum_pipeline_new(&pl), 0);
-  return pl;
-}
-
-static void add(cuprum_pipeline *pl, cuprum_cmd *cmd)
-{
-  assert_non_null(cmd);
-  assert_int_equal(cuprum_pipeline_add(pl, cmd), 0);
-}
-
-static void expect_status(cuprum_pipeline *pl, size_t stage, int code, int sig,
-                          cuprum_stop stop)
-{
-  int c;
-  int s;
-  cuprum_stop why;
-  assert_int_equal(cuprum_pipeline_status(pl, stage, &c, &s, &why), 0);
-  assert_int_equal(c, code);
-  assert_int_equal(s, sig);
-  assert_int_equal(why, stop);
-}
-
-static int note_line(void *ctx, size_t stage, int stream, const char *data,
-                     size_t len)
-{
-  (void)stage;
-  (void)stream;
-  (void)data;
-  (void)len;
-  *(volatile int *)ctx = 1;
-  return 0;
-}
-
 /* Steps until `flag` is set (flag NULL: until done); the step's last
  * result. */
 static int drive_until(cuprum_pipeline *pl, volatile int *flag)
@@ -81,12 +45,12 @@ static int drive_until(cuprum_pipeline *pl, volatile int *flag)
  * was asked changes the results. */
 static void test_setters_after_start(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   int step;
   (void)state;
 
-  add(pl, pu_cmd("print", "hi\n"));
+  pu_add(pl, pu_cmd("print", "hi\n"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   for (step = 0; step < 2; step++) {
@@ -99,10 +63,10 @@ static void test_setters_after_start(void **state)
                      CUPRUM_ESTATE);
     assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, 1), CUPRUM_ESTATE);
     assert_int_equal(
-        cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, note_line, NULL),
+        cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, pu_note_line, NULL),
         CUPRUM_ESTATE);
     assert_int_equal(
-        cuprum_pipeline_on_line(pl, CUPRUM_STDERR, note_line, NULL),
+        cuprum_pipeline_on_line(pl, CUPRUM_STDERR, pu_note_line, NULL),
         CUPRUM_ESTATE);
     assert_int_equal(cuprum_pipeline_set_timeout(pl, 0, 0), CUPRUM_ESTATE);
     assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST),
@@ -114,7 +78,7 @@ static void test_setters_after_start(void **state)
   /* A second run is refused and keeps the first run's results. */
   assert_int_equal(cuprum_pipeline_run(pl), CUPRUM_ESTATE);
   assert_int_equal(cuprum_pipeline_size(pl), 1);
-  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
   assert_string_equal(out.data, "hi\n");
   cuprum_pipeline_free(pl);
@@ -123,7 +87,7 @@ static void test_setters_after_start(void **state)
 /* No stages: nothing to start, nothing to step, nothing to ask. */
 static void test_no_stages(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   struct pollfd p;
   (void)state;
@@ -146,12 +110,12 @@ static void test_no_stages(void **state)
 /* Results out of range, bad streams and NULL outputs. */
 static void test_results_out_of_range(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("print", "a"));
-  add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("print", "a"));
+  pu_add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 16), 0);
   assert_int_equal(cuprum_pipeline_status(pl, 0, NULL, NULL, NULL),
                    CUPRUM_ESTATE);
@@ -226,7 +190,7 @@ static void test_long_argv_env(void **state)
 {
   size_t n = (size_t)100 << 10;
   char *big = malloc(n + 1);
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_cmd *cmd;
   cuprum_capture out;
   (void)state;
@@ -237,19 +201,19 @@ static void test_long_argv_env(void **state)
   cmd = pu_cmd("env", "CUPRUM_HUNT_BIG");
   assert_non_null(cmd);
   assert_int_equal(cuprum_cmd_setenv(cmd, "CUPRUM_HUNT_BIG", big), 0);
-  add(pl, cmd);
-  add(pl, pu_cmd("cat"));
+  pu_add(pl, cmd);
+  pu_add(pl, pu_cmd("cat"));
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out), 0);
   assert_int_equal(out.len, n + 1);
   assert_memory_equal(out.data, big, n);
   cuprum_pipeline_free(pl);
 
-  pl = new_pipeline();
-  add(pl, pu_cmd("print", big));
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("print", big));
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
@@ -267,9 +231,9 @@ static void test_long_argv_env(void **state)
   assert_non_null(big);
   memset(big, 'w', n);
   big[n] = '\0';
-  pl = new_pipeline();
-  add(pl, pu_cmd("endless"));
-  add(pl, pu_cmd("print", big));
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("endless"));
+  pu_add(pl, pu_cmd("print", big));
   assert_int_equal(cuprum_pipeline_run(pl), -E2BIG);
   assert_int_equal(cuprum_pipeline_failed_stage(pl), 1);
   assert_true(pu_no_children());
@@ -290,7 +254,7 @@ static void test_redirect_missing_dir(void **state)
     return;
   }
   for (size_t bad = 0; bad < 3; bad++) {
-    cuprum_pipeline *pl = new_pipeline();
+    cuprum_pipeline *pl = pu_pipeline();
     cuprum_capture out;
     for (size_t i = 0; i < 3; i++) {
       cuprum_cmd *cmd = i == 0 ? pu_cmd("endless") : pu_cmd("cat");
@@ -300,7 +264,7 @@ static void test_redirect_missing_dir(void **state)
                                                   "/nonexistent/cuprum-dir/err",
                                                   CUPRUM_PATH_APPEND),
                          0);
-      add(pl, cmd);
+      pu_add(pl, cmd);
     }
     assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 16), 0);
     assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, 16), 0);
@@ -332,12 +296,12 @@ static void test_chdir_file_stdin_closed(void **state)
     fprintf(stderr, "# skipped: %s\n", pu_no_sync_exec_errors());
     return;
   }
-  pl = new_pipeline();
+  pl = pu_pipeline();
   cmd = pu_cmd("exit", "0");
   assert_non_null(cmd);
   assert_int_equal(cuprum_cmd_chdir(cmd, "/dev/null"), 0);
-  add(pl, pu_cmd("endless"));
-  add(pl, cmd);
+  pu_add(pl, pu_cmd("endless"));
+  pu_add(pl, cmd);
   assert_int_equal(cuprum_pipeline_run(pl), -ENOTDIR);
   assert_int_equal(cuprum_pipeline_failed_stage(pl), 1);
   assert_true(pu_no_children());
@@ -349,8 +313,8 @@ static void test_chdir_file_stdin_closed(void **state)
   closed = fds[0];
   test_close(&fds[0]);
   test_close(&fds[1]);
-  pl = new_pipeline();
-  add(pl, pu_cmd("cat"));
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_set_input_fd(pl, closed), 0);
   assert_int_equal(cuprum_pipeline_run(pl), -EBADF);
   assert_int_equal(cuprum_pipeline_failed_stage(pl), 0);
@@ -373,16 +337,16 @@ static void test_capture_cap_0_1(void **state)
 {
   (void)state;
   for (size_t limit = 0; limit < 2; limit++) {
-    cuprum_pipeline *pl = new_pipeline();
+    cuprum_pipeline *pl = pu_pipeline();
     cuprum_capture out;
     size_t seen = 0;
-    add(pl, pu_cmd("emit", "100000"));
+    pu_add(pl, pu_cmd("emit", "100000"));
     assert_int_equal(
         cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, count_bytes, &seen), 0);
     assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, limit), 0);
     assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, limit), 0);
     assert_int_equal(cuprum_pipeline_run(pl), 0);
-    expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+    pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
     assert_int_equal(seen, 100000);
     assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
     assert_int_equal(out.len, limit);
@@ -406,18 +370,18 @@ static void test_capture_cap_0_1(void **state)
  * never the run. */
 static void test_tee_closed(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   int fds[2];
   (void)state;
 
   test_pipe(fds);
-  add(pl, pu_cmd("emit", "70000"));
+  pu_add(pl, pu_cmd("emit", "70000"));
   assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, fds[0]), 0);
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
   assert_int_equal(out.len, 70000);
   assert_int_equal(out.tee_error, -EBADF);
@@ -429,7 +393,7 @@ static void test_tee_closed(void **state)
 /* A tee to a non-blocking pipe whose reader is gone: -EPIPE, no signal. */
 static void test_tee_nonblocking_epipe(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   int fds[2];
   (void)state;
@@ -437,7 +401,7 @@ static void test_tee_nonblocking_epipe(void **state)
   test_pipe(fds);
   assert_int_equal(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
   test_close(&fds[0]);
-  add(pl, pu_cmd("emit", "70000"));
+  pu_add(pl, pu_cmd("emit", "70000"));
   assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, fds[1]), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
@@ -467,8 +431,8 @@ static void test_line_callback_error(void **state)
 
   for (size_t i = 0; i < 2; i++)
     for (int endless = 0; endless < 2; endless++) {
-      cuprum_pipeline *pl = new_pipeline();
-      add(pl, endless ? pu_cmd("endless") : pu_cmd("print", "no ending"));
+      cuprum_pipeline *pl = pu_pipeline();
+      pu_add(pl, endless ? pu_cmd("endless") : pu_cmd("print", "no ending"));
       assert_int_equal(cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, fail_line,
                                                (void *)&codes[i]),
                        0);
@@ -477,7 +441,7 @@ static void test_line_callback_error(void **state)
       assert_int_equal(cuprum_pipeline_step(pl), 1);
       assert_true(pu_no_children());
       if (endless)
-        expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
+        pu_expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
       cuprum_pipeline_free(pl);
     }
 }
@@ -485,23 +449,23 @@ static void test_line_callback_error(void **state)
 /* Timeout 0 stops at once; the largest timeout never fires. */
 static void test_timeout_extremes(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   (void)state;
 
-  add(pl, pu_cmd("sleep", "60000"));
+  pu_add(pl, pu_cmd("sleep", "60000"));
   assert_int_equal(cuprum_pipeline_set_timeout(pl, 0, 0), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_TIMEOUT);
+  pu_expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_TIMEOUT);
   cuprum_pipeline_free(pl);
 
-  pl = new_pipeline();
-  add(pl, pu_cmd("print", "x"));
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("print", "x"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 16), 0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, INT64_MAX, INT64_MAX), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   assert_int_not_equal(cuprum_pipeline_timeout(pl), 0);
   assert_int_equal(drive_until(pl, NULL), 1);
-  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   cuprum_pipeline_free(pl);
 }
 
@@ -510,14 +474,15 @@ static void test_timeout_extremes(void **state)
  * SIGKILL sent before it would win). */
 static void test_huge_grace(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   volatile int ready = 0;
   int step;
   (void)state;
 
-  add(pl, pu_cmd("stubborn"));
+  pu_add(pl, pu_cmd("stubborn"));
   assert_int_equal(
-      cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, note_line, (void *)&ready), 0);
+      cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, pu_note_line, (void *)&ready),
+      0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, INT64_MAX), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   assert_int_equal(drive_until(pl, &ready), 0);
@@ -528,7 +493,7 @@ static void test_huge_grace(void **state)
     assert_int_equal(cuprum_pipeline_step(pl), 0);
   (void)kill((pid_t)cuprum_pipeline_pid(pl, 0), SIGUSR1);
   assert_int_equal(drive_until(pl, NULL), 1);
-  expect_status(pl, 0, -1, SIGUSR1, CUPRUM_STOP_CANCEL);
+  pu_expect_status(pl, 0, -1, SIGUSR1, CUPRUM_STOP_CANCEL);
   cuprum_pipeline_free(pl);
 }
 
@@ -537,10 +502,10 @@ static void test_free_mid_step(void **state)
 {
   (void)state;
   for (int steps = 0; steps < 6; steps++) {
-    cuprum_pipeline *pl = new_pipeline();
-    add(pl, pu_cmd("endless"));
-    add(pl, pu_cmd("cat"));
-    add(pl, pu_cmd("head", "1000000"));
+    cuprum_pipeline *pl = pu_pipeline();
+    pu_add(pl, pu_cmd("endless"));
+    pu_add(pl, pu_cmd("cat"));
+    pu_add(pl, pu_cmd("head", "1000000"));
     assert_int_equal(
         cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED),
         0);
@@ -590,12 +555,12 @@ static int seen_line(void *ctx, size_t stage, int stream, const char *data,
  * line, as at end of file. */
 static void test_killed_last_line(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   struct seen s = {0, 0, {0}, 0, 0};
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("grandchild", "partial"));
+  pu_add(pl, pu_cmd("grandchild", "partial"));
   assert_int_equal(cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, seen_line, &s),
                    0);
   assert_int_equal(cuprum_pipeline_on_line(pl, CUPRUM_STDERR, seen_line, &s),
@@ -608,7 +573,7 @@ static void test_killed_last_line(void **state)
   assert_int_equal(cuprum_pipeline_cancel(pl), 0);
   assert_int_equal(drive_until(pl, NULL), 1);
   assert_int_equal(kill((pid_t)s.pid, SIGKILL), 0);
-  expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
+  pu_expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDERR, 0, &out), 0);
   assert_string_equal(out.data, "partial");
   assert_int_equal(s.err_lines, 1);
@@ -620,7 +585,7 @@ static void test_killed_last_line(void **state)
 /* NULL where the header says it is refused, or allowed. */
 static void test_null_args(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   struct pollfd p;
   (void)state;
 
@@ -657,78 +622,82 @@ static void test_null_args(void **state)
   cuprum_pipeline_free(pl);
 }
 
-/* Overlay operations apply in call order. */
-static void test_env_order(void **state)
+/* Captures the last stage's stdout (at most 64 bytes), runs the pipeline
+ * and checks that stdout was `want`. */
+static void run_expect_stdout(cuprum_pipeline *pl, const char *want)
 {
-  cuprum_pipeline *pl = new_pipeline();
-  cuprum_cmd *a = pu_cmd("env", "CUPRUM_HUNT_A");
-  cuprum_cmd *b = pu_cmd("env", "CUPRUM_HUNT_B");
   cuprum_capture out;
-  (void)state;
+  size_t last = cuprum_pipeline_size(pl) - 1;
+
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  assert_int_equal(cuprum_pipeline_output(pl, last, CUPRUM_STDOUT, 0, &out), 0);
+  assert_string_equal(out.data, want);
+}
+
+/* The helper printing CUPRUM_HUNT_A, which the overlay sets to 1 and then
+ * 2, next to a variable it sets and then unsets. */
+static cuprum_cmd *env_a_cmd(void)
+{
+  cuprum_cmd *a = pu_cmd("env", "CUPRUM_HUNT_A");
 
   assert_non_null(a);
-  assert_non_null(b);
   assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_A", "1"), 0);
   assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_A", "2"), 0);
   assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_AA", "x"), 0);
   assert_int_equal(cuprum_cmd_unsetenv(a, "CUPRUM_HUNT_AA"), 0);
+  return a;
+}
+
+/* Overlay operations apply in call order. */
+static void test_env_order(void **state)
+{
+  cuprum_pipeline *pl = pu_pipeline();
+  cuprum_cmd *b = pu_cmd("env", "CUPRUM_HUNT_B");
+  (void)state;
+
+  assert_non_null(b);
   assert_int_equal(cuprum_cmd_setenv(b, "CUPRUM_HUNT_A", "1"), 0);
   assert_int_equal(cuprum_cmd_clearenv(b), 0);
   assert_int_equal(cuprum_cmd_setenv(b, "CUPRUM_HUNT_B", ""), 0);
-  add(pl, a);
-  add(pl, b);
-  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
-  assert_int_equal(cuprum_pipeline_run(pl), 0);
-  assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out), 0);
-  assert_string_equal(out.data, "\n");
+  pu_add(pl, env_a_cmd());
+  pu_add(pl, b);
+  run_expect_stdout(pl, "\n");
   cuprum_pipeline_free(pl);
 
-  pl = new_pipeline();
-  a = pu_cmd("env", "CUPRUM_HUNT_A");
-  assert_non_null(a);
-  assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_A", "1"), 0);
-  assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_A", "2"), 0);
-  assert_int_equal(cuprum_cmd_setenv(a, "CUPRUM_HUNT_AB", "3"), 0);
-  assert_int_equal(cuprum_cmd_unsetenv(a, "CUPRUM_HUNT_AB"), 0);
-  add(pl, a);
-  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
-  assert_int_equal(cuprum_pipeline_run(pl), 0);
-  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
-  assert_string_equal(out.data, "2\n");
+  pl = pu_pipeline();
+  pu_add(pl, env_a_cmd());
+  run_expect_stdout(pl, "2\n");
   cuprum_pipeline_free(pl);
 }
 
 /* More stages than run()'s first poll array holds. */
 static void test_many_stages(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
-  cuprum_capture out;
+  cuprum_pipeline *pl = pu_pipeline();
   (void)state;
 
   for (int i = 0; i < 24; i++)
-    add(pl, pu_cmd("cat"));
+    pu_add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_set_input(pl, "many\n", 5), 0);
-  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, 64), 0);
-  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  run_expect_stdout(pl, "many\n");
   for (size_t i = 0; i < 24; i++)
-    expect_status(pl, i, 0, 0, CUPRUM_STOP_NONE);
-  assert_int_equal(cuprum_pipeline_output(pl, 23, CUPRUM_STDOUT, 0, &out), 0);
-  assert_string_equal(out.data, "many\n");
+    pu_expect_status(pl, i, 0, 0, CUPRUM_STOP_NONE);
   cuprum_pipeline_free(pl);
 }
 
 /* An input and an explicit stdin conflict, at every start. */
 static void test_input_conflict(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_cmd *cmd = pu_cmd("cat");
   (void)state;
 
   assert_non_null(cmd);
   assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDIN, CUPRUM_STDIO_NULL),
                    0);
-  add(pl, cmd);
+  pu_add(pl, cmd);
   assert_int_equal(cuprum_pipeline_set_input(pl, "x", 1), 0);
   assert_int_equal(cuprum_pipeline_run(pl), -EINVAL);
   assert_int_equal(cuprum_pipeline_start(pl), -EINVAL);
@@ -777,18 +746,18 @@ static void test_spawn_refusals(void **state)
  * pipeline or another, is refused (it would be freed twice). */
 static void test_add_twice(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
-  cuprum_pipeline *other = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
+  cuprum_pipeline *other = pu_pipeline();
   cuprum_cmd *cmd = pu_cmd("exit", "0");
   (void)state;
 
-  add(pl, cmd);
+  pu_add(pl, cmd);
   assert_int_equal(cuprum_pipeline_add(pl, cmd), CUPRUM_ESTATE);
   assert_int_equal(cuprum_pipeline_add(other, cmd), CUPRUM_ESTATE);
   assert_int_equal(cuprum_pipeline_size(pl), 1);
   assert_int_equal(cuprum_pipeline_size(other), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   cuprum_pipeline_free(other);
   cuprum_pipeline_free(pl);
 }
@@ -798,7 +767,7 @@ static void test_add_twice(void **state)
  * early close, and fail-fast stops the others. */
 static void test_sigpipe_not_early_close(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_cmd *cmd = pu_cmd("emit", "100000");
   int fds[2];
   (void)state;
@@ -807,15 +776,15 @@ static void test_sigpipe_not_early_close(void **state)
   test_close(&fds[0]);
   assert_non_null(cmd);
   assert_int_equal(cuprum_cmd_redirect_fd(cmd, CUPRUM_STDOUT, fds[1]), 0);
-  add(pl, cmd);
-  add(pl, pu_cmd("sleep", "60000"));
+  pu_add(pl, cmd);
+  pu_add(pl, pu_cmd("sleep", "60000"));
   assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST), 0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 0), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   test_close(&fds[1]);
   assert_int_equal(drive_until(pl, NULL), 1);
-  expect_status(pl, 0, -1, SIGPIPE, CUPRUM_STOP_NONE);
-  expect_status(pl, 1, -1, SIGKILL, CUPRUM_STOP_FAIL_FAST);
+  pu_expect_status(pl, 0, -1, SIGPIPE, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 1, -1, SIGKILL, CUPRUM_STOP_FAIL_FAST);
   cuprum_pipeline_free(pl);
 }
 

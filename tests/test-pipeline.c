@@ -24,31 +24,6 @@
 
 #include <cmocka.h>
 
-static cuprum_pipeline *new_pipeline(void)
-{
-  cuprum_pipeline *pl = NULL;
-  assert_int_equal(cuprum_pipeline_new(&pl), 0);
-  return pl;
-}
-
-static void add(cuprum_pipeline *pl, cuprum_cmd *cmd)
-{
-  assert_non_null(cmd);
-  assert_int_equal(cuprum_pipeline_add(pl, cmd), 0);
-}
-
-static void expect_status(cuprum_pipeline *pl, size_t stage, int code, int sig,
-                          cuprum_stop stop)
-{
-  int c;
-  int s;
-  cuprum_stop why;
-  assert_int_equal(cuprum_pipeline_status(pl, stage, &c, &s, &why), 0);
-  assert_int_equal(c, code);
-  assert_int_equal(s, sig);
-  assert_int_equal(why, stop);
-}
-
 /* A buffer holding the test pattern. */
 static char *pattern(size_t n)
 {
@@ -63,14 +38,14 @@ static void test_three_stages(void **state)
 {
   size_t size = 3 * (size_t)MiB + 17;
   char *in = pattern(size);
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   char want[64];
   (void)state;
 
-  add(pl, pu_cmd("cat"));
-  add(pl, pu_cmd("cat"));
-  add(pl, pu_cmd("sum"));
+  pu_add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("sum"));
   assert_int_equal(cuprum_pipeline_size(pl), 3);
   assert_int_equal(cuprum_pipeline_set_input(pl, in, size), 0);
   assert_int_equal(
@@ -79,7 +54,7 @@ static void test_three_stages(void **state)
   assert_int_equal(cuprum_pipeline_run(pl), 0);
   assert_int_equal(cuprum_pipeline_done(pl), 1);
   for (size_t i = 0; i < 3; i++) {
-    expect_status(pl, i, 0, 0, CUPRUM_STOP_NONE);
+    pu_expect_status(pl, i, 0, 0, CUPRUM_STOP_NONE);
     assert_true(cuprum_pipeline_pid(pl, i) > 0);
   }
   assert_int_equal(cuprum_pipeline_pid(pl, 3), -1);
@@ -95,14 +70,14 @@ static void test_three_stages(void **state)
 static void test_input_fd(void **state)
 {
   int p[2];
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   (void)state;
 
   test_pipe(p);
   assert_int_equal(write(p[1], "from fd", 7), 7);
   test_close(&p[1]);
-  add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_set_input_fd(pl, p[0]), 0);
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 100), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
@@ -117,14 +92,14 @@ static void test_input_fd(void **state)
 
 static void test_byte_cap(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("emit", "300000"));
+  pu_add(pl, pu_cmd("emit", "300000"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 1000), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
   assert_int_equal(out.len, 1000);
   assert_int_equal(out.total, 300000);
@@ -133,8 +108,8 @@ static void test_byte_cap(void **state)
   cuprum_pipeline_free(pl);
 
   /* A cap of one byte, on stderr. */
-  pl = new_pipeline();
-  add(pl, pu_cmd("eprint", "abc"));
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("eprint", "abc"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, 1), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDERR, 0, &out), 0);
@@ -165,7 +140,7 @@ static int collect(void *ctx, size_t stage, int stream, const char *data,
 
 static void test_stderr_lines_tee(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   struct seen lines = {{0}, 0, 0, 0};
   struct seen chunks = {{0}, 0, 0, 0};
   cuprum_capture e0;
@@ -176,8 +151,8 @@ static void test_stderr_lines_tee(void **state)
   (void)state;
 
   test_pipe(tee);
-  add(pl, pu_cmd("eprint", "x\r\ny"));
-  add(pl, pu_cmd("print", "a\nb\rc"));
+  pu_add(pl, pu_cmd("eprint", "x\r\ny"));
+  pu_add(pl, pu_cmd("print", "a\nb\rc"));
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDERR, CUPRUM_CAPTURE_UNLIMITED), 0);
   assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, tee[1]), 0);
@@ -210,16 +185,16 @@ static void test_stderr_lines_tee(void **state)
 /* A callback that asks to stop cancels the run with CUPRUM_ESTOPPED. */
 static void test_callback_stop(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   struct seen chunks = {{0}, 0, 1, 0};
   (void)state;
 
-  add(pl, pu_cmd("endless"));
+  pu_add(pl, pu_cmd("endless"));
   assert_int_equal(
       cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, collect, &chunks), 0);
   assert_int_equal(cuprum_pipeline_run(pl), CUPRUM_ESTOPPED);
   assert_int_equal(cuprum_pipeline_done(pl), 1);
-  expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
+  pu_expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
   cuprum_pipeline_free(pl);
 }
 
@@ -227,17 +202,17 @@ static void test_callback_stop(void **state)
  * pipeline finishes, also with fail-fast on. */
 static void test_early_close(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("endless"));
-  add(pl, pu_cmd("head", "10"));
+  pu_add(pl, pu_cmd("endless"));
+  pu_add(pl, pu_cmd("head", "10"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
   assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  expect_status(pl, 0, -1, SIGPIPE, CUPRUM_STOP_EARLY_CLOSE);
-  expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, -1, SIGPIPE, CUPRUM_STOP_EARLY_CLOSE);
+  pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
   assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out), 0);
   assert_int_equal(out.len, 10);
   assert_true(test_pattern_check(out.data, 0, 10));
@@ -250,14 +225,14 @@ static void test_input_early_close(void **state)
 {
   size_t size = 4 * (size_t)MiB;
   char *in = pattern(size);
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   (void)state;
 
-  add(pl, pu_cmd("head", "3"));
+  pu_add(pl, pu_cmd("head", "3"));
   assert_int_equal(cuprum_pipeline_set_input(pl, in, size), 0);
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   cuprum_pipeline_free(pl);
   free(in);
 }
@@ -267,17 +242,17 @@ static void test_fail_fast_every_position(void **state)
 {
   (void)state;
   for (size_t bad = 0; bad < 3; bad++) {
-    cuprum_pipeline *pl = new_pipeline();
+    cuprum_pipeline *pl = pu_pipeline();
     for (size_t i = 0; i < 3; i++)
-      add(pl, i == bad ? pu_cmd("exit", "3") : pu_cmd("sleep", "60000"));
+      pu_add(pl, i == bad ? pu_cmd("exit", "3") : pu_cmd("sleep", "60000"));
     assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST),
                      0);
     assert_int_equal(cuprum_pipeline_run(pl), 0);
     for (size_t i = 0; i < 3; i++)
       if (i == bad)
-        expect_status(pl, i, 3, 0, CUPRUM_STOP_NONE);
+        pu_expect_status(pl, i, 3, 0, CUPRUM_STOP_NONE);
       else
-        expect_status(pl, i, -1, SIGTERM, CUPRUM_STOP_FAIL_FAST);
+        pu_expect_status(pl, i, -1, SIGTERM, CUPRUM_STOP_FAIL_FAST);
     cuprum_pipeline_free(pl);
   }
 }
@@ -285,13 +260,13 @@ static void test_fail_fast_every_position(void **state)
 /* Without fail-fast a failure is only data. */
 static void test_no_fail_fast(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   (void)state;
-  add(pl, pu_cmd("exit", "1"));
-  add(pl, pu_cmd("sleep", "50"));
+  pu_add(pl, pu_cmd("exit", "1"));
+  pu_add(pl, pu_cmd("sleep", "50"));
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  expect_status(pl, 0, 1, 0, CUPRUM_STOP_NONE);
-  expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, 1, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
   cuprum_pipeline_free(pl);
 }
 
@@ -300,17 +275,17 @@ static void test_no_fail_fast(void **state)
  * in the capture shows that it had. */
 static void test_timeout_stubborn(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("stubborn"));
+  pu_add(pl, pu_cmd("stubborn"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, 2000, 100), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
   assert_string_equal(out.data, "ready\n");
-  expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_TIMEOUT);
+  pu_expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_TIMEOUT);
   cuprum_pipeline_free(pl);
 }
 
@@ -334,25 +309,14 @@ static int drive(cuprum_pipeline *pl, volatile int *flag, int on_flag)
   return rc;
 }
 
-static int note_line(void *ctx, size_t stage, int stream, const char *data,
-                     size_t len)
-{
-  (void)stage;
-  (void)stream;
-  (void)data;
-  (void)len;
-  *(volatile int *)ctx = 1;
-  return 0;
-}
-
 static void test_step_api(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   (void)state;
 
-  add(pl, pu_cmd("emit", "1000000"));
-  add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("emit", "1000000"));
+  pu_add(pl, pu_cmd("cat"));
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
   assert_int_equal(cuprum_pipeline_step(pl), CUPRUM_ESTATE);
@@ -376,17 +340,18 @@ static void test_step_api(void **state)
 /* Cancel, from the loop, a stubborn child once it is ready. */
 static void test_step_cancel_stubborn(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   volatile int ready = 0;
   (void)state;
 
-  add(pl, pu_cmd("stubborn"));
+  pu_add(pl, pu_cmd("stubborn"));
   assert_int_equal(
-      cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, note_line, (void *)&ready), 0);
+      cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, pu_note_line, (void *)&ready),
+      0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 50), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   assert_int_equal(drive(pl, &ready, 1), 1);
-  expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
+  pu_expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
   cuprum_pipeline_free(pl);
 }
 
@@ -394,7 +359,7 @@ static void test_step_cancel_stubborn(void **state)
  * copy of the lent stderr pipe closes. */
 static void test_pgroup_reaches_grandchild(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   volatile int ready = 0;
   cuprum_cmd *cmd = pu_cmd("grandchild");
   struct pollfd p;
@@ -404,16 +369,17 @@ static void test_pgroup_reaches_grandchild(void **state)
 
   test_pipe(err);
   assert_int_equal(cuprum_cmd_redirect_fd(cmd, CUPRUM_STDERR, err[1]), 0);
-  add(pl, cmd);
+  pu_add(pl, cmd);
   assert_int_equal(
-      cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, note_line, (void *)&ready), 0);
+      cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, pu_note_line, (void *)&ready),
+      0);
   assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_NEW_PGROUP),
                    0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 2000), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   test_close(&err[1]);
   assert_int_equal(drive(pl, &ready, 1), 1);
-  expect_status(pl, 0, -1, SIGTERM, CUPRUM_STOP_CANCEL);
+  pu_expect_status(pl, 0, -1, SIGTERM, CUPRUM_STOP_CANCEL);
   cuprum_pipeline_free(pl);
   /* End of file once the grandchild is gone (a bound, not a timing). */
   p.fd = err[0];
@@ -426,10 +392,10 @@ static void test_pgroup_reaches_grandchild(void **state)
 /* Freeing a running pipeline kills and reaps it. */
 static void test_free_running(void **state)
 {
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   (void)state;
-  add(pl, pu_cmd("endless"));
-  add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("endless"));
+  pu_add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 10), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   cuprum_pipeline_free(pl);
@@ -500,7 +466,7 @@ static int attempt(void)
   if (cuprum_pipeline_set_input(pl, "in\n", 3) != 0 ||
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 100) != 0 ||
       cuprum_pipeline_capture(pl, CUPRUM_STDERR, 100) != 0 ||
-      cuprum_pipeline_on_line(pl, CUPRUM_STDERR, note_line, &seen) != 0)
+      cuprum_pipeline_on_line(pl, CUPRUM_STDERR, pu_note_line, &seen) != 0)
     goto done;
   rc = cuprum_pipeline_run(pl);
   if (rc == 0) {
@@ -611,7 +577,7 @@ static void test_eintr_storm(void **state)
   struct itimerval off = {{0, 0}, {0, 0}};
   size_t size = 2 * (size_t)MiB;
   char *in = pattern(size);
-  cuprum_pipeline *pl = new_pipeline();
+  cuprum_pipeline *pl = pu_pipeline();
   cuprum_capture out;
   (void)state;
 
@@ -637,16 +603,16 @@ static void test_eintr_storm(void **state)
   sigemptyset(&sa.sa_mask);
   assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
   assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
-  add(pl, pu_cmd("cat"));
-  add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_set_input(pl, in, size), 0);
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
   assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
   assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
-  expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
-  expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
   assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out), 0);
   assert_int_equal(out.len, size);
   assert_memory_equal(out.data, in, size);
@@ -683,15 +649,15 @@ static void test_large_capture(void **state)
   (void)state;
 
   for (size_t i = 0; i < 2; i++) {
-    cuprum_pipeline *pl = new_pipeline();
+    cuprum_pipeline *pl = pu_pipeline();
     size_t keep = i == 0 ? size : limits[i];
     cuprum_capture out;
 
-    add(pl, pu_cmd("cat"));
+    pu_add(pl, pu_cmd("cat"));
     assert_int_equal(cuprum_pipeline_set_input(pl, in, size), 0);
     assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, limits[i]), 0);
     assert_int_equal(cuprum_pipeline_run(pl), 0);
-    expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+    pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
     assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 1, &out), 0);
     assert_int_equal(out.len, keep);
     assert_int_equal(out.total, size);
