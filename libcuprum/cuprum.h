@@ -684,7 +684,9 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_spawn(const cuprum_cmd *cmd,
 
 /* Why cuprum stopped a stage, if it did. */
 typedef enum cuprum_stop {
-  /* It ended on its own. */
+  /* It ended on its own: also when it had already exited, not yet reaped,
+   * at the moment cuprum decided to stop the stages still running (it is
+   * then neither signalled nor marked). */
   CUPRUM_STOP_NONE = 0,
   /* The pipeline's timeout expired. */
   CUPRUM_STOP_TIMEOUT = 1,
@@ -784,7 +786,8 @@ cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit);
  * lent and must stay open until the pipeline is done; -1 turns the tee
  * off.  A failed tee write (EPIPE included) stops that tee, never the run;
  * its code is kept in cuprum_capture.tee_error.  Returns 0, CUPRUM_ENULL,
- * -EINVAL or CUPRUM_ESTATE.
+ * -EINVAL (bad stream, or fd below -1; the setting is then unchanged) or
+ * CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_tee(cuprum_pipeline *pl,
                                                       int stream, int fd);
@@ -901,11 +904,16 @@ CUPRUM_API long cuprum_pipeline_failed_stage(const cuprum_pipeline *pl);
  * What was captured of `stream` of `stage` (CUPRUM_STDOUT: the last stage
  * only): out->data and out->len the bytes kept (NUL-terminated, or NULL
  * when nothing), out->total every byte read (more than len when the limit
- * cut it), out->tee_error the tee's first error.  With take == 0 the data
- * stays owned by the pipeline and is valid until it is freed; with take ==
- * 1 the caller owns it and releases it with cuprum_capture_release, and
- * the pipeline keeps nothing.  Returns 0, CUPRUM_ENULL, -EINVAL (bad stage
- * or stream) or CUPRUM_ESTATE (not done).
+ * cut it), out->tee_error the tee's first error.  A stream that was not
+ * captured, tee'd or passed to a callback (or that its command sent
+ * elsewhere) gives an empty result.  With take == 0 the data stays owned
+ * by the pipeline and is valid until it is freed; with take == 1 the
+ * caller owns it and releases it with cuprum_capture_release, and the
+ * pipeline keeps nothing.  Returns 0, CUPRUM_ENULL, -EINVAL (bad stage or
+ * stream, or CUPRUM_STDOUT of a stage other than the last: it fed the next
+ * stage, so nothing of it can be captured, unless its command sends it to
+ * CUPRUM_STDIO_PIPE; this is checked before CUPRUM_ESTATE) or
+ * CUPRUM_ESTATE (not done).  `out` is emptied on every failure.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_output(cuprum_pipeline *pl,
                                                          size_t stage,

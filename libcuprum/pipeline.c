@@ -170,6 +170,32 @@ static void signal_all(cuprum_pipeline *pl, int sig)
     signal_stage(pl, &pl->st[i], sig);
 }
 
+/* 1 when the stage has exited (or cannot be waited for) but is not reaped
+ * yet: a stop decided now did not end it, so it gets no stop reason.  The
+ * child stays unreaped (WNOWAIT) for reap() to collect. */
+static int exited(const struct stage *s)
+{
+  siginfo_t info;
+  int rc;
+
+  memset(&info, 0, sizeof(info));
+  do
+    rc = waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOHANG | WNOWAIT);
+  while (rc == -1 && errno == EINTR);
+  return rc != 0 || info.si_pid != 0;
+}
+
+/* Gives every stage still running the stop reason `why`, unless it has
+ * one already or has already exited on its own. */
+static void mark_stopped(cuprum_pipeline *pl, cuprum_stop why)
+{
+  for (size_t i = 0; i < pl->n; i++) {
+    struct stage *s = &pl->st[i];
+    if (s->pid > 0 && !s->reaped && s->stop == CUPRUM_STOP_NONE && !exited(s))
+      s->stop = why;
+  }
+}
+
 static void record_status(struct stage *s, int status)
 {
   s->reaped = 1;
@@ -181,14 +207,13 @@ static void record_status(struct stage *s, int status)
  * errors and of cuprum_pipeline_free on a running pipeline. */
 static void kill_and_reap(cuprum_pipeline *pl, cuprum_stop why)
 {
+  mark_stopped(pl, why);
   signal_all(pl, SIGKILL);
   for (size_t i = 0; i < pl->n; i++) {
     struct stage *s = &pl->st[i];
     int status = 0;
     if (s->pid <= 0 || s->reaped)
       continue;
-    if (s->stop == CUPRUM_STOP_NONE)
-      s->stop = why;
     while (waitpid(s->pid, &status, 0) == -1 && errno == EINTR)
       ;
     record_status(s, status);
@@ -326,10 +351,13 @@ int cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit)
 int cuprum_pipeline_tee(cuprum_pipeline *pl, int stream, int fd)
 {
   struct sink *s;
-  int rc = sink_for(pl, stream, &s);
+  int rc;
+  if (pl != NULL && fd < -1)
+    return -EINVAL;
+  rc = sink_for(pl, stream, &s);
   if (rc < 0)
     return rc;
-  s->tee = fd < 0 ? -1 : fd;
+  s->tee = fd;
   return 0;
 }
 
@@ -590,9 +618,7 @@ static void begin_stop(cuprum_pipeline *pl, cuprum_stop why)
   if (pl->stopping)
     return;
   pl->stopping = 1;
-  for (size_t i = 0; i < pl->n; i++)
-    if (!pl->st[i].reaped && pl->st[i].stop == CUPRUM_STOP_NONE)
-      pl->st[i].stop = why;
+  mark_stopped(pl, why);
   if (pl->grace_ms == 0) {
     signal_all(pl, SIGKILL);
     pl->killed = 1;
@@ -1011,6 +1037,15 @@ long cuprum_pipeline_pid(const cuprum_pipeline *pl, size_t stage)
   return (long)pl->st[stage].pid;
 }
 
+/* 0 when output k of stage i can never have been read: the stdout of a
+ * stage that is not the last goes to the next stage, unless its command
+ * pipes it to the pipeline. */
+static int output_exists(const cuprum_pipeline *pl, size_t i, int k)
+{
+  return k == 1 || i + 1 == pl->n ||
+         pl->st[i].cmd->io[1].how == CUPRUM_STDIO_PIPE;
+}
+
 long cuprum_pipeline_failed_stage(const cuprum_pipeline *pl)
 {
   return pl == NULL ? -1 : pl->failed_stage;
@@ -1026,7 +1061,7 @@ int cuprum_pipeline_output(cuprum_pipeline *pl, size_t stage, int stream,
     return CUPRUM_ENULL;
   memset(out, 0, sizeof(*out));
   k = sink_index(stream);
-  if (k < 0 || stage >= pl->n)
+  if (k < 0 || stage >= pl->n || !output_exists(pl, stage, k))
     return -EINVAL;
   if (pl->state != ST_DONE)
     return CUPRUM_ESTATE;

@@ -13,6 +13,7 @@
 #include "pipeutil.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -788,6 +789,199 @@ static void test_sigpipe_not_early_close(void **state)
   cuprum_pipeline_free(pl);
 }
 
+/* A tee descriptor below -1 is refused and changes nothing; -1 turns the
+ * tee off. */
+static void test_tee_bad_fd(void **state)
+{
+  cuprum_pipeline *pl = pu_pipeline();
+  size_t seen = 0;
+  char buf[16];
+  int fds[2];
+  (void)state;
+
+  test_pipe(fds);
+  pu_add(pl, pu_cmd("print", "hello"));
+  assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, fds[1]), 0);
+  assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, -2), -EINVAL);
+  assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, INT_MIN), -EINVAL);
+  assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDERR, -2), -EINVAL);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  cuprum_pipeline_free(pl);
+  test_close(&fds[1]);
+  assert_int_equal(test_read_all(fds[0], buf, sizeof(buf)), 5);
+  assert_string_equal(buf, "hello");
+  test_close(&fds[0]);
+
+  /* Turned off again with -1: the bytes read go to the callback only. */
+  pl = pu_pipeline();
+  test_pipe(fds);
+  pu_add(pl, pu_cmd("print", "hello"));
+  assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, fds[1]), 0);
+  assert_int_equal(cuprum_pipeline_tee(pl, CUPRUM_STDOUT, -1), 0);
+  assert_int_equal(
+      cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, count_bytes, &seen), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  assert_int_equal(seen, 5);
+  cuprum_pipeline_free(pl);
+  test_close(&fds[1]);
+  assert_int_equal(test_read_all(fds[0], buf, sizeof(buf)), 0);
+  test_close(&fds[0]);
+}
+
+/* cuprum_pipeline_output for the stdout of a stage that is not the last
+ * is -EINVAL (it fed the next stage: nothing can have been captured),
+ * unless its command piped it to the pipeline.  The last stage's stdout
+ * and every stderr stay valid requests, captured or not. */
+static void test_output_never_read(void **state)
+{
+  cuprum_pipeline *pl = pu_pipeline();
+  cuprum_cmd *cmd;
+  cuprum_capture out;
+  size_t seen = 0;
+  (void)state;
+
+  pu_add(pl, pu_cmd("print", "a"));
+  pu_add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("cat"));
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 16), 0);
+  /* Known before the start: refused before CUPRUM_ESTATE. */
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out),
+                   -EINVAL);
+  assert_int_equal(cuprum_pipeline_output(pl, 2, CUPRUM_STDOUT, 0, &out),
+                   CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  for (size_t i = 0; i < 2; i++) {
+    assert_int_equal(cuprum_pipeline_output(pl, i, CUPRUM_STDOUT, 1, &out),
+                     -EINVAL);
+    assert_null(out.data);
+  }
+  /* Not asked for, so not captured: still a valid request. */
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(cuprum_pipeline_output(pl, i, CUPRUM_STDERR, 0, &out), 0);
+    assert_null(out.data);
+    assert_int_equal(out.total, 0);
+  }
+  assert_int_equal(cuprum_pipeline_output(pl, 2, CUPRUM_STDOUT, 0, &out), 0);
+  assert_string_equal(out.data, "a");
+  cuprum_pipeline_free(pl);
+
+  /* A middle stage whose command pipes its stdout to the pipeline is read
+   * (the next stage's stdin is then empty); a middle stdout sent to
+   * /dev/null is not; the last stage's stdout sent there is valid and
+   * empty. */
+  pl = pu_pipeline();
+  cmd = pu_cmd("print", "mid");
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDOUT, CUPRUM_STDIO_PIPE),
+                   0);
+  pu_add(pl, cmd);
+  cmd = pu_cmd("print", "y");
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDOUT, CUPRUM_STDIO_NULL),
+                   0);
+  pu_add(pl, cmd);
+  cmd = pu_cmd("print", "x");
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDOUT, CUPRUM_STDIO_NULL),
+                   0);
+  pu_add(pl, cmd);
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 16), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+  assert_string_equal(out.data, "mid");
+  assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out),
+                   -EINVAL);
+  assert_int_equal(cuprum_pipeline_output(pl, 2, CUPRUM_STDOUT, 0, &out), 0);
+  assert_null(out.data);
+  assert_int_equal(out.total, 0);
+  cuprum_pipeline_free(pl);
+
+  /* Read but not captured (a callback only): counted, nothing kept. */
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("emit", "1000"));
+  assert_int_equal(
+      cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, count_bytes, &seen), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 1, &out), 0);
+  assert_null(out.data);
+  assert_int_equal(out.total, 1000);
+  assert_int_equal(seen, 1000);
+  cuprum_pipeline_free(pl);
+}
+
+/* Blocks until stage `stage` has exited, without reaping it: the
+ * pipeline still sees it running until its next step. */
+static void wait_exited(cuprum_pipeline *pl, size_t stage)
+{
+  siginfo_t info;
+  int rc;
+
+  memset(&info, 0, sizeof(info));
+  do
+    rc = waitid(P_PID, (id_t)cuprum_pipeline_pid(pl, stage), &info,
+                WEXITED | WNOWAIT);
+  while (rc == -1 && errno == EINTR);
+  assert_int_equal(rc, 0);
+}
+
+static int fail_chunk(void *ctx, size_t stage, int stream, const char *data,
+                      size_t len)
+{
+  (void)ctx;
+  (void)stage;
+  (void)stream;
+  (void)data;
+  (void)len;
+  return -EIO;
+}
+
+/* A stage that had exited on its own before cuprum decided to stop the
+ * others keeps its own status, with no stop reason: by fail-fast (the
+ * failing stage comes first, so it is reaped first), by a cancel, and by
+ * a library error.  Deterministic: the test waits until the stages have
+ * exited (waitid with WNOWAIT) before the pipeline's first step. */
+static void test_stop_spares_exited(void **state)
+{
+  cuprum_pipeline *pl = pu_pipeline();
+  (void)state;
+
+  pu_add(pl, pu_cmd("exit", "3"));
+  pu_add(pl, pu_cmd("exit", "0"));
+  pu_add(pl, pu_cmd("exit", "4"));
+  pu_add(pl, pu_cmd("sleep", "60000"));
+  assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  for (size_t i = 0; i < 3; i++)
+    wait_exited(pl, i);
+  assert_int_equal(drive_until(pl, NULL), 1);
+  pu_expect_status(pl, 0, 3, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 2, 4, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 3, -1, SIGTERM, CUPRUM_STOP_FAIL_FAST);
+  cuprum_pipeline_free(pl);
+
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("exit", "0"));
+  pu_add(pl, pu_cmd("sleep", "60000"));
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  wait_exited(pl, 0);
+  assert_int_equal(cuprum_pipeline_cancel(pl), 0);
+  assert_int_equal(drive_until(pl, NULL), 1);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  pu_expect_status(pl, 1, -1, SIGTERM, CUPRUM_STOP_CANCEL);
+  cuprum_pipeline_free(pl);
+
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("print", "x"));
+  assert_int_equal(
+      cuprum_pipeline_on_chunk(pl, CUPRUM_STDOUT, fail_chunk, NULL), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  wait_exited(pl, 0);
+  assert_int_equal(cuprum_pipeline_step(pl), -EIO);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  cuprum_pipeline_free(pl);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
 
 int main(void)
@@ -815,6 +1009,9 @@ int main(void)
       T(test_spawn_refusals),
       T(test_add_twice),
       T(test_sigpipe_not_early_close),
+      T(test_tee_bad_fd),
+      T(test_output_never_read),
+      T(test_stop_spares_exited),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
