@@ -408,12 +408,17 @@ typedef int (*cuprum_line_fn)(void *ctx, const char *line, size_t len);
 
 typedef struct cuprum_lines cuprum_lines;
 
+/* No limit on the bytes of one line delivery (cuprum_lines_set_max,
+ * cuprum_pipeline_set_line_max): the default. */
+#define CUPRUM_LINE_UNLIMITED ((size_t)-1)
+
 /*
  * Makes a splitter that cuts the bytes fed to it into lines and calls
  * `on_line` for each.  Line endings are "\n", "\r\n" and a lone "\r", and
  * nothing else; a "\r\n" split across two feeds is one ending.  Lines that
  * lie wholly inside one feed are passed straight from the caller's buffer;
- * a line spanning feeds is gathered in the splitter's own buffer.
+ * a line spanning feeds is gathered in the splitter's own buffer, which
+ * grows without limit unless cuprum_lines_set_max bounds it.
  *
  * Stores the handle in *out.  Returns 0, CUPRUM_ENULL or -ENOMEM.  Release
  * with cuprum_lines_free.
@@ -438,6 +443,32 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_lines_finish(cuprum_lines *lines);
 
 /* Releases the splitter.  Pending bytes not yet delivered are dropped. */
 CUPRUM_API void cuprum_lines_free(cuprum_lines *lines);
+
+/*
+ * Bounds memory against hostile input: no callback gets more than `max`
+ * bytes, and the splitter holds at most `max` bytes of an unfinished line
+ * (CUPRUM_LINE_UNLIMITED, the default: whole lines, however long).  A
+ * longer line is delivered in pieces, in order, every byte of it: pieces
+ * of exactly `max` bytes while more of the line follows, then the rest
+ * (1 to max bytes) as its last piece, which ends the line as usual.
+ * cuprum_lines_partial tells the callback which piece it has.  Where the
+ * cuts fall depends on the line alone, never on the feeds; a line of
+ * exactly `max` bytes is one delivery, as is an empty one.  Call it before
+ * the first feed or after cuprum_lines_finish (whenever no unfinished line
+ * is held), not from the callback.  Returns 0, CUPRUM_ENULL, -EINVAL (max 0)
+ * or CUPRUM_ESTATE (an unfinished line is held, or called from the
+ * callback).
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_lines_set_max(cuprum_lines *lines,
+                                                       size_t max);
+
+/*
+ * Inside the line callback: 1 when the bytes it was handed are a piece of
+ * a line cut at the cuprum_lines_set_max limit that more of the line
+ * follows, 0 when they end their line (a whole line, or its last piece).
+ * 0 outside a callback and for NULL.
+ */
+CUPRUM_API int cuprum_lines_partial(const cuprum_lines *lines);
 
 /* ------------------------------------------------------------------------
  * Text bytes: ASCII and UTF-8 boundaries
@@ -717,7 +748,14 @@ typedef enum cuprum_stop {
  * `stream` (CUPRUM_STDOUT or CUPRUM_STDERR) produced `data`, which is valid
  * only during the call.  Return 0 to go on, or a negative code or a
  * positive value to cancel the run (cuprum_pipeline_step then returns that
- * code, or CUPRUM_ESTOPPED for a positive value).
+ * code, or CUPRUM_ESTOPPED for a positive value).  It runs inside
+ * cuprum_pipeline_step, so it must not free, step or run its pipeline:
+ * to end the run early, return a stop code (every stage is then killed and
+ * reaped before the step returns) or call cuprum_pipeline_cancel (the stop
+ * sequence starts; keep stepping), and free the pipeline once
+ * cuprum_pipeline_step or cuprum_pipeline_run has returned.  Reading the
+ * pipeline (cuprum_pipeline_pid, cuprum_pipeline_line_partial, ...) is
+ * allowed.
  */
 typedef int (*cuprum_output_fn)(void *ctx, size_t stage, int stream,
                                 const char *data, size_t len);
@@ -733,7 +771,10 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_new(cuprum_pipeline **out);
  * Releases the pipeline, its commands and captured data.  If it is still
  * running, every stage is first killed (SIGKILL, to the group with
  * CUPRUM_PIPELINE_NEW_PGROUP) and reaped, so nothing is left behind.  NULL
- * does nothing.
+ * does nothing.  Never from inside one of the pipeline's own callbacks:
+ * the step that called it would go on with freed memory.  Return a stop
+ * code from the callback (or call cuprum_pipeline_cancel there) and free
+ * the pipeline after cuprum_pipeline_step or cuprum_pipeline_run returned.
  */
 CUPRUM_API void cuprum_pipeline_free(cuprum_pipeline *pl);
 
@@ -807,6 +848,25 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_on_line(cuprum_pipeline *pl,
                                                           int stream,
                                                           cuprum_output_fn fn,
                                                           void *ctx);
+
+/*
+ * Bounds the lines the on_line callback of `stream` gets, for every stage,
+ * as cuprum_lines_set_max does: at most `max` bytes per call and per
+ * unfinished line held, a longer line delivered in pieces, every byte of
+ * it, in order (CUPRUM_LINE_UNLIMITED, the default: whole lines).  Inside
+ * the callback, cuprum_pipeline_line_partial says whether more of the line
+ * follows.  Returns 0, CUPRUM_ENULL, -EINVAL (bad stream, or max 0) or
+ * CUPRUM_ESTATE.
+ */
+CUPRUM_API CUPRUM_WARN_UNUSED int
+cuprum_pipeline_set_line_max(cuprum_pipeline *pl, int stream, size_t max);
+
+/*
+ * Inside an on_line callback of `pl`: 1 when the line it was handed is a
+ * piece cut at the cuprum_pipeline_set_line_max limit that more of the
+ * line follows, else 0 (also outside a callback, and for NULL).
+ */
+CUPRUM_API int cuprum_pipeline_line_partial(const cuprum_pipeline *pl);
 
 /*
  * Stops the run `timeout_ms` milliseconds after it starts (negative: never,

@@ -14,13 +14,21 @@
 struct cuprum_lines {
   cuprum_line_fn on_line;
   void *ctx;
-  /* The start of a line that spans feeds. */
+  /* The start of a line that spans feeds: at most `max` bytes, and the
+   * block never larger than `max`. */
   char *buf;
   size_t len;
   size_t cap;
+  /* The most bytes one delivery carries (CUPRUM_LINE_UNLIMITED: a whole
+   * line). */
+  size_t max;
   /* The last feed ended in "\r": a "\n" opening the next one belongs to
    * the same line ending. */
   int skip_lf;
+  /* 1 during a delivery of a piece that the line goes on after. */
+  int partial;
+  /* 1 while the callback runs. */
+  int delivering;
 };
 
 int cuprum_lines_new(cuprum_lines **out, cuprum_line_fn on_line, void *ctx)
@@ -38,6 +46,7 @@ int cuprum_lines_new(cuprum_lines **out, cuprum_line_fn on_line, void *ctx)
   memset(l, 0, sizeof(*l));
   l->on_line = on_line;
   l->ctx = ctx;
+  l->max = CUPRUM_LINE_UNLIMITED;
   *out = l;
   return 0;
 }
@@ -50,6 +59,31 @@ void cuprum_lines_free(cuprum_lines *l)
   cuprum__free(l);
 }
 
+int cuprum_lines_set_max(cuprum_lines *l, size_t max)
+{
+  if (l == NULL)
+    return CUPRUM_ENULL;
+  if (max == 0)
+    return -EINVAL;
+  if (l->len > 0 || l->delivering)
+    return CUPRUM_ESTATE;
+  /* A block grown before the cap would outlive it. */
+  if (l->cap > max) {
+    cuprum__free(l->buf);
+    l->buf = NULL;
+    l->cap = 0;
+  }
+  l->max = max;
+  return 0;
+}
+
+int cuprum_lines_partial(const cuprum_lines *l)
+{
+  return l != NULL && l->partial;
+}
+
+/* Holds n more bytes of the current line; the caller keeps l->len + n at
+ * most l->max. */
 static int append(cuprum_lines *l, const char *p, size_t n)
 {
   if (n == 0)
@@ -62,6 +96,8 @@ static int append(cuprum_lines *l, const char *p, size_t n)
         return -ENOMEM;
       cap *= 2;
     }
+    if (cap > l->max)
+      cap = l->max;
     nb = cuprum__realloc(l->buf, cap);
     if (nb == NULL)
       return -ENOMEM;
@@ -73,19 +109,51 @@ static int append(cuprum_lines *l, const char *p, size_t n)
   return 0;
 }
 
-/* Delivers the line [p, p + n), joined to any start held from earlier
- * feeds. */
-static int emit(cuprum_lines *l, const char *p, size_t n)
+static int deliver(cuprum_lines *l, const char *p, size_t n, int partial)
 {
   int rc;
 
-  if (l->len == 0)
-    return cuprum__callback_code(l->on_line(l->ctx, p, n));
-  rc = append(l, p, n);
-  if (rc == 0)
-    rc = cuprum__callback_code(l->on_line(l->ctx, l->buf, l->len));
-  l->len = 0;
+  l->partial = partial;
+  l->delivering = 1;
+  rc = cuprum__callback_code(l->on_line(l->ctx, p, n));
+  l->delivering = 0;
+  l->partial = 0;
   return rc;
+}
+
+/*
+ * Takes the n line bytes at p, joined to the start held from earlier
+ * feeds; `ended` when the line's ending follows them.  Delivers pieces of
+ * l->max bytes while more of the line is known to follow, then the rest:
+ * as the line's last piece when ended, else held (at most l->max bytes)
+ * for the next feed.  A piece is cut only once a byte after it is seen,
+ * so a line of exactly max bytes is one delivery.
+ */
+static int take(cuprum_lines *l, const char *p, size_t n, int ended)
+{
+  int rc;
+
+  if (l->len > 0) {
+    size_t k = l->max - l->len < n ? l->max - l->len : n;
+    if ((rc = append(l, p, k)) < 0) {
+      l->len = 0;
+      return rc;
+    }
+    p += k;
+    n -= k;
+    if (n == 0 && !ended)
+      return 0;
+    rc = deliver(l, l->buf, l->len, n > 0);
+    l->len = 0;
+    if (rc < 0 || n == 0)
+      return rc;
+  }
+  for (; n > l->max; p += l->max, n -= l->max)
+    if ((rc = deliver(l, p, l->max, 1)) < 0)
+      return rc;
+  if (!ended)
+    return append(l, p, n);
+  return deliver(l, p, n, 0);
 }
 
 static const char *find(const char *p, const char *end, int c)
@@ -119,8 +187,8 @@ int cuprum_lines_feed(cuprum_lines *l, const void *data, size_t len)
     const char *e = nl < cr ? nl : cr;
     int rc;
     if (e == end)
-      return append(l, p, (size_t)(end - p));
-    rc = emit(l, p, (size_t)(e - p));
+      return take(l, p, (size_t)(end - p), 0);
+    rc = take(l, p, (size_t)(e - p), 1);
     p = e + 1;
     if (*e == '\r') {
       if (p == end)
@@ -145,7 +213,9 @@ int cuprum_lines_finish(cuprum_lines *l)
   if (l == NULL)
     return CUPRUM_ENULL;
   l->skip_lf = 0;
-  if (l->len > 0)
-    rc = emit(l, l->buf, 0);
+  if (l->len > 0) {
+    rc = deliver(l, l->buf, l->len, 0);
+    l->len = 0;
+  }
   return rc;
 }

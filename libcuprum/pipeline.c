@@ -73,6 +73,7 @@ struct sink {
   void *chunk_ctx;
   cuprum_output_fn line_fn;
   void *line_ctx;
+  size_t line_max;
 };
 
 struct cuprum_pipeline {
@@ -98,6 +99,8 @@ struct cuprum_pipeline {
   pid_t pgid;
   long failed_stage;
   char *scratch;
+  /* 1 while an on_line callback is handed a piece of a longer line. */
+  int line_partial;
 };
 
 static int64_t now_ms(void)
@@ -143,8 +146,10 @@ int cuprum_pipeline_new(cuprum_pipeline **out)
   memset(pl, 0, sizeof(*pl));
   pl->in_lent_fd = -1;
   pl->in_fd = -1;
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 2; i++) {
     pl->sink[i].tee = -1;
+    pl->sink[i].line_max = CUPRUM_LINE_UNLIMITED;
+  }
   pl->timeout_ms = -1;
   pl->grace_ms = 1000;
   pl->deadline = -1;
@@ -385,6 +390,24 @@ int cuprum_pipeline_on_line(cuprum_pipeline *pl, int stream,
   return 0;
 }
 
+int cuprum_pipeline_set_line_max(cuprum_pipeline *pl, int stream, size_t max)
+{
+  struct sink *s;
+  int rc;
+  if (pl != NULL && max == 0)
+    return -EINVAL;
+  rc = sink_for(pl, stream, &s);
+  if (rc < 0)
+    return rc;
+  s->line_max = max;
+  return 0;
+}
+
+int cuprum_pipeline_line_partial(const cuprum_pipeline *pl)
+{
+  return pl != NULL && pl->line_partial;
+}
+
 int cuprum_pipeline_set_timeout(cuprum_pipeline *pl, int64_t timeout_ms,
                                 int64_t grace_ms)
 {
@@ -439,7 +462,12 @@ static int line_trampoline(void *ctx, const char *line, size_t len)
 {
   struct out *o = ctx;
   const struct sink *s = &o->pl->sink[o->stream == CUPRUM_STDOUT ? 0 : 1];
-  return s->line_fn(s->line_ctx, o->stage, o->stream, line, len);
+  int rc;
+
+  o->pl->line_partial = cuprum_lines_partial(o->lines);
+  rc = s->line_fn(s->line_ctx, o->stage, o->stream, line, len);
+  o->pl->line_partial = 0;
+  return rc;
 }
 
 /* Makes the parent's reading end for output k of stage i; stores the
@@ -463,6 +491,8 @@ static int open_out(cuprum_pipeline *pl, size_t i, int k, int *child)
   *child = fds[1];
   if (pl->sink[k].line_fn != NULL) {
     rc = cuprum_lines_new(&o->lines, line_trampoline, o);
+    if (rc == 0)
+      rc = cuprum_lines_set_max(o->lines, pl->sink[k].line_max);
     if (rc < 0)
       return rc;
   }

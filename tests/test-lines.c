@@ -20,27 +20,48 @@
 
 #include <cmocka.h>
 
-/* Lines as received: joined with '|' as separator, for easy comparison. */
+/* Lines as received: each followed by '|', or by '+' when it is a piece
+ * that more of its line follows, for easy comparison. */
 struct got {
   char text[8192];
   size_t len;
   long count;
   long stop_at;
   int stop_code;
+  /* The splitter delivering, for cuprum_lines_partial. */
+  const cuprum_lines *self;
 };
 
-static int collect(void *ctx, const char *line, size_t len)
+/* The most bytes per delivery that split_feed sets and reference cuts
+ * at. */
+static size_t line_max = CUPRUM_LINE_UNLIMITED;
+
+static int record(struct got *g, const char *line, size_t len, int partial)
 {
-  struct got *g = ctx;
   assert_true(g->len + len + 1 < sizeof(g->text));
   memcpy(g->text + g->len, line, len);
   g->len += len;
-  g->text[g->len++] = '|';
+  g->text[g->len++] = partial ? '+' : '|';
   g->text[g->len] = '\0';
   g->count++;
   if (g->stop_at > 0 && g->count == g->stop_at)
     return g->stop_code;
   return 0;
+}
+
+static int collect(void *ctx, const char *line, size_t len)
+{
+  struct got *g = ctx;
+  return record(g, line, len, cuprum_lines_partial(g->self));
+}
+
+/* A line as the contract delivers it: pieces of line_max bytes while more
+ * follows, then the rest. */
+static void reference_line(struct got *g, const char *p, size_t n)
+{
+  for (; n > line_max; p += line_max, n -= line_max)
+    record(g, p, line_max, 1);
+  record(g, p, n, 0);
 }
 
 /* The reference: the same contract, written the obvious way over the
@@ -51,14 +72,14 @@ static void reference(const char *in, size_t n, struct got *g)
   memset(g, 0, sizeof(*g));
   for (size_t i = 0; i < n; i++) {
     if (in[i] == '\n' || in[i] == '\r') {
-      collect(g, in + start, i - start);
+      reference_line(g, in + start, i - start);
       if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
         i++;
       start = i + 1;
     }
   }
   if (start < n)
-    collect(g, in + start, n - start);
+    reference_line(g, in + start, n - start);
 }
 
 /* Feeds `in` cut at the given offsets (ascending, ending with n). */
@@ -70,6 +91,8 @@ static void split_feed(const char *in, size_t n, const size_t *cuts,
 
   memset(g, 0, sizeof(*g));
   assert_int_equal(cuprum_lines_new(&l, collect, g), 0);
+  assert_int_equal(cuprum_lines_set_max(l, line_max), 0);
+  g->self = l;
   assert_true(ncuts > 0 && cuts[ncuts - 1] == n);
   for (size_t k = 0; k < ncuts; k++) {
     assert_int_equal(cuprum_lines_feed(l, in + at, cuts[k] - at), 0);
@@ -316,6 +339,197 @@ static void test_lines_enomem(void **state)
   cuprum_set_allocator(NULL);
 }
 
+/* With a cap, every chunking still gives the reference's pieces: the cuts
+ * depend on the line alone.  The corpus puts "\r\n" on and around every
+ * cut of the small caps. */
+static void test_lines_max_every_chunking(void **state)
+{
+  static const size_t maxes[] = {1, 2, 3, 4, 5, 8};
+
+  for (size_t i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++) {
+    line_max = maxes[i];
+    test_lines_every_cut(state);
+    test_lines_every_chunking(state);
+    test_lines_random(state);
+  }
+  line_max = CUPRUM_LINE_UNLIMITED;
+}
+
+/* Feeds the strings of `feeds` (NULL-terminated) with a cap of `max`,
+ * then finishes; the deliveries must be `want`. */
+static void expect_pieces(size_t max, const char *const *feeds,
+                          const char *want)
+{
+  cuprum_lines *l;
+  struct got g;
+
+  memset(&g, 0, sizeof(g));
+  assert_int_equal(cuprum_lines_new(&l, collect, &g), 0);
+  g.self = l;
+  assert_int_equal(cuprum_lines_set_max(l, max), 0);
+  for (; *feeds != NULL; feeds++)
+    assert_int_equal(cuprum_lines_feed(l, *feeds, strlen(*feeds)), 0);
+  assert_int_equal(cuprum_lines_finish(l), 0);
+  assert_int_equal(cuprum_lines_partial(l), 0);
+  assert_string_equal(g.text, want);
+  cuprum_lines_free(l);
+}
+
+#define PIECES(max, want, ...)                                                 \
+  expect_pieces(max, (const char *const[]){__VA_ARGS__, NULL}, want)
+
+/* The cut at the cap: a line of exactly max bytes is one delivery, max + 1
+ * two; an ending right at the cut, or "\r\n" split across feeds there,
+ * ends the line and adds no empty piece; max 1 cuts every byte. */
+static void test_lines_max_boundaries(void **state)
+{
+  (void)state;
+  PIECES(4, "abcd|", "abcd\n");
+  PIECES(4, "abcd|", "ab", "cd\n");
+  PIECES(4, "abcd|", "abcd", "\n");
+  PIECES(4, "abcd|", "abcd");
+  PIECES(4, "abcd+e|", "abcde\n");
+  PIECES(4, "abcd+e|", "abcd", "e");
+  PIECES(4, "abcd+e|x|", "abc", "de\r", "\nx");
+  PIECES(4, "abcd|x|", "abcd\r", "\nx");
+  PIECES(4, "abcd|x|", "abcd\r\nx");
+  PIECES(4, "abcd|x|", "ab", "cd\r", "\n", "x");
+  PIECES(4, "abcd+efgh|", "abcdefgh");
+  PIECES(4, "abcd+efgh||", "abcdefgh\r\r\n");
+  PIECES(4, "abcd+efgh+i|", "abcdefghi\n");
+  PIECES(4, "|||", "\n\r\n\r");
+  PIECES(1, "a+b|c|", "ab\nc");
+  PIECES(1, "a+b|", "a", "b", "\r", "\n");
+  PIECES(CUPRUM_LINE_UNLIMITED, "abcdefgh|", "abc", "defgh");
+}
+
+static int set_max_inside(void *ctx, const char *line, size_t len)
+{
+  cuprum_lines **l = ctx;
+  (void)line;
+  (void)len;
+  assert_int_equal(cuprum_lines_set_max(*l, 2), CUPRUM_ESTATE);
+  return 0;
+}
+
+/* Refusals: 0 (no progress possible), NULL, from inside the callback, and
+ * a cap changed while an
+ * unfinished line is held; after finish it may change again, and a block
+ * grown before is let go so the new cap bounds memory at once. */
+static void test_lines_max_refusals(void **state)
+{
+  char big[1000];
+  cuprum_lines *l;
+  struct got g;
+
+  (void)state;
+  memset(&g, 0, sizeof(g));
+  memset(big, 'b', sizeof(big));
+  assert_int_equal(cuprum_lines_set_max(NULL, 4), CUPRUM_ENULL);
+  assert_int_equal(cuprum_lines_partial(NULL), 0);
+  test_use_counter(0);
+  assert_int_equal(cuprum_lines_new(&l, collect, &g), 0);
+  g.self = l;
+  assert_int_equal(cuprum_lines_set_max(l, 0), -EINVAL);
+  assert_int_equal(cuprum_lines_feed(l, big, sizeof(big)), 0);
+  assert_int_equal(cuprum_lines_set_max(l, 4), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_lines_finish(l), 0);
+  assert_int_equal(g.count, 1);
+  assert_int_equal(g.len, sizeof(big) + 1);
+  assert_int_equal(test_counter.live, 2);
+  assert_int_equal(cuprum_lines_set_max(l, 4), 0);
+  assert_int_equal(test_counter.live, 1); /* the 1000-byte block is gone */
+  test_counter.largest = 0;
+  assert_int_equal(cuprum_lines_feed(l, big, sizeof(big)), 0);
+  assert_true(test_counter.largest <= 4);
+  assert_int_equal(cuprum_lines_set_max(l, 8), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_lines_feed(l, "\n", 1), 0);
+  assert_int_equal(cuprum_lines_set_max(l, 8), 0);
+  assert_int_equal(g.count, 1 + 250);
+  cuprum_lines_free(l);
+  cuprum_set_allocator(NULL);
+  assert_int_equal(test_counter.live, 0);
+
+  assert_int_equal(cuprum_lines_new(&l, set_max_inside, &l), 0);
+  assert_int_equal(cuprum_lines_feed(l, "a\nbcd\r", 6), 0);
+  assert_int_equal(cuprum_lines_set_max(l, 2), 0);
+  assert_int_equal(cuprum_lines_feed(l, "\nlong line\n", 11), 0);
+  cuprum_lines_free(l);
+}
+
+struct pieces {
+  const cuprum_lines *self;
+  size_t max;
+  uint64_t bytes;
+  uint64_t check;
+  long pieces;
+  long lines;
+  int bad;
+};
+
+static int count_piece(void *ctx, const char *line, size_t len)
+{
+  struct pieces *p = ctx;
+  int partial = cuprum_lines_partial(p->self);
+
+  if (len > p->max || (partial && len != p->max))
+    p->bad = 1;
+  p->bytes += len;
+  p->check = test_checksum(p->check, line, len);
+  p->pieces++;
+  p->lines += !partial;
+  return 0;
+}
+
+/* A line of 3 MiB + 17 bytes without an ending, fed in chunks of 4099
+ * bytes through a cap of 4096: no allocation of the splitter is larger
+ * than the cap, every byte arrives in order, in pieces of 4096 but the
+ * last.  Without the cap the same line takes a block of its own size. */
+static void test_lines_max_bounded(void **state)
+{
+  const size_t n = 3 * (size_t)MiB + 17;
+  const size_t max = 4096;
+  char *big = malloc(n);
+  struct pieces p;
+  cuprum_lines *l;
+
+  (void)state;
+  assert_non_null(big);
+  test_pattern_fill(big, 0, n);
+  for (size_t i = 0; i < n; i++)
+    if (big[i] == '\n' || big[i] == '\r')
+      big[i] = 'x';
+  for (int capped = 1; capped >= 0; capped--) {
+    memset(&p, 0, sizeof(p));
+    p.max = capped ? max : CUPRUM_LINE_UNLIMITED;
+    p.check = TEST_CHECKSUM_INIT;
+    test_use_counter(0);
+    assert_int_equal(cuprum_lines_new(&l, count_piece, &p), 0);
+    p.self = l;
+    assert_int_equal(cuprum_lines_set_max(l, p.max), 0);
+    for (size_t at = 0; at < n; at += 4099) {
+      size_t k = n - at < 4099 ? n - at : 4099;
+      assert_int_equal(cuprum_lines_feed(l, big + at, k), 0);
+    }
+    assert_int_equal(cuprum_lines_finish(l), 0);
+    cuprum_lines_free(l);
+    assert_int_equal(test_counter.live, 0);
+    cuprum_set_allocator(NULL);
+    assert_int_equal(p.bad, 0);
+    assert_int_equal(p.bytes, n);
+    assert_true(p.check == test_checksum(TEST_CHECKSUM_INIT, big, n));
+    assert_int_equal(p.lines, 1);
+    if (capped) {
+      assert_int_equal(p.pieces, (long)(n / max + 1));
+      assert_true(test_counter.largest <= max);
+    } else {
+      assert_int_equal(p.pieces, 1);
+      assert_true(test_counter.largest >= n);
+    }
+  }
+  free(big);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, test_fd_setup, test_fd_teardown)
 
 int main(void)
@@ -325,7 +539,9 @@ int main(void)
       T(test_lines_every_chunking), T(test_lines_random),
       T(test_lines_finish_resets),  T(test_lines_spanning_feeds),
       T(test_lines_callback_stop),  T(test_lines_bad_input),
-      T(test_lines_enomem),
+      T(test_lines_enomem),         T(test_lines_max_every_chunking),
+      T(test_lines_max_boundaries), T(test_lines_max_refusals),
+      T(test_lines_max_bounded),
   };
   return cmocka_run_group_tests_name("lines", tests, NULL, NULL);
 }

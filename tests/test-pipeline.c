@@ -669,6 +669,88 @@ static void test_large_capture(void **state)
   free(in);
 }
 
+struct line_pieces {
+  const cuprum_pipeline *pl;
+  size_t max;
+  uint64_t bytes;
+  uint64_t check;
+  long pieces;
+  long lines;
+  int bad;
+};
+
+static int count_line_piece(void *ctx, size_t stage, int stream,
+                            const char *data, size_t len)
+{
+  struct line_pieces *p = ctx;
+  int partial = cuprum_pipeline_line_partial(p->pl);
+
+  if (stage != 1 || stream != CUPRUM_STDOUT || len > p->max ||
+      (partial && len != p->max))
+    p->bad = 1;
+  p->bytes += len;
+  p->check = test_checksum(p->check, data, len);
+  p->pieces++;
+  p->lines += !partial;
+  return 0;
+}
+
+/* A 3 MiB line without an ending and then a short one, through cat, with
+ * a line cap of 4096 on stdout: every byte reaches the callback in order,
+ * in pieces of 4096 but the last of each line, and the pipeline's largest
+ * allocation is its 64 KiB read buffer, not the line.  The cap is
+ * refused at 0, for a bad stream, and once started. */
+static void test_line_max(void **state)
+{
+  const size_t n = 3 * (size_t)MiB + 5;
+  const size_t max = 4096;
+  char *in = pattern(n + 6);
+  cuprum_pipeline *pl;
+  struct line_pieces p;
+  (void)state;
+
+  for (size_t i = 0; i < n; i++)
+    if (in[i] == '\n' || in[i] == '\r')
+      in[i] = 'x';
+  memcpy(in + n, "\nshort", 6);
+  memset(&p, 0, sizeof(p));
+  p.max = max;
+  p.check = TEST_CHECKSUM_INIT;
+  test_use_counter(0);
+  pl = pu_pipeline();
+  p.pl = pl;
+  pu_add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("cat"));
+  assert_int_equal(cuprum_pipeline_set_line_max(NULL, CUPRUM_STDOUT, max),
+                   CUPRUM_ENULL);
+  assert_int_equal(cuprum_pipeline_set_line_max(pl, CUPRUM_STDOUT, 0), -EINVAL);
+  assert_int_equal(cuprum_pipeline_set_line_max(pl, CUPRUM_STDIN, max),
+                   -EINVAL);
+  assert_int_equal(cuprum_pipeline_set_line_max(pl, CUPRUM_STDOUT, max), 0);
+  assert_int_equal(
+      cuprum_pipeline_on_line(pl, CUPRUM_STDOUT, count_line_piece, &p), 0);
+  assert_int_equal(cuprum_pipeline_set_input(pl, in, n + 6), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  assert_int_equal(cuprum_pipeline_set_line_max(pl, CUPRUM_STDOUT, max),
+                   CUPRUM_ESTATE);
+  assert_int_equal(cuprum_pipeline_line_partial(pl), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), CUPRUM_ESTATE);
+  assert_int_equal(drive(pl, NULL, 0), 1);
+  pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
+  cuprum_pipeline_free(pl);
+  assert_int_equal(test_counter.live, 0);
+  assert_true(test_counter.largest <= (size_t)64 << 10);
+  cuprum_set_allocator(NULL);
+  assert_int_equal(cuprum_pipeline_line_partial(NULL), 0);
+  assert_int_equal(p.bad, 0);
+  assert_int_equal(p.bytes, n + 5);
+  assert_true(p.check == test_checksum(test_checksum(TEST_CHECKSUM_INIT, in, n),
+                                       "short", 5));
+  assert_int_equal(p.lines, 2);
+  assert_int_equal(p.pieces, (long)(n / max + 1) + 1);
+  free(in);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
 
 int main(void)
@@ -694,6 +776,7 @@ int main(void)
       T(test_eintr_storm),
       T(test_write_all),
       T(test_large_capture),
+      T(test_line_max),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
