@@ -328,13 +328,15 @@ int cuprum_pipeline_set_input_fd(cuprum_pipeline *pl, int fd)
   return 0;
 }
 
-static int sink_for(cuprum_pipeline *pl, int stream, struct sink **out)
+/* The sink of `stream` for a setter whose other argument is `valid`. */
+static int sink_for(cuprum_pipeline *pl, int stream, int valid,
+                    struct sink **out)
 {
   int k;
   if (pl == NULL)
     return CUPRUM_ENULL;
   k = sink_index(stream);
-  if (k < 0)
+  if (k < 0 || !valid)
     return -EINVAL;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
@@ -345,7 +347,7 @@ static int sink_for(cuprum_pipeline *pl, int stream, struct sink **out)
 int cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit)
 {
   struct sink *s;
-  int rc = sink_for(pl, stream, &s);
+  int rc = sink_for(pl, stream, 1, &s);
   if (rc < 0)
     return rc;
   s->capture = limit > 0;
@@ -356,10 +358,7 @@ int cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit)
 int cuprum_pipeline_tee(cuprum_pipeline *pl, int stream, int fd)
 {
   struct sink *s;
-  int rc;
-  if (pl != NULL && fd < -1)
-    return -EINVAL;
-  rc = sink_for(pl, stream, &s);
+  int rc = sink_for(pl, stream, fd >= -1, &s);
   if (rc < 0)
     return rc;
   s->tee = fd;
@@ -370,7 +369,7 @@ int cuprum_pipeline_on_chunk(cuprum_pipeline *pl, int stream,
                              cuprum_output_fn fn, void *ctx)
 {
   struct sink *s;
-  int rc = sink_for(pl, stream, &s);
+  int rc = sink_for(pl, stream, 1, &s);
   if (rc < 0)
     return rc;
   s->chunk_fn = fn;
@@ -382,7 +381,7 @@ int cuprum_pipeline_on_line(cuprum_pipeline *pl, int stream,
                             cuprum_output_fn fn, void *ctx)
 {
   struct sink *s;
-  int rc = sink_for(pl, stream, &s);
+  int rc = sink_for(pl, stream, 1, &s);
   if (rc < 0)
     return rc;
   s->line_fn = fn;
@@ -393,10 +392,7 @@ int cuprum_pipeline_on_line(cuprum_pipeline *pl, int stream,
 int cuprum_pipeline_set_line_max(cuprum_pipeline *pl, int stream, size_t max)
 {
   struct sink *s;
-  int rc;
-  if (pl != NULL && max == 0)
-    return -EINVAL;
-  rc = sink_for(pl, stream, &s);
+  int rc = sink_for(pl, stream, max > 0, &s);
   if (rc < 0)
     return rc;
   s->line_max = max;

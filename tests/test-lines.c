@@ -458,26 +458,14 @@ static void test_lines_max_refusals(void **state)
 }
 
 struct pieces {
+  struct test_pieces seen;
   const cuprum_lines *self;
-  size_t max;
-  uint64_t bytes;
-  uint64_t check;
-  long pieces;
-  long lines;
-  int bad;
 };
 
 static int count_piece(void *ctx, const char *line, size_t len)
 {
   struct pieces *p = ctx;
-  int partial = cuprum_lines_partial(p->self);
-
-  if (len > p->max || (partial && len != p->max))
-    p->bad = 1;
-  p->bytes += len;
-  p->check = test_checksum(p->check, line, len);
-  p->pieces++;
-  p->lines += !partial;
+  test_piece(&p->seen, line, len, cuprum_lines_partial(p->self));
   return 0;
 }
 
@@ -495,18 +483,13 @@ static void test_lines_max_bounded(void **state)
 
   (void)state;
   assert_non_null(big);
-  test_pattern_fill(big, 0, n);
-  for (size_t i = 0; i < n; i++)
-    if (big[i] == '\n' || big[i] == '\r')
-      big[i] = 'x';
+  test_fill_line(big, n);
   for (int capped = 1; capped >= 0; capped--) {
-    memset(&p, 0, sizeof(p));
-    p.max = capped ? max : CUPRUM_LINE_UNLIMITED;
-    p.check = TEST_CHECKSUM_INIT;
+    test_pieces_init(&p.seen, capped ? max : CUPRUM_LINE_UNLIMITED);
     test_use_counter(0);
     assert_int_equal(cuprum_lines_new(&l, count_piece, &p), 0);
     p.self = l;
-    assert_int_equal(cuprum_lines_set_max(l, p.max), 0);
+    assert_int_equal(cuprum_lines_set_max(l, p.seen.max), 0);
     for (size_t at = 0; at < n; at += 4099) {
       size_t k = n - at < 4099 ? n - at : 4099;
       assert_int_equal(cuprum_lines_feed(l, big + at, k), 0);
@@ -515,15 +498,15 @@ static void test_lines_max_bounded(void **state)
     cuprum_lines_free(l);
     assert_int_equal(test_counter.live, 0);
     cuprum_set_allocator(NULL);
-    assert_int_equal(p.bad, 0);
-    assert_int_equal(p.bytes, n);
-    assert_true(p.check == test_checksum(TEST_CHECKSUM_INIT, big, n));
-    assert_int_equal(p.lines, 1);
+    assert_int_equal(p.seen.bad, 0);
+    assert_int_equal(p.seen.bytes, n);
+    assert_true(p.seen.check == test_checksum(TEST_CHECKSUM_INIT, big, n));
+    assert_int_equal(p.seen.lines, 1);
     if (capped) {
-      assert_int_equal(p.pieces, (long)(n / max + 1));
+      assert_int_equal(p.seen.pieces, (long)(n / max + 1));
       assert_true(test_counter.largest <= max);
     } else {
-      assert_int_equal(p.pieces, 1);
+      assert_int_equal(p.seen.pieces, 1);
       assert_true(test_counter.largest >= n);
     }
   }

@@ -670,28 +670,18 @@ static void test_large_capture(void **state)
 }
 
 struct line_pieces {
+  struct test_pieces seen;
   const cuprum_pipeline *pl;
-  size_t max;
-  uint64_t bytes;
-  uint64_t check;
-  long pieces;
-  long lines;
-  int bad;
+  int other_stream;
 };
 
 static int count_line_piece(void *ctx, size_t stage, int stream,
                             const char *data, size_t len)
 {
   struct line_pieces *p = ctx;
-  int partial = cuprum_pipeline_line_partial(p->pl);
-
-  if (stage != 1 || stream != CUPRUM_STDOUT || len > p->max ||
-      (partial && len != p->max))
-    p->bad = 1;
-  p->bytes += len;
-  p->check = test_checksum(p->check, data, len);
-  p->pieces++;
-  p->lines += !partial;
+  if (stage != 1 || stream != CUPRUM_STDOUT)
+    p->other_stream = 1;
+  test_piece(&p->seen, data, len, cuprum_pipeline_line_partial(p->pl));
   return 0;
 }
 
@@ -704,18 +694,15 @@ static void test_line_max(void **state)
 {
   const size_t n = 3 * (size_t)MiB + 5;
   const size_t max = 4096;
-  char *in = pattern(n + 6);
+  char *in = malloc(n + 6);
   cuprum_pipeline *pl;
-  struct line_pieces p;
+  struct line_pieces p = {{0}, NULL, 0};
   (void)state;
 
-  for (size_t i = 0; i < n; i++)
-    if (in[i] == '\n' || in[i] == '\r')
-      in[i] = 'x';
+  assert_non_null(in);
+  test_fill_line(in, n);
   memcpy(in + n, "\nshort", 6);
-  memset(&p, 0, sizeof(p));
-  p.max = max;
-  p.check = TEST_CHECKSUM_INIT;
+  test_pieces_init(&p.seen, max);
   test_use_counter(0);
   pl = pu_pipeline();
   p.pl = pl;
@@ -742,12 +729,14 @@ static void test_line_max(void **state)
   assert_true(test_counter.largest <= (size_t)64 << 10);
   cuprum_set_allocator(NULL);
   assert_int_equal(cuprum_pipeline_line_partial(NULL), 0);
-  assert_int_equal(p.bad, 0);
-  assert_int_equal(p.bytes, n + 5);
-  assert_true(p.check == test_checksum(test_checksum(TEST_CHECKSUM_INIT, in, n),
-                                       "short", 5));
-  assert_int_equal(p.lines, 2);
-  assert_int_equal(p.pieces, (long)(n / max + 1) + 1);
+  assert_int_equal(p.other_stream, 0);
+  assert_int_equal(p.seen.bad, 0);
+  assert_int_equal(p.seen.bytes, n + 5);
+  assert_true(
+      p.seen.check ==
+      test_checksum(test_checksum(TEST_CHECKSUM_INIT, in, n), "short", 5));
+  assert_int_equal(p.seen.lines, 2);
+  assert_int_equal(p.seen.pieces, (long)(n / max + 1) + 1);
   free(in);
 }
 

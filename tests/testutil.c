@@ -272,3 +272,29 @@ int test_fd_teardown(void **state)
   }
   return 0;
 }
+
+void test_fill_line(char *buf, size_t n)
+{
+  test_pattern_fill(buf, 0, n);
+  for (size_t i = 0; i < n; i++)
+    if (buf[i] == '\n' || buf[i] == '\r')
+      buf[i] = 'x';
+}
+
+void test_pieces_init(struct test_pieces *p, size_t max)
+{
+  memset(p, 0, sizeof(*p));
+  p->max = max;
+  p->check = TEST_CHECKSUM_INIT;
+}
+
+void test_piece(struct test_pieces *p, const char *data, size_t len,
+                int partial)
+{
+  if (len > p->max || (partial && len != p->max))
+    p->bad = 1;
+  p->bytes += len;
+  p->check = test_checksum(p->check, data, len);
+  p->pieces++;
+  p->lines += !partial;
+}

@@ -93,6 +93,29 @@ extern struct test_counter test_counter;
 void test_use_counter(long fail_at);
 void test_use_counter_once(long fail_at);
 
+/* n bytes of the test pattern with every "\n" and "\r" made an 'x': one
+ * line without an ending. */
+void test_fill_line(char *buf, size_t n);
+
+/*
+ * What a line callback under a cap (cuprum_lines_set_max) saw: how many
+ * bytes and their checksum (from TEST_CHECKSUM_INIT), how many pieces, and
+ * how many lines they ended; `bad` is set by a piece longer than `max`, or
+ * by a partial one (more of its line follows) shorter than `max`.
+ */
+struct test_pieces {
+  size_t max;
+  uint64_t bytes;
+  uint64_t check;
+  long pieces;
+  long lines;
+  int bad;
+};
+void test_pieces_init(struct test_pieces *p, size_t max);
+/* Counts one delivery; `partial` as cuprum_lines_partial reported it. */
+void test_piece(struct test_pieces *p, const char *data, size_t len,
+                int partial);
+
 /*
  * The emulator this test runs under, or NULL natively: "qemu-user" (the
  * cross harness sets CUPRUM_CROSS_QEMU) or "valgrind" (its preload is in
