@@ -364,3 +364,26 @@ def _clean_backend_env(monkeypatch: pytest.MonkeyPatch) -> typ.Iterator[None]:
     _backend._reset_for_testing()
     yield
     _backend._reset_for_testing()
+
+
+@pytest.fixture(autouse=True)
+def _exit_is_last(monkeypatch: pytest.MonkeyPatch) -> typ.Iterator[None]:
+    """Fail a test in which a stage emitted an event after its ``exit``
+    (``plan``, ``start``, ``stdin``, ``stdin_error`` or a second ``exit``;
+    line events cannot follow it: ``exit`` waits for the output pipes)."""
+    from cuprum._exec.observe import StageEvents
+
+    emit = StageEvents.emit
+    exited: set[object] = set()
+    late: list[str] = []
+
+    def checked(self: StageEvents, phase: str, **fields: typ.Any) -> None:
+        if self.exec_id in exited:
+            late.append(f"{phase} of {self.argv!r} after its exit")
+        elif phase == "exit":
+            exited.add(self.exec_id)
+        emit(self, phase, **fields)
+
+    monkeypatch.setattr(StageEvents, "emit", checked)
+    yield
+    assert not late, "events after a stage's exit: " + "; ".join(late)

@@ -269,6 +269,9 @@ class Run:
                 operation="write",
                 error_type=type(error).__name__,
             )
+        # The first stage's exit waits for its stdin event (see
+        # ``_maybe_finalise``).
+        self._maybe_finalise(0)
 
     def _reaper(self, child: Child) -> cabc.Callable[[], None]:
         def on_exit() -> None:
@@ -308,7 +311,15 @@ class Run:
         self._maybe_finalise(child.index)
 
     def _maybe_finalise(self, index: int) -> None:
+        """Emit stage ``index``'s ``exit``, its last event, once it is
+        reaped, its output pipes are closed and, for the first stage, its
+        stdin feed has ended (its ``stdin``/``stdin_error`` event emitted).
+        The run is not done before the feed has ended either, so this
+        delays no run: a child that exits without reading its stdin breaks
+        the pipe, which ends the feed."""
         if self.finalised[index] or self.open_channels[index]:
+            return
+        if index == 0 and self.stdin is not None:
             return
         children = self.lifecycle.children
         if index >= len(children) or children[index].returncode is None:
