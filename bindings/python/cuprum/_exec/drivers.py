@@ -138,13 +138,20 @@ class PollDriver:
     def abandon(self, run: Run) -> None:
         """Stop an abandoned ``run`` (:meth:`Run.abort`, the one stop
         sequence) and drive it until every child is reaped; never-awaited
-        hook awaitables are closed."""
+        hook awaitables are closed. What closing the caller's stdin source
+        raised is raised then."""
+        error: Exception | None = None
         try:
-            run.abort()
+            try:
+                run.abort()
+            except Exception as exc:  # noqa: BLE001 - raised once the run is stopped
+                error = exc
             self.drive(run)
         finally:
             run.kill_now()
             close_awaitables(run.pending)
+        if error is not None:
+            raise error
 
 
 def finish_blocking(run: Run) -> CommandResult | PipelineResult:
@@ -301,18 +308,29 @@ class LoopDriver:
 
     async def abandon(self) -> None:
         """Stop an abandoned run (:meth:`Run.abort`, the one stop sequence)
-        and drive it until every child is reaped; never-awaited hook
-        awaitables are closed."""
+        and drive it until every child is reaped and its stdin source
+        closed; never-awaited hook awaitables are closed. The first error
+        raised meanwhile (closing the caller's stdin source) is raised
+        then."""
         self.cancel_timer()
         run = self.run
+        error: Exception | None = None
         try:
-            run.abort()
+            try:
+                run.abort()
+            except Exception as exc:  # noqa: BLE001 - raised once the run is stopped
+                error = exc
             while not run.done:
-                await self.drive()
+                try:
+                    await self.drive()
+                except Exception as exc:  # noqa: BLE001 - as above
+                    error = error or exc
         finally:
             self.cancel_timer()
             run.kill_now()
             close_awaitables(run.pending)
+        if error is not None:
+            raise error
 
 
 async def await_pending(pending: list[typ.Any]) -> None:
