@@ -369,3 +369,130 @@ def test_an_error_raised_while_closing_the_source_propagates(kind: str) -> None:
         else:
             asyncio.run(target.run(stdin=stdin, timeout=0.2, context=QUICK))
 
+
+# -- a sync stream closed from another thread ------------------------------------
+
+
+class Consumer(threading.Thread):
+    """Iterates a sync stream in a thread of its own: ``first`` is set at
+    its first stdout event; with ``hold`` it then waits for ``release``
+    before pulling again (it holds an event while the stream is closed)."""
+
+    def __init__(self, stream: EventStream[typ.Any], *, hold: bool) -> None:
+        super().__init__(name="cuprum-test-consumer")
+        self.stream = stream
+        self.hold = hold
+        self.first = threading.Event()
+        self.release = threading.Event()
+        self.events: list[ExecEvent] = []
+        self.after_close: list[ExecEvent] = []
+        self.closed = False
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with self.stream as s:
+                for event in s:
+                    (self.after_close if self.closed else self.events).append(event)
+                    if event.phase == "stdout" and not self.first.is_set():
+                        self.first.set()
+                        if self.hold:
+                            self.release.wait()
+        except BaseException as exc:  # noqa: BLE001 - checked by the test
+            self.error = exc
+        finally:
+            self.first.set()
+
+
+@pytest.mark.parametrize("where", ["waiting", "holding"])
+def test_sync_stream_closed_from_another_thread(where: str) -> None:
+    # The child prints a line, then sleeps: the consumer waits in ``next()``
+    # (blocked in the run's poll), or holds the event. Closing from this
+    # thread stops the run (SIGTERM, the child reaped) and the consumer's
+    # iteration ends without an error and without another event.
+    stream = child("text", "ready\n", "sleep", "30").stream(context=QUICK)
+    consumer = Consumer(stream, hold=where == "holding")
+    consumer.start()
+    try:
+        assert consumer.first.wait(30), "no stdout event"
+        if where == "waiting":
+            time.sleep(0.1)  # let the consumer block in poll (either way is right)
+        consumer.closed = True
+        stream.close()
+        pids = [e.pid for e in consumer.events if e.phase == "start"]
+        assert pids and not alive(pids[0])
+    finally:
+        consumer.release.set()
+        consumer.join(30)
+    assert not consumer.is_alive(), "the consumer still waits for an event"
+    assert consumer.error is None, repr(consumer.error)
+    assert [e.phase for e in consumer.after_close] == []
+    with pytest.raises(RuntimeError, match="closed before its end"):
+        _ = stream.result
+
+
+def test_sync_stream_with_a_source_closed_from_another_thread() -> None:
+    # The consumer's thread drives the run: it stops it, and closes the
+    # stdin generator, before the closing thread's close() returns.
+    source = Source()
+    stream = child("text", "ready\n", "sleep", "30").stream(
+        stdin=StdinInput(chunks=source.gen()), context=QUICK
+    )
+    consumer = Consumer(stream, hold=False)
+    consumer.start()
+    try:
+        assert consumer.first.wait(30), "no stdout event"
+        time.sleep(0.1)
+        stream.close()
+        source.check(None)
+    finally:
+        consumer.join(30)
+    assert not consumer.is_alive()
+    assert consumer.error is None, repr(consumer.error)
+
+
+def test_closing_twice_from_two_threads_stops_the_run_once() -> None:
+    stream = child("text", "ready\n", "sleep", "30").stream(context=QUICK)
+    consumer = Consumer(stream, hold=False)
+    consumer.start()
+    try:
+        assert consumer.first.wait(30), "no stdout event"
+        errors: list[BaseException] = []
+
+        def close() -> None:
+            try:
+                stream.close()
+            except BaseException as exc:  # noqa: BLE001 - checked below
+                errors.append(exc)
+
+        closers = [threading.Thread(target=close) for _ in range(2)]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join(30)
+        assert not any(closer.is_alive() for closer in closers)
+        assert errors == []
+        pids = [e.pid for e in consumer.events if e.phase == "start"]
+        assert pids and not alive(pids[0])
+    finally:
+        consumer.join(30)
+    assert not consumer.is_alive()
+    assert consumer.error is None, repr(consumer.error)
+
+
+def test_closing_a_sync_stream_from_its_own_hook_is_a_clear_error() -> None:
+    # A hook runs while the stream's thread drives the run: close() cannot
+    # wait for that thread, so it says so (the run is then stopped as for
+    # any exception in a hook).
+    streams: list[EventStream[typ.Any]] = []
+
+    def hook(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            streams[0].close()
+
+    with observe(hook):
+        stream = child("text", "ready\n", "sleep", "30").stream(context=QUICK)
+    streams.append(stream)
+    with pytest.raises(RuntimeError, match="from inside its own run"), stream as s:
+        for _event in s:
+            pass

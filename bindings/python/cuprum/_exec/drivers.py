@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import select
 import threading
 import time
@@ -87,6 +88,47 @@ def await_pending_blocking(pending: list[typ.Any]) -> None:
     thread.join()
     if failure:
         raise failure[0]
+
+
+class Waker:
+    """A pipe that another thread writes to so as to end the ``poll`` of
+    the thread that drives a run (a sync stream closed from elsewhere).
+    :meth:`wake` and :meth:`close` may be called from any thread: a lock
+    keeps a write from reaching a descriptor number closed (and reused)
+    meanwhile."""
+
+    __slots__ = ("lock", "read_fd", "write_fd")
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+        self.lock = threading.Lock()
+
+    def wake(self) -> None:
+        """Make :attr:`read_fd` readable (a no-op once closed)."""
+        with self.lock:
+            if self.write_fd >= 0:
+                try:
+                    os.write(self.write_fd, b"\0")
+                except BlockingIOError:
+                    pass  # full: readable already
+
+    def drain(self) -> None:
+        """Empty the pipe (the poll callback of :attr:`read_fd`)."""
+        try:
+            while os.read(self.read_fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        """Close both ends (the reader unwatched first); idempotent."""
+        with self.lock:
+            if self.write_fd >= 0:
+                os.close(self.write_fd)
+                os.close(self.read_fd)
+                self.write_fd = self.read_fd = -1
 
 
 class PollDriver:
@@ -370,6 +412,7 @@ async def run_in_loop(plan: RunPlan) -> CommandResult | PipelineResult:
 __all__ = [
     "LoopDriver",
     "PollDriver",
+    "Waker",
     "await_pending",
     "await_pending_blocking",
     "close_awaitables",
