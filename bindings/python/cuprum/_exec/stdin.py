@@ -345,7 +345,7 @@ class AsyncChunkFeed(ChunkFeed):
         if task is None:
             if self.aclose is not None and _running_loop() is self.loop:
                 self.task = self.start_task(self._pump(), self._ended)
-        elif self.pumping and not self.closing and not task.done():
+        elif self.pumping and not self.closing and not task.done() and not self.loop.is_closed():
             task.cancel()
         super().close()
 
