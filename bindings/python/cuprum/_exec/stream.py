@@ -262,10 +262,11 @@ class _Session:
         """Start a sync run (the lock held); False when closed before."""
         if self.state != _NEW or self.closing:
             return False
+        waker = Waker()  # first: nothing to undo if the pipe cannot be made
         driver = self.driver = PollDriver()
-        self.state = _RUNNING
-        waker = self.waker = Waker()
         driver.add_reader(waker.read_fd, waker.drain)
+        self.waker = waker
+        self.state = _RUNNING
         try:
             self.run.start(driver)
         except BaseException as exc:
