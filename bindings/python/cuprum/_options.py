@@ -165,7 +165,11 @@ class StdinInput:
         written in order with backpressure: the next chunk is taken only
         when the pipe has taken the previous one. The child sees end of file
         after the last one. An exception raised by the iterable stops the
-        run and propagates.
+        run and propagates. When the run stops reading it (at its end or
+        early), cuprum closes what it owns, before the run returns: the
+        iterator ``iter()``/``aiter()`` made from an iterable, or a
+        generator (or async generator) passed itself; any other iterator
+        passed itself is left open.
 
     With no source at all the child inherits the parent's stdin.
     """

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import copy
 import io
 import math
@@ -159,26 +160,39 @@ _DAEMON = (
 )
 
 
+@contextlib.contextmanager
+def _daemon_stream(tmp_path: Path, seconds: str, grace: float) -> typ.Iterator[EventStream[typ.Any]]:
+    """The stream of a command that starts :data:`_DAEMON` in its process
+    group and sleeps ``seconds`` (``cancel_grace`` ``grace``); after the
+    block, check the daemon was not killed; kill it in any case."""
+    marker = tmp_path / "daemon"
+    stream = cmd(PYTHON, "-I", "-c", _DAEMON, str(marker), seconds).stream(
+        context=ExecutionContext(process_group=True, cancel_grace=grace)
+    )
+    try:
+        yield stream
+        assert _unkilled(int(marker.read_text())), "the daemon was killed"
+    finally:
+        if marker.exists():
+            _kill(int(marker.read_text()))
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_leaving_after_the_exit_event_signals_nothing(tmp_path: Path, mode: str) -> None:
     # The command has exited and its pipes are closed: its run has ended,
     # only the stream's StopIteration is still to come. Leaving the block
     # then stops nothing, so a daemon the command started on purpose in its
     # group keeps running, as when the stream is read to its end.
-    marker = tmp_path / "daemon"
-    stream = cmd(PYTHON, "-I", "-c", _DAEMON, str(marker), "0").stream(
-        context=ExecutionContext(process_group=True, cancel_grace=0.2)
-    )
     phases: list[str] = []
 
-    async def consume() -> None:
+    async def consume(stream: EventStream[typ.Any]) -> None:
         async with stream:
             async for event in stream:
                 phases.append(event.phase)
                 if event.phase == "exit":
                     break
 
-    try:
+    with _daemon_stream(tmp_path, "0", 0.2) as stream:
         if mode == "sync":
             with stream:
                 for event in stream:
@@ -186,33 +200,18 @@ def test_leaving_after_the_exit_event_signals_nothing(tmp_path: Path, mode: str)
                     if event.phase == "exit":
                         break
         else:
-            asyncio.run(consume())
+            asyncio.run(consume(stream))
         assert phases[-1] == "exit"
-        daemon = int(marker.read_text())
-        assert _unkilled(daemon), "the daemon was killed"
-    finally:
-        if marker.exists():
-            _kill(int(marker.read_text()))
 
 
 def test_infinite_grace_never_kills_the_group_of_a_closed_stream(tmp_path: Path) -> None:
     # Left early, the stream stops the group with SIGTERM; with
     # cancel_grace=math.inf no SIGKILL follows (as documented), so a
     # grandchild ignoring SIGTERM is left running once its parent is gone.
-    marker = tmp_path / "daemon"
-    stream = cmd(PYTHON, "-I", "-c", _DAEMON, str(marker), "60").stream(
-        context=ExecutionContext(process_group=True, cancel_grace=math.inf)
-    )
-    try:
-        with stream:
-            for event in stream:
-                if event.phase == "stdout":
-                    break
-        daemon = int(marker.read_text())
-        assert _unkilled(daemon), "the daemon was killed"
-    finally:
-        if marker.exists():
-            _kill(int(marker.read_text()))
+    with _daemon_stream(tmp_path, "60", math.inf) as stream, stream:
+        for event in stream:
+            if event.phase == "stdout":
+                break
 
 
 def _unkilled(pid: int) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import select
 import threading
 import time
@@ -89,6 +90,47 @@ def await_pending_blocking(pending: list[typ.Any]) -> None:
         raise failure[0]
 
 
+class Waker:
+    """A pipe that another thread writes to so as to end the ``poll`` of
+    the thread that drives a run (a sync stream closed from elsewhere).
+    :meth:`wake` and :meth:`close` may be called from any thread: a lock
+    keeps a write from reaching a descriptor number closed (and reused)
+    meanwhile."""
+
+    __slots__ = ("lock", "read_fd", "write_fd")
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+        self.lock = threading.Lock()
+
+    def wake(self) -> None:
+        """Make :attr:`read_fd` readable (a no-op once closed)."""
+        with self.lock:
+            if self.write_fd >= 0:
+                try:
+                    os.write(self.write_fd, b"\0")
+                except BlockingIOError:
+                    pass  # full: readable already
+
+    def drain(self) -> None:
+        """Empty the pipe (the poll callback of :attr:`read_fd`)."""
+        try:
+            while os.read(self.read_fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        """Close both ends (the reader unwatched first); idempotent."""
+        with self.lock:
+            if self.write_fd >= 0:
+                os.close(self.write_fd)
+                os.close(self.read_fd)
+                self.write_fd = self.read_fd = -1
+
+
 class PollDriver:
     """Registers descriptors with one ``select.poll`` object."""
 
@@ -138,13 +180,20 @@ class PollDriver:
     def abandon(self, run: Run) -> None:
         """Stop an abandoned ``run`` (:meth:`Run.abort`, the one stop
         sequence) and drive it until every child is reaped; never-awaited
-        hook awaitables are closed."""
+        hook awaitables are closed. What closing the caller's stdin source
+        raised is raised then."""
+        error: Exception | None = None
         try:
-            run.abort()
+            try:
+                run.abort()
+            except Exception as exc:  # noqa: BLE001 - raised once the run is stopped
+                error = exc
             self.drive(run)
         finally:
             run.kill_now()
             close_awaitables(run.pending)
+        if error is not None:
+            raise error
 
 
 def finish_blocking(run: Run) -> CommandResult | PipelineResult:
@@ -301,18 +350,29 @@ class LoopDriver:
 
     async def abandon(self) -> None:
         """Stop an abandoned run (:meth:`Run.abort`, the one stop sequence)
-        and drive it until every child is reaped; never-awaited hook
-        awaitables are closed."""
+        and drive it until every child is reaped and its stdin source
+        closed; never-awaited hook awaitables are closed. The first error
+        raised meanwhile (closing the caller's stdin source) is raised
+        then."""
         self.cancel_timer()
         run = self.run
+        error: Exception | None = None
         try:
-            run.abort()
+            try:
+                run.abort()
+            except Exception as exc:  # noqa: BLE001 - raised once the run is stopped
+                error = exc
             while not run.done:
-                await self.drive()
+                try:
+                    await self.drive()
+                except Exception as exc:  # noqa: BLE001 - as above
+                    error = error or exc
         finally:
             self.cancel_timer()
             run.kill_now()
             close_awaitables(run.pending)
+        if error is not None:
+            raise error
 
 
 async def await_pending(pending: list[typ.Any]) -> None:
@@ -352,6 +412,7 @@ async def run_in_loop(plan: RunPlan) -> CommandResult | PipelineResult:
 __all__ = [
     "LoopDriver",
     "PollDriver",
+    "Waker",
     "await_pending",
     "await_pending_blocking",
     "close_awaitables",

@@ -131,7 +131,44 @@ class BoundedCapture:
         return decoder.decode(data, final=False)
 
 
-class LineLimiter:
+class _LineBound:
+    """What both line limiters keep of the current line, and the end of
+    stream, where a held-back tail is passed on if it fits and cut
+    otherwise (:meth:`_cut_tail`, each limiter's own way)."""
+
+    __slots__ = ("dropping", "feed_next", "held", "limit", "run")
+
+    def __init__(self, feed_next: cabc.Callable[[bytes], object], limit: int) -> None:
+        """Pass bounded chunks to ``feed_next``."""
+        self.feed_next = feed_next
+        self.limit = limit
+        #: Bytes of the current (unended) line passed on so far.
+        self.run = 0
+        self.dropping = False
+        #: A tail held back for the next chunk, so a cut never splits a
+        #: character across two chunks.
+        self.held = b""
+
+    def flush(self) -> None:
+        """Pass on what was held back (at end of stream), or cut the line
+        before it when it does not fit."""
+        held, self.held = self.held, b""
+        if not held or self.dropping:
+            return
+        if self.run + len(held) <= self.limit:
+            self.run += len(held)
+            self.feed_next(held)
+        else:
+            self.feed_next(self._cut_tail(held))
+            self.dropping = True
+
+    def _cut_tail(self, held: bytes) -> bytes:
+        """What goes on for a held-back tail that does not fit: what of it
+        fits, then the marker."""
+        raise NotImplementedError
+
+
+class LineLimiter(_LineBound):
     """Bounds the lines fed to a line splitter: a line longer than ``limit``
     bytes goes on as its first ``limit`` bytes (cut on a UTF-8 character
     boundary when the encoding is UTF-8) plus :data:`LINE_CUT_MARKER`; the
@@ -140,19 +177,13 @@ class LineLimiter:
     For ASCII-compatible encodings; UTF-16 and UTF-32 take a
     :class:`WideLineLimiter` (:func:`line_limiter` picks)."""
 
-    __slots__ = ("dropping", "feed_next", "held", "limit", "long_line", "run", "utf8")
+    __slots__ = ("long_line", "utf8")
 
     def __init__(self, feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str) -> None:
-        """Pass bounded chunks to ``feed_next``."""
-        self.feed_next = feed_next
-        self.limit = limit
+        """Pass bounded chunks to ``feed_next``; a trailing incomplete UTF-8
+        character is held back."""
+        super().__init__(feed_next, limit)
         self.utf8 = _is_utf8(encoding)
-        #: Bytes of the current (unended) line passed on so far.
-        self.run = 0
-        self.dropping = False
-        #: A trailing incomplete UTF-8 character held back for the next
-        #: chunk, so a cut never splits a character across two chunks.
-        self.held = b""
         # A line start (string start or after an ending) followed by more
         # than ``limit`` non-ending bytes; tried only at line starts: O(n).
         # ``re`` repeats at most 2**32 - 2 times: past that, no chunk holds
@@ -213,21 +244,12 @@ class LineLimiter:
         if out:
             self.feed_next(bytes(out))
 
-    def flush(self) -> None:
-        """Pass on a held-back partial character (at end of stream), or
-        cut the line before it when it does not fit."""
-        held, self.held = self.held, b""
-        if not held or self.dropping:
-            return
-        if self.run + len(held) <= self.limit:
-            self.run += len(held)
-            self.feed_next(held)
-        else:
-            self.feed_next(LINE_CUT_MARKER.encode("ascii"))
-            self.dropping = True
+    def _cut_tail(self, held: bytes) -> bytes:
+        """The marker alone: the tail is one partial character."""
+        return LINE_CUT_MARKER.encode("ascii")
 
 
-class WideLineLimiter:
+class WideLineLimiter(_LineBound):
     """A :class:`LineLimiter` for UTF-16 and UTF-32: it works on code units.
 
     Endings are the ``\\n`` and ``\\r`` code units (at unit boundaries
@@ -238,20 +260,16 @@ class WideLineLimiter:
     held back for the next chunk, so chunks are passed on whole units.
     """
 
-    __slots__ = ("cr", "dropping", "feed_next", "held", "limit", "marker", "nl", "order", "run", "unit")
+    __slots__ = ("cr", "marker", "nl", "order", "unit")
 
     def __init__(self, feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str) -> None:
         """Pass bounded chunks of ``encoding`` (one of ``_WIDE_CODECS``) on."""
-        self.feed_next = feed_next
-        self.limit = limit
+        super().__init__(feed_next, limit)
         self.unit, order = _WIDE_CODECS[codecs.lookup(encoding).name]
         self.order: _Order | None = None
         self.nl = self.cr = self.marker = b""
         if order is not None:
             self._set_order(order)
-        self.run = 0
-        self.dropping = False
-        self.held = b""
 
     def _set_order(self, order: _Order) -> None:
         width = self.unit
@@ -380,22 +398,14 @@ class WideLineLimiter:
             self.dropping = False
             start = end + width
 
-    def flush(self) -> None:
-        """Pass on what was held back (at end of stream), or cut the line
-        before it when it does not fit."""
-        held, self.held = self.held, b""
-        if not held or self.dropping:
-            return
-        if self.run + len(held) <= self.limit:
-            self.run += len(held)
-            self.feed_next(held)
-        else:
-            if self.order is None:
-                self._find_order(held)
-            cut = self.limit - self.run
-            cut -= cut % self.unit
-            self.feed_next(held[:cut] + self.marker)
-            self.dropping = True
+    def _cut_tail(self, held: bytes) -> bytes:
+        """The whole units of the tail that fit, then the marker in the
+        stream's byte order."""
+        if self.order is None:
+            self._find_order(held)
+        cut = self.limit - self.run
+        cut -= cut % self.unit
+        return held[:cut] + self.marker
 
 
 def line_limiter(

@@ -75,6 +75,9 @@ class Run:
         self.channels: dict[int, Channel] = {}
         self.stdin: _stdin.ChunkFeed | None = None
         self.stdin_watched = False
+        #: The stdin feed once closed: an async one may still be closing
+        #: its source (:attr:`~cuprum._exec.stdin.ChunkFeed.busy`).
+        self.closed_stdin: _stdin.ChunkFeed | None = None
         self.stdio: Stdio | None = None
         self.held_fd = -1
         self.failure_index: int | None = None
@@ -251,11 +254,12 @@ class Run:
         if feed is None:
             return
         self.stdin = None
+        self.closed_stdin = feed
         if self.stdin_watched:
             assert self.driver is not None  # noqa: S101
             self.driver.remove(feed.fd)
             self.stdin_watched = False
-        feed.close()
+        feed.close()  # raises what closing the caller's source raises
         events = self.events[0]
         if events is None or self.abandoned:
             return
@@ -331,7 +335,7 @@ class Run:
             events.emit("exit", exit_code=child.returncode, duration_s=child.end - child.start)
 
     @property
-    def done(self) -> bool:
+    def ended(self) -> bool:
         """True once every child is reaped and every descriptor closed."""
         return (
             self.lifecycle.unreaped == 0
@@ -339,6 +343,13 @@ class Run:
             and self.stdin is None
             and not self.lifecycle.lingering()
         )
+
+    @property
+    def done(self) -> bool:
+        """True once the run has :attr:`ended` and its stdin source is
+        closed (an async one closes in a task of its own)."""
+        feed = self.closed_stdin
+        return self.ended and (feed is None or not feed.busy)
 
     # -- time -------------------------------------------------------------
 
@@ -405,41 +416,48 @@ class Run:
         sequence as :meth:`stop` (without ``grace``: SIGKILL at once). The
         driver keeps calling back until :attr:`done`. A run already done
         signals nothing: its children are reaped, and whatever is left in
-        its group (a daemon it started) outlives it as after a normal end."""
-        finished = self.done
-        if not self.abandoned:
-            self.abandoned = True
-            driver = self.driver
-            for channel in list(self.channels.values()):
-                if driver is not None:
-                    driver.remove(channel.fd)
-                channel.abandon()
-            self.channels.clear()
-            if self.held_fd >= 0:
-                os.close(self.held_fd)
-                self.held_fd = -1
-            if self.stdio is not None:
-                self.stdio.close()
-            feed = self.stdin
-            if feed is not None:
-                self.stdin = None
-                if self.stdin_watched and driver is not None:
-                    driver.remove(feed.fd)
-                self.stdin_watched = False
-                feed.close()
-        if not finished:
-            self.lifecycle.stop(grace=None if grace else 0.0)
+        its group (a daemon it started) outlives it as after a normal end.
+        Raises what closing the caller's stdin source raised, once the
+        children have been signalled."""
+        finished = self.ended
+        try:
+            if not self.abandoned:
+                self.abandoned = True
+                driver = self.driver
+                for channel in list(self.channels.values()):
+                    if driver is not None:
+                        driver.remove(channel.fd)
+                    channel.abandon()
+                self.channels.clear()
+                if self.held_fd >= 0:
+                    os.close(self.held_fd)
+                    self.held_fd = -1
+                if self.stdio is not None:
+                    self.stdio.close()
+                feed = self.stdin
+                if feed is not None:
+                    self.stdin = None
+                    self.closed_stdin = feed
+                    if self.stdin_watched and driver is not None:
+                        driver.remove(feed.fd)
+                    self.stdin_watched = False
+                    feed.close()
+        finally:
+            if not finished:
+                self.lifecycle.stop(grace=None if grace else 0.0)
 
     def kill_now(self) -> None:
         """Last resort when stopping was itself interrupted: abandon, SIGKILL
         and reap every child (blocking), close every descriptor; a no-op
         for a run already done."""
-        finished = self.done
-        self.abort(grace=False)
-        if not finished:
-            self.lifecycle.kill_now()
-        for child in self.lifecycle.children:
-            self._unwatch_pidfd(child)
+        finished = self.ended
+        try:
+            self.abort(grace=False)
+        finally:
+            if not finished:
+                self.lifecycle.kill_now()
+            for child in self.lifecycle.children:
+                self._unwatch_pidfd(child)
 
     # -- results ------------------------------------------------------------
 

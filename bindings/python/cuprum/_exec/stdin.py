@@ -12,6 +12,14 @@ errors (the child closed its stdin)
 end the feed and are kept in ``error``; an exception raised by the iterable,
 or a chunk of the wrong type, propagates and so stops the run.
 ``StdinInput(path=)`` and ``(fd=)`` need no feed: see ``stdio``.
+
+When the feed ends (the last chunk written, the child gone, the run
+stopped) it closes the iterator it read, on the thread or loop that read
+it, once: cuprum owns what ``iter()``/``aiter()`` made from an iterable,
+and a generator handed to it is consumed by the run (see
+:func:`source_closer`); any other iterator passed in is left open. An
+async source is closed from its task, which :attr:`ChunkFeed.busy` reports
+until it has ended, so a run is not done before the source's ``finally``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import asyncio
 import codecs
 import collections.abc as cabc
 import os
+import types
 import typing as typ
 
 from cuprum._exec.spawn import make_pipe
@@ -54,7 +63,17 @@ class TaskStarter(typ.Protocol):
 class ChunkFeed:
     """Writes a payload or an iterator's chunks to a pipe without blocking."""
 
-    __slots__ = ("encode", "encoding", "error", "errors", "fd", "pending", "sent", "source")
+    __slots__ = (
+        "closer",
+        "encode",
+        "encoding",
+        "error",
+        "errors",
+        "fd",
+        "pending",
+        "sent",
+        "source",
+    )
 
     def __init__(
         self,
@@ -63,12 +82,15 @@ class ChunkFeed:
         first: bytes,
         encoding: str,
         errors: str,
+        closer: cabc.Callable[[], object] | None = None,
     ) -> None:
         """Take ownership of ``fd`` (non-blocking from now on); write
-        ``first``, then the chunks of ``source``."""
+        ``first``, then the chunks of ``source``; call ``closer`` (the
+        source's ``close``, when cuprum owns it) once the feed is closed."""
         os.set_blocking(fd, False)
         self.fd = fd
         self.source = source
+        self.closer = closer
         self.pending: _Buffer | None = first or None
         self.encoding = encoding
         self.errors = errors
@@ -82,6 +104,12 @@ class ChunkFeed:
     def empty(self) -> bool:
         """True for an empty payload: nothing at all to write."""
         return self.pending is None and self.source is None
+
+    @property
+    def busy(self) -> bool:
+        """True while a closed feed is still closing its source: never for
+        a sync source, closed at once by :meth:`close`."""
+        return False
 
     def to_bytes(self, chunk: object) -> _Buffer:
         """A chunk as something ``os.write`` takes; ``TypeError`` otherwise."""
@@ -148,10 +176,14 @@ class ChunkFeed:
         return MORE
 
     def close(self) -> None:
-        """Drop what was not written and close the pipe."""
+        """Drop what was not written, close the pipe, then the source (if
+        cuprum owns it); raises what closing the source raises."""
         self.pending = None
         self.source = None
+        closer, self.closer = self.closer, None
         os.close(self.fd)
+        if closer is not None:
+            closer()
 
 
 class AsyncChunkFeed(ChunkFeed):
@@ -161,10 +193,24 @@ class AsyncChunkFeed(ChunkFeed):
     while it is full, and only then takes the next one. The run does not
     watch the pipe: :meth:`write` starts the task and answers ``WAIT`` until
     it has ended, when the driver's ``resume`` callback lets the run close
-    the feed (or raise what the source raised).
+    the feed (or raise what the source raised). The task ends by closing
+    the source (``aclose``, when cuprum owns it), also when :meth:`close`
+    cancels it; a feed closed before its task started starts one that only
+    closes the source. Made on the driver's running loop.
     """
 
-    __slots__ = ("asource", "closed", "loop", "resume", "start_task", "task", "waiting")
+    __slots__ = (
+        "aclose",
+        "asource",
+        "closed",
+        "closing",
+        "loop",
+        "pumping",
+        "resume",
+        "start_task",
+        "task",
+        "waiting",
+    )
 
     def __init__(
         self,
@@ -174,21 +220,34 @@ class AsyncChunkFeed(ChunkFeed):
         errors: str,
         start_task: TaskStarter,
         resume: cabc.Callable[[], None],
+        aclose: cabc.Callable[[], cabc.Awaitable[object]] | None = None,
     ) -> None:
-        """Take ownership of ``fd``; ``resume`` is called when the task ends."""
+        """Take ownership of ``fd``; ``resume`` is called when the task ends;
+        ``aclose`` (the source's, when cuprum owns it) is awaited by the
+        task at its end."""
         super().__init__(fd, None, b"", encoding, errors)
         self.asource = source
+        self.aclose = aclose
         self.start_task = start_task
         self.resume = resume
         self.task: asyncio.Future[typ.Any] | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop = asyncio.get_running_loop()
         self.waiting = False
         self.closed = False
+        #: The task's body has begun: cancelling it now reaches its finally.
+        self.pumping = False
+        #: The task is awaiting ``aclose``: a cancellation would cut it short.
+        self.closing = False
 
     @property
     def empty(self) -> bool:
         """Unknown until the source is read: never."""
         return False
+
+    @property
+    def busy(self) -> bool:
+        """True until the task (which closes the source) has ended."""
+        return self.task is not None and not self.task.done()
 
     def write(self) -> int:
         """Start the task; ``WAIT`` while it runs, then ``DONE`` (or raise)."""
@@ -204,14 +263,30 @@ class AsyncChunkFeed(ChunkFeed):
         return DONE
 
     def _ended(self, task: asyncio.Future[typ.Any]) -> None:
+        """The task has ended: resume the run, or, when the feed was closed
+        meanwhile, raise what the task raised (closing the source failed,
+        or the source raised on being cancelled): the run raises it."""
         if self.closed:
             if not task.cancelled():
-                task.exception()  # retrieved: it no longer matters
+                exc = task.exception()
+                if exc is not None:
+                    raise exc
             return
         self.resume()
 
     async def _pump(self) -> None:
-        loop = self.loop = asyncio.get_running_loop()
+        self.pumping = True
+        try:
+            if not self.closed:
+                await self._copy()
+        finally:
+            aclose, self.aclose = self.aclose, None
+            if aclose is not None:
+                self.closing = True
+                await aclose()
+
+    async def _copy(self) -> None:
+        loop = self.loop
         fd = self.fd
         taken = 0
         async for chunk in self.asource:
@@ -225,8 +300,10 @@ class AsyncChunkFeed(ChunkFeed):
 
     async def _write_all(self, loop: asyncio.AbstractEventLoop, fd: int, view: _Buffer) -> bool:
         """Write ``view`` whole, waiting while the pipe is full; False
-        (the error kept) when writing failed."""
+        (the error kept) when writing failed or the feed is closed."""
         while view:
+            if self.closed:
+                return False  # a source that went on after its cancellation
             try:
                 written = os.write(fd, view)
             except BlockingIOError:
@@ -256,15 +333,28 @@ class AsyncChunkFeed(ChunkFeed):
                 loop.remove_writer(fd)
 
     def close(self) -> None:
-        """Stop the task (its pipe unwatched at once) and close the pipe."""
+        """Stop the task (its pipe unwatched at once) and close the pipe;
+        the task then closes the source. Never started, the task is started
+        now to close it, on the feed's loop only (when that loop is gone, an
+        async generator it never started has no ``finally`` to run)."""
         self.closed = True
-        if self.waiting and self.loop is not None:
+        if self.waiting:
             self.waiting = False
             self.loop.remove_writer(self.fd)
         task = self.task
-        if task is not None and not task.done():
+        if task is None:
+            if self.aclose is not None and _running_loop() is self.loop:
+                self.task = self.start_task(self._pump(), self._ended)
+        elif self.pumping and not self.closing and not task.done() and not self.loop.is_closed():
             task.cancel()
         super().close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def async_capable(driver: object) -> TaskStarter | None:
@@ -289,6 +379,21 @@ def check_source(plan: RunPlan, driver: object) -> None:
         raise TypeError(msg)
 
 
+def source_closer(chunks: object, source: object, name: str) -> typ.Any:
+    """The ``close``/``aclose`` (``name``) of ``source``, the iterator
+    cuprum reads from ``chunks``, when cuprum owns it, else ``None``.
+
+    cuprum owns an iterator that ``iter()``/``aiter()`` made (``source``
+    is not ``chunks``), and a generator or async generator handed to it
+    (a generator passed to one run is consumed by it, as ``contextlib``
+    and asyncio close the generators they stop reading); any other
+    iterator passed in (a file object, say) is the caller's.
+    """
+    if source is chunks and not isinstance(source, (types.GeneratorType, types.AsyncGeneratorType)):
+        return None
+    return getattr(source, name, None)
+
+
 def open_feed(
     plan: RunPlan, driver: object, resume: cabc.Callable[[], None]
 ) -> tuple[int, ChunkFeed] | None:
@@ -308,12 +413,15 @@ def open_feed(
         if chunks is None:
             feed = ChunkFeed(write_fd, None, plan.stdin_data or b"", plan.encoding, plan.errors)
         elif isinstance(chunks, cabc.AsyncIterable) and start_task is not None:
+            asource = aiter(chunks)
+            aclose = source_closer(chunks, asource, "aclose")
             feed = AsyncChunkFeed(
-                write_fd, aiter(chunks), plan.encoding, plan.errors, start_task, resume
+                write_fd, asource, plan.encoding, plan.errors, start_task, resume, aclose
             )
         else:
             source_iter = iter(typ.cast("cabc.Iterable[object]", chunks))
-            feed = ChunkFeed(write_fd, source_iter, b"", plan.encoding, plan.errors)
+            closer = source_closer(chunks, source_iter, "close")
+            feed = ChunkFeed(write_fd, source_iter, b"", plan.encoding, plan.errors, closer)
     except BaseException:
         os.close(read_fd)
         os.close(write_fd)
@@ -331,4 +439,5 @@ __all__ = [
     "async_capable",
     "check_source",
     "open_feed",
+    "source_closer",
 ]

@@ -34,6 +34,15 @@ stream being garbage-collected) abandons the run through the drivers'
 sequence, every child reaped, every descriptor closed; the batch being
 consumed is cleared, so a later pull ends the iteration.
 
+A sync stream may be closed from another thread than the one iterating
+it. The thread that drives the run (a pull stepping it, or a close) holds
+the session's lock; a close sets ``closing``, wakes the run's ``poll``
+through a :class:`~cuprum._exec.drivers.Waker` pipe and waits for the lock.
+A pull that sees ``closing`` stops the run itself, in the iterating thread
+(which also closes a stdin generator there); a close that gets the lock
+first, the consumer holding an event, stops it in the closing thread. The
+consumer's iteration then ends as after any close.
+
 The iterator objects never refer to the :class:`EventStream`, and the run's
 state lives in a :class:`_Session` that refers to neither, so dropping the
 last reference to a stream (or to the iterator taken from it) stops the run
@@ -44,9 +53,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import typing as typ
 
-from cuprum._exec.drivers import LoopDriver, PollDriver, finish_blocking, finish_in_loop
+from cuprum._exec.drivers import LoopDriver, PollDriver, Waker, finish_blocking, finish_in_loop
 from cuprum._exec.plan import with_observer
 from cuprum._exec.run import Run
 from cuprum._results import CommandResult, PipelineResult
@@ -128,7 +138,20 @@ class _StreamLoopDriver(LoopDriver):
 class _Session:
     """One stream's run, its driver and its queue, from start to end."""
 
-    __slots__ = ("asynchronous", "current", "driver", "error", "queue", "result", "run", "state")
+    __slots__ = (
+        "asynchronous",
+        "closing",
+        "current",
+        "driver",
+        "error",
+        "lock",
+        "owner",
+        "queue",
+        "result",
+        "run",
+        "state",
+        "waker",
+    )
 
     def __init__(self, plan: RunPlan) -> None:
         self.queue = _Queue()
@@ -140,6 +163,14 @@ class _Session:
         self.driver: PollDriver | _StreamLoopDriver | None = None
         self.result: CommandResult | PipelineResult | None = None
         self.error: BaseException | None = None
+        #: Held by the thread driving a sync run: a pull stepping it, a close.
+        self.lock = threading.Lock()
+        #: The ident of the thread holding :attr:`lock`, else ``None``.
+        self.owner: int | None = None
+        #: A sync close was asked for (maybe from another thread).
+        self.closing = False
+        #: Wakes the ``poll`` of a sync run for a close from another thread.
+        self.waker: Waker | None = None
 
     def use(self, *, asynchronous: bool) -> None:
         """Fix whether the stream is used with ``for`` or ``async for``."""
@@ -169,18 +200,112 @@ class _Session:
         if current is not None:
             current.clear()
 
+    def hold(self) -> None:
+        """Take the lock of a sync run (blocking while another thread
+        drives it)."""
+        self.lock.acquire()
+        self.owner = threading.get_ident()
+
+    def release(self) -> None:
+        self.owner = None
+        self.lock.release()
+
     def close(self) -> None:
-        """Abandon the run, blocking until every child is reaped."""
+        """Abandon the run, blocking until every child is reaped; from any
+        thread but one driving the run (a hook, a stdin source)."""
+        if self.state == _RUNNING and not isinstance(self.driver, PollDriver):
+            msg = "an async stream is closed with 'await stream.aclose()', not close()"
+            raise RuntimeError(msg)
+        if self.owner == threading.get_ident():
+            msg = (
+                "a sync stream cannot be closed from inside its own run (an observe hook or "
+                "a stdin source called while the stream's thread steps the run): raise an "
+                "exception there, or close the stream after the event"
+            )
+            raise RuntimeError(msg)
+        self.closing = True
+        waker = self.waker
+        if waker is not None:
+            waker.wake()
+        self.hold()
+        try:
+            self.stop()
+        finally:
+            self.release()
+
+    def stop(self) -> None:
+        """Close a sync stream, the lock held: its run abandoned if running."""
         self.cut()
         if self.state == _RUNNING:
-            driver = self.driver
-            if not isinstance(driver, PollDriver):
-                msg = "an async stream is closed with 'await stream.aclose()', not close()"
-                raise RuntimeError(msg)
             self.state = _CLOSED
-            driver.abandon(self.run)
+            self.abandon()
         elif self.state == _NEW:
             self.state = _CLOSED
+
+    def abandon(self) -> None:
+        """Stop a sync run (the lock held) until every child is reaped."""
+        driver = self.driver
+        assert isinstance(driver, PollDriver)  # noqa: S101
+        try:
+            driver.abandon(self.run)
+        finally:
+            self.drop_waker()
+
+    def drop_waker(self) -> None:
+        waker, self.waker = self.waker, None
+        if waker is not None:
+            assert self.driver is not None  # noqa: S101
+            self.driver.remove(waker.read_fd)
+            waker.close()
+
+    def start(self) -> bool:
+        """Start a sync run (the lock held); False when closed before."""
+        if self.state != _NEW or self.closing:
+            return False
+        waker = Waker()  # first: nothing to undo if the pipe cannot be made
+        driver = self.driver = PollDriver()
+        driver.add_reader(waker.read_fd, waker.drain)
+        self.waker = waker
+        self.state = _RUNNING
+        try:
+            self.run.start(driver)
+        except BaseException as exc:
+            self.failed(exc)
+            self.abandon()
+            raise
+        return True
+
+    def advance(self) -> list[EventBatch] | None:
+        """Step a sync run (the lock held) until events are queued and
+        return them; ``None`` once it has ended, failed or been closed (a
+        close asked for from another thread is carried out here)."""
+        queue = self.queue
+        run = self.run
+        driver = self.driver
+        assert isinstance(driver, PollDriver)  # noqa: S101
+        while self.state == _RUNNING:
+            if self.closing:
+                self.stop()
+                break
+            if queue.items:
+                # Nothing is read while the consumer holds the events.
+                return queue.take()
+            if run.done:
+                self.drop_waker()
+                try:
+                    result = finish_blocking(run)
+                except BaseException as exc:
+                    self.failed(exc)
+                    raise
+                self.ended(result)
+                break
+            try:
+                driver.step(run)
+            except BaseException as exc:
+                self.failed(exc)
+                self.abandon()
+                raise
+        return None
 
     async def aclose(self) -> None:
         """Abandon the run on the loop until every child is reaped."""
@@ -234,42 +359,31 @@ def _abandon_later(driver: _StreamLoopDriver) -> None:
 
 def _pull(session: _Session) -> cabc.Generator[EventBatch, None, None]:
     """The sync iteration, a queued item at a time (the caller chains
-    them): step the run whenever the queue is empty."""
-    queue = session.queue
-    run = session.run
-    driver = PollDriver()
-    session.driver = driver
-    session.state = _RUNNING
+    them): step the run, holding the session's lock, whenever the queue is
+    empty; never hold it while the consumer holds the events."""
+    session.hold()
     try:
-        run.start(driver)
-    except BaseException as exc:
-        session.failed(exc)
-        driver.abandon(run)
-        raise
+        started = session.start()
+    finally:
+        session.release()
+    if not started:
+        return  # closed before the first pull
     while True:
-        if queue.items:
-            # Nothing is read while the consumer holds the events.
-            for item in queue.take():
-                session.current = item
-                yield item
-            session.current = None
-        elif run.done:
-            break
-        else:
-            try:
-                driver.step(run)
-            except BaseException as exc:
-                session.failed(exc)
-                driver.abandon(run)
-                raise
-    if session.state != _RUNNING:
-        return  # closed while the last events were being consumed
-    try:
-        result = finish_blocking(run)
-    except BaseException as exc:
-        session.failed(exc)
-        raise
-    session.ended(result)
+        session.hold()
+        try:
+            items = session.advance()
+        finally:
+            session.release()
+        if items is None:
+            return
+        for item in items:
+            # Set before the test: a close from another thread either is
+            # seen here or clears this item (``cut``).
+            session.current = item
+            if session.closing:
+                break
+            yield item
+        session.current = None
 
 
 async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
@@ -374,12 +488,11 @@ class EventStream(typ.Generic[R]):
     order; :attr:`result` holds its result once the iteration has ended.
     """
 
-    __slots__ = ("_agen", "_gen", "_items", "_it", "_session")
+    __slots__ = ("_agen", "_items", "_it", "_session")
 
     def __init__(self, plan: RunPlan) -> None:
         """Prepare (but do not start) a streamed run of ``plan``."""
         self._session = _Session(plan)
-        self._gen: cabc.Generator[EventBatch, None, None] | None = None
         self._it: cabc.Iterator[ExecEvent] | None = None
         self._agen: cabc.AsyncIterator[ExecEvent] | None = None
         self._items: cabc.AsyncGenerator[EventBatch, None] | None = None
@@ -412,8 +525,7 @@ class EventStream(typ.Generic[R]):
             session.use(asynchronous=False)
             if session.state != _NEW:
                 return iter(())  # closed before the first pull
-            gen = self._gen = _pull(session)
-            it = self._it = itertools.chain.from_iterable(gen)
+            it = self._it = itertools.chain.from_iterable(_pull(session))
         return it
 
     def __next__(self) -> ExecEvent:
@@ -435,11 +547,12 @@ class EventStream(typ.Generic[R]):
     def close(self) -> None:
         """Stop the run if it has not ended (SIGTERM, ``cancel_grace``,
         SIGKILL), blocking until every child is reaped; a no-op after the
-        end. Later pulls end the iteration at once."""
-        gen, self._gen, self._it = self._gen, None, None
-        if gen is not None:
-            gen.close()
+        end. Later pulls end the iteration at once. May be called from
+        another thread while one iterates (which is woken, and whose
+        iteration then ends), not from a hook or stdin source of the run
+        itself (``RuntimeError``)."""
         self._session.close()
+        self._it = None
 
     # -- async --------------------------------------------------------------
 
