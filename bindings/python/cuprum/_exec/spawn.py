@@ -1,10 +1,17 @@
 # SPDX-License-Identifier: ISC
 """Creating pipes and starting the children of a run.
 
-Pipes cuprum creates are close-on-exec and, where data volume matters,
-enlarged with ``F_SETPIPE_SZ`` to ``/proc/sys/fs/pipe-max-size``: the 64 KiB
-default is the main limit on throughput between processes. Failure to
-enlarge is ignored, since a smaller pipe is slower, never wrong.
+Pipes cuprum creates are close-on-exec. The one the parent reads a
+captured last stdout from is enlarged with ``F_SETPIPE_SZ`` to
+``/proc/sys/fs/pipe-max-size``, so the reader wakes once per megabyte
+rather than per 64 KiB. Every other pipe keeps the kernel's 64 KiB. Between
+stages, where two children copy through the ring, a small ring's pages stay
+in cache, and 1 MiB there cost wall and CPU time (docs/performance.md, "Pipe
+size between stages in the Python engines"; libcuprum's pipelines do the
+same); an unprivileged user's enlarged pipes also count against
+``/proc/sys/fs/pipe-user-pages-soft`` (64 MiB by default), past which each
+new pipe of that user gets 8 KiB and cannot be enlarged. Failure to enlarge
+is ignored, since a smaller pipe is slower, never wrong.
 
 Pipeline stages are connected by kernel pipes directly, so data between
 stages never passes through Python. The parent closes its copies of the
@@ -104,7 +111,14 @@ def start_stage(
     stderr: int
     try:
         if not last:
-            next_stdin, stdout = make_pipe(enlarge=True)
+            # The kernel's 64 KiB between stages, not pipe-max-size: over
+            # 64 concurrent 4-stage pipelines of 16 MiB and one of 256 MiB,
+            # both backends took 0.78x to 0.98x the wall time and 0.81x to
+            # 1.05x the CPU time with it; 0.61x to 0.64x the CPU time of the
+            # 64 captured ones when run by an unprivileged user, who passes
+            # pipe-user-pages-soft (docs/performance.md, "Pipe size between
+            # stages in the Python engines").
+            next_stdin, stdout = make_pipe(enlarge=False)
             created += (next_stdin, stdout)
         elif stdout_to >= 0:
             stdout = stdout_to
