@@ -506,12 +506,12 @@ def test_line_limiter_for_byte_encodings_is_the_byte_one() -> None:
 
 def test_a_deadline_passing_while_fail_fast_stops_the_stages(run: Runner) -> None:
     # The last stage fails once the first ignores SIGTERM; the first ends by
-    # itself 4 s later (cancel_grace=inf: no SIGKILL), after the 2 s
-    # deadline. The run ended for the failure, not the timeout: the failed
+    # itself 2.5 s after it is ready (cancel_grace=inf: no SIGKILL), after
+    # the 2 s deadline. The run ended for the failure, not the timeout: the failed
     # result, as when the stopped stages end before the deadline. (The
     # deadline only changed what was raised: stopping again changes nothing.)
     fail_when_ready = cmd(PYTHON, "-I", "-c", "import sys\nsys.stdin.readline()\nsys.exit(3)\n")
-    pipeline = child("ignore-term", "text", "ready\n", "sleep", "4") | fail_when_ready
+    pipeline = child("ignore-term", "text", "ready\n", "sleep", "2.5") | fail_when_ready
     result = run(pipeline, timeout=2, context=ExecutionContext(cancel_grace=math.inf))
     assert result.failure_index == 1
     assert [stage.exit_code for stage in result.stages] == [0, 3]

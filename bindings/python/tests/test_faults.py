@@ -198,7 +198,7 @@ def test_child_closes_stdout_and_runs_on() -> None:
 def test_child_closes_stdout_then_times_out() -> None:
     rec = Recorder()
     with observe(rec), pytest.raises(TimeoutExpired) as info:
-        cmd(PYTHON, "-I", "-c", _CLOSE_STDOUT, "60").run_sync(timeout=1, context=FAST)
+        cmd(PYTHON, "-I", "-c", _CLOSE_STDOUT, "60").run_sync(timeout=2, context=FAST)
     assert info.value.output == "hi\n"
     rec.check()
 
@@ -226,9 +226,9 @@ def test_grandchild_holding_the_pipe_under_timeout(tmp_path: Path, group: bool, 
     try:
         with observe(rec), pytest.raises(TimeoutExpired) as info:
             if mode == "sync":
-                command.run_sync(timeout=1, context=ctx)
+                command.run_sync(timeout=2, context=ctx)
             else:
-                asyncio.run(command.run(timeout=1, context=ctx))
+                asyncio.run(command.run(timeout=2, context=ctx))
         assert info.value.output == "ready\n"
         rec.check()
         grand = int(pidfile.read_text())

@@ -41,7 +41,7 @@ def test_echo(run: Runner) -> None:
 
 def test_timeout(run: Runner) -> None:
     with pytest.raises(TimeoutExpired) as info:
-        run(child("text", "p", "sleep", "10"), timeout=0.3)
+        run(child("text", "p", "sleep", "10"), timeout=2)
     assert info.value.output == "p"
 
 

@@ -84,7 +84,7 @@ GROUP = ExecutionContext(process_group=True, cancel_grace=0.3)
 def test_timeout_stops_grandchildren(tmp_path: Path, ignore_term: bool) -> None:
     pids = tmp_path / "pids"
     with pytest.raises(TimeoutExpired):
-        _tree(pids, ignore_term=ignore_term).run_sync(context=GROUP, timeout=4)
+        _tree(pids, ignore_term=ignore_term).run_sync(context=GROUP, timeout=2)
     child_pid, _, pgid = _recorded(pids)
     assert pgid == child_pid
     _assert_tree_gone(pids)

@@ -38,12 +38,12 @@ def test_many_concurrent_runs() -> None:
 
 def test_async_timeout() -> None:
     async def main() -> None:
-        await child("text", "p", "sleep", "10").run(timeout=0.3)
+        await child("text", "p", "sleep", "10").run(timeout=2)
 
     started = time.monotonic()
     with pytest.raises(TimeoutExpired) as info:
         asyncio.run(main())
-    assert time.monotonic() - started < 3 and info.value.output == "p"
+    assert time.monotonic() - started < 8 and info.value.output == "p"
 
 
 def test_cancellation_terminates_child() -> None:

@@ -171,12 +171,12 @@ def test_bad_timeout_and_grace_rejected() -> None:
 def test_timeout_carries_partial_output() -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutExpired) as info:
-        child("text", "partial", "etext", "warn", "sleep", "10").run_sync(timeout=0.5)
-    assert time.monotonic() - started < 3
+        child("text", "partial", "etext", "warn", "sleep", "10").run_sync(timeout=2)
+    assert time.monotonic() - started < 8
     err = info.value
     assert isinstance(err, TimeoutError)
     assert err.output == "partial" and err.stdout == "partial" and err.stderr == "warn"
-    assert err.timeout == 0.5
+    assert err.timeout == 2
     assert err.cmd[-1] == "10"
 
 

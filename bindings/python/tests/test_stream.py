@@ -354,7 +354,7 @@ def test_timeout_during_streaming(mode: str) -> None:
     pids = Pids()
     started = time.monotonic()
     with observe(pids), pytest.raises(TimeoutExpired) as info:
-        stream = child("text", "first\n", "sleep", "30").stream(timeout=0.3)
+        stream = child("text", "first\n", "sleep", "30").stream(timeout=2)
         pull(stream, mode)
     assert time.monotonic() - started < 20
     assert info.value.output == "first\n"
