@@ -71,6 +71,7 @@ struct fuzz_alloc {
   unsigned long fail_at;
   int sticky;
   unsigned long failed;
+  size_t largest; /* the largest size asked for since fuzz_alloc_arm */
 };
 extern struct fuzz_alloc fuzz_alloc_state;
 
@@ -78,6 +79,8 @@ static inline void *fuzz_realloc(void *ctx, void *ptr, size_t size)
 {
   struct fuzz_alloc *a = ctx;
   a->count++;
+  if (size > a->largest)
+    a->largest = size;
   if (a->fail_at != 0 &&
       (a->count == a->fail_at || (a->sticky && a->count > a->fail_at))) {
     a->failed++;
@@ -99,6 +102,7 @@ static inline void fuzz_alloc_arm(unsigned long fail_at, int sticky)
   fuzz_alloc_state.fail_at = fail_at;
   fuzz_alloc_state.sticky = sticky;
   fuzz_alloc_state.failed = 0;
+  fuzz_alloc_state.largest = 0;
   cuprum_set_allocator(&a);
 }
 
