@@ -51,12 +51,14 @@ needs_native = pytest.mark.skipif(
 #: The engines every parity test runs under, by name (see ``load_engine``).
 ENGINES = ["python", pytest.param("native", marks=needs_native)]
 
-_SETTINGS = {
-    "deadline": None,
-    "database": None,
-    "derandomize": os.environ.get("CUPRUM_PARITY_RANDOM") != "1",
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-}
+#: The settings every property shares; each ``@settings`` takes them as its
+#: parent and adds only its example count.
+_SETTINGS = settings(
+    deadline=None,
+    database=None,
+    derandomize=os.environ.get("CUPRUM_PARITY_RANDOM") != "1",
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _n(examples: int) -> int:
@@ -383,7 +385,7 @@ def _check_capture(
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=_n(150), **_SETTINGS)
+@settings(_SETTINGS, max_examples=_n(150))
 @given(stream=streams())
 def test_capture_matches_reference(engine_name: str, stream: tuple[bytes, str, str, list[bytes]]) -> None:
     _parity(engine_name, _check_capture, *stream)
@@ -402,7 +404,7 @@ def spill_cases(draw: st.DrawFn) -> dict[str, typ.Any]:
     }
 
 
-@settings(max_examples=_n(100), **_SETTINGS)
+@settings(_SETTINGS, max_examples=_n(100))
 @given(spill_cases())
 def test_capture_pure_spill_path_matches_reference(case: dict[str, typ.Any]) -> None:
     """The pure Capture's memory-map path (and its regrowth), made reachable
@@ -455,7 +457,7 @@ def _check_lines(
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=_n(200), **_SETTINGS)
+@settings(_SETTINGS, max_examples=_n(200))
 @given(stream=streams())
 def test_lines_match_reference(engine_name: str, stream: tuple[bytes, str, str, list[bytes]]) -> None:
     _parity(engine_name, _check_lines, *stream)
@@ -483,7 +485,7 @@ def long_line_streams(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=_n(30), **_SETTINGS)
+@settings(_SETTINGS, max_examples=_n(30))
 @given(stream=long_line_streams())
 def test_lines_of_large_chunks_match_reference(engine_name: str, stream: tuple[bytes, list[bytes]]) -> None:
     """Chunks far larger than one feed window (the runner reads up to
@@ -530,7 +532,7 @@ def _check_tee(
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=_n(150), **_SETTINGS)
+@settings(_SETTINGS, max_examples=_n(150))
 @given(sink_kind=st.sampled_from(_TEE_SINKS), stream=streams())
 def test_tee_matches_reference(
     engine_name: str, sink_kind: str, stream: tuple[bytes, str, str, list[bytes]]
@@ -587,7 +589,7 @@ def _check_consume(engine: typ.Any, case: dict[str, typ.Any]) -> tuple[Outcome, 
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=_n(80), **_SETTINGS)
+@settings(_SETTINGS, max_examples=_n(80))
 @given(case=consume_cases())
 def test_consume_matches_reference(engine_name: str, case: dict[str, typ.Any]) -> None:
     _parity(engine_name, _check_consume, case)
@@ -682,7 +684,7 @@ def _check_pump(engine: typ.Any, case: dict[str, typ.Any]) -> None:
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=_n(60), **_SETTINGS)
+@settings(_SETTINGS, max_examples=_n(60))
 @given(case=pump_cases())
 def test_pump_is_exact(engine_name: str, case: dict[str, typ.Any]) -> None:
     _check_pump(load_engine(engine_name), case)
@@ -818,7 +820,7 @@ def _check_closed_reader(engine: typ.Any, case: dict[str, typ.Any]) -> None:
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=_n(40), **_SETTINGS)
+@settings(_SETTINGS, max_examples=_n(40))
 @given(case=closed_reader_cases())
 def test_pump_closed_reader(engine_name: str, case: dict[str, typ.Any]) -> None:
     _check_closed_reader(load_engine(engine_name), case)
@@ -1150,7 +1152,7 @@ def _events_both_ways(
 
     engine = native if engine is None else engine
 
-    template = ("stdout", "prog", ("prog", "a"), None, None, 42, None, None,
+    template: tuple[typ.Any, ...] = ("stdout", "prog", ("prog", "a"), None, None, 42, None, None,
                 None, None, {"k": 1}, None, None, None, None, "id")
     c_seen: list[list[ExecEvent]] = [[] for _ in range(hooks_count)]
     py_seen: list[list[ExecEvent]] = [[] for _ in range(hooks_count)]
@@ -1162,7 +1164,7 @@ def _events_both_ways(
     splitter.finish()
 
     def callback(line: str) -> None:
-        event = ExecEvent(*template[:6], 0.0, line, *template[8:])
+        event = ExecEvent._make((*template[:6], 0.0, line, *template[8:]))
         for seen in py_seen:
             seen.append(event)
 
@@ -1182,7 +1184,7 @@ def _events_both_ways(
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=_n(100), **_SETTINGS)
+@settings(_SETTINGS, max_examples=_n(100))
 @given(stream=streams())
 def test_line_events_match_the_python_path(
     engine_name: str, stream: tuple[bytes, str, str, list[bytes]]
@@ -1198,7 +1200,7 @@ def test_line_events_awaitables_and_hook_errors(engine_name: str) -> None:
     from cuprum.events import ExecEvent
 
     engine = load_engine(engine_name)
-    template = ("stdout", "p", ("p",), None, None, 1, None, None,
+    template: tuple[typ.Any, ...] = ("stdout", "p", ("p",), None, None, 1, None, None,
                 None, None, {}, None, None, None, None, None)
 
     async def async_hook(event: ExecEvent) -> None:
@@ -1245,7 +1247,7 @@ def test_native_line_events_hand_unsplittable_codecs_to_pure(
     ending, as in the whole-stream decode)."""
     from cuprum.events import ExecEvent
 
-    template = ("stdout", "p", ("p",), None, None, 1, None, None,
+    template: tuple[typ.Any, ...] = ("stdout", "p", ("p",), None, None, 1, None, None,
                 None, None, {}, None, None, None, None, None)
     seen: list[ExecEvent] = []
     splitter = native.LineEvents(encoding, errors, ExecEvent, template, (seen.append,), [])
@@ -1264,7 +1266,7 @@ def test_line_events_stamp_each_read(engine_name: str, encoding: str, errors: st
     from cuprum.events import ExecEvent
 
     engine = load_engine(engine_name)
-    template = ("stdout", "p", ("p",), None, None, 1, None, None,
+    template: tuple[typ.Any, ...] = ("stdout", "p", ("p",), None, None, 1, None, None,
                 None, None, {}, None, None, None, None, None)
     seen: list[ExecEvent] = []
     splitter = engine.LineEvents(encoding, errors, ExecEvent, template, (seen.append,), [])
