@@ -55,6 +55,12 @@ ExecEvent = events.ExecEvent
 _DEFAULT_TAGS: dict[str, object] = {"project": "core-ops"}
 
 
+def _field(record: logging.LogRecord, name: str) -> object:
+    """Return ``record``'s ``name``, a field the hook set through ``extra=``
+    (so unknown to ``logging.LogRecord``'s type)."""
+    return getattr(record, name)
+
+
 def make_event(phase: str, **fields: object) -> typ.Any:
     """Return an ``ExecEvent`` for ``echo hi`` with ``fields`` overriding defaults."""
     base: dict[str, object] = {
@@ -173,16 +179,16 @@ def test_structured_logging_extras(exec_logger: logging.Logger, caplog: pytest.L
         )
     )
     (record,) = caplog.records
-    assert record.cuprum_phase == "exit"
-    assert record.cuprum_program == "echo"
-    assert record.cuprum_argv == ("echo", "hi")
-    assert record.cuprum_pid == 4242
-    assert record.cuprum_cwd == "/work"
-    assert record.cuprum_exit_code == 0
-    assert record.cuprum_duration_s == 1.5
-    assert record.cuprum_exec_id == str(exec_id)
-    assert record.cuprum_tags == {"project": "p", "k": 1}
-    assert type(record.cuprum_tags) is dict
+    assert _field(record, "cuprum_phase") == "exit"
+    assert _field(record, "cuprum_program") == "echo"
+    assert _field(record, "cuprum_argv") == ("echo", "hi")
+    assert _field(record, "cuprum_pid") == 4242
+    assert _field(record, "cuprum_cwd") == "/work"
+    assert _field(record, "cuprum_exit_code") == 0
+    assert _field(record, "cuprum_duration_s") == 1.5
+    assert _field(record, "cuprum_exec_id") == str(exec_id)
+    assert _field(record, "cuprum_tags") == {"project": "p", "k": 1}
+    assert type(_field(record, "cuprum_tags")) is dict
     # Fields that are None are left out, not logged as None.
     for absent in ("cuprum_line", "cuprum_note", "cuprum_byte_count", "cuprum_operation"):
         assert not hasattr(record, absent)
@@ -219,12 +225,12 @@ def test_structured_logging_stdin_phases(exec_logger: logging.Logger, caplog: py
     stdin, error, other = caplog.records
     assert stdin.levelno == logging.DEBUG
     assert stdin.getMessage() == "cuprum.stdin program=echo pid=4242 byte_count=12"
-    assert stdin.cuprum_byte_count == 12
+    assert _field(stdin, "cuprum_byte_count") == 12
     assert error.levelno == logging.DEBUG
     assert error.getMessage() == (
         "cuprum.stdin_error program=echo pid=4242 operation=write error_type=BrokenPipeError"
     )
-    assert (error.cuprum_operation, error.cuprum_error_type, error.cuprum_note) == (
+    assert (_field(error, "cuprum_operation"), _field(error, "cuprum_error_type"), _field(error, "cuprum_note")) == (
         "write",
         "BrokenPipeError",
         "child closed stdin",
@@ -255,7 +261,12 @@ def test_structured_logging_skips_disabled_levels(
     caplog.set_level(logging.INFO, logger="cuprum.exec")
     built: list[object] = []
     original = logging_adapter._build_extra
-    monkeypatch.setattr(logging_adapter, "_build_extra", lambda e: built.append(e) or original(e))
+
+    def recording(event: typ.Any) -> dict[str, object]:
+        built.append(event)
+        return original(event)
+
+    monkeypatch.setattr(logging_adapter, "_build_extra", recording)
     hook = structured_logging_hook()
     hook(make_event("stdout", line="quiet"))
     assert caplog.records == []
@@ -319,7 +330,7 @@ class RecordingCollector:
 
 def test_metrics_hook_full_lifecycle() -> None:
     metrics = InMemoryMetrics()
-    hook = MetricsHook(metrics)
+    hook: cabc.Callable[[typ.Any], object] = MetricsHook(metrics)
     for event in lifecycle(exit_code=0):
         assert hook(event) is None
     assert metrics.counters == {
@@ -422,7 +433,7 @@ def test_in_memory_metrics_is_thread_safe() -> None:
 
 def test_tracing_hook_span_lifecycle() -> None:
     tracer = InMemoryTracer()
-    hook = TracingHook(tracer)
+    hook: cabc.Callable[[typ.Any], object] = TracingHook(tracer)
     exec_id = uuid.uuid4()
     for event in lifecycle(exec_id=exec_id):
         assert hook(event) is None
@@ -641,7 +652,11 @@ def test_hooks_under_concurrent_asyncio_tasks(caplog: pytest.LogCaptureFixture) 
     caplog.set_level(logging.INFO, logger="cuprum.exec")
     tracer = InMemoryTracer()
     metrics = InMemoryMetrics()
-    hooks = [TracingHook(tracer), MetricsHook(metrics), structured_logging_hook()]
+    hooks: list[cabc.Callable[[typ.Any], object]] = [
+        TracingHook(tracer),
+        MetricsHook(metrics),
+        structured_logging_hook(),
+    ]
 
     async def execution(index: int) -> None:
         for event in lifecycle(exec_id=uuid.uuid4(), pid=1000 + index, exit_code=index % 2):
@@ -661,4 +676,4 @@ def test_hooks_under_concurrent_asyncio_tasks(caplog: pytest.LogCaptureFixture) 
         assert span.status_ok is expected_ok
     assert metrics.counters["cuprum_executions_total"] == 50
     assert metrics.counters["cuprum_failures_total"] == 25
-    assert len([r for r in caplog.records if r.cuprum_phase == "start"]) == 50
+    assert len([r for r in caplog.records if _field(r, "cuprum_phase") == "start"]) == 50
