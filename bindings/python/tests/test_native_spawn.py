@@ -28,7 +28,17 @@ if typ.TYPE_CHECKING:
 pytestmark = needs_native
 
 PY = sys.executable
-QUIET = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+
+class _Quiet(typ.TypedDict):
+    """The standard streams of a child that reads and writes nothing."""
+
+    stdin: int
+    stdout: int
+    stderr: int
+
+
+QUIET: _Quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
 
 
 def _spawn(argv: list[str], **kwargs: typ.Any) -> typ.Any:
