@@ -69,14 +69,14 @@ def test_adapters_observe_a_real_run(git_cmd: typ.Any, caplog: pytest.LogCapture
     assert span.attributes["cuprum.pid"] == result.pid
     assert span.attributes["cuprum.exit_code"] == 0
     assert span.attributes["cuprum.project"] == _PROJECT
-    assert any(line.get("line", "").startswith("git version") for _, line in span.events)
+    assert any(typ.cast(str, line.get("line", "")).startswith("git version") for _, line in span.events)
 
     assert metrics.counters["cuprum_executions_total"] == 1.0
     assert metrics.counters["cuprum_stdout_lines_total"] >= 1.0
     assert "cuprum_failures_total" not in metrics.counters
     assert len(metrics.histograms["cuprum_duration_seconds"]) == 1
 
-    phases = [record.cuprum_phase for record in caplog.records]
+    phases = [getattr(record, "cuprum_phase") for record in caplog.records]  # set via extra=
     assert phases[0] == "plan"
     assert phases[1] == "start"
     assert phases[-1] == "exit"

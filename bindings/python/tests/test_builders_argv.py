@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import typing as typ
 
 import pytest
 
@@ -217,11 +218,19 @@ def test_tar_create_argv_compression(compression: Compression, flag: str) -> Non
     assert _tar_create_argv("/out", ["/a"], by_value) == argv
 
 
+class _LegacyFlags(typ.TypedDict, total=False):
+    """The legacy boolean compression flags of ``TarCreateOptions``."""
+
+    gzip: bool
+    bzip2: bool
+    xz: bool
+
+
 @pytest.mark.parametrize(
     ("legacy", "flag"),
     [({"gzip": True}, "-z"), ({"bzip2": True}, "-j"), ({"xz": True}, "-J")],
 )
-def test_tar_create_argv_legacy_booleans(legacy: dict[str, bool], flag: str) -> None:
+def test_tar_create_argv_legacy_booleans(legacy: _LegacyFlags, flag: str) -> None:
     argv = _tar_create_argv("/out", ["/a"], TarCreateOptions(**legacy))
     assert argv == ("-c", flag, "-f", "/out", "/a")
 

@@ -417,7 +417,7 @@ def test_sync_stream_closed_from_another_thread(where: str) -> None:
         consumer.closed = True
         stream.close()
         pids = [e.pid for e in consumer.events if e.phase == "start"]
-        assert pids and not alive(pids[0])
+        assert pids and pids[0] is not None and not alive(pids[0])
     finally:
         consumer.release.set()
         consumer.join(30)
@@ -470,7 +470,7 @@ def test_closing_twice_from_two_threads_stops_the_run_once() -> None:
         assert not any(closer.is_alive() for closer in closers)
         assert errors == []
         pids = [e.pid for e in consumer.events if e.phase == "start"]
-        assert pids and not alive(pids[0])
+        assert pids and pids[0] is not None and not alive(pids[0])
     finally:
         consumer.join(30)
     assert not consumer.is_alive()

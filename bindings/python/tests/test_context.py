@@ -86,7 +86,12 @@ def test_before_fifo_after_lifo() -> None:
     results: list[CommandResult] = []
     with before(lambda c: order.append("b1")), before(lambda c: order.append("b2")):
         with after(lambda c, r: order.append("a1")):
-            with after(lambda c, r: (order.append("a2"), results.append(r))):
+
+            def after_a2(c: SafeCmd, r: CommandResult) -> None:
+                order.append("a2")
+                results.append(r)
+
+            with after(after_a2):
                 cmd("true").run_sync()
     assert order == ["b1", "b2", "a2", "a1"]
     assert results[0].ok
