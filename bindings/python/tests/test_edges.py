@@ -498,7 +498,7 @@ def test_wide_line_limiter_takes_the_order_of_the_mark(encoding: str, bom: bytes
 def test_line_limiter_for_byte_encodings_is_the_byte_one() -> None:
     # UTF-8 and other ASCII-compatible encodings keep the byte-wise limiter.
     for encoding in ("utf-8", "UTF8", "latin-1", "utf-8-sig"):
-        assert type(line_limiter(list().append, 10, encoding)) is LineLimiter
+        assert type(line_limiter(list[bytes]().append, 10, encoding)) is LineLimiter
 
 
 # -- fail-fast and the timeout -------------------------------------------------
@@ -673,7 +673,7 @@ def test_async_str_chunks_are_encoded_as_one_text(encoding: str) -> None:
 def test_timeout_and_cap_errors_pickle_and_copy() -> None:
     # As subprocess.TimeoutExpired does: an exception raised in a worker
     # process (multiprocessing, ProcessPoolExecutor) reaches the parent.
-    errors: list[BaseException] = []
+    errors: list[TimeoutExpired | OutputLimitExceeded] = []
     for make in (
         lambda: cmd("sleep", "10").run_sync(timeout=0),
         lambda: (cmd("seq", "100") | cmd("cat")).run_sync(
@@ -682,7 +682,7 @@ def test_timeout_and_cap_errors_pickle_and_copy() -> None:
     ):
         with pytest.raises((TimeoutExpired, OutputLimitExceeded)) as info:
             make()
-        errors.append(info.value)
+        errors.append(typ.cast("TimeoutExpired | OutputLimitExceeded", info.value))
     for error in errors:
         for twin in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
             assert type(twin) is type(error)

@@ -19,6 +19,7 @@ import pytest
 from conftest import PYTHON, child, cmd, measures_rss, run_script
 
 from cuprum import (
+    DEFAULT_PROJECTS,
     ConcurrentConfig,
     ExecEvent,
     ExecutionContext,
@@ -62,12 +63,12 @@ def test_nul_in_argv_refused(position: int) -> None:
     argv = ["a", "b", "c"]
     argv[position] = "x\0y"
     with pytest.raises(ValueError, match=r"argv element 'x\\x00y' contains a NUL"):
-        SafeCmd(Program("cat"), tuple(argv), "tests")
+        SafeCmd(Program("cat"), tuple(argv), DEFAULT_PROJECTS[0])
 
 
 def test_nul_in_program_refused() -> None:
     with pytest.raises(ValueError, match="program 'ca\\\\x00t' contains a NUL"):
-        SafeCmd(Program("ca\0t"), (), "tests")
+        SafeCmd(Program("ca\0t"), (), DEFAULT_PROJECTS[0])
 
 
 def test_nul_in_builder_argument_refused() -> None:

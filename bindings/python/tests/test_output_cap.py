@@ -10,7 +10,15 @@ import typing as typ
 import pytest
 from conftest import PYTHON, child, cmd, measures_rss, run_script
 
-from cuprum import ExecEvent, ExecutionContext, OutputLimitExceeded, RunOutputOptions, observe
+from cuprum import (
+    CommandResult,
+    ExecEvent,
+    ExecutionContext,
+    OutputLimitExceeded,
+    PipelineResult,
+    RunOutputOptions,
+    observe,
+)
 from cuprum._exec.limits import LINE_CUT_MARKER, MIN_LINE_LIMIT, BoundedCapture, LineLimiter
 
 PAYLOAD = b"abcdefghij"
@@ -86,6 +94,7 @@ def test_kill_raises_with_the_partial_result(group: bool) -> None:
     assert exc.output == exc.stdout == "x" * 1000
     assert exc.result.stdout == "x" * 1000
     assert exc.result.truncated
+    assert isinstance(exc.result, CommandResult)
     assert exc.result.exit_code < 0  # stopped by a signal, not finished
 
 
@@ -111,6 +120,7 @@ def test_pipeline_kill_is_not_a_stage_failure() -> None:
     with pytest.raises(OutputLimitExceeded) as info:
         pipeline.run_sync(output=_cap(10, "kill"))
     assert info.value.result.stdout == "x" * 10
+    assert isinstance(info.value.result, PipelineResult)
     assert info.value.result.failure_index is None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+import typing as typ
 
 import pytest
 from conftest import child, cmd
@@ -110,8 +111,8 @@ def test_pipeline_timeout_partial_output() -> None:
         pipe.run_sync(timeout=2)
     _fast(started, 8)
     assert info.value.output == "early\n"
-    assert "e0" in info.value.stderr
-    assert len(info.value.cmd) == 2
+    assert "e0" in typ.cast(str, info.value.stderr)
+    assert len(typ.cast("tuple[object, ...]", info.value.cmd)) == 2
 
 
 def test_capture_false_pipeline() -> None:

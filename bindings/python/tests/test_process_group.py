@@ -143,7 +143,9 @@ def test_every_stage_joins_the_first_stages_group() -> None:
     pipeline = cmd("true") | cmd(PYTHON, "-I", "-c", show) | cmd("cat")
     result = pipeline.run_sync(context=ExecutionContext(process_group=True))
     assert result.ok
-    assert int(result.stages[-1].stdout) == result.stages[0].pid
+    group = result.stages[-1].stdout
+    assert group is not None
+    assert int(group) == result.stages[0].pid
     assert result.stages[0].pid != os.getpgid(0)
 
 

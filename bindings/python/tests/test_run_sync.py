@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+import typing as typ
 from pathlib import Path
 
 import pytest
@@ -177,7 +178,7 @@ def test_timeout_carries_partial_output() -> None:
     assert isinstance(err, TimeoutError)
     assert err.output == "partial" and err.stdout == "partial" and err.stderr == "warn"
     assert err.timeout == 2
-    assert err.cmd[-1] == "10"
+    assert typ.cast("tuple[str, ...]", err.cmd)[-1] == "10"
 
 
 def test_timeout_from_context_and_scope() -> None:

@@ -204,7 +204,14 @@ def test_bad_fd_starts_nothing(run: Runner) -> None:
 
 
 def test_chunks_of_every_kind(run: Runner) -> None:
-    chunks = ["é", b"\x00", bytearray(b"\x01"), memoryview(b"\x02\x03"), b"", "z"]
+    chunks: list[bytes | bytearray | memoryview | str] = [
+        "é",
+        b"\x00",
+        bytearray(b"\x01"),
+        memoryview(b"\x02\x03"),
+        b"",
+        "z",
+    ]
     ctx = ExecutionContext(encoding="latin-1")
     result = run(cmd("cat") | HEX, stdin=StdinInput(chunks=chunks), context=ctx)
     assert result.stdout == "e9000102037a\n"
@@ -253,7 +260,7 @@ def test_generator_error_stops_the_run(run: Runner) -> None:
 
 def test_bad_chunk_type_stops_the_run(run: Runner) -> None:
     with pytest.raises(TypeError, match="must yield bytes or str, got int"):
-        run(cmd("cat"), stdin=StdinInput(chunks=[b"ok", 5]))
+        run(cmd("cat"), stdin=StdinInput(chunks=[b"ok", 5]))  # type: ignore[list-item]
 
 
 def test_child_closing_stdin_ends_an_endless_source(run: Runner) -> None:
@@ -294,7 +301,9 @@ class _SlowReader:
         """``slow | DIGEST`` passed ``data`` on, and before the child read
         anything the pipe held at most its capacity and one more chunk of
         ``size`` bytes was waiting to be written."""
-        capacity = int(result.stages[0].stderr)
+        reported = result.stages[0].stderr
+        assert reported is not None
+        capacity = int(reported)
         assert result.stdout == _digest(data)
         assert self.taken_before_reading <= capacity + size
 
@@ -310,7 +319,7 @@ def test_backpressure_bounds_what_is_taken(run: Runner, tmp_path: Path) -> None:
 # -- async iterables -----------------------------------------------------------
 
 
-async def _agen(count: int, fail_at: int | None = None) -> typ.AsyncIterator[bytes | str]:
+async def _agen(count: int, fail_at: int | None = None) -> typ.AsyncGenerator[bytes | str, None]:
     for i in range(count):
         if i == fail_at:
             raise RuntimeError(f"async source failed at {i}")
@@ -340,7 +349,11 @@ def test_async_chunks_in_run_sync_is_a_type_error() -> None:
     with observe(events.append), pytest.raises(TypeError, match="only an asyncio run"):
         (cmd("cat") | cmd("cat")).run_sync(stdin=StdinInput(chunks=source))
     assert events == []
-    asyncio.run(source.aclose())
+
+    async def close() -> None:
+        await source.aclose()
+
+    asyncio.run(close())
 
 
 def test_async_backpressure(tmp_path: Path) -> None:
@@ -369,7 +382,8 @@ def test_async_timeout_cancels_the_fetch() -> None:
 
 
 def test_sync_chunks_under_await_run() -> None:
-    result = asyncio.run(child("echo-stdin").run(stdin=StdinInput(chunks=iter([b"a", "b"]))))
+    chunks: list[bytes | str] = [b"a", "b"]
+    result = asyncio.run(child("echo-stdin").run(stdin=StdinInput(chunks=iter(chunks))))
     assert result.stdout == "ab"
 
 
