@@ -13,6 +13,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,6 +201,36 @@ static inline int pu_teardown(void **state)
     return -1;
   }
   return test_fd_teardown(state);
+}
+
+/* What pu_drive does when `*flag` becomes set. */
+enum pu_on_flag {
+  PU_FLAG_RETURN, /* stop stepping and return 0 */
+  PU_FLAG_CANCEL  /* cancel the pipeline once, then step until done */
+};
+
+/* Steps a started pipeline with the test's own poll loop until done (the
+ * last step's result), acting on `*flag` (NULL: none) as `on_flag` says. */
+static inline int pu_drive(cuprum_pipeline *pl, volatile int *flag,
+                           enum pu_on_flag on_flag)
+{
+  struct pollfd fds[16];
+  int rc;
+
+  while ((rc = cuprum_pipeline_step(pl)) == 0) {
+    int n = cuprum_pipeline_pollfds(pl, fds, 16);
+    assert_true(n >= 0 && n <= 16);
+    assert_int_equal(cuprum_pipeline_pollfds(pl, NULL, 0), n);
+    if (flag != NULL && *flag) {
+      if (on_flag == PU_FLAG_RETURN)
+        return 0;
+      assert_int_equal(cuprum_pipeline_cancel(pl), 0);
+      flag = NULL; /* once */
+    }
+    if (poll(fds, (nfds_t)n, cuprum_pipeline_timeout(pl)) < 0)
+      assert_int_equal(errno, EINTR);
+  }
+  return rc;
 }
 
 #endif

@@ -23,25 +23,6 @@
 
 #include <cmocka.h>
 
-/* Steps until `flag` is set (flag NULL: until done); the step's last
- * result. */
-static int drive_until(cuprum_pipeline *pl, volatile int *flag)
-{
-  struct pollfd fds[16];
-  int rc;
-
-  while ((rc = cuprum_pipeline_step(pl)) == 0) {
-    int n;
-    if (flag != NULL && *flag)
-      return 0;
-    n = cuprum_pipeline_pollfds(pl, fds, 16);
-    assert_true(n >= 0 && n <= 16);
-    if (poll(fds, (nfds_t)n, cuprum_pipeline_timeout(pl)) < 0)
-      assert_int_equal(errno, EINTR);
-  }
-  return rc;
-}
-
 /* Every setter refuses a started and a finished pipeline, and nothing it
  * was asked changes the results. */
 static void test_setters_after_start(void **state)
@@ -74,7 +55,7 @@ static void test_setters_after_start(void **state)
                      CUPRUM_ESTATE);
     assert_int_equal(cuprum_pipeline_start(pl), CUPRUM_ESTATE);
     if (step == 0)
-      assert_int_equal(drive_until(pl, NULL), 1);
+      assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
   }
   /* A second run is refused and keeps the first run's results. */
   assert_int_equal(cuprum_pipeline_run(pl), CUPRUM_ESTATE);
@@ -465,7 +446,7 @@ static void test_timeout_extremes(void **state)
   assert_int_equal(cuprum_pipeline_set_timeout(pl, INT64_MAX, INT64_MAX), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   assert_int_not_equal(cuprum_pipeline_timeout(pl), 0);
-  assert_int_equal(drive_until(pl, NULL), 1);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
   pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   cuprum_pipeline_free(pl);
 }
@@ -486,14 +467,14 @@ static void test_huge_grace(void **state)
       0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, INT64_MAX), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
-  assert_int_equal(drive_until(pl, &ready), 0);
+  assert_int_equal(pu_drive(pl, &ready, PU_FLAG_RETURN), 0);
   assert_int_equal(cuprum_pipeline_cancel(pl), 0);
   /* The grace is not over: nothing is due now. */
   assert_int_not_equal(cuprum_pipeline_timeout(pl), 0);
   for (step = 0; step < 3; step++)
     assert_int_equal(cuprum_pipeline_step(pl), 0);
   (void)kill((pid_t)cuprum_pipeline_pid(pl, 0), SIGUSR1);
-  assert_int_equal(drive_until(pl, NULL), 1);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
   pu_expect_status(pl, 0, -1, SIGUSR1, CUPRUM_STOP_CANCEL);
   cuprum_pipeline_free(pl);
 }
@@ -569,10 +550,10 @@ static void test_killed_last_line(void **state)
   assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDERR, 64), 0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 0), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
-  assert_int_equal(drive_until(pl, &s.ready), 0);
+  assert_int_equal(pu_drive(pl, &s.ready, PU_FLAG_RETURN), 0);
   assert_true(s.pid > 0);
   assert_int_equal(cuprum_pipeline_cancel(pl), 0);
-  assert_int_equal(drive_until(pl, NULL), 1);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
   assert_int_equal(kill((pid_t)s.pid, SIGKILL), 0);
   pu_expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDERR, 0, &out), 0);
@@ -783,7 +764,7 @@ static void test_sigpipe_not_early_close(void **state)
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 0), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   test_close(&fds[1]);
-  assert_int_equal(drive_until(pl, NULL), 1);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
   pu_expect_status(pl, 0, -1, SIGPIPE, CUPRUM_STOP_NONE);
   pu_expect_status(pl, 1, -1, SIGKILL, CUPRUM_STOP_FAIL_FAST);
   cuprum_pipeline_free(pl);
@@ -953,7 +934,7 @@ static void test_stop_spares_exited(void **state)
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   for (size_t i = 0; i < 3; i++)
     wait_exited(pl, i);
-  assert_int_equal(drive_until(pl, NULL), 1);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
   pu_expect_status(pl, 0, 3, 0, CUPRUM_STOP_NONE);
   pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
   pu_expect_status(pl, 2, 4, 0, CUPRUM_STOP_NONE);
@@ -966,7 +947,7 @@ static void test_stop_spares_exited(void **state)
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   wait_exited(pl, 0);
   assert_int_equal(cuprum_pipeline_cancel(pl), 0);
-  assert_int_equal(drive_until(pl, NULL), 1);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
   pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   pu_expect_status(pl, 1, -1, SIGTERM, CUPRUM_STOP_CANCEL);
   cuprum_pipeline_free(pl);

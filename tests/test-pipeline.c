@@ -289,26 +289,6 @@ static void test_timeout_stubborn(void **state)
   cuprum_pipeline_free(pl);
 }
 
-/* Steps a started pipeline with the test's own poll loop until done. */
-static int drive(cuprum_pipeline *pl, volatile int *flag, int on_flag)
-{
-  struct pollfd fds[16];
-  int rc;
-
-  while ((rc = cuprum_pipeline_step(pl)) == 0) {
-    int n = cuprum_pipeline_pollfds(pl, fds, 16);
-    assert_true(n >= 0 && n <= 16);
-    assert_int_equal(cuprum_pipeline_pollfds(pl, NULL, 0), n);
-    if (flag != NULL && *flag && on_flag) {
-      assert_int_equal(cuprum_pipeline_cancel(pl), 0);
-      on_flag = 0;
-    }
-    if (poll(fds, (nfds_t)n, cuprum_pipeline_timeout(pl)) < 0)
-      assert_int_equal(errno, EINTR);
-  }
-  return rc;
-}
-
 static void test_step_api(void **state)
 {
   cuprum_pipeline *pl = pu_pipeline();
@@ -325,7 +305,7 @@ static void test_step_api(void **state)
   assert_int_equal(cuprum_pipeline_start(pl), CUPRUM_ESTATE);
   assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out),
                    CUPRUM_ESTATE);
-  assert_int_equal(drive(pl, NULL, 0), 1);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_CANCEL), 1);
   assert_int_equal(cuprum_pipeline_done(pl), 1);
   assert_int_equal(cuprum_pipeline_pollfds(pl, NULL, 0), 0);
   assert_int_equal(cuprum_pipeline_timeout(pl), 0);
@@ -350,7 +330,7 @@ static void test_step_cancel_stubborn(void **state)
       0);
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 50), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
-  assert_int_equal(drive(pl, &ready, 1), 1);
+  assert_int_equal(pu_drive(pl, &ready, PU_FLAG_CANCEL), 1);
   pu_expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
   cuprum_pipeline_free(pl);
 }
@@ -378,7 +358,7 @@ static void test_pgroup_reaches_grandchild(void **state)
   assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 2000), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   test_close(&err[1]);
-  assert_int_equal(drive(pl, &ready, 1), 1);
+  assert_int_equal(pu_drive(pl, &ready, PU_FLAG_CANCEL), 1);
   pu_expect_status(pl, 0, -1, SIGTERM, CUPRUM_STOP_CANCEL);
   cuprum_pipeline_free(pl);
   /* End of file once the grandchild is gone (a bound, not a timing). */
@@ -722,7 +702,7 @@ static void test_line_max(void **state)
                    CUPRUM_ESTATE);
   assert_int_equal(cuprum_pipeline_line_partial(pl), 0);
   assert_int_equal(cuprum_pipeline_run(pl), CUPRUM_ESTATE);
-  assert_int_equal(drive(pl, NULL, 0), 1);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_CANCEL), 1);
   pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
   cuprum_pipeline_free(pl);
   assert_int_equal(test_counter.live, 0);
