@@ -13,6 +13,8 @@ suite runs once per stream backend, so every test here runs under both.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 import typing as typ
@@ -365,6 +367,79 @@ def test_an_error_raised_while_closing_the_source_propagates(kind: str) -> None:
             target.run_sync(stdin=stdin, timeout=0.2, context=QUICK)
         else:
             asyncio.run(target.run(stdin=stdin, timeout=0.2, context=QUICK))
+
+
+def test_a_close_error_survives_the_child_being_reaped_first() -> None:
+    """The run is not done before what closing an async source raised has
+    reached it. A hook on the ``stdin_error`` event of the stop (which has
+    just cancelled the source's task) kills the child and waits for it to
+    die, so the loop's next turn runs the task's end and the reaping of the
+    child together, the reaping last: a run seen done there would return
+    ``TimeoutExpired`` and lose the error."""
+
+    class CloseFailed(Exception):
+        pass
+
+    async def agen() -> cabc.AsyncIterator[bytes]:
+        try:
+            while True:
+                yield CHUNK
+        finally:
+            raise CloseFailed
+
+    pids: list[int] = []
+
+    def on_event(ev: ExecEvent) -> None:
+        if ev.phase == "start":
+            assert ev.pid is not None
+            pids.append(ev.pid)
+        elif ev.phase == "stdin_error":
+            os.kill(pids[0], signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while alive(pids[0]) and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+    async def main() -> None:
+        with observe(on_event):
+            await cmd("sleep", "30").run(stdin=StdinInput(chunks=agen()), timeout=0.2, context=QUICK)
+
+    with pytest.raises(CloseFailed):
+        asyncio.run(main())
+    assert len(pids) == 1
+    assert not alive(pids[0])
+
+
+def test_a_source_error_raised_while_the_consumer_is_busy_reaches_it() -> None:
+    """An async source that fails while the stream's consumer is in the
+    body of its loop: the error is raised at the consumer's next step, not
+    lost (the child would then wait for the rest of its stdin for ever)."""
+
+    class Broken(Exception):
+        pass
+
+    failed = False
+
+    async def agen() -> cabc.AsyncIterator[bytes]:
+        nonlocal failed
+        yield b"one\n"
+        failed = True
+        raise Broken
+
+    async def main() -> list[str]:
+        phases: list[str] = []
+        async with cmd("cat").stream(stdin=StdinInput(chunks=agen()), context=QUICK) as events:
+            async for ev in events:
+                phases.append(ev.phase)
+                # Stay in the body until the source has failed and its
+                # end been handled (a turn or two of the loop).
+                while not failed:
+                    await asyncio.sleep(0)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+        return phases
+
+    with pytest.raises(Broken):
+        asyncio.run(asyncio.wait_for(main(), 20))
 
 
 # -- a sync stream closed from another thread ------------------------------------

@@ -230,12 +230,26 @@ class LoopDriver:
     backpressure: unwatched pipes fill and their writers block.
     """
 
-    __slots__ = ("done", "loop", "paused", "readers", "run", "timer", "timer_when", "writers")
+    __slots__ = (
+        "done",
+        "error",
+        "loop",
+        "paused",
+        "readers",
+        "run",
+        "timer",
+        "timer_when",
+        "writers",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, run: Run) -> None:
         self.loop = loop
         self.run = run
         self.done: asyncio.Future[None] = loop.create_future()
+        #: What a callback raised, until a :meth:`drive` raises it: kept
+        #: here, not in :attr:`done`, so that it also reaches a drive that
+        #: starts after it was raised (a stream's consumer was busy).
+        self.error: BaseException | None = None
         self.readers: dict[int, cabc.Callable[[], None]] = {}
         self.paused: set[int] = set()
         self.writers: set[int] = set()
@@ -311,9 +325,11 @@ class LoopDriver:
         self.settle()
 
     def fail(self, exc: BaseException) -> None:
-        """Hand ``exc`` to the awaiting task."""
-        if not self.done.done():
-            self.done.set_exception(exc)
+        """Keep ``exc`` (the first one) for the awaiting or the next
+        :meth:`drive` to raise, and wake it."""
+        if self.error is None:
+            self.error = exc
+        self.wake()
 
     def wake(self) -> None:
         """Let the awaiting :meth:`drive` return."""
@@ -345,18 +361,23 @@ class LoopDriver:
         if self.done.done():
             # A fresh future for another drive (after an abort, or a wake).
             self.done = self.loop.create_future()
-        self.settle()
-        await self.done
+        if self.error is None:
+            self.settle()
+            await self.done
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
 
     async def abandon(self) -> None:
         """Stop an abandoned run (:meth:`Run.abort`, the one stop sequence)
         and drive it until every child is reaped and its stdin source
         closed; never-awaited hook awaitables are closed. The first error
-        raised meanwhile (closing the caller's stdin source) is raised
+        raised meanwhile (closing the caller's stdin source), or one a
+        callback raised before and no drive has raised yet, is raised
         then."""
         self.cancel_timer()
         run = self.run
-        error: Exception | None = None
+        error: BaseException | None = None
         try:
             try:
                 run.abort()
@@ -371,6 +392,7 @@ class LoopDriver:
             self.cancel_timer()
             run.kill_now()
             close_awaitables(run.pending)
+        error, self.error = error or self.error, None
         if error is not None:
             raise error
 

@@ -204,6 +204,7 @@ class AsyncChunkFeed(ChunkFeed):
         "asource",
         "closed",
         "closing",
+        "finished",
         "loop",
         "pumping",
         "resume",
@@ -238,6 +239,10 @@ class AsyncChunkFeed(ChunkFeed):
         self.pumping = False
         #: The task is awaiting ``aclose``: a cancellation would cut it short.
         self.closing = False
+        #: The task's done callback has run. The task is done a moment
+        #: before (its callbacks are scheduled, not called, when it ends):
+        #: until then what it raised has not reached the run.
+        self.finished = False
 
     @property
     def empty(self) -> bool:
@@ -246,8 +251,10 @@ class AsyncChunkFeed(ChunkFeed):
 
     @property
     def busy(self) -> bool:
-        """True until the task (which closes the source) has ended."""
-        return self.task is not None and not self.task.done()
+        """True until the task (which closes the source) has ended and its
+        end has been handled: a run seen done in between would lose what
+        closing the source raised."""
+        return self.task is not None and not self.finished
 
     def write(self) -> int:
         """Start the task; ``WAIT`` while it runs, then ``DONE`` (or raise)."""
@@ -266,6 +273,7 @@ class AsyncChunkFeed(ChunkFeed):
         """The task has ended: resume the run, or, when the feed was closed
         meanwhile, raise what the task raised (closing the source failed,
         or the source raised on being cancelled): the run raises it."""
+        self.finished = True
         if self.closed:
             if not task.cancelled():
                 exc = task.exception()

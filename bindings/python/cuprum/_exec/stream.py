@@ -417,11 +417,11 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
                     await session.aclose()
                     raise
             session.current = None
-        elif run.done:
+        elif run.done and driver.error is None:
             break
         else:
             try:
-                await driver.drive()
+                await driver.drive()  # raises what a callback raised
             except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError):
                     session.state = _CLOSED  # left early, like a cancelled body
