@@ -297,39 +297,22 @@ static void test_consume_callback_stop(void **state)
   }
 }
 
-static volatile sig_atomic_t alarms;
-static void on_alarm(int sig)
-{
-  (void)sig;
-  alarms++;
-}
-
 static void test_consume_eintr(void **state)
 {
-  struct sigaction sa;
-  struct sigaction old;
-  struct itimerval tick = {{0, 2000}, {0, 2000}};
-  struct itimerval stop = {{0, 0}, {0, 0}};
   const char *args[] = {"trickle", "100", "1", NULL};
   cuprum_capture cap;
   struct source src;
 
   (void)state;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_alarm;
-  sigemptyset(&sa.sa_mask);
-  assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
   src = source_start(args);
-  alarms = 0;
-  assert_int_equal(setitimer(ITIMER_REAL, &tick, NULL), 0);
+  test_storm_start(2000);
   assert_int_equal(cuprum_consume(src.fd, NULL, &cap), 0);
-  assert_int_equal(setitimer(ITIMER_REAL, &stop, NULL), 0);
-  assert_true(alarms > 10);
+  test_storm_stop();
+  assert_true(test_storm_ticks > 10);
   assert_int_equal(cap.len, 100 * 4096);
   assert_true(test_pattern_check(cap.data, 0, cap.len));
   cuprum_capture_release(&cap);
   source_end(&src, 0);
-  assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
 }
 
 static void test_consume_eagain(void **state)

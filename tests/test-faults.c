@@ -259,14 +259,6 @@ static void test_pump_write_error(void **state)
   }
 }
 
-static volatile sig_atomic_t ticks;
-
-static void on_alarm(int sig)
-{
-  (void)sig;
-  ticks++;
-}
-
 /* 8 MiB written to a non-blocking pipe that a child drains: the writes
  * wait for room with poll(), while SIGALRM (no SA_RESTART) interrupts the
  * waits every 200 microseconds.  Every byte arrives, in order.  Under
@@ -276,11 +268,8 @@ static void test_write_all_nonblocking_eintr(void **state)
 {
   const int slow = test_emulator() != NULL;
   const size_t n = (slow ? 1u : 8u) * 1024 * 1024;
-  const suseconds_t us = slow ? 5000 : 200;
+  const long us = slow ? 5000 : 200;
   char *buf = malloc(n);
-  struct sigaction sa, old;
-  struct itimerval tick = {{0, us}, {0, us}};
-  struct itimerval stop = {{0, 0}, {0, 0}};
   uint64_t len = 0, check = 0;
   size_t written = 0;
   pid_t pid;
@@ -305,22 +294,9 @@ static void test_write_all_nonblocking_eintr(void **state)
   test_sum_start(p[0], &pid, &out_fd);
   test_close(&p[0]);
   assert_int_equal(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_alarm;
-  sigemptyset(&sa.sa_mask);
-  assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
-  ticks = 0;
-  assert_int_equal(setitimer(ITIMER_REAL, &tick, NULL), 0);
+  test_storm_start(us);
   rc = cuprum_write_all(p[1], buf, n, &written);
-  assert_int_equal(setitimer(ITIMER_REAL, &stop, NULL), 0);
-  if (slow) {
-    /* valgrind delivers a signal it queued late: let it reach on_alarm
-     * before the default action (termination) is back. */
-    struct timespec rest = {0, 50 * 1000 * 1000};
-    while (nanosleep(&rest, &rest) != 0 && errno == EINTR)
-      ;
-  }
-  assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+  test_storm_stop();
   assert_int_equal(rc, 0);
   assert_int_equal(written, n);
   assert_int_equal(fcntl(p[1], F_GETFL) & O_NONBLOCK, O_NONBLOCK);

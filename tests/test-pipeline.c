@@ -542,19 +542,11 @@ static void test_emfile(void **state)
   assert_int_equal(test_wait(pid), 0);
 }
 
-static void on_alarm(int sig)
-{
-  (void)sig;
-}
-
 /* A timer signal every millisecond, without SA_RESTART, while a pipeline runs:
  * every interrupted call is retried. */
 static void test_eintr_storm(void **state)
 {
-  struct sigaction sa;
-  struct sigaction old;
-  struct itimerval it = {{0, 1000}, {0, 1000}};
-  struct itimerval off = {{0, 0}, {0, 0}};
+  long tick = 1000;
   size_t size = 2 * (size_t)MiB;
   char *in = pattern(size);
   cuprum_pipeline *pl = pu_pipeline();
@@ -565,7 +557,7 @@ static void test_eintr_storm(void **state)
    * a 1 ms storm would interrupt every call before it starts; qemu-user
    * gets the same slower storm. */
   if (test_emulator() != NULL)
-    it.it_interval.tv_usec = it.it_value.tv_usec = 20000;
+    tick = 20000;
 #if defined(__i386__)
   /* qemu-i386 (seen with Debian's qemu-user 7.2) dies silently, status
    * 255, under a timer-signal storm, whatever the program does; arm64
@@ -578,19 +570,14 @@ static void test_eintr_storm(void **state)
     return;
   }
 #endif
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_alarm;
-  sigemptyset(&sa.sa_mask);
-  assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
-  assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+  test_storm_start(tick);
   pu_add(pl, pu_cmd("cat"));
   pu_add(pl, pu_cmd("cat"));
   assert_int_equal(cuprum_pipeline_set_input(pl, in, size), 0);
   assert_int_equal(
       cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
   assert_int_equal(cuprum_pipeline_run(pl), 0);
-  assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
-  assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+  test_storm_stop();
   pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
   assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out), 0);

@@ -237,40 +237,21 @@ static void test_pump_keeps_callers_sigpipe(void **state)
   (void)p;
 }
 
-static volatile sig_atomic_t alarms;
-static void on_alarm(int sig)
-{
-  (void)sig;
-  alarms++;
-}
-
 /* A blocking pump interrupted by a signal without SA_RESTART, many times
  * over, still delivers every byte. */
 static void eintr_case(unsigned flags)
 {
-  struct sigaction sa;
-  struct sigaction old;
-  struct itimerval tick = {{0, 2000}, {0, 2000}};
-  struct itimerval stop = {{0, 0}, {0, 0}};
   const char *args[] = {"trickle", "200", "1", NULL};
   struct route r;
   cuprum_pump_stats st;
 
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_alarm;
-  sa.sa_flags = 0; /* no SA_RESTART */
-  sigemptyset(&sa.sa_mask);
-  assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
-
   route_start(&r, args);
-  alarms = 0;
-  assert_int_equal(setitimer(ITIMER_REAL, &tick, NULL), 0);
+  test_storm_start(2000);
   assert_int_equal(cuprum_pump(r.in, r.out, 512, flags, &st), 0);
-  assert_int_equal(setitimer(ITIMER_REAL, &stop, NULL), 0);
-  assert_true(alarms > 10);
+  test_storm_stop();
+  assert_true(test_storm_ticks > 10);
   assert_int_equal(st.delivered, 200 * 4096);
   route_finish(&r, 200 * 4096);
-  assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
 }
 
 static void test_pump_eintr_splice(void **state)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -297,4 +298,40 @@ void test_piece(struct test_pieces *p, const char *data, size_t len,
   p->check = test_checksum(p->check, data, len);
   p->pieces++;
   p->lines += !partial;
+}
+
+volatile sig_atomic_t test_storm_ticks;
+
+static void storm_tick(int sig)
+{
+  (void)sig;
+  test_storm_ticks++;
+}
+
+void test_storm_start(long usec)
+{
+  struct sigaction sa;
+  struct itimerval it;
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = storm_tick; /* no SA_RESTART */
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+  test_storm_ticks = 0;
+  it.it_interval.tv_sec = it.it_value.tv_sec = usec / 1000000;
+  it.it_interval.tv_usec = it.it_value.tv_usec = usec % 1000000;
+  assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+}
+
+void test_storm_stop(void)
+{
+  struct itimerval off;
+  struct sigaction sa;
+
+  memset(&off, 0, sizeof(off));
+  assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = SIG_IGN;
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
 }

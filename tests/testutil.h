@@ -6,6 +6,7 @@
 #ifndef CUPRUM_TESTUTIL_H
 #define CUPRUM_TESTUTIL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -126,6 +127,19 @@ const char *test_emulator(void);
 
 /* 1 under qemu-user (see test_emulator), else 0. */
 int test_under_qemu(void);
+
+/*
+ * A SIGALRM storm: test_storm_start arms a timer that sends SIGALRM every
+ * `usec` microseconds to a handler that counts them in test_storm_ticks,
+ * installed without SA_RESTART, so that every blocking call it hits fails
+ * with EINTR.  test_storm_stop disarms it and leaves SIGALRM ignored for
+ * the rest of the process (children get the default back at exec): valgrind
+ * may deliver a signal it queued after the timer stopped, and the default
+ * action would end the test binary ("Alarm clock").
+ */
+extern volatile sig_atomic_t test_storm_ticks;
+void test_storm_start(long usec);
+void test_storm_stop(void);
 
 /* cmocka setup/teardown pair that fails a test which leaks a descriptor. */
 int test_fd_setup(void **state);
