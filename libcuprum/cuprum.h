@@ -627,11 +627,18 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_new(cuprum_cmd **out,
 CUPRUM_API void cuprum_cmd_free(cuprum_cmd *cmd);
 
 /*
+ * The setters below change a command no pipeline owns yet.  On a command
+ * added to a pipeline (cuprum_pipeline_add), started or not, they return
+ * CUPRUM_ESTATE after checking their arguments and change nothing: the
+ * pipeline reads its commands' streams while it runs.
+ */
+
+/*
  * Environment overlay, applied in call order over the caller's environment
  * (environ) when the pipeline starts: setenv sets name=value, unsetenv
  * removes name, clearenv drops everything set or inherited before it.
  * name and value are copied.  Return 0, CUPRUM_ENULL, -EINVAL (name empty
- * or containing '=') or -ENOMEM.
+ * or containing '='), CUPRUM_ESTATE or -ENOMEM.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_cmd_setenv(cuprum_cmd *cmd, const char *name, const char *value);
@@ -643,16 +650,17 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_clearenv(cuprum_cmd *cmd);
  * Runs the command in `dir` (copied; NULL: the caller's directory).  A
  * directory that cannot be entered makes cuprum_pipeline_start fail with
  * its -errno.  Relative redirection paths are opened first, relative to
- * the caller's directory.  Returns 0, CUPRUM_ENULL (cmd NULL) or -ENOMEM.
+ * the caller's directory.  Returns 0, CUPRUM_ENULL (cmd NULL),
+ * CUPRUM_ESTATE or -ENOMEM.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_chdir(cuprum_cmd *cmd,
                                                    const char *dir);
 
 /*
  * Connects `stream` (CUPRUM_STDIN/STDOUT/STDERR) to `how`.  Returns 0,
- * CUPRUM_ENULL, or -EINVAL for an unknown stream or value, for
+ * CUPRUM_ENULL, -EINVAL for an unknown stream or value, for
  * CUPRUM_STDIO_PIPE on stdin, or CUPRUM_STDIO_STDOUT on another stream than
- * stderr.
+ * stderr, or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_cmd_redirect(cuprum_cmd *cmd, int stream, cuprum_stdio how);
@@ -661,7 +669,7 @@ cuprum_cmd_redirect(cuprum_cmd *cmd, int stream, cuprum_stdio how);
  * Connects `stream` to the caller's descriptor fd, which is lent: it must
  * stay open until cuprum_pipeline_start returns; the child gets its own
  * copy, and the library never closes fd.  Returns 0, CUPRUM_ENULL, -EINVAL
- * (unknown stream) or -EBADF (fd negative).
+ * (unknown stream), -EBADF (fd negative) or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_fd(cuprum_cmd *cmd,
                                                          int stream, int fd);
@@ -671,7 +679,8 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_fd(cuprum_cmd *cmd,
  * stdin read-only (flags 0), for stdout and stderr with flags
  * CUPRUM_PATH_TRUNCATE or CUPRUM_PATH_APPEND.  A path that cannot be opened
  * makes cuprum_pipeline_start fail with its -errno.  Returns 0,
- * CUPRUM_ENULL, -EINVAL (unknown stream), CUPRUM_EFLAGS or -ENOMEM.
+ * CUPRUM_ENULL, -EINVAL (unknown stream), CUPRUM_EFLAGS, CUPRUM_ESTATE or
+ * -ENOMEM.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_path(cuprum_cmd *cmd,
                                                            int stream,
@@ -800,10 +809,11 @@ CUPRUM_API void cuprum_pipeline_free(cuprum_pipeline *pl);
 
 /*
  * Appends `cmd` as the next stage.  On success the pipeline owns cmd (and
- * frees it); on failure the caller still does.  Commands must not be
- * changed once added.  Returns 0, CUPRUM_ENULL, -EBUSY (from inside one of
- * the pipeline's callbacks, see cuprum_output_fn), CUPRUM_ESTATE (already
- * started, or cmd already added to a pipeline) or -ENOMEM.
+ * frees it); on failure the caller still does.  The command's setters
+ * refuse it from then on (CUPRUM_ESTATE).  Returns 0, CUPRUM_ENULL, -EBUSY
+ * (from inside one of the pipeline's callbacks, see cuprum_output_fn),
+ * CUPRUM_ESTATE (already started, or cmd already added to a pipeline) or
+ * -ENOMEM.
  *
  * The setters below return -EBUSY in the same case, checked after their
  * arguments and before CUPRUM_ESTATE.
