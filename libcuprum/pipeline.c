@@ -101,9 +101,9 @@ struct cuprum_pipeline {
   char *scratch;
   /* 1 while an on_line callback is handed a piece of a longer line. */
   int line_partial;
-  /* How many of the pipeline's callbacks are running (nested through
-   * another pipeline's); while any is, the calls that drive or change the
-   * pipeline return -EBUSY. */
+  /* Non-zero while one of the pipeline's callbacks runs (never more than
+   * one: a callback cannot step its pipeline); the calls that drive or
+   * change the pipeline then return -EBUSY. */
   int in_callback;
   /* cuprum_pipeline_free was called from a callback: the step that ran it
    * ends the run and releases the pipeline once the callback returned. */
