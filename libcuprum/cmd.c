@@ -112,6 +112,8 @@ int cuprum_cmd_setenv(cuprum_cmd *cmd, const char *name, const char *value)
     return CUPRUM_ENULL;
   if (!name_ok(name))
     return -EINVAL;
+  if (cmd->owned)
+    return CUPRUM_ESTATE;
   nl = strlen(name);
   vl = strlen(value);
   e = cuprum__malloc(nl + vl + 2);
@@ -131,6 +133,8 @@ int cuprum_cmd_unsetenv(cuprum_cmd *cmd, const char *name)
     return CUPRUM_ENULL;
   if (!name_ok(name))
     return -EINVAL;
+  if (cmd->owned)
+    return CUPRUM_ESTATE;
   e = cuprum__strdup(name);
   if (e == NULL)
     return -ENOMEM;
@@ -141,6 +145,8 @@ int cuprum_cmd_clearenv(cuprum_cmd *cmd)
 {
   if (cmd == NULL)
     return CUPRUM_ENULL;
+  if (cmd->owned)
+    return CUPRUM_ESTATE;
   return push_env(cmd, NULL, 0, 0);
 }
 
@@ -150,6 +156,8 @@ int cuprum_cmd_chdir(cuprum_cmd *cmd, const char *dir)
 
   if (cmd == NULL)
     return CUPRUM_ENULL;
+  if (cmd->owned)
+    return CUPRUM_ESTATE;
   if (dir != NULL && (d = cuprum__strdup(dir)) == NULL)
     return -ENOMEM;
   cuprum__free(cmd->dir);
@@ -196,6 +204,8 @@ int cuprum_cmd_redirect(cuprum_cmd *cmd, int stream, cuprum_stdio how)
   default:
     return -EINVAL;
   }
+  if (cmd->owned)
+    return CUPRUM_ESTATE;
   set_redir(cmd, stream, (int)how, -1, NULL, 0);
   return 0;
 }
@@ -208,6 +218,8 @@ int cuprum_cmd_redirect_fd(cuprum_cmd *cmd, int stream, int fd)
     return -EINVAL;
   if (fd < 0)
     return -EBADF;
+  if (cmd->owned)
+    return CUPRUM_ESTATE;
   set_redir(cmd, stream, CUPRUM__STDIO_FD, fd, NULL, 0);
   return 0;
 }
@@ -225,6 +237,8 @@ int cuprum_cmd_redirect_path(cuprum_cmd *cmd, int stream, const char *path,
           ? flags != 0
           : flags != CUPRUM_PATH_TRUNCATE && flags != CUPRUM_PATH_APPEND)
     return CUPRUM_EFLAGS;
+  if (cmd->owned)
+    return CUPRUM_ESTATE;
   p = cuprum__strdup(path);
   if (p == NULL)
     return -ENOMEM;

@@ -25,6 +25,10 @@
  *  - Handles are opaque; *_new() makes one, *_free() releases it, and
  *    *_free(NULL) does nothing.  A handle may be used by one thread at a
  *    time.
+ *  - A callback runs in the middle of the call that invoked it: calling
+ *    back into the same handle is allowed only as far as that handle's
+ *    comments say.  A pipeline refuses, with -EBUSY, every call from its
+ *    own callbacks that would drive or change it (cuprum_output_fn).
  */
 #ifndef CUPRUM_H
 #define CUPRUM_H
@@ -76,7 +80,9 @@ enum cuprum_error {
   /* A callback asked to stop with a positive value (see the callbacks). */
   CUPRUM_ESTOPPED = -20004,
   /* The handle is in the wrong state for the call (e.g. a pipeline with
-   * no stages started, changed after it started, or read before done). */
+   * no stages started, changed after it started, or read before done).
+   * A call from inside the pipeline's own callback that would drive or
+   * change it is -EBUSY instead (see cuprum_output_fn). */
   CUPRUM_ESTATE = -20005,
 };
 
@@ -621,11 +627,18 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_new(cuprum_cmd **out,
 CUPRUM_API void cuprum_cmd_free(cuprum_cmd *cmd);
 
 /*
+ * The setters below change a command no pipeline owns yet.  On a command
+ * added to a pipeline (cuprum_pipeline_add), started or not, they return
+ * CUPRUM_ESTATE after checking their arguments and change nothing: the
+ * pipeline reads its commands' streams while it runs.
+ */
+
+/*
  * Environment overlay, applied in call order over the caller's environment
  * (environ) when the pipeline starts: setenv sets name=value, unsetenv
  * removes name, clearenv drops everything set or inherited before it.
  * name and value are copied.  Return 0, CUPRUM_ENULL, -EINVAL (name empty
- * or containing '=') or -ENOMEM.
+ * or containing '='), CUPRUM_ESTATE or -ENOMEM.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_cmd_setenv(cuprum_cmd *cmd, const char *name, const char *value);
@@ -637,16 +650,17 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_clearenv(cuprum_cmd *cmd);
  * Runs the command in `dir` (copied; NULL: the caller's directory).  A
  * directory that cannot be entered makes cuprum_pipeline_start fail with
  * its -errno.  Relative redirection paths are opened first, relative to
- * the caller's directory.  Returns 0, CUPRUM_ENULL (cmd NULL) or -ENOMEM.
+ * the caller's directory.  Returns 0, CUPRUM_ENULL (cmd NULL),
+ * CUPRUM_ESTATE or -ENOMEM.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_chdir(cuprum_cmd *cmd,
                                                    const char *dir);
 
 /*
  * Connects `stream` (CUPRUM_STDIN/STDOUT/STDERR) to `how`.  Returns 0,
- * CUPRUM_ENULL, or -EINVAL for an unknown stream or value, for
+ * CUPRUM_ENULL, -EINVAL for an unknown stream or value, for
  * CUPRUM_STDIO_PIPE on stdin, or CUPRUM_STDIO_STDOUT on another stream than
- * stderr.
+ * stderr, or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_cmd_redirect(cuprum_cmd *cmd, int stream, cuprum_stdio how);
@@ -655,7 +669,7 @@ cuprum_cmd_redirect(cuprum_cmd *cmd, int stream, cuprum_stdio how);
  * Connects `stream` to the caller's descriptor fd, which is lent: it must
  * stay open until cuprum_pipeline_start returns; the child gets its own
  * copy, and the library never closes fd.  Returns 0, CUPRUM_ENULL, -EINVAL
- * (unknown stream) or -EBADF (fd negative).
+ * (unknown stream), -EBADF (fd negative) or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_fd(cuprum_cmd *cmd,
                                                          int stream, int fd);
@@ -665,7 +679,8 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_fd(cuprum_cmd *cmd,
  * stdin read-only (flags 0), for stdout and stderr with flags
  * CUPRUM_PATH_TRUNCATE or CUPRUM_PATH_APPEND.  A path that cannot be opened
  * makes cuprum_pipeline_start fail with its -errno.  Returns 0,
- * CUPRUM_ENULL, -EINVAL (unknown stream), CUPRUM_EFLAGS or -ENOMEM.
+ * CUPRUM_ENULL, -EINVAL (unknown stream), CUPRUM_EFLAGS, CUPRUM_ESTATE or
+ * -ENOMEM.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_path(cuprum_cmd *cmd,
                                                            int stream,
@@ -748,14 +763,21 @@ typedef enum cuprum_stop {
  * `stream` (CUPRUM_STDOUT or CUPRUM_STDERR) produced `data`, which is valid
  * only during the call.  Return 0 to go on, or a negative code or a
  * positive value to cancel the run (cuprum_pipeline_step then returns that
- * code, or CUPRUM_ESTOPPED for a positive value).  It runs inside
- * cuprum_pipeline_step, so it must not free, step or run its pipeline:
- * to end the run early, return a stop code (every stage is then killed and
- * reaped before the step returns) or call cuprum_pipeline_cancel (the stop
- * sequence starts; keep stepping), and free the pipeline once
- * cuprum_pipeline_step or cuprum_pipeline_run has returned.  Reading the
- * pipeline (cuprum_pipeline_pid, cuprum_pipeline_line_partial, ...) is
- * allowed.
+ * code, or CUPRUM_ESTOPPED for a positive value).
+ *
+ * It runs inside cuprum_pipeline_step, in the middle of the step's work,
+ * so the calls that would drive or change its pipeline are refused there
+ * with -EBUSY and change nothing: cuprum_pipeline_start, _step, _run, _add
+ * and every setter (_set_input, _set_input_fd, _capture, _tee, _on_chunk,
+ * _on_line, _set_line_max, _set_timeout, _set_flags).  Their arguments are
+ * checked first, as anywhere.  The run goes on unharmed after a refused
+ * call.  What keeps working: the readers (cuprum_pipeline_size, _pid,
+ * _status, _done, _failed_stage, _pollfds, _timeout, _line_partial, and
+ * _output, which says CUPRUM_ESTATE until the pipeline is done), and
+ * cuprum_pipeline_cancel, made for this: the stop sequence starts and the
+ * stepping goes on.  To end the run at once, return a stop code: every
+ * stage is killed and reaped before the step returns it.  The callback may
+ * also free its pipeline: see cuprum_pipeline_free.
  */
 typedef int (*cuprum_output_fn)(void *ctx, size_t stage, int stream,
                                 const char *data, size_t len);
@@ -771,18 +793,30 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_new(cuprum_pipeline **out);
  * Releases the pipeline, its commands and captured data.  If it is still
  * running, every stage is first killed (SIGKILL, to the group with
  * CUPRUM_PIPELINE_NEW_PGROUP) and reaped, so nothing is left behind.  NULL
- * does nothing.  Never from inside one of the pipeline's own callbacks:
- * the step that called it would go on with freed memory.  Return a stop
- * code from the callback (or call cuprum_pipeline_cancel there) and free
- * the pipeline after cuprum_pipeline_step or cuprum_pipeline_run returned.
+ * does nothing.
+ *
+ * From inside one of the pipeline's own callbacks the release waits for
+ * the callback to return, since the step that called it still works on
+ * the pipeline: the run then ends as if the callback had returned a stop
+ * code (its own negative code if it returned one, else CUPRUM_ESTOPPED),
+ * nothing more is delivered, every stage is killed and reaped, the
+ * pipeline is released, and cuprum_pipeline_step (or cuprum_pipeline_run)
+ * returns that code.  As after any free, pl is then invalid: the loop
+ * that steps it, and the code after cuprum_pipeline_run, must not touch
+ * it again (nor free it twice).
  */
 CUPRUM_API void cuprum_pipeline_free(cuprum_pipeline *pl);
 
 /*
  * Appends `cmd` as the next stage.  On success the pipeline owns cmd (and
- * frees it); on failure the caller still does.  Commands must not be
- * changed once added.  Returns 0, CUPRUM_ENULL, CUPRUM_ESTATE (already
- * started, or cmd already added to a pipeline) or -ENOMEM.
+ * frees it); on failure the caller still does.  The command's setters
+ * refuse it from then on (CUPRUM_ESTATE).  Returns 0, CUPRUM_ENULL, -EBUSY
+ * (from inside one of the pipeline's callbacks, see cuprum_output_fn),
+ * CUPRUM_ESTATE (already started, or cmd already added to a pipeline) or
+ * -ENOMEM.
+ *
+ * The setters below return -EBUSY in the same case, checked after their
+ * arguments and before CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_add(cuprum_pipeline *pl,
                                                       cuprum_cmd *cmd);
@@ -795,7 +829,8 @@ CUPRUM_API size_t cuprum_pipeline_size(const cuprum_pipeline *pl);
  * stdin is closed after the last byte.  The buffer is lent: it must stay
  * valid and unchanged until the pipeline is done.  If the first stage
  * closes its stdin early, the rest is dropped (not an error).  Returns 0,
- * CUPRUM_ENULL (pl NULL, or data NULL with len > 0) or CUPRUM_ESTATE.
+ * CUPRUM_ENULL (pl NULL, or data NULL with len > 0), -EBUSY or
+ * CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_pipeline_set_input(cuprum_pipeline *pl, const void *data, size_t len);
@@ -803,8 +838,8 @@ cuprum_pipeline_set_input(cuprum_pipeline *pl, const void *data, size_t len);
 /*
  * Gives the first stage `fd` as its stdin, directly (no copy through the
  * library).  fd is lent: it must stay open until cuprum_pipeline_start
- * returns; the library never closes it.  Returns 0, CUPRUM_ENULL, -EBADF
- * or CUPRUM_ESTATE.  Setting an input and an explicit stdin on the first
+ * returns; the library never closes it.  Returns 0, CUPRUM_ENULL, -EBADF,
+ * -EBUSY or CUPRUM_ESTATE.  Setting an input and an explicit stdin on the first
  * command makes cuprum_pipeline_start fail with -EINVAL.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
@@ -816,7 +851,7 @@ cuprum_pipeline_set_input_fd(cuprum_pipeline *pl, int fd);
  * at most `limit` bytes per stage (the first ones; the rest is read and
  * dropped, and cuprum_capture.total shows how much there was).  Use
  * CUPRUM_CAPTURE_UNLIMITED for no limit, 0 to stop capturing.  Returns 0,
- * CUPRUM_ENULL, -EINVAL (bad stream) or CUPRUM_ESTATE.
+ * CUPRUM_ENULL, -EINVAL (bad stream), -EBUSY or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit);
@@ -827,8 +862,8 @@ cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit);
  * lent and must stay open until the pipeline is done; -1 turns the tee
  * off.  A failed tee write (EPIPE included) stops that tee, never the run;
  * its code is kept in cuprum_capture.tee_error.  Returns 0, CUPRUM_ENULL,
- * -EINVAL (bad stream, or fd below -1; the setting is then unchanged) or
- * CUPRUM_ESTATE.
+ * -EINVAL (bad stream, or fd below -1; the setting is then unchanged),
+ * -EBUSY or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_tee(cuprum_pipeline *pl,
                                                       int stream, int fd);
@@ -837,8 +872,9 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_tee(cuprum_pipeline *pl,
  * Calls fn with every chunk of `stream` as it is read (on_chunk) or with
  * every line of it, split as cuprum_lines_new does, per stage (on_line;
  * the line is passed without its ending).  NULL turns the callback off.
- * The callbacks run inside cuprum_pipeline_step, in the caller's thread.
- * Returns 0, CUPRUM_ENULL, -EINVAL or CUPRUM_ESTATE.
+ * The callbacks run inside cuprum_pipeline_step, in the caller's thread;
+ * what they may call is told at cuprum_output_fn.  Returns 0,
+ * CUPRUM_ENULL, -EINVAL, -EBUSY or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_on_chunk(cuprum_pipeline *pl,
                                                            int stream,
@@ -855,8 +891,8 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_on_line(cuprum_pipeline *pl,
  * unfinished line held, a longer line delivered in pieces, every byte of
  * it, in order (CUPRUM_LINE_UNLIMITED, the default: whole lines).  Inside
  * the callback, cuprum_pipeline_line_partial says whether more of the line
- * follows.  Returns 0, CUPRUM_ENULL, -EINVAL (bad stream, or max 0) or
- * CUPRUM_ESTATE.
+ * follows.  Returns 0, CUPRUM_ENULL, -EINVAL (bad stream, or max 0),
+ * -EBUSY or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_pipeline_set_line_max(cuprum_pipeline *pl, int stream, size_t max);
@@ -872,20 +908,22 @@ CUPRUM_API int cuprum_pipeline_line_partial(const cuprum_pipeline *pl);
  * Stops the run `timeout_ms` milliseconds after it starts (negative: never,
  * the default): every stage still running gets SIGTERM, and SIGKILL
  * `grace_ms` later (0: at once) if it has not ended by then.  Returns 0,
- * CUPRUM_ENULL, -EINVAL (grace_ms negative) or CUPRUM_ESTATE.
+ * CUPRUM_ENULL, -EINVAL (grace_ms negative), -EBUSY or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_pipeline_set_timeout(cuprum_pipeline *pl, int64_t timeout_ms,
                             int64_t grace_ms);
 
 /* Sets CUPRUM_PIPELINE_* flags (replacing the previous ones).  Returns 0,
- * CUPRUM_ENULL, CUPRUM_EFLAGS or CUPRUM_ESTATE. */
+ * CUPRUM_ENULL, CUPRUM_EFLAGS, -EBUSY or CUPRUM_ESTATE. */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_set_flags(cuprum_pipeline *pl,
                                                             unsigned flags);
 
 /*
  * Starts every stage and returns without waiting.  Returns 0, CUPRUM_ENULL,
- * CUPRUM_ESTATE (no stages, or already started), -EINVAL (conflicting
+ * -EBUSY (from inside one of the pipeline's callbacks, see
+ * cuprum_output_fn), CUPRUM_ESTATE (no stages, or already started),
+ * -EINVAL (conflicting
  * stdin), -ENOMEM, -EMFILE/-ENFILE, or the -errno of a stage that could
  * not be started (-ENOENT, -EACCES, -ENOTDIR, ...; see
  * cuprum_pipeline_failed_stage).  On failure nothing is left running or
@@ -919,15 +957,21 @@ CUPRUM_API int cuprum_pipeline_timeout(const cuprum_pipeline *pl);
  * every output read to its end), 0 when it should be called again, or a
  * negative code (-ENOMEM, a read error, a callback's code); after an error
  * the run is cancelled: every stage is killed and reaped before the call
- * returns, and the pipeline is done.  CUPRUM_ESTATE when not started.
+ * returns, and the pipeline is done.  CUPRUM_ESTATE when not started;
+ * -EBUSY, changing nothing, from inside one of the pipeline's own
+ * callbacks (the step that runs the callback is not over: see
+ * cuprum_output_fn).  When a callback freed the pipeline, the step
+ * returns the stop code and the pipeline is gone (cuprum_pipeline_free).
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_step(cuprum_pipeline *pl);
 
 /*
  * Asks the stages still running to stop: SIGTERM now, SIGKILL after the
  * grace; keep stepping until done.  Returns 0, CUPRUM_ENULL or
- * CUPRUM_ESTATE (not started).  Cancelling a finished pipeline does
- * nothing.
+ * CUPRUM_ESTATE (not started).  Cancelling a finished (or cancelled)
+ * pipeline does nothing.  Also from inside the pipeline's own callbacks,
+ * where it is the way to stop the run and still get the bytes already
+ * on their way.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_cancel(cuprum_pipeline *pl);
 
@@ -938,7 +982,9 @@ CUPRUM_API int cuprum_pipeline_done(const cuprum_pipeline *pl);
  * Starts the pipeline and steps it, waiting with poll(2), until it is done.
  * Returns 0 when every stage ran and was reaped, whatever their exit
  * statuses (read them with cuprum_pipeline_status), or a negative code as
- * cuprum_pipeline_start and cuprum_pipeline_step return them.
+ * cuprum_pipeline_start and cuprum_pipeline_step return them: -EBUSY from
+ * inside one of the pipeline's own callbacks, and a callback's stop code
+ * after the callback freed the pipeline (which is then gone).
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_run(cuprum_pipeline *pl);
 

@@ -101,6 +101,13 @@ struct cuprum_pipeline {
   char *scratch;
   /* 1 while an on_line callback is handed a piece of a longer line. */
   int line_partial;
+  /* Non-zero while one of the pipeline's callbacks runs (never more than
+   * one: a callback cannot step its pipeline); the calls that drive or
+   * change the pipeline then return -EBUSY. */
+  int in_callback;
+  /* cuprum_pipeline_free was called from a callback: the step that ran it
+   * ends the run and releases the pipeline once the callback returned. */
+  int free_pending;
 };
 
 static int64_t now_ms(void)
@@ -248,10 +255,8 @@ static void close_io(cuprum_pipeline *pl)
   pl->scratch = NULL;
 }
 
-void cuprum_pipeline_free(cuprum_pipeline *pl)
+static void release(cuprum_pipeline *pl)
 {
-  if (pl == NULL)
-    return;
   if (pl->state == ST_RUNNING)
     kill_and_reap(pl, CUPRUM_STOP_CANCEL);
   close_io(pl);
@@ -265,12 +270,27 @@ void cuprum_pipeline_free(cuprum_pipeline *pl)
   cuprum__free(pl);
 }
 
+void cuprum_pipeline_free(cuprum_pipeline *pl)
+{
+  if (pl == NULL)
+    return;
+  /* The step running the callback still uses the pipeline: it ends the
+   * run as for a stop code and releases it before it returns. */
+  if (pl->in_callback > 0) {
+    pl->free_pending = 1;
+    return;
+  }
+  release(pl);
+}
+
 int cuprum_pipeline_add(cuprum_pipeline *pl, cuprum_cmd *cmd)
 {
   struct stage *s;
 
   if (pl == NULL || cmd == NULL)
     return CUPRUM_ENULL;
+  if (pl->in_callback > 0)
+    return -EBUSY;
   if (pl->state != ST_NEW || cmd->owned)
     return CUPRUM_ESTATE;
   if (pl->n == pl->cap) {
@@ -306,6 +326,8 @@ int cuprum_pipeline_set_input(cuprum_pipeline *pl, const void *data, size_t len)
 {
   if (pl == NULL || (data == NULL && len > 0))
     return CUPRUM_ENULL;
+  if (pl->in_callback > 0)
+    return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
   pl->in_data = data;
@@ -321,6 +343,8 @@ int cuprum_pipeline_set_input_fd(cuprum_pipeline *pl, int fd)
     return CUPRUM_ENULL;
   if (fd < 0)
     return -EBADF;
+  if (pl->in_callback > 0)
+    return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
   pl->in_lent_fd = fd;
@@ -338,6 +362,8 @@ static int sink_for(cuprum_pipeline *pl, int stream, int valid,
   k = sink_index(stream);
   if (k < 0 || !valid)
     return -EINVAL;
+  if (pl->in_callback > 0)
+    return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
   *out = &pl->sink[k];
@@ -411,6 +437,8 @@ int cuprum_pipeline_set_timeout(cuprum_pipeline *pl, int64_t timeout_ms,
     return CUPRUM_ENULL;
   if (grace_ms < 0)
     return -EINVAL;
+  if (pl->in_callback > 0)
+    return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
   pl->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
@@ -424,6 +452,8 @@ int cuprum_pipeline_set_flags(cuprum_pipeline *pl, unsigned flags)
     return CUPRUM_ENULL;
   if ((flags & ~(CUPRUM_PIPELINE_FAIL_FAST | CUPRUM_PIPELINE_NEW_PGROUP)) != 0)
     return CUPRUM_EFLAGS;
+  if (pl->in_callback > 0)
+    return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
   pl->flags = flags;
@@ -454,6 +484,21 @@ static int make_pipe(int fds[2])
   return 0;
 }
 
+/* Calls one of the pipeline's callbacks and maps its return to a library
+ * code.  A free from inside it stops the run as a stop code would. */
+static int call_back(cuprum_pipeline *pl, cuprum_output_fn fn, void *ctx,
+                     const struct out *o, const char *data, size_t len)
+{
+  int rc;
+
+  pl->in_callback++;
+  rc = cuprum__callback_code(fn(ctx, o->stage, o->stream, data, len));
+  pl->in_callback--;
+  if (rc == 0 && pl->free_pending)
+    rc = CUPRUM_ESTOPPED;
+  return rc;
+}
+
 static int line_trampoline(void *ctx, const char *line, size_t len)
 {
   struct out *o = ctx;
@@ -461,7 +506,7 @@ static int line_trampoline(void *ctx, const char *line, size_t len)
   int rc;
 
   o->pl->line_partial = cuprum_lines_partial(o->lines);
-  rc = s->line_fn(s->line_ctx, o->stage, o->stream, line, len);
+  rc = call_back(o->pl, s->line_fn, s->line_ctx, o, line, len);
   o->pl->line_partial = 0;
   return rc;
 }
@@ -609,6 +654,8 @@ int cuprum_pipeline_start(cuprum_pipeline *pl)
 
   if (pl == NULL)
     return CUPRUM_ENULL;
+  if (pl->in_callback > 0)
+    return -EBUSY;
   if (pl->state != ST_NEW || pl->n == 0)
     return CUPRUM_ESTATE;
   if ((pl->in_buf_set || pl->in_lent_fd >= 0) &&
@@ -702,8 +749,7 @@ static int deliver(cuprum_pipeline *pl, struct out *o, const char *p, size_t n)
     }
   }
   if (s->chunk_fn != NULL) {
-    rc = cuprum__callback_code(
-        s->chunk_fn(s->chunk_ctx, o->stage, o->stream, p, n));
+    rc = call_back(pl, s->chunk_fn, s->chunk_ctx, o, p, n);
     if (rc < 0)
       return rc;
   }
@@ -873,13 +919,11 @@ static int fail(cuprum_pipeline *pl, int rc)
   return rc;
 }
 
-int cuprum_pipeline_step(cuprum_pipeline *pl)
+static int step(cuprum_pipeline *pl)
 {
   int64_t now;
   int rc;
 
-  if (pl == NULL)
-    return CUPRUM_ENULL;
   if (pl->state == ST_DONE)
     return 1;
   if (pl->state != ST_RUNNING)
@@ -922,6 +966,22 @@ int cuprum_pipeline_step(cuprum_pipeline *pl)
     }
   }
   return 0;
+}
+
+int cuprum_pipeline_step(cuprum_pipeline *pl)
+{
+  int rc;
+
+  if (pl == NULL)
+    return CUPRUM_ENULL;
+  if (pl->in_callback > 0)
+    return -EBUSY;
+  rc = step(pl);
+  /* A callback freed the pipeline: the step failed with its stop code,
+   * so every stage is reaped and the pipeline done. */
+  if (pl->free_pending)
+    release(pl);
+  return rc;
 }
 
 int cuprum_pipeline_pollfds(const cuprum_pipeline *pl, struct pollfd *fds,

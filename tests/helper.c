@@ -7,6 +7,7 @@
  *   trickle COUNT MS   write COUNT 4 KiB blocks of the pattern, MS ms apart
  *   endless            write the pattern until killed or stdout closes
  *   cat                copy stdin to stdout
+ *   ecat               copy stdin to stderr
  *   head SIZE          copy SIZE bytes of stdin to stdout, then exit
  *   sum                read stdin to EOF; print "LENGTH CHECKSUM"
  *   sleep MS           sleep, then exit
@@ -87,7 +88,7 @@ static int emit(uint64_t size, long pause_ms, size_t block)
   return 0;
 }
 
-static int copy(uint64_t limit)
+static int copy(uint64_t limit, int fd)
 {
   static char buf[1 << 16];
   uint64_t done = 0;
@@ -100,7 +101,7 @@ static int copy(uint64_t limit)
       return 3;
     if (n == 0)
       break;
-    if (write_all(1, buf, (size_t)n) < 0)
+    if (write_all(fd, buf, (size_t)n) < 0)
       return 3;
     done += (uint64_t)n;
   }
@@ -213,9 +214,11 @@ int main(int argc, char **argv)
   if (strcmp(mode, "endless") == 0)
     return emit(UINT64_MAX, 0, 1 << 16);
   if (strcmp(mode, "cat") == 0)
-    return copy(UINT64_MAX);
+    return copy(UINT64_MAX, 1);
+  if (strcmp(mode, "ecat") == 0)
+    return copy(UINT64_MAX, 2);
   if (strcmp(mode, "head") == 0 && argc == 3)
-    return copy(a);
+    return copy(a, 1);
   if (strcmp(mode, "sum") == 0)
     return sum();
   if (strcmp(mode, "sleep") == 0 && argc == 3) {

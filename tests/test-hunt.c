@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * test-hunt.c - the process and pipeline API used the way a careless C
- * caller might: setters after the start, a pipeline run twice or with no
- * stages, results asked for out of range, bad environment names, a
- * redirection into a missing directory, byte caps of 0 and 1, a tee to a
- * closed descriptor, a line callback that fails, timeouts and graces of 0
- * and of the largest value, freeing in the middle of a run.  Every test
- * checks that no descriptor and no child is left behind.
+ * caller might: setters after the start (of the pipeline, and of its
+ * commands once added), a pipeline run twice or with no stages, results
+ * asked for out of range, bad environment names, a redirection into a
+ * missing directory, byte caps of 0 and 1, a tee to a closed descriptor, a
+ * line callback that fails, timeouts and graces of 0 and of the largest
+ * value, freeing in the middle of a run.  Every test checks that no
+ * descriptor and no child is left behind.
  */
 #include "config.h"
 
@@ -50,6 +51,8 @@ static void test_setters_after_start(void **state)
     assert_int_equal(
         cuprum_pipeline_on_line(pl, CUPRUM_STDERR, pu_note_line, NULL),
         CUPRUM_ESTATE);
+    assert_int_equal(cuprum_pipeline_set_line_max(pl, CUPRUM_STDOUT, 1),
+                     CUPRUM_ESTATE);
     assert_int_equal(cuprum_pipeline_set_timeout(pl, 0, 0), CUPRUM_ESTATE);
     assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST),
                      CUPRUM_ESTATE);
@@ -63,6 +66,62 @@ static void test_setters_after_start(void **state)
   pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
   assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
   assert_string_equal(out.data, "hi\n");
+  cuprum_pipeline_free(pl);
+}
+
+/* Every setter of a command refuses it with CUPRUM_ESTATE once a pipeline
+ * owns it, after checking its arguments. */
+static void expect_cmd_owned(cuprum_cmd *cmd)
+{
+  assert_int_equal(cuprum_cmd_setenv(cmd, "A", "1"), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_cmd_setenv(cmd, "", "1"), -EINVAL);
+  assert_int_equal(cuprum_cmd_unsetenv(cmd, "A"), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_cmd_unsetenv(cmd, "A=B"), -EINVAL);
+  assert_int_equal(cuprum_cmd_clearenv(cmd), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_cmd_chdir(cmd, "/nonexistent/dir"), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_cmd_chdir(cmd, NULL), CUPRUM_ESTATE);
+  assert_int_equal(
+      cuprum_cmd_redirect(cmd, CUPRUM_STDOUT, CUPRUM_STDIO_INHERIT),
+      CUPRUM_ESTATE);
+  assert_int_equal(cuprum_cmd_redirect(cmd, CUPRUM_STDIN, CUPRUM_STDIO_PIPE),
+                   -EINVAL);
+  assert_int_equal(cuprum_cmd_redirect_fd(cmd, CUPRUM_STDOUT, 1),
+                   CUPRUM_ESTATE);
+  assert_int_equal(cuprum_cmd_redirect_fd(cmd, CUPRUM_STDOUT, -1), -EBADF);
+  assert_int_equal(cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT,
+                                            "/nonexistent/out",
+                                            CUPRUM_PATH_TRUNCATE),
+                   CUPRUM_ESTATE);
+  assert_int_equal(cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, "out", 0),
+                   CUPRUM_EFLAGS);
+}
+
+/* The commands of a pipeline refuse their setters once added: before the
+ * start, while it runs and once it is done.  Changed mid-run, the first
+ * stage's stdout would have made yes | head a failure instead of an early
+ * close. */
+static void test_cmd_setters_once_added(void **state)
+{
+  cuprum_pipeline *pl = pu_pipeline();
+  cuprum_cmd *yes = pu_cmd("endless");
+  cuprum_cmd *head = pu_cmd("head", "10");
+  cuprum_capture out;
+  (void)state;
+
+  pu_add(pl, yes);
+  pu_add(pl, head);
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
+  expect_cmd_owned(yes);
+  expect_cmd_owned(head);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  expect_cmd_owned(yes);
+  expect_cmd_owned(head);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
+  expect_cmd_owned(yes);
+  pu_expect_status(pl, 0, -1, SIGPIPE, CUPRUM_STOP_EARLY_CLOSE);
+  pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
+  assert_int_equal(cuprum_pipeline_output(pl, 1, CUPRUM_STDOUT, 0, &out), 0);
+  assert_int_equal(out.len, 10);
   cuprum_pipeline_free(pl);
 }
 
@@ -969,6 +1028,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       T(test_setters_after_start),
+      T(test_cmd_setters_once_added),
       T(test_no_stages),
       T(test_results_out_of_range),
       T(test_bad_cmd_input),
