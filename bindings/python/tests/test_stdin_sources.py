@@ -343,6 +343,30 @@ def test_async_chunks_error_stops_the_run() -> None:
         asyncio.run((cmd("cat") | cmd("cat")).run(stdin=StdinInput(chunks=_agen(100, 7))))
 
 
+def test_async_chunks_cancelled_inside_the_source_stop_the_run() -> None:
+    """A ``CancelledError`` the source raises itself (an ``await`` in it
+    cancelled by someone else; cuprum did not cancel it) is an error of the
+    source like any other, not the end of its chunks: the run raises it,
+    and reports no ``stdin`` (all written) event, rather than closing the
+    child's stdin early and succeeding with the input cut short."""
+    phases: list[str] = []
+
+    async def source() -> typ.AsyncIterator[bytes]:
+        yield b"one\n"
+        gone = asyncio.get_running_loop().create_future()
+        gone.cancel()
+        await gone
+        yield b"two\n"
+
+    async def main() -> None:
+        with observe(lambda event: phases.append(event.phase)):
+            await cmd("cat").run(stdin=StdinInput(chunks=source()))
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
+    assert "start" in phases and "stdin" not in phases
+
+
 def test_async_chunks_in_run_sync_is_a_type_error() -> None:
     source = _agen(3)
     events: list[ExecEvent] = []

@@ -264,9 +264,10 @@ class AsyncChunkFeed(ChunkFeed):
             return WAIT
         if not task.done():
             return WAIT
-        exc = None if task.cancelled() else task.exception()
-        if exc is not None:
-            raise exc
+        # Raises what the task raised, a CancelledError too: the feed is
+        # not closed, so cuprum did not cancel it (the source raised it, an
+        # await of its own cancelled), and that is no end of the chunks.
+        task.result()
         return DONE
 
     def _ended(self, task: asyncio.Future[typ.Any]) -> None:
