@@ -47,7 +47,8 @@ attributes:
     ``size`` bytes from ``fd`` straight into the capture (0 at EOF,
     ``BlockingIOError`` on EAGAIN, ``OSError`` otherwise, as ``os.read``);
     the execution layer then uses it when the capture is a channel's only
-    sink, saving a bytes object and a copy per chunk.
+    sink and has no ``on_exceeded`` (what that raises could not be told from
+    a read error), saving a bytes object and a copy per chunk.
 
 ``bounded_capture: bool`` (optional; absent means false)
     True when ``Capture`` also takes a cap:

@@ -119,6 +119,17 @@ def _compact(slots: list[RunResult | None]) -> ConcurrentResult[RunResult]:
     return ConcurrentResult(tuple(results), tuple(failures), tuple(indices))
 
 
+def _raise_first(done: list[asyncio.Future[None]]) -> None:
+    """Raise the first error of the ``done`` tasks (in their order), once
+    every one's has been retrieved: asyncio would report the others as
+    never retrieved."""
+    for task in done:
+        if not task.cancelled():
+            task.exception()
+    for task in done:
+        task.result()
+
+
 def _programs(runnable: Runnable) -> tuple[SafeCmd, ...]:
     return runnable.parts if isinstance(runnable, Pipeline) else (runnable,)
 
@@ -193,11 +204,11 @@ async def run_concurrent(
             raise
         return _compact(slots)
     pending: set[asyncio.Future[None]] = set(tasks)
+    order = {task: index for index, task in enumerate(tasks)}
     try:
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()
+            _raise_first(sorted(done, key=order.__getitem__))
             if failed.is_set():
                 break
     finally:

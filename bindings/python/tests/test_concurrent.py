@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import pytest
@@ -15,7 +16,9 @@ from cuprum import (
     ConcurrentResult,
     ForbiddenProgramError,
     PipelineResult,
+    SafeCmd,
     ScopeConfig,
+    before,
     run_concurrent,
     run_concurrent_sync,
     scoped,
@@ -82,6 +85,29 @@ def test_fail_fast_with_limit() -> None:
     )
     assert time.monotonic() - started < 3
     assert result.submission_indices == (0,) and not result.ok
+
+
+@pytest.mark.parametrize("fail_fast", [False, True])
+def test_runs_raising_together_leave_no_error_unretrieved(fail_fast: bool) -> None:
+    """Two runs raise in the same loop turn (a before hook): the first in
+    submission order is raised, and no task's error is left to asyncio's
+    "exception was never retrieved" report (fail_fast retrieved only the
+    one it raised)."""
+    reported: list[dict[str, object]] = []
+
+    def hook(command: SafeCmd) -> None:
+        raise RuntimeError(f"before {command.program}")
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+        config = ConcurrentConfig(fail_fast=fail_fast)
+        with before(hook), pytest.raises(RuntimeError, match="before true"):
+            await run_concurrent(cmd("true"), cmd("false"), config=config)
+        gc.collect()  # the tasks, and a report of an unretrieved error
+
+    asyncio.run(main())
+    gc.collect()
+    assert reported == []
 
 
 # -- pipelines ------------------------------------------------------------

@@ -8,7 +8,7 @@ import textwrap
 import typing as typ
 
 import pytest
-from conftest import PYTHON, child, cmd, measures_rss, run_script
+from conftest import PYTHON, Runner, child, cmd, measures_rss, run_script
 
 from cuprum import (
     CommandResult,
@@ -17,6 +17,7 @@ from cuprum import (
     OutputLimitExceeded,
     PipelineResult,
     RunOutputOptions,
+    StdinInput,
     observe,
 )
 from cuprum._exec.limits import LINE_CUT_MARKER, MIN_LINE_LIMIT, BoundedCapture, LineLimiter
@@ -96,6 +97,27 @@ def test_kill_raises_with_the_partial_result(group: bool) -> None:
     assert exc.result.truncated
     assert isinstance(exc.result, CommandResult)
     assert exc.result.exit_code < 0  # stopped by a signal, not finished
+
+
+def test_an_oserror_closing_the_source_at_a_kill_cap_propagates(run: Runner) -> None:
+    """The cap stops the run from inside the read that passed it, and the
+    stop closes the stdin source: an ``OSError`` raised there propagates
+    like any error closing the source, not taken for a read error of the
+    output pipe (which ends that output quietly: the error was lost and
+    the run raised ``OutputLimitExceeded``)."""
+
+    class CleanupFailed(OSError):
+        pass
+
+    def source() -> typ.Iterator[bytes]:
+        try:
+            while True:
+                yield b"x" * 4096
+        finally:
+            raise CleanupFailed("cleaning up the source failed")
+
+    with pytest.raises(CleanupFailed):
+        run(cmd("cat"), stdin=StdinInput(chunks=source()), output=_cap(1000, "kill"))
 
 
 def test_kill_under_the_cap_is_a_normal_result() -> None:

@@ -9,7 +9,7 @@ import time
 import warnings
 
 import pytest
-from conftest import AsyncPhases, cancel_after, child, cmd
+from conftest import AsyncPhases, Runner, cancel_after, child, cmd
 
 from cuprum import (
     CommandResult,
@@ -101,6 +101,27 @@ def test_async_hook_in_run_sync_is_awaited() -> None:
     with observe(hook):
         child("text", "line\n").run_sync()
     assert hook.seen == ["plan", "start", "stdout", "exit"]
+
+
+def test_every_hook_awaitable_is_awaited_when_one_raises(run: Runner) -> None:
+    """Every awaitable the hooks returned is awaited before the run
+    returns, also when one of them raises: its error is raised once the
+    others have ended. They were left running behind ``await run()``, and
+    cancelled by ``run_sync``'s loop."""
+    finished: list[str] = []
+
+    async def failing(event: ExecEvent) -> None:
+        if event.phase == "exit":
+            raise RuntimeError("awaitable failed")
+
+    async def slow(event: ExecEvent) -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        finished.append(event.phase)
+
+    with observe(failing), observe(slow), pytest.raises(RuntimeError, match="awaitable failed"):
+        run(cmd("true"))
+    assert finished == ["plan", "start", "exit"]
 
 
 def test_hook_error_propagates_and_cleans_up() -> None:

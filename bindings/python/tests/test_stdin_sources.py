@@ -22,7 +22,7 @@ from cuprum import ExecEvent, ExecutionContext, StdinInput, observe
 if typ.TYPE_CHECKING:
     from pathlib import Path
 
-    from cuprum import PipelineResult
+    from cuprum import CommandResult, PipelineResult
 
 #: A child that reports the size and SHA-256 of its stdin.
 DIGEST = cmd(
@@ -341,6 +341,60 @@ def test_async_chunks_single_command() -> None:
 def test_async_chunks_error_stops_the_run() -> None:
     with pytest.raises(RuntimeError, match="failed at 7"):
         asyncio.run((cmd("cat") | cmd("cat")).run(stdin=StdinInput(chunks=_agen(100, 7))))
+
+
+def test_async_chunks_cancelled_inside_the_source_stop_the_run() -> None:
+    """A ``CancelledError`` the source raises itself (an ``await`` in it
+    cancelled by someone else; cuprum did not cancel it) is an error of the
+    source like any other, not the end of its chunks: the run raises it,
+    and reports no ``stdin`` (all written) event, rather than closing the
+    child's stdin early and succeeding with the input cut short."""
+    phases: list[str] = []
+
+    async def source() -> typ.AsyncIterator[bytes]:
+        yield b"one\n"
+        gone = asyncio.get_running_loop().create_future()
+        gone.cancel()
+        await gone
+        yield b"two\n"
+
+    async def main() -> None:
+        with observe(lambda event: phases.append(event.phase)):
+            await cmd("cat").run(stdin=StdinInput(chunks=source()))
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
+    assert "start" in phases and "stdin" not in phases
+
+
+def test_child_exiting_while_an_async_source_awaits_ends_the_run() -> None:
+    """The child exits without reading all its stdin while an async source
+    awaits its next chunk: the run ends as when a write finds the pipe
+    broken (``stdin_error``, then ``exit``; the source cancelled and
+    closed), rather than waiting for a chunk that may never come. The
+    child reads the first chunk, so the source awaits by the time it
+    exits."""
+    phases: list[str] = []
+    closed: list[bool] = []
+
+    async def source() -> typ.AsyncIterator[bytes]:
+        try:
+            yield b"first\n"
+            await asyncio.Event().wait()  # no more chunks, ever
+            yield b"never\n"
+        finally:
+            closed.append(True)
+
+    async def main() -> CommandResult:
+        with observe(lambda event: phases.append(event.phase)):
+            run = cmd("head", "-n", "1").run(stdin=StdinInput(chunks=source()))
+            return await asyncio.wait_for(run, 10)
+
+    result = asyncio.run(main())
+    assert result.exit_code == 0 and result.stdout == "first\n"
+    assert [p for p in phases if p.startswith("stdin")] == ["stdin_error"]
+    assert phases[-1] == "exit"
+    assert closed == [True]
 
 
 def test_async_chunks_in_run_sync_is_a_type_error() -> None:

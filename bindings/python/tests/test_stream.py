@@ -448,6 +448,50 @@ def test_failing_hook_stops_the_run(mode: str) -> None:
     pids.assert_gone()
 
 
+def test_an_error_while_the_async_consumer_awaits_is_raised_soon() -> None:
+    """An error raised on the loop (an async stdin source failing) while
+    the consumer awaits in its loop body and the child writes on: the
+    consumer gets the events queued by then, then the error. Reading on
+    would queue events for ever, so the error was never raised (the
+    consumer awaiting, the loop refilled the queue before each pull)."""
+
+    class Broken(Exception):
+        pass
+
+    failed = False
+    after_failure = 0
+    # The events one read makes at most ("y\n" lines), times a few: the
+    # events already queued, and a read or two before the error is handled.
+    bound = 8 * (64 * 1024 // 2)
+
+    async def source(go: asyncio.Event) -> typ.AsyncIterator[bytes]:
+        nonlocal failed
+        yield b"x"
+        await go.wait()
+        failed = True
+        raise Broken
+
+    async def main() -> None:
+        nonlocal after_failure
+        go = asyncio.Event()
+        stream = cmd("yes").stream(
+            stdin=StdinInput(chunks=source(go)), output=RunOutputOptions(capture=False)
+        )
+        async with stream:
+            async for event in stream:
+                if failed:
+                    after_failure += 1
+                    if after_failure > bound:
+                        return
+                elif event.phase == "stdout":
+                    go.set()  # the source fails with the output flowing
+                await asyncio.sleep(0)
+
+    with pytest.raises(Broken):
+        asyncio.run(main())
+    assert after_failure <= bound, "events kept coming after the error, not raised"
+
+
 def test_failing_after_hook_raises_at_the_end(mode: str) -> None:
     def hook(_cmd: object, _result: object) -> None:
         raise ValueError("after failed")

@@ -91,10 +91,12 @@ class Channel:
         fd = self.fd
         feeds = self.feeds
         read_from = getattr(self.capture, "read_from", None)
-        if len(feeds) == 1 and read_from is not None:
+        if len(feeds) == 1 and read_from is not None and getattr(self.capture, "on_exceeded", None) is None:
             # The capture is the only sink and can read for itself: the bytes
             # go straight from the pipe into its buffer, with no bytes object
-            # or copy per chunk.
+            # or copy per chunk. Not with a cap's callback (a "kill" cap
+            # stops the run from inside the read): what it raises would be
+            # taken for a read error below.
             fill: cabc.Callable[[int, int], int] = read_from
 
             def read_chunk(size: int) -> int:

@@ -45,10 +45,17 @@ def poll_timeout_ms(wakeup: float | None) -> int | None:
 
 
 async def _gather(awaitables: list[typ.Any]) -> None:
+    """Await every one of ``awaitables``, then raise the first error (in
+    their order), if any: one failing leaves none of the others running
+    (or cancelled, under ``asyncio.run``) behind the run's return."""
+
     async def wait(awaitable: typ.Any) -> None:
         await awaitable
 
-    await asyncio.gather(*(wait(a) for a in awaitables))
+    results = await asyncio.gather(*(wait(a) for a in awaitables), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def close_awaitables(awaitables: list[typ.Any]) -> None:

@@ -12,6 +12,7 @@ the time of :meth:`Run.next_wakeup` has come.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -312,6 +313,10 @@ class Run:
             self.stop()
         if self.lifecycle.unreaped == 0 and self.lifecycle.stopping and self.channels:
             self._start_drain()
+        if child.index == 0 and self.stdin is not None and self.stdin.orphaned():
+            # Nobody reads the stdin pipe any more, and the feed awaits its
+            # source: end it as a write to the broken pipe would.
+            self._close_stdin(error=BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)))
         self._maybe_finalise(child.index)
 
     def _maybe_finalise(self, index: int) -> None:

@@ -28,6 +28,7 @@ import asyncio
 import codecs
 import collections.abc as cabc
 import os
+import select
 import types
 import typing as typ
 
@@ -109,6 +110,12 @@ class ChunkFeed:
     def busy(self) -> bool:
         """True while a closed feed is still closing its source: never for
         a sync source, closed at once by :meth:`close`."""
+        return False
+
+    def orphaned(self) -> bool:
+        """True when the pipe has no reader left but the feed will not
+        find out by itself: never here, since the run watches the pipe
+        while there is anything to write (a broken pipe is writable)."""
         return False
 
     def to_bytes(self, chunk: object) -> _Buffer:
@@ -256,6 +263,19 @@ class AsyncChunkFeed(ChunkFeed):
         closing the source raised."""
         return self.task is not None and not self.finished
 
+    def orphaned(self) -> bool:
+        """True when the pipe has no reader left while the task awaits
+        the source's next chunk: nothing watches the pipe then, and the
+        task would find it broken only once a chunk comes (maybe never).
+        A task not yet started is left to start, as a sync feed is left to
+        take its first chunk: it finds the pipe broken at its first write."""
+        task = self.task
+        if task is None or self.waiting or self.closing or task.done():
+            return False
+        probe = select.poll()
+        probe.register(self.fd, select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in probe.poll(0))
+
     def write(self) -> int:
         """Start the task; ``WAIT`` while it runs, then ``DONE`` (or raise)."""
         task = self.task
@@ -264,9 +284,10 @@ class AsyncChunkFeed(ChunkFeed):
             return WAIT
         if not task.done():
             return WAIT
-        exc = None if task.cancelled() else task.exception()
-        if exc is not None:
-            raise exc
+        # Raises what the task raised, a CancelledError too: the feed is
+        # not closed, so cuprum did not cancel it (the source raised it, an
+        # await of its own cancelled), and that is no end of the chunks.
+        task.result()
         return DONE
 
     def _ended(self, task: asyncio.Future[typ.Any]) -> None:

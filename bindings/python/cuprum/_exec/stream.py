@@ -126,6 +126,14 @@ class _StreamLoopDriver(LoopDriver):
         super().__init__(loop, run)
         self.queue = queue
 
+    def fail(self, exc: BaseException) -> None:
+        """Keep ``exc`` and stop reading the output pipes: the consumer
+        takes the events queued before it, then its next drive raises it
+        (a consumer that awaits in its loop body would otherwise find
+        events read meanwhile before every pull, for ever)."""
+        super().fail(exc)
+        self.pause_reading(self.run.channels)
+
     def settle(self) -> None:
         queue = self.queue
         if queue.items and not self.run.abandoned:
@@ -404,7 +412,7 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
     while True:
         if queue.items:
             items = queue.take()
-            if driver.paused:
+            if driver.paused and driver.error is None:
                 driver.resume_reading()
             for item in items:
                 session.current = item
