@@ -409,6 +409,13 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_capbuf_detach(cuprum_capbuf *cb,
  * A line callback: receives one line without its ending.  `line` is valid
  * only during the call and is not NUL-terminated.  Return values are as
  * for cuprum_chunk_fn.
+ *
+ * It runs inside cuprum_lines_feed or cuprum_lines_finish, and `line` may
+ * point into the splitter's own buffer, so the calls that would change
+ * its splitter are refused there with -EBUSY and change nothing:
+ * cuprum_lines_feed, _finish and _set_max (their arguments are checked
+ * first).  cuprum_lines_partial keeps working.  The callback may also
+ * free its splitter: see cuprum_lines_free.
  */
 typedef int (*cuprum_line_fn)(void *ctx, const char *line, size_t len);
 
@@ -434,9 +441,10 @@ cuprum_lines_new(cuprum_lines **out, cuprum_line_fn on_line, void *ctx);
 
 /*
  * Feeds `len` bytes (any chunking works; len may be 0).  Calls the line
- * callback for every line completed.  Returns 0, CUPRUM_ENULL, -ENOMEM, or
- * the callback's stop code; after a stop the rest of this feed is dropped
- * and the splitter may be fed again.
+ * callback for every line completed.  Returns 0, CUPRUM_ENULL, -ENOMEM,
+ * -EBUSY (from inside the splitter's callback, see cuprum_line_fn), or the
+ * callback's stop code; after a stop the rest of this feed is dropped and
+ * the splitter may be fed again (unless the callback freed it).
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_lines_feed(cuprum_lines *lines, const void *data, size_t len);
@@ -447,7 +455,16 @@ cuprum_lines_feed(cuprum_lines *lines, const void *data, size_t len);
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_lines_finish(cuprum_lines *lines);
 
-/* Releases the splitter.  Pending bytes not yet delivered are dropped. */
+/*
+ * Releases the splitter.  Pending bytes not yet delivered are dropped.
+ *
+ * From inside the splitter's own callback the release waits for the
+ * callback to return (its bytes stay valid until then): the feed or
+ * finish that called it then stops as if the callback had returned a stop
+ * code (its own negative code if it returned one, else CUPRUM_ESTOPPED),
+ * nothing more is delivered, the splitter is released, and the call
+ * returns that code.  As after any free, `lines` is then invalid.
+ */
 CUPRUM_API void cuprum_lines_free(cuprum_lines *lines);
 
 /*
@@ -461,9 +478,9 @@ CUPRUM_API void cuprum_lines_free(cuprum_lines *lines);
  * cuts fall depends on the line alone, never on the feeds; a line of
  * exactly `max` bytes is one delivery, as is an empty one.  Call it before
  * the first feed or after cuprum_lines_finish (whenever no unfinished line
- * is held), not from the callback.  Returns 0, CUPRUM_ENULL, -EINVAL (max 0)
- * or CUPRUM_ESTATE (an unfinished line is held, or called from the
- * callback).
+ * is held), not from the callback.  Returns 0, CUPRUM_ENULL, -EINVAL (max 0),
+ * -EBUSY (called from the callback) or CUPRUM_ESTATE (an unfinished line is
+ * held).
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_lines_set_max(cuprum_lines *lines,
                                                        size_t max);
