@@ -525,11 +525,20 @@ typedef struct cuprum_utf8 cuprum_utf8;
  * character at the end of a feed is held (at most 3 bytes) until the next
  * feed completes it.  Stores the handle in *out; returns 0, CUPRUM_ENULL or
  * -ENOMEM.
+ *
+ * `on_chunk` runs inside cuprum_utf8_feed or _finish and may be handed the
+ * held bytes, kept in the re-chunker: from there, feeding or finishing the
+ * same re-chunker returns -EBUSY and changes nothing (after the argument
+ * checks).  A cuprum_utf8_free from there waits for the callback to
+ * return: the feed or finish then stops as for a stop code (the
+ * callback's negative code, else CUPRUM_ESTOPPED), releases the
+ * re-chunker and returns that code.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_utf8_new(cuprum_utf8 **out, cuprum_chunk_fn on_chunk, void *ctx);
 
-/* Feeds bytes; returns 0, CUPRUM_ENULL or the callback's stop code. */
+/* Feeds bytes; returns 0, CUPRUM_ENULL, -EBUSY (from inside the callback)
+ * or the callback's stop code. */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_utf8_feed(cuprum_utf8 *u8, const void *data, size_t len);
 
@@ -537,7 +546,9 @@ cuprum_utf8_feed(cuprum_utf8 *u8, const void *data, size_t len);
  * very end of the stream) and resets.  Returns as cuprum_utf8_feed. */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_utf8_finish(cuprum_utf8 *u8);
 
-/* Releases the re-chunker.  Held bytes are dropped. */
+/* Releases the re-chunker.  Held bytes are dropped.  From inside its
+ * callback the release waits for the callback to return (see
+ * cuprum_utf8_new). */
 CUPRUM_API void cuprum_utf8_free(cuprum_utf8 *u8);
 
 /* ------------------------------------------------------------------------
