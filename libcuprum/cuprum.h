@@ -286,6 +286,16 @@ typedef struct cuprum_capbuf cuprum_capbuf;
  * to the capacity given if it is larger; or NULL, leaving `data` as it
  * was, when out of memory.  Called with *size == 0 to release `data` (the
  * return value is then ignored).  `ctx` is the pointer given with the hook.
+ *
+ * The hook runs in the middle of the call that needs the block (reserve,
+ * feed and read to grow it, free to release it): from inside it, the
+ * calls that would change its buffer (cuprum_capbuf_reserve, _commit,
+ * _feed, _read, _detach, _set_limit, _set_storage) return -EBUSY, after
+ * their argument checks, and change nothing; _data, _total and _ascii
+ * answer for the buffer as the call found it.  A cuprum_capbuf_free from
+ * the hook waits for it to return: the call that ran it then takes
+ * nothing in, releases the buffer (its block through the hook) and
+ * returns CUPRUM_ESTOPPED.
  */
 typedef void *(*cuprum_storage_fn)(void *ctx, void *data, size_t len,
                                    size_t *size);
@@ -305,7 +315,8 @@ typedef void *(*cuprum_storage_fn)(void *ctx, void *data, size_t len,
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_capbuf_new(cuprum_capbuf **out);
 
 /* Releases the buffer and its block (through the storage hook, if one is
- * set).  NULL does nothing. */
+ * set).  NULL does nothing.  From inside the storage hook the release
+ * waits for the hook to return (see cuprum_storage_fn). */
 CUPRUM_API void cuprum_capbuf_free(cuprum_capbuf *cb);
 
 /*
@@ -313,6 +324,11 @@ CUPRUM_API void cuprum_capbuf_free(cuprum_capbuf *cb);
  * restores the library's allocator.  Only while the buffer holds no block
  * (before the first byte, or after cuprum_capbuf_detach).  Returns 0,
  * CUPRUM_ENULL (cb NULL) or CUPRUM_ESTATE.
+ *
+ * Every call below that changes the buffer returns -EBUSY from inside its
+ * storage hook (checked after its arguments), and _reserve, _feed and
+ * _read return CUPRUM_ESTOPPED when the hook freed the buffer (see
+ * cuprum_storage_fn).
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_capbuf_set_storage(cuprum_capbuf *cb, cuprum_storage_fn fn, void *ctx);
