@@ -438,8 +438,7 @@ static void *reenter_storage(void *ctx, void *data, size_t len, size_t *size)
   assert_int_equal(cuprum_capbuf_detach(h->cb, &out), -EBUSY);
   assert_null(out.data);
   assert_int_equal(cuprum_capbuf_set_limit(h->cb, 4, 7), CUPRUM_EFLAGS);
-  assert_int_equal(cuprum_capbuf_set_limit(h->cb, 4, CUPRUM_CAP_HEAD),
-                   -EBUSY);
+  assert_int_equal(cuprum_capbuf_set_limit(h->cb, 4, CUPRUM_CAP_HEAD), -EBUSY);
   assert_int_equal(cuprum_capbuf_set_storage(h->cb, NULL, NULL), -EBUSY);
   if (*size == 0) {
     h->releases++;

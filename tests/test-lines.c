@@ -546,8 +546,7 @@ static int reenter_line(void *ctx, const char *line, size_t len)
   assert_int_equal(cuprum_lines_finish(r->l), -EBUSY);
   assert_int_equal(cuprum_lines_set_max(r->l, 0), -EINVAL);
   assert_int_equal(cuprum_lines_set_max(r->l, 3), -EBUSY);
-  assert_int_equal(cuprum_lines_set_max(r->l, CUPRUM_LINE_UNLIMITED),
-                   -EBUSY);
+  assert_int_equal(cuprum_lines_set_max(r->l, CUPRUM_LINE_UNLIMITED), -EBUSY);
   /* Read after the refused calls: still the bytes of this delivery. */
   return record(&r->g, line, len, cuprum_lines_partial(r->l));
 }
@@ -664,13 +663,13 @@ static void test_lines_free_in_callback(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      T(test_lines_endings),        T(test_lines_every_cut),
-      T(test_lines_every_chunking), T(test_lines_random),
-      T(test_lines_finish_resets),  T(test_lines_spanning_feeds),
-      T(test_lines_callback_stop),  T(test_lines_bad_input),
-      T(test_lines_enomem),         T(test_lines_max_every_chunking),
-      T(test_lines_max_boundaries), T(test_lines_max_refusals),
-      T(test_lines_max_bounded),    T(test_lines_reenter_refused),
+      T(test_lines_endings),          T(test_lines_every_cut),
+      T(test_lines_every_chunking),   T(test_lines_random),
+      T(test_lines_finish_resets),    T(test_lines_spanning_feeds),
+      T(test_lines_callback_stop),    T(test_lines_bad_input),
+      T(test_lines_enomem),           T(test_lines_max_every_chunking),
+      T(test_lines_max_boundaries),   T(test_lines_max_refusals),
+      T(test_lines_max_bounded),      T(test_lines_reenter_refused),
       T(test_lines_free_in_callback),
   };
   return cmocka_run_group_tests_name("lines", tests, NULL, NULL);
