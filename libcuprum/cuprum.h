@@ -27,8 +27,12 @@
  *    time.
  *  - A callback runs in the middle of the call that invoked it: calling
  *    back into the same handle is allowed only as far as that handle's
- *    comments say.  A pipeline refuses, with -EBUSY, every call from its
- *    own callbacks that would drive or change it (cuprum_output_fn).
+ *    comments say.  A pipeline, a line splitter, a UTF-8 re-chunker and a
+ *    capture buffer refuse, with -EBUSY, every call from their own
+ *    callbacks (or storage hook) that would drive or change them, and a
+ *    free from there waits for the call that ran the callback to return
+ *    (cuprum_output_fn, cuprum_line_fn, cuprum_utf8_new,
+ *    cuprum_storage_fn).
  */
 #ifndef CUPRUM_H
 #define CUPRUM_H
@@ -81,8 +85,8 @@ enum cuprum_error {
   CUPRUM_ESTOPPED = -20004,
   /* The handle is in the wrong state for the call (e.g. a pipeline with
    * no stages started, changed after it started, or read before done).
-   * A call from inside the pipeline's own callback that would drive or
-   * change it is -EBUSY instead (see cuprum_output_fn). */
+   * A call from inside the handle's own callback that would drive or
+   * change it is -EBUSY instead (see cuprum_output_fn, cuprum_line_fn). */
   CUPRUM_ESTATE = -20005,
 };
 
