@@ -35,13 +35,25 @@ int cuprum_capbuf_new(cuprum_capbuf **out)
   return 0;
 }
 
+/* Runs the storage hook; calls on the buffer from inside it are refused
+ * with -EBUSY, and a free waits for the call that ran it (done()). */
+static void *call_hook(cuprum_capbuf *cb, size_t *size)
+{
+  void *nb;
+
+  cb->in_hook = 1;
+  nb = cb->storage(cb->storage_ctx, cb->buf, cb->len, size);
+  cb->in_hook = 0;
+  return nb;
+}
+
 static void release_block(cuprum_capbuf *cb)
 {
   if (cb->buf == NULL)
     return;
   if (cb->storage != NULL) {
     size_t zero = 0;
-    (void)cb->storage(cb->storage_ctx, cb->buf, cb->len, &zero);
+    (void)call_hook(cb, &zero);
   } else {
     cuprum__free(cb->buf);
   }
@@ -53,8 +65,25 @@ void cuprum_capbuf_free(cuprum_capbuf *cb)
 {
   if (cb == NULL)
     return;
+  /* From the hook: the call that runs it releases the buffer (a free from
+   * the hook releasing the block here is one free too many, and ignored). */
+  if (cb->in_hook) {
+    cb->free_pending = 1;
+    return;
+  }
   release_block(cb);
   cuprum__free(cb);
+}
+
+/* Ends a call that may have run the hook: when the hook freed the buffer,
+ * releases it and returns CUPRUM_ESTOPPED, else rc. */
+static int done(cuprum_capbuf *cb, int rc)
+{
+  if (!cb->free_pending)
+    return rc;
+  release_block(cb);
+  cuprum__free(cb);
+  return CUPRUM_ESTOPPED;
 }
 
 int cuprum_capbuf_set_storage(cuprum_capbuf *cb, cuprum_storage_fn fn,
@@ -62,6 +91,8 @@ int cuprum_capbuf_set_storage(cuprum_capbuf *cb, cuprum_storage_fn fn,
 {
   if (cb == NULL)
     return CUPRUM_ENULL;
+  if (cb->in_hook)
+    return -EBUSY;
   if (cb->buf != NULL)
     return CUPRUM_ESTATE;
   cb->storage = fn;
@@ -75,6 +106,8 @@ int cuprum_capbuf_set_limit(cuprum_capbuf *cb, size_t max_bytes, int mode)
     return CUPRUM_ENULL;
   if (mode != CUPRUM_CAP_HEAD && mode != CUPRUM_CAP_TAIL)
     return CUPRUM_EFLAGS;
+  if (cb->in_hook)
+    return -EBUSY;
   if (cb->buf != NULL || cb->total != 0)
     return CUPRUM_ESTATE;
   cb->max = max_bytes;
@@ -140,18 +173,19 @@ int cuprum__capbuf_room(cuprum_capbuf *cb, size_t want)
   if (size > bound)
     size = bound > need ? bound : need;
   if (cb->storage != NULL) {
-    nb = cb->storage(cb->storage_ctx, cb->buf, cb->len, &size);
+    nb = call_hook(cb, &size);
     if (nb != NULL && size < need)
       size = need; /* a hook that gave less broke its contract */
   } else {
     nb = cuprum__realloc(cb->buf, size);
   }
   if (nb == NULL)
-    return -ENOMEM;
+    return cb->free_pending ? CUPRUM_ESTOPPED : -ENOMEM;
   cb->buf = nb;
   cb->cap = size;
   cb->buf[cb->len] = '\0';
-  return 0;
+  /* The hook freed the buffer: the block it gave is released with it. */
+  return cb->free_pending ? CUPRUM_ESTOPPED : 0;
 }
 
 int cuprum_capbuf_reserve(cuprum_capbuf *cb, size_t want, void **space)
@@ -163,9 +197,11 @@ int cuprum_capbuf_reserve(cuprum_capbuf *cb, size_t want, void **space)
   *space = NULL;
   if (want == 0)
     return CUPRUM_EBUFSIZE;
+  if (cb->in_hook)
+    return -EBUSY;
   cb->reserved = 0;
   if ((rc = cuprum__capbuf_room(cb, want)) < 0)
-    return rc;
+    return done(cb, rc);
   cb->reserved = want;
   *space = cb->buf + cb->len;
   return 0;
@@ -194,6 +230,8 @@ int cuprum_capbuf_commit(cuprum_capbuf *cb, size_t n)
 {
   if (cb == NULL)
     return CUPRUM_ENULL;
+  if (cb->in_hook)
+    return -EBUSY;
   if (n > cb->reserved)
     return CUPRUM_ESTATE;
   cb->reserved = 0;
@@ -209,13 +247,15 @@ int cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len)
 
   if (cb == NULL || (data == NULL && len > 0))
     return CUPRUM_ENULL;
+  if (cb->in_hook)
+    return -EBUSY;
   cb->reserved = 0;
   if (cb->mode == CUPRUM_CAP_HEAD) {
     keep = cb->len >= cb->max        ? 0
            : len < cb->max - cb->len ? len
                                      : cb->max - cb->len;
     if (keep > 0 && (rc = cuprum__capbuf_room(cb, keep)) < 0)
-      return rc;
+      return done(cb, rc);
   } else if (len >= cb->max) {
     /* The chunk alone fills the cap: everything kept so far goes, and so
      * does what it knew about ASCII. */
@@ -225,11 +265,11 @@ int cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len)
     cb->len = 0;
     if (keep > 0 && (rc = cuprum__capbuf_room(cb, keep)) < 0) {
       cb->len = old_len;
-      return rc;
+      return done(cb, rc);
     }
     cb->ascii = 1;
   } else if (keep > 0 && (rc = cuprum__capbuf_room(cb, keep)) < 0) {
-    return rc;
+    return done(cb, rc);
   }
   if (keep > 0)
     memcpy(cb->buf + cb->len, p, keep);
@@ -247,9 +287,11 @@ long cuprum_capbuf_read(cuprum_capbuf *cb, int fd, size_t size)
     return CUPRUM_ENULL;
   if (!cuprum__size_ok(size))
     return CUPRUM_EBUFSIZE;
+  if (cb->in_hook)
+    return -EBUSY;
   cb->reserved = 0;
   if ((rc = cuprum__capbuf_room(cb, size)) < 0)
-    return rc;
+    return done(cb, rc);
   n = cuprum__read_nowait(fd, cb->buf + cb->len, size);
   /* make_room succeeded, so there is a block: the NUL goes back over
    * whatever a failed read left. */
@@ -290,6 +332,8 @@ int cuprum_capbuf_detach(cuprum_capbuf *cb, cuprum_capture *out)
   if (cb == NULL || out == NULL)
     return CUPRUM_ENULL;
   memset(out, 0, sizeof(*out));
+  if (cb->in_hook)
+    return -EBUSY;
   if (cb->buf != NULL)
     compact(cb);
   out->data = cb->buf;

@@ -102,13 +102,21 @@ struct cuprum_capbuf {
   int ascii;
   cuprum_storage_fn storage;
   void *storage_ctx;
+  /* 1 while the storage hook runs: the calls that would change the buffer
+   * return -EBUSY then. */
+  int in_hook;
+  /* cuprum_capbuf_free was called from the hook: the call that ran it
+   * releases the buffer before it returns (CUPRUM_ESTOPPED). */
+  int free_pending;
 };
 
 /* Makes *cb an empty, unlimited buffer on the library's allocator. */
 CUPRUM__HIDDEN void cuprum__capbuf_init(cuprum_capbuf *cb);
 
 /* Makes room for `want` more bytes after cb->len (doubling; never past
- * what a capped buffer can use).  0 or -ENOMEM (cb unchanged). */
+ * what a capped buffer can use).  0 or -ENOMEM (cb unchanged), or
+ * CUPRUM_ESTOPPED when the storage hook freed the buffer (the caller
+ * releases it, see capbuf.c). */
 CUPRUM__HIDDEN int cuprum__capbuf_room(cuprum_capbuf *cb, size_t want);
 
 /* ------------------------------------------------------------------------

@@ -27,8 +27,12 @@
  *    time.
  *  - A callback runs in the middle of the call that invoked it: calling
  *    back into the same handle is allowed only as far as that handle's
- *    comments say.  A pipeline refuses, with -EBUSY, every call from its
- *    own callbacks that would drive or change it (cuprum_output_fn).
+ *    comments say.  A pipeline, a line splitter, a UTF-8 re-chunker and a
+ *    capture buffer refuse, with -EBUSY, every call from their own
+ *    callbacks (or storage hook) that would drive or change them, and a
+ *    free from there waits for the call that ran the callback to return
+ *    (cuprum_output_fn, cuprum_line_fn, cuprum_utf8_new,
+ *    cuprum_storage_fn).
  */
 #ifndef CUPRUM_H
 #define CUPRUM_H
@@ -81,8 +85,8 @@ enum cuprum_error {
   CUPRUM_ESTOPPED = -20004,
   /* The handle is in the wrong state for the call (e.g. a pipeline with
    * no stages started, changed after it started, or read before done).
-   * A call from inside the pipeline's own callback that would drive or
-   * change it is -EBUSY instead (see cuprum_output_fn). */
+   * A call from inside the handle's own callback that would drive or
+   * change it is -EBUSY instead (see cuprum_output_fn, cuprum_line_fn). */
   CUPRUM_ESTATE = -20005,
 };
 
@@ -286,6 +290,16 @@ typedef struct cuprum_capbuf cuprum_capbuf;
  * to the capacity given if it is larger; or NULL, leaving `data` as it
  * was, when out of memory.  Called with *size == 0 to release `data` (the
  * return value is then ignored).  `ctx` is the pointer given with the hook.
+ *
+ * The hook runs in the middle of the call that needs the block (reserve,
+ * feed and read to grow it, free to release it): from inside it, the
+ * calls that would change its buffer (cuprum_capbuf_reserve, _commit,
+ * _feed, _read, _detach, _set_limit, _set_storage) return -EBUSY, after
+ * their argument checks, and change nothing; _data, _total and _ascii
+ * answer for the buffer as the call found it.  A cuprum_capbuf_free from
+ * the hook waits for it to return: the call that ran it then takes
+ * nothing in, releases the buffer (its block through the hook) and
+ * returns CUPRUM_ESTOPPED.
  */
 typedef void *(*cuprum_storage_fn)(void *ctx, void *data, size_t len,
                                    size_t *size);
@@ -305,7 +319,8 @@ typedef void *(*cuprum_storage_fn)(void *ctx, void *data, size_t len,
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_capbuf_new(cuprum_capbuf **out);
 
 /* Releases the buffer and its block (through the storage hook, if one is
- * set).  NULL does nothing. */
+ * set).  NULL does nothing.  From inside the storage hook the release
+ * waits for the hook to return (see cuprum_storage_fn). */
 CUPRUM_API void cuprum_capbuf_free(cuprum_capbuf *cb);
 
 /*
@@ -313,6 +328,11 @@ CUPRUM_API void cuprum_capbuf_free(cuprum_capbuf *cb);
  * restores the library's allocator.  Only while the buffer holds no block
  * (before the first byte, or after cuprum_capbuf_detach).  Returns 0,
  * CUPRUM_ENULL (cb NULL) or CUPRUM_ESTATE.
+ *
+ * Every call below that changes the buffer returns -EBUSY from inside its
+ * storage hook (checked after its arguments), and _reserve, _feed and
+ * _read return CUPRUM_ESTOPPED when the hook freed the buffer (see
+ * cuprum_storage_fn).
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_capbuf_set_storage(cuprum_capbuf *cb, cuprum_storage_fn fn, void *ctx);
@@ -409,6 +429,13 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_capbuf_detach(cuprum_capbuf *cb,
  * A line callback: receives one line without its ending.  `line` is valid
  * only during the call and is not NUL-terminated.  Return values are as
  * for cuprum_chunk_fn.
+ *
+ * It runs inside cuprum_lines_feed or cuprum_lines_finish, and `line` may
+ * point into the splitter's own buffer, so the calls that would change
+ * its splitter are refused there with -EBUSY and change nothing:
+ * cuprum_lines_feed, _finish and _set_max (their arguments are checked
+ * first).  cuprum_lines_partial keeps working.  The callback may also
+ * free its splitter: see cuprum_lines_free.
  */
 typedef int (*cuprum_line_fn)(void *ctx, const char *line, size_t len);
 
@@ -434,9 +461,10 @@ cuprum_lines_new(cuprum_lines **out, cuprum_line_fn on_line, void *ctx);
 
 /*
  * Feeds `len` bytes (any chunking works; len may be 0).  Calls the line
- * callback for every line completed.  Returns 0, CUPRUM_ENULL, -ENOMEM, or
- * the callback's stop code; after a stop the rest of this feed is dropped
- * and the splitter may be fed again.
+ * callback for every line completed.  Returns 0, CUPRUM_ENULL, -ENOMEM,
+ * -EBUSY (from inside the splitter's callback, see cuprum_line_fn), or the
+ * callback's stop code; after a stop the rest of this feed is dropped and
+ * the splitter may be fed again (unless the callback freed it).
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_lines_feed(cuprum_lines *lines, const void *data, size_t len);
@@ -447,7 +475,16 @@ cuprum_lines_feed(cuprum_lines *lines, const void *data, size_t len);
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_lines_finish(cuprum_lines *lines);
 
-/* Releases the splitter.  Pending bytes not yet delivered are dropped. */
+/*
+ * Releases the splitter.  Pending bytes not yet delivered are dropped.
+ *
+ * From inside the splitter's own callback the release waits for the
+ * callback to return (its bytes stay valid until then): the feed or
+ * finish that called it then stops as if the callback had returned a stop
+ * code (its own negative code if it returned one, else CUPRUM_ESTOPPED),
+ * nothing more is delivered, the splitter is released, and the call
+ * returns that code.  As after any free, `lines` is then invalid.
+ */
 CUPRUM_API void cuprum_lines_free(cuprum_lines *lines);
 
 /*
@@ -461,9 +498,9 @@ CUPRUM_API void cuprum_lines_free(cuprum_lines *lines);
  * cuts fall depends on the line alone, never on the feeds; a line of
  * exactly `max` bytes is one delivery, as is an empty one.  Call it before
  * the first feed or after cuprum_lines_finish (whenever no unfinished line
- * is held), not from the callback.  Returns 0, CUPRUM_ENULL, -EINVAL (max 0)
- * or CUPRUM_ESTATE (an unfinished line is held, or called from the
- * callback).
+ * is held), not from the callback.  Returns 0, CUPRUM_ENULL, -EINVAL (max 0),
+ * -EBUSY (called from the callback) or CUPRUM_ESTATE (an unfinished line is
+ * held).
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_lines_set_max(cuprum_lines *lines,
                                                        size_t max);
@@ -508,11 +545,20 @@ typedef struct cuprum_utf8 cuprum_utf8;
  * character at the end of a feed is held (at most 3 bytes) until the next
  * feed completes it.  Stores the handle in *out; returns 0, CUPRUM_ENULL or
  * -ENOMEM.
+ *
+ * `on_chunk` runs inside cuprum_utf8_feed or _finish and may be handed the
+ * held bytes, kept in the re-chunker: from there, feeding or finishing the
+ * same re-chunker returns -EBUSY and changes nothing (after the argument
+ * checks).  A cuprum_utf8_free from there waits for the callback to
+ * return: the feed or finish then stops as for a stop code (the
+ * callback's negative code, else CUPRUM_ESTOPPED), releases the
+ * re-chunker and returns that code.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_utf8_new(cuprum_utf8 **out, cuprum_chunk_fn on_chunk, void *ctx);
 
-/* Feeds bytes; returns 0, CUPRUM_ENULL or the callback's stop code. */
+/* Feeds bytes; returns 0, CUPRUM_ENULL, -EBUSY (from inside the callback)
+ * or the callback's stop code. */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_utf8_feed(cuprum_utf8 *u8, const void *data, size_t len);
 
@@ -520,7 +566,9 @@ cuprum_utf8_feed(cuprum_utf8 *u8, const void *data, size_t len);
  * very end of the stream) and resets.  Returns as cuprum_utf8_feed. */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_utf8_finish(cuprum_utf8 *u8);
 
-/* Releases the re-chunker.  Held bytes are dropped. */
+/* Releases the re-chunker.  Held bytes are dropped.  From inside its
+ * callback the release waits for the callback to return (see
+ * cuprum_utf8_new). */
 CUPRUM_API void cuprum_utf8_free(cuprum_utf8 *u8);
 
 /* ------------------------------------------------------------------------

@@ -27,8 +27,13 @@ struct cuprum_lines {
   int skip_lf;
   /* 1 during a delivery of a piece that the line goes on after. */
   int partial;
-  /* 1 while the callback runs. */
+  /* 1 while the callback runs: the calls that would change the splitter
+   * return -EBUSY then (the callback is handed bytes of its buffer, and
+   * the feed that called it goes on with its state afterwards). */
   int delivering;
+  /* cuprum_lines_free was called from the callback: the feed or finish
+   * that ran it stops there and releases the splitter before returning. */
+  int free_pending;
 };
 
 int cuprum_lines_new(cuprum_lines **out, cuprum_line_fn on_line, void *ctx)
@@ -51,12 +56,23 @@ int cuprum_lines_new(cuprum_lines **out, cuprum_line_fn on_line, void *ctx)
   return 0;
 }
 
+static void release(cuprum_lines *l)
+{
+  cuprum__free(l->buf);
+  cuprum__free(l);
+}
+
 void cuprum_lines_free(cuprum_lines *l)
 {
   if (l == NULL)
     return;
-  cuprum__free(l->buf);
-  cuprum__free(l);
+  /* The feed or finish that runs the callback still works on the
+   * splitter: it stops delivering and releases it before it returns. */
+  if (l->delivering) {
+    l->free_pending = 1;
+    return;
+  }
+  release(l);
 }
 
 int cuprum_lines_set_max(cuprum_lines *l, size_t max)
@@ -65,7 +81,9 @@ int cuprum_lines_set_max(cuprum_lines *l, size_t max)
     return CUPRUM_ENULL;
   if (max == 0)
     return -EINVAL;
-  if (l->len > 0 || l->delivering)
+  if (l->delivering)
+    return -EBUSY;
+  if (l->len > 0)
     return CUPRUM_ESTATE;
   /* A block grown before the cap would outlive it. */
   if (l->cap > max) {
@@ -118,6 +136,9 @@ static int deliver(cuprum_lines *l, const char *p, size_t n, int partial)
   rc = cuprum__callback_code(l->on_line(l->ctx, p, n));
   l->delivering = 0;
   l->partial = 0;
+  /* A free from the callback stops the delivery as a stop code would. */
+  if (rc == 0 && l->free_pending)
+    rc = CUPRUM_ESTOPPED;
   return rc;
 }
 
@@ -162,18 +183,14 @@ static const char *find(const char *p, const char *end, int c)
   return hit != NULL ? hit : end;
 }
 
-int cuprum_lines_feed(cuprum_lines *l, const void *data, size_t len)
+static int feed(cuprum_lines *l, const char *p, size_t len)
 {
-  const char *p = data;
-  const char *end;
+  const char *end = p + len;
   const char *nl;
   const char *cr;
 
-  if (l == NULL || (data == NULL && len != 0))
-    return CUPRUM_ENULL;
   if (len == 0)
     return 0;
-  end = p + len;
   if (l->skip_lf) {
     l->skip_lf = 0;
     if (*p == '\n')
@@ -206,16 +223,34 @@ int cuprum_lines_feed(cuprum_lines *l, const void *data, size_t len)
   return 0;
 }
 
+int cuprum_lines_feed(cuprum_lines *l, const void *data, size_t len)
+{
+  int rc;
+
+  if (l == NULL || (data == NULL && len != 0))
+    return CUPRUM_ENULL;
+  if (l->delivering)
+    return -EBUSY;
+  rc = feed(l, data, len);
+  if (l->free_pending)
+    release(l);
+  return rc;
+}
+
 int cuprum_lines_finish(cuprum_lines *l)
 {
   int rc = 0;
 
   if (l == NULL)
     return CUPRUM_ENULL;
+  if (l->delivering)
+    return -EBUSY;
   l->skip_lf = 0;
   if (l->len > 0) {
     rc = deliver(l, l->buf, l->len, 0);
     l->len = 0;
   }
+  if (l->free_pending)
+    release(l);
   return rc;
 }

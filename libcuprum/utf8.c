@@ -143,6 +143,12 @@ struct cuprum_utf8 {
   void *ctx;
   unsigned char held[4];
   size_t nheld;
+  /* 1 while the callback runs: feeding or finishing then returns -EBUSY
+   * (it may be handed `held`, and the feed goes on after it). */
+  int passing;
+  /* cuprum_utf8_free was called from the callback: the feed or finish
+   * that ran it stops there and releases the re-chunker. */
+  int free_pending;
 };
 
 int cuprum_utf8_new(cuprum_utf8 **out, cuprum_chunk_fn on_chunk, void *ctx)
@@ -168,14 +174,26 @@ void cuprum_utf8_free(cuprum_utf8 *u)
 {
   if (u == NULL)
     return;
+  if (u->passing) {
+    u->free_pending = 1;
+    return;
+  }
   cuprum__free(u);
 }
 
 static int pass(cuprum_utf8 *u, const void *p, size_t n)
 {
+  int rc;
+
   if (n == 0)
     return 0;
-  return cuprum__callback_code(u->on_chunk(u->ctx, p, n));
+  u->passing = 1;
+  rc = cuprum__callback_code(u->on_chunk(u->ctx, p, n));
+  u->passing = 0;
+  /* A free from the callback stops the feed as a stop code would. */
+  if (rc == 0 && u->free_pending)
+    rc = CUPRUM_ESTOPPED;
+  return rc;
 }
 
 static int flush_held(cuprum_utf8 *u)
@@ -186,16 +204,12 @@ static int flush_held(cuprum_utf8 *u)
   return pass(u, u->held, n);
 }
 
-int cuprum_utf8_feed(cuprum_utf8 *u, const void *data, size_t len)
+static int feed(cuprum_utf8 *u, const unsigned char *p, size_t len)
 {
-  const unsigned char *p = data;
-  const unsigned char *end;
+  const unsigned char *end = p + len;
   size_t keep;
   int rc;
 
-  if (u == NULL || (data == NULL && len != 0))
-    return CUPRUM_ENULL;
-  end = p + len;
   if (u->nheld > 0) {
     /* Finish the held character with the first bytes of this feed; it is
      * passed on alone, as a piece of at most four bytes. */
@@ -216,9 +230,30 @@ int cuprum_utf8_feed(cuprum_utf8 *u, const void *data, size_t len)
   return 0;
 }
 
+int cuprum_utf8_feed(cuprum_utf8 *u, const void *data, size_t len)
+{
+  int rc;
+
+  if (u == NULL || (data == NULL && len != 0))
+    return CUPRUM_ENULL;
+  if (u->passing)
+    return -EBUSY;
+  rc = feed(u, data, len);
+  if (u->free_pending)
+    cuprum__free(u);
+  return rc;
+}
+
 int cuprum_utf8_finish(cuprum_utf8 *u)
 {
+  int rc;
+
   if (u == NULL)
     return CUPRUM_ENULL;
-  return flush_held(u);
+  if (u->passing)
+    return -EBUSY;
+  rc = flush_held(u);
+  if (u->free_pending)
+    cuprum__free(u);
+  return rc;
 }

@@ -400,6 +400,165 @@ static void test_capbuf_bad_input(void **state)
   cuprum_capbuf_free(cb);
 }
 
+/* A storage hook that calls back into its own buffer: every call that
+ * would change it is refused, the readers still answer for the buffer as
+ * it was, and at grow `free_at` (0: never) it frees the buffer, then
+ * grants the block or, with `fail`, refuses it. */
+struct reenter_hook {
+  cuprum_capbuf *cb;
+  void *block;
+  long grows;
+  long releases;
+  long free_at;
+  int fail;
+  int fd;
+};
+
+static void *reenter_storage(void *ctx, void *data, size_t len, size_t *size)
+{
+  struct reenter_hook *h = ctx;
+  cuprum_capture out;
+  size_t kept = 99;
+  void *space = &space;
+  void *nb;
+
+  assert_ptr_equal(data, h->block);
+  /* The readers: the buffer as the call found it. */
+  assert_ptr_equal(cuprum_capbuf_data(h->cb, &kept), data);
+  assert_int_equal(kept, data == NULL ? 0 : len);
+  /* Arguments first, then -EBUSY, and nothing changes. */
+  assert_int_equal(cuprum_capbuf_reserve(h->cb, 0, &space), CUPRUM_EBUFSIZE);
+  assert_int_equal(cuprum_capbuf_reserve(h->cb, 64, &space), -EBUSY);
+  assert_null(space);
+  assert_int_equal(cuprum_capbuf_commit(h->cb, 0), -EBUSY);
+  assert_int_equal(cuprum_capbuf_feed(h->cb, NULL, 1), CUPRUM_ENULL);
+  assert_int_equal(cuprum_capbuf_feed(h->cb, "abc", 3), -EBUSY);
+  assert_int_equal(cuprum_capbuf_read(h->cb, h->fd, 0), CUPRUM_EBUFSIZE);
+  assert_int_equal(cuprum_capbuf_read(h->cb, h->fd, 4096), -EBUSY);
+  assert_int_equal(cuprum_capbuf_detach(h->cb, &out), -EBUSY);
+  assert_null(out.data);
+  assert_int_equal(cuprum_capbuf_set_limit(h->cb, 4, 7), CUPRUM_EFLAGS);
+  assert_int_equal(cuprum_capbuf_set_limit(h->cb, 4, CUPRUM_CAP_HEAD), -EBUSY);
+  assert_int_equal(cuprum_capbuf_set_storage(h->cb, NULL, NULL), -EBUSY);
+  if (*size == 0) {
+    h->releases++;
+    /* The buffer is being freed already: one free too many, ignored. */
+    cuprum_capbuf_free(h->cb);
+    free(data);
+    h->block = NULL;
+    return NULL;
+  }
+  h->grows++;
+  if (h->grows == h->free_at) {
+    cuprum_capbuf_free(h->cb);
+    /* Deferred: the buffer still answers until the hook returns. */
+    assert_int_equal(cuprum_capbuf_feed(h->cb, "abc", 3), -EBUSY);
+    if (h->fail)
+      return NULL;
+  }
+  *size = (*size + 1023) & ~(size_t)1023;
+  nb = malloc(*size);
+  assert_non_null(nb);
+  if (len > 0)
+    memcpy(nb, data, len);
+  free(data);
+  h->block = nb;
+  return nb;
+}
+
+static void reenter_hook_init(struct reenter_hook *h, int fd)
+{
+  memset(h, 0, sizeof(*h));
+  h->fd = fd;
+  test_use_counter(0);
+  assert_int_equal(cuprum_capbuf_new(&h->cb), 0);
+  assert_int_equal(cuprum_capbuf_set_storage(h->cb, reenter_storage, h), 0);
+}
+
+/* Calls on the buffer from inside its storage hook that would change it
+ * are refused with -EBUSY and change nothing: fed, committed and read
+ * bytes all arrive, in order, through every grow. */
+static void test_capbuf_reenter_refused(void **state)
+{
+  char src[9000];
+  struct reenter_hook h;
+  int p[2];
+  void *space;
+  (void)state;
+
+  fill(src, sizeof(src));
+  test_pipe(p);
+  reenter_hook_init(&h, p[0]);
+  feed_all(h.cb, src, 3000, 700);
+  commit_all(h.cb, src + 3000, 3000, 900);
+  assert_int_equal(write(p[1], src + 6000, 3000), 3000);
+  for (size_t got = 0; got < 3000;) {
+    long n = cuprum_capbuf_read(h.cb, p[0], 1000);
+    assert_true(n > 0);
+    got += (size_t)n;
+  }
+  assert_true(h.grows >= 3);
+  assert_kept(h.cb, src, sizeof(src));
+  assert_int_equal(cuprum_capbuf_total(h.cb), sizeof(src));
+  /* Usable as ever: a reserve that needs no grow, a detach. */
+  assert_int_equal(cuprum_capbuf_reserve(h.cb, 1, &space), 0);
+  assert_int_equal(cuprum_capbuf_commit(h.cb, 0), 0);
+  cuprum_capbuf_free(h.cb);
+  assert_int_equal(h.releases, 1);
+  assert_null(h.block);
+  assert_int_equal(test_counter.live, 0);
+  cuprum_set_allocator(NULL);
+  test_close(&p[0]);
+  test_close(&p[1]);
+}
+
+/* A free from inside the storage hook waits for the call that ran it:
+ * _reserve, _feed and _read (first grow or a later one, the hook granting
+ * the block or not) return CUPRUM_ESTOPPED, take nothing (a read reads
+ * nothing), and release the buffer and its block through the hook. */
+static void test_capbuf_free_in_hook(void **state)
+{
+  char src[3000];
+  char rest[8];
+  struct reenter_hook h;
+  int p[2];
+  (void)state;
+
+  fill(src, sizeof(src));
+  for (int call = 0; call < 3; call++)
+    for (long at = 1; at <= 2; at++)
+      for (int fail = 0; fail <= 1; fail++) {
+        void *space = &space;
+        long rc;
+        test_pipe(p);
+        reenter_hook_init(&h, p[0]);
+        h.free_at = at;
+        h.fail = fail;
+        if (at == 2)
+          assert_int_equal(cuprum_capbuf_feed(h.cb, src, 10), 0);
+        assert_int_equal(write(p[1], src, 8), 8);
+        if (call == 0) {
+          rc = cuprum_capbuf_reserve(h.cb, sizeof(src), &space);
+          assert_null(space);
+        } else if (call == 1) {
+          rc = cuprum_capbuf_feed(h.cb, src, sizeof(src));
+        } else {
+          rc = cuprum_capbuf_read(h.cb, p[0], sizeof(src));
+        }
+        assert_int_equal(rc, CUPRUM_ESTOPPED);
+        assert_int_equal(h.grows, at);
+        /* A block granted, or one held before, went back to the hook. */
+        assert_int_equal(h.releases, at == 2 || !fail ? 1 : 0);
+        assert_null(h.block);
+        assert_int_equal(test_counter.live, 0);
+        cuprum_set_allocator(NULL);
+        /* The read did not happen: the bytes wait in the pipe. */
+        assert_int_equal(read(p[0], rest, sizeof(rest)), 8);
+        test_close(&p[0]);
+        test_close(&p[1]);
+      }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, test_fd_setup, test_fd_teardown)
 
 int main(void)
@@ -414,6 +573,8 @@ int main(void)
       T(test_capbuf_detach),
       T(test_capbuf_enomem),
       T(test_capbuf_bad_input),
+      T(test_capbuf_reenter_refused),
+      T(test_capbuf_free_in_hook),
   };
   return cmocka_run_group_tests_name("capbuf", tests, NULL, NULL);
 }

@@ -408,7 +408,7 @@ static int set_max_inside(void *ctx, const char *line, size_t len)
   cuprum_lines **l = ctx;
   (void)line;
   (void)len;
-  assert_int_equal(cuprum_lines_set_max(*l, 2), CUPRUM_ESTATE);
+  assert_int_equal(cuprum_lines_set_max(*l, 2), -EBUSY);
   return 0;
 }
 
@@ -513,18 +513,164 @@ static void test_lines_max_bounded(void **state)
   free(big);
 }
 
+/* A line callback that calls back into its own splitter (see
+ * test_lines_reenter_refused and test_lines_free_in_callback). */
+struct reenter {
+  cuprum_lines *l;
+  struct got g;
+  /* Free the splitter at this delivery (0: never), then return
+   * `after_free`. */
+  long free_at;
+  int after_free;
+};
+
+static int reenter_line(void *ctx, const char *line, size_t len)
+{
+  struct reenter *r = ctx;
+  char big[700];
+
+  memset(big, 'z', sizeof(big));
+  if (r->free_at > 0 && r->g.count + 1 == r->free_at) {
+    cuprum_lines_free(r->l);
+    /* The bytes handed over stay readable until the callback returns. */
+    record(&r->g, line, len, 0);
+    return r->after_free;
+  }
+  /* A feed without a line ending would grow the block that holds a line
+   * spanning feeds, the block `line` may point into; one with endings
+   * would deliver lines in the middle of this one. */
+  assert_int_equal(cuprum_lines_feed(r->l, big, sizeof(big)), -EBUSY);
+  assert_int_equal(cuprum_lines_feed(r->l, "x\ny\r", 4), -EBUSY);
+  assert_int_equal(cuprum_lines_feed(r->l, NULL, 0), -EBUSY);
+  assert_int_equal(cuprum_lines_feed(r->l, NULL, 1), CUPRUM_ENULL);
+  assert_int_equal(cuprum_lines_finish(r->l), -EBUSY);
+  assert_int_equal(cuprum_lines_set_max(r->l, 0), -EINVAL);
+  assert_int_equal(cuprum_lines_set_max(r->l, 3), -EBUSY);
+  assert_int_equal(cuprum_lines_set_max(r->l, CUPRUM_LINE_UNLIMITED), -EBUSY);
+  /* Read after the refused calls: still the bytes of this delivery. */
+  return record(&r->g, line, len, cuprum_lines_partial(r->l));
+}
+
+/* The input of the re-entrance tests: lines short and long, spanning
+ * feeds, cut at a cap of 5, with every ending, the last unterminated. */
+static const char reenter_in[] = "one\ntwo\r\nthree\rfour four four\n\n"
+                                 "a line longer than the rest of them\r\n"
+                                 "\rlast, without an ending";
+
+/* Every call that would change the splitter, made from its callback, is
+ * refused with -EBUSY and changes nothing: whatever the chunking, the
+ * lines (and pieces) delivered are the reference's, with or without a
+ * cap. */
+static void test_lines_reenter_refused(void **state)
+{
+  const size_t n = sizeof(reenter_in) - 1;
+  const size_t steps[] = {1, 2, 3, 7, 16, n};
+  const size_t maxes[] = {CUPRUM_LINE_UNLIMITED, 5};
+  struct reenter r;
+  struct got want;
+
+  (void)state;
+  for (size_t m = 0; m < 2; m++) {
+    line_max = maxes[m];
+    reference(reenter_in, n, &want);
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+      memset(&r, 0, sizeof(r));
+      test_use_counter(0);
+      assert_int_equal(cuprum_lines_new(&r.l, reenter_line, &r), 0);
+      assert_int_equal(cuprum_lines_set_max(r.l, line_max), 0);
+      for (size_t at = 0; at < n; at += steps[i]) {
+        size_t k = n - at < steps[i] ? n - at : steps[i];
+        assert_int_equal(cuprum_lines_feed(r.l, reenter_in + at, k), 0);
+      }
+      assert_int_equal(cuprum_lines_finish(r.l), 0);
+      /* Still usable after the refusals. */
+      assert_int_equal(cuprum_lines_feed(r.l, "again\n", 6), 0);
+      cuprum_lines_free(r.l);
+      assert_int_equal(test_counter.live, 0);
+      cuprum_set_allocator(NULL);
+      assert_int_equal(r.g.count, want.count + 1);
+      assert_true(r.g.len == want.len + 6);
+      assert_memory_equal(r.g.text, want.text, want.len);
+      assert_string_equal(r.g.text + want.len, "again|");
+    }
+  }
+  line_max = CUPRUM_LINE_UNLIMITED;
+}
+
+/* Frees the splitter from its callback at delivery `at` of reenter_in
+ * fed in chunks of `step` bytes and capped at `max`, the callback then
+ * returning `code`: the feed or finish that ran it stops there, returns
+ * the callback's code (CUPRUM_ESTOPPED for 0 or a positive one) and
+ * releases the splitter.  Returns 1 when `at` was reached. */
+static int free_at(size_t step, size_t max, long at, int code)
+{
+  const size_t n = sizeof(reenter_in) - 1;
+  const int want_rc = code < 0 ? code : CUPRUM_ESTOPPED;
+  struct reenter r;
+  int rc = 0;
+
+  memset(&r, 0, sizeof(r));
+  r.free_at = at;
+  r.after_free = code;
+  test_use_counter(0);
+  assert_int_equal(cuprum_lines_new(&r.l, reenter_line, &r), 0);
+  assert_int_equal(cuprum_lines_set_max(r.l, max), 0);
+  for (size_t off = 0; off < n && rc == 0; off += step) {
+    size_t k = n - off < step ? n - off : step;
+    rc = cuprum_lines_feed(r.l, reenter_in + off, k);
+  }
+  if (rc == 0)
+    rc = cuprum_lines_finish(r.l);
+  if (rc == 0) {
+    /* Fewer deliveries than `at`: nothing was freed. */
+    assert_true(r.g.count < at);
+    cuprum_lines_free(r.l);
+  } else {
+    assert_int_equal(rc, want_rc);
+    /* Nothing after the delivery that freed it. */
+    assert_int_equal(r.g.count, at);
+  }
+  assert_int_equal(test_counter.live, 0);
+  cuprum_set_allocator(NULL);
+  return rc != 0;
+}
+
+/* A free from the callback waits for the feed or finish that runs it:
+ * at every delivery (from the caller's bytes, from the block of a line
+ * spanning feeds, a piece cut at the cap, the final line of finish), the
+ * call stops there, returns the stop code and leaves nothing allocated.
+ * The callback reads its bytes after the free. */
+static void test_lines_free_in_callback(void **state)
+{
+  const size_t steps[] = {1, 4, 9, sizeof(reenter_in)};
+  const size_t maxes[] = {CUPRUM_LINE_UNLIMITED, 5};
+  const int codes[] = {0, 1, -ECANCELED};
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+    for (size_t m = 0; m < 2; m++)
+      for (long at = 1;; at++) {
+        int reached = 0;
+        for (size_t c = 0; c < 3; c++)
+          reached = free_at(steps[i], maxes[m], at, codes[c]);
+        if (!reached)
+          break;
+      }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, test_fd_setup, test_fd_teardown)
 
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      T(test_lines_endings),        T(test_lines_every_cut),
-      T(test_lines_every_chunking), T(test_lines_random),
-      T(test_lines_finish_resets),  T(test_lines_spanning_feeds),
-      T(test_lines_callback_stop),  T(test_lines_bad_input),
-      T(test_lines_enomem),         T(test_lines_max_every_chunking),
-      T(test_lines_max_boundaries), T(test_lines_max_refusals),
-      T(test_lines_max_bounded),
+      T(test_lines_endings),          T(test_lines_every_cut),
+      T(test_lines_every_chunking),   T(test_lines_random),
+      T(test_lines_finish_resets),    T(test_lines_spanning_feeds),
+      T(test_lines_callback_stop),    T(test_lines_bad_input),
+      T(test_lines_enomem),           T(test_lines_max_every_chunking),
+      T(test_lines_max_boundaries),   T(test_lines_max_refusals),
+      T(test_lines_max_bounded),      T(test_lines_reenter_refused),
+      T(test_lines_free_in_callback),
   };
   return cmocka_run_group_tests_name("lines", tests, NULL, NULL);
 }

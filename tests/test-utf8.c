@@ -258,6 +258,110 @@ static void test_utf8_bad_input_and_stop(void **state)
   cuprum_utf8_free(NULL);
 }
 
+/* An on_chunk callback that calls back into its own re-chunker. */
+struct u8_reenter {
+  cuprum_utf8 *u;
+  unsigned char bytes[sizeof(corpus)];
+  size_t nbytes;
+  long calls;
+  /* Free the re-chunker at this call (0: never), then return
+   * `after_free`. */
+  long free_at;
+  int after_free;
+};
+
+static int u8_reenter_chunk(void *ctx, const char *data, size_t len)
+{
+  struct u8_reenter *r = ctx;
+
+  r->calls++;
+  if (r->free_at > 0 && r->calls == r->free_at) {
+    cuprum_utf8_free(r->u);
+    /* The bytes handed over stay readable until the callback returns. */
+    memcpy(r->bytes + r->nbytes, data, len);
+    r->nbytes += len;
+    return r->after_free;
+  }
+  /* A nested feed would overwrite the held character, which `data` may
+   * be, and hold bytes the outer feed then overwrites. */
+  assert_int_equal(cuprum_utf8_feed(r->u, "\xe2\x82", 2), -EBUSY);
+  assert_int_equal(cuprum_utf8_feed(r->u, NULL, 0), -EBUSY);
+  assert_int_equal(cuprum_utf8_feed(r->u, NULL, 1), CUPRUM_ENULL);
+  assert_int_equal(cuprum_utf8_finish(r->u), -EBUSY);
+  assert_true(r->nbytes + len <= sizeof(r->bytes));
+  memcpy(r->bytes + r->nbytes, data, len);
+  r->nbytes += len;
+  return 0;
+}
+
+/* Feeds and finishes from the callback are refused with -EBUSY and change
+ * nothing: for every cut into two feeds the bytes passed on are the
+ * input, in order, the held character included. */
+static void test_utf8_reenter_refused(void **state)
+{
+  const size_t n = sizeof(corpus) - 1;
+  struct u8_reenter r;
+
+  (void)state;
+  for (size_t i = 0; i <= n; i++) {
+    memset(&r, 0, sizeof(r));
+    test_use_counter(0);
+    assert_int_equal(cuprum_utf8_new(&r.u, u8_reenter_chunk, &r), 0);
+    assert_int_equal(cuprum_utf8_feed(r.u, corpus, i), 0);
+    assert_int_equal(cuprum_utf8_feed(r.u, corpus + i, n - i), 0);
+    assert_int_equal(cuprum_utf8_finish(r.u), 0);
+    cuprum_utf8_free(r.u);
+    assert_int_equal(test_counter.live, 0);
+    cuprum_set_allocator(NULL);
+    assert_int_equal(r.nbytes, n);
+    assert_memory_equal(r.bytes, corpus, n);
+  }
+}
+
+/* A free from the callback waits for the feed or finish that runs it: at
+ * every call, whether it passes the caller's bytes or the held character,
+ * the feed or finish stops there, returns the callback's code
+ * (CUPRUM_ESTOPPED for 0 or a positive one), passes nothing more and
+ * leaves nothing allocated. */
+static void test_utf8_free_in_callback(void **state)
+{
+  const size_t n = sizeof(corpus) - 1;
+  const int codes[] = {0, 1, -ECANCELED};
+
+  (void)state;
+  for (size_t step = 1; step <= 5; step++)
+    for (long at = 1;; at++) {
+      int reached = 0;
+      for (size_t c = 0; c < 3; c++) {
+        struct u8_reenter r;
+        int rc = 0;
+        memset(&r, 0, sizeof(r));
+        r.free_at = at;
+        r.after_free = codes[c];
+        test_use_counter(0);
+        assert_int_equal(cuprum_utf8_new(&r.u, u8_reenter_chunk, &r), 0);
+        for (size_t off = 0; off < n && rc == 0; off += step)
+          rc = cuprum_utf8_feed(r.u, corpus + off,
+                                n - off < step ? n - off : step);
+        if (rc == 0)
+          rc = cuprum_utf8_finish(r.u);
+        if (rc == 0) {
+          assert_true(r.calls < at);
+          cuprum_utf8_free(r.u);
+        } else {
+          assert_int_equal(rc, codes[c] < 0 ? codes[c] : CUPRUM_ESTOPPED);
+          assert_int_equal(r.calls, at);
+          assert_memory_equal(r.bytes, corpus, r.nbytes);
+          reached = 1;
+        }
+        assert_int_equal(test_counter.live, 0);
+        cuprum_set_allocator(NULL);
+      }
+      if (!reached)
+        break;
+    }
+}
+
 /* cuprum_ascii reads 8-byte words, four per step, and looks at its verdict
  * every 4096 bytes (utf8.c's ASCII_STEP and ASCII_STRIDE): the lengths
  * below sit around a word, a step, a stride and their multiples, and every
@@ -390,6 +494,7 @@ int main(void)
       T(test_utf8_one_byte_feeds),     T(test_utf8_random),
       T(test_utf8_bad_input_and_stop), T(test_ascii_empty),
       T(test_ascii_every_byte),        T(test_ascii_lengths_and_positions),
+      T(test_utf8_reenter_refused),    T(test_utf8_free_in_callback),
   };
   return cmocka_run_group_tests_name("utf8", tests, NULL, NULL);
 }

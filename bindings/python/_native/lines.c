@@ -17,6 +17,16 @@ typedef struct {
   native_codec codec;
   /* Set while finish() delivers the final, unterminated line. */
   int finishing;
+  /* Set while feed() or finish() runs the C splitter, that is while the
+   * callback or a hook may run: another feed() or finish() then (from the
+   * callback, or from a thread that took the GIL while it ran) raises
+   * RuntimeError before it touches anything, as cuprum_lines refuses a
+   * call from its own callback.  batches is called after it is cleared.
+   *
+   * A callback cannot release the splitter: whoever called feed() holds a
+   * reference until it returns, so the object is reachable and neither
+   * dealloc nor the collector's tp_clear runs during a delivery. */
+  int delivering;
   /* Event mode (LineEvents): each line becomes an instance of event_type,
    * a tuple subclass, copied from template with the timestamp and the line
    * filled in at the positions below (ExecEvent's, see module.c), and is
@@ -298,18 +308,36 @@ static PyObject *splitter_end(LineSplitterObject *self, int rc)
   Py_RETURN_NONE;
 }
 
+/* Refuses a feed() or finish() while one is delivering lines: returns 0,
+ * or -1 with RuntimeError set. */
+static int splitter_idle(LineSplitterObject *self, const char *method)
+{
+  if (!self->delivering)
+    return 0;
+  PyErr_Format(PyExc_RuntimeError,
+               "%s.%s() called while it is delivering lines (from its own "
+               "%s, or from another thread)",
+               self->event_type != NULL ? "LineEvents" : "LineSplitter", method,
+               self->event_type != NULL ? "hook" : "callback");
+  return -1;
+}
+
 static PyObject *LineSplitter_feed(LineSplitterObject *self, PyObject *arg)
 {
   Py_buffer view;
   int rc;
 
+  if (splitter_idle(self, "feed") < 0)
+    return NULL;
   if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
     return NULL;
   if (splitter_stamp(self) < 0) {
     PyBuffer_Release(&view);
     return NULL;
   }
+  self->delivering = 1;
   rc = cuprum_lines_feed(self->lines, view.buf, (size_t)view.len);
+  self->delivering = 0;
   PyBuffer_Release(&view);
   return splitter_end(self, rc);
 }
@@ -319,11 +347,15 @@ static PyObject *LineSplitter_finish(LineSplitterObject *self,
 {
   int rc;
 
+  if (splitter_idle(self, "finish") < 0)
+    return NULL;
   if (splitter_stamp(self) < 0)
     return NULL;
+  self->delivering = 1;
   self->finishing = 1;
   rc = cuprum_lines_finish(self->lines);
   self->finishing = 0;
+  self->delivering = 0;
   return splitter_end(self, rc);
 }
 

@@ -32,7 +32,11 @@ attributes:
     Incremental line splitter (:class:`LineSplitter`). Line endings are
     ``\\n``, ``\\r\\n`` and a lone ``\\r`` only; a ``\\r\\n`` split across
     two ``feed`` calls is one ending; ``finish`` delivers a final line
-    without an ending.
+    without an ending. A ``feed`` or ``finish`` made while the splitter is
+    delivering lines (from its own callback, or from another thread while
+    the callback runs) raises ``RuntimeError`` naming the call
+    (``"LineSplitter.feed() called while it is delivering lines ..."``) and
+    changes nothing; the splitter stays usable.
 
 ``TextTee(sink, encoding, errors)``
     Incremental copier (:class:`TextTee`) to a :data:`TeeTarget`. Raw bytes
@@ -81,7 +85,10 @@ attributes:
     in order (so an observer that holds events between reads, a stream's
     queue, holds lines, not events); ``batch.clear()`` drops the events
     not yet taken, ending an iteration at its next pull. The lines of a
-    call that raised are not handed over.
+    call that raised are not handed over. A ``feed`` or ``finish`` from a
+    hook (or another thread while one runs) raises ``RuntimeError``
+    (``"LineEvents.feed() called while it is delivering lines ..."``) and
+    changes nothing, as for ``LineSplitter``.
 
 ``AsyncEvents(refill)`` (optional; the native engine has it)
     The async iterator of an async stream's events: ``__anext__`` returns
@@ -133,7 +140,11 @@ LineCallback = cabc.Callable[[str], object]
 
 
 class LineSplitter(typ.Protocol):
-    """Turns a byte stream into decoded lines, one callback per line."""
+    """Turns a byte stream into decoded lines, one callback per line.
+
+    Neither method may be called while the splitter delivers lines (from
+    its callback): that raises ``RuntimeError`` and changes nothing.
+    """
 
     def feed(self, data: bytes) -> None:
         """Consume the next chunk, delivering every completed line."""

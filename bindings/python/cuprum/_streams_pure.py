@@ -149,9 +149,17 @@ class LineSplitter:
     decoded incrementally (so multi-byte characters may straddle chunks) and
     split with ``str.split`` after normalising ``\\r`` endings; a trailing
     ``\\r`` is held back until the next chunk shows whether ``\\n`` follows.
+
+    A ``feed`` or ``finish`` made while another one is delivering lines
+    (from the callback, or from another thread) raises ``RuntimeError``
+    and changes nothing, as the native splitter does.
     """
 
-    __slots__ = ("_callback", "_decode", "_encoding", "_errors", "_pending")
+    __slots__ = ("_busy", "_callback", "_decode", "_encoding", "_errors", "_pending")
+
+    #: Names for the error of a call made while lines are being delivered.
+    _kind = "LineSplitter"
+    _caller = "callback"
 
     def __init__(self, encoding: str, errors: str, callback: LineCallback) -> None:
         """Prepare to decode ``encoding`` with ``errors`` and call ``callback``."""
@@ -160,6 +168,17 @@ class LineSplitter:
         self._errors = errors
         self._callback = callback
         self._pending = ""
+        self._busy = False
+
+    def _enter(self, method: str) -> None:
+        """Mark the splitter busy delivering, or raise if it already is."""
+        if self._busy:
+            msg = (
+                f"{self._kind}.{method}() called while it is delivering lines "
+                f"(from its own {self._caller}, or from another thread)"
+            )
+            raise RuntimeError(msg)
+        self._busy = True
 
     def _split(self, text: str, pending: str, *, final: bool) -> None:
         held = ""
@@ -189,6 +208,14 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> None:
         """Consume ``data`` and deliver the lines it completes."""
+        self._enter("feed")
+        try:
+            self._feed_bytes(data)
+        finally:
+            self._busy = False
+
+    def _feed_bytes(self, data: bytes) -> None:
+        """Decode ``data`` and deliver the lines it completes."""
         if len(data) <= _FEED_WINDOW:
             self._feed_text(self._decode(data))
             return
@@ -213,6 +240,14 @@ class LineSplitter:
 
     def finish(self) -> None:
         """Deliver whatever remains, including a final unterminated line."""
+        self._enter("finish")
+        try:
+            self._finish_text()
+        finally:
+            self._busy = False
+
+    def _finish_text(self) -> None:
+        """Deliver what is pending and what the decoder still holds."""
         text = self._pending + _final_text(self._decode, self._encoding, self._errors)
         self._pending = ""
         if text:
@@ -287,18 +322,29 @@ class LineEvents(LineSplitter):
         self._batches = batches
         self._batch: list[str] = []
 
+    _kind = "LineEvents"
+    _caller = "hook"
+
     def feed(self, data: bytes) -> None:
         """Consume ``data`` and deliver the events of the lines it completes."""
-        self._stamp = time.time()
-        self._batch = []
-        super().feed(data)
+        self._enter("feed")
+        try:
+            self._stamp = time.time()
+            self._batch = []
+            self._feed_bytes(data)
+        finally:
+            self._busy = False
         self._end()
 
     def finish(self) -> None:
         """Deliver the event of a final unterminated line, if any."""
-        self._stamp = time.time()
-        self._batch = []
-        super().finish()
+        self._enter("finish")
+        try:
+            self._stamp = time.time()
+            self._batch = []
+            self._finish_text()
+        finally:
+            self._busy = False
         self._end()
 
     def _end(self) -> None:

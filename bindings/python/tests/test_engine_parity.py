@@ -995,6 +995,156 @@ def test_consume_callback_exception_propagates(engine_name: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# A splitter called again while it delivers lines (from its own callback or
+# hook, or from another thread): RuntimeError, nothing changed. The native
+# splitter used to run the nested call on the C splitter in the middle of
+# the delivery, and the pure one to deliver its lines inside the other's.
+
+#: The chunks every re-entrance test feeds: lines within a chunk, spanning
+#: chunks, a "\r\n" split across two, and a last line without an ending.
+_REENTER_CHUNKS = [b"one\ntw", b"o\r", b"\nthree\rfo", b"ur\n\nfi", b"ve"]
+_REENTER_LINES = ["one", "two", "three", "four", "", "five"]
+
+#: The codecs: one the native engine splits as bytes, one it hands to the
+#: pure splitter.
+_REENTER_CODECS = ["utf-8", "utf-16-le"]
+
+
+def _busy_message(kind: str, method: str, caller: str) -> str:
+    return re.escape(f"{kind}.{method}() called while it is delivering lines (from its own {caller}")
+
+
+@pytest.mark.parametrize("encoding", _REENTER_CODECS)
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_line_splitter_refuses_calls_from_its_callback(engine_name: str, encoding: str) -> None:
+    """feed() and finish() from the callback raise RuntimeError and change
+    nothing: the lines are those of the chunks alone, in order, and the
+    splitter goes on working."""
+    engine = load_engine(engine_name)
+    seen: list[str] = []
+    errors: list[str] = []
+
+    def on_line(line: str) -> None:
+        seen.append(line)
+        for call in (lambda: splitter.feed("x\ny\r".encode(encoding)), splitter.finish):
+            with pytest.raises(RuntimeError) as info:
+                call()
+            errors.append(str(info.value))
+
+    splitter = engine.LineSplitter(encoding, "strict", on_line)
+    for chunk in _REENTER_CHUNKS:
+        splitter.feed(chunk.decode().encode(encoding))
+    splitter.finish()
+    assert seen == _REENTER_LINES
+    assert len(errors) == 2 * len(_REENTER_LINES)
+    for message in errors[::2]:
+        assert re.match(_busy_message("LineSplitter", "feed", "callback"), message)
+    for message in errors[1::2]:
+        assert re.match(_busy_message("LineSplitter", "finish", "callback"), message)
+    splitter.feed("again\n".encode(encoding))
+    assert seen[-1] == "again"
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_line_splitter_reentrant_error_propagates_and_leaves_it_usable(engine_name: str) -> None:
+    """A nested feed() left uncaught stops the delivery like any exception
+    of the callback; the next feed() works."""
+    engine = load_engine(engine_name)
+    seen: list[str] = []
+
+    def on_line(line: str) -> None:
+        seen.append(line)
+        if line == "a":
+            splitter.feed(b"nested\n")
+
+    splitter = engine.LineSplitter("utf-8", "strict", on_line)
+    with pytest.raises(RuntimeError, match=_busy_message("LineSplitter", "feed", "callback")):
+        splitter.feed(b"a\nb\n")
+    assert seen == ["a"]
+    splitter.feed(b"c\nd")
+    splitter.finish()
+    assert seen == ["a", "c", "d"]
+
+
+@pytest.mark.parametrize("encoding", _REENTER_CODECS)
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_line_events_refuse_calls_from_a_hook(engine_name: str, encoding: str) -> None:
+    """The same for LineEvents: a hook's feed() or finish() raises, the
+    events and the batches are those of the chunks alone."""
+    from cuprum.events import ExecEvent
+
+    engine = load_engine(engine_name)
+    template: tuple[typ.Any, ...] = tuple(dict.fromkeys(ExecEvent._fields).values())
+    seen: list[str] = []
+    batches: list[list[str]] = []
+    errors: list[str] = []
+
+    def hook(event: ExecEvent) -> None:
+        seen.append(typ.cast(str, event.line))
+        for call in (lambda: splitter.feed("x\ny\r".encode(encoding)), splitter.finish):
+            with pytest.raises(RuntimeError) as info:
+                call()
+            errors.append(str(info.value))
+
+    def on_batch(batch: typ.Any) -> None:
+        batches.append([event.line for event in batch])
+
+    splitter = engine.LineEvents(encoding, "strict", ExecEvent, template, (hook,), [], on_batch)
+    for chunk in _REENTER_CHUNKS:
+        splitter.feed(chunk.decode().encode(encoding))
+    splitter.finish()
+    assert seen == _REENTER_LINES
+    assert [line for batch in batches for line in batch] == _REENTER_LINES
+    assert len(errors) == 2 * len(_REENTER_LINES)
+    for message in errors[::2]:
+        assert re.match(_busy_message("LineEvents", "feed", "hook"), message)
+    for message in errors[1::2]:
+        assert re.match(_busy_message("LineEvents", "finish", "hook"), message)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_line_splitter_refuses_another_thread_while_delivering(engine_name: str) -> None:
+    """A thread that calls feed() while the callback runs in another one
+    (the callback waits on an event, so the GIL is free) is refused the
+    same way, and the first feed finishes with its own lines."""
+    engine = load_engine(engine_name)
+    inside = threading.Event()
+    done = threading.Event()
+    seen: list[str] = []
+    outcome: list[BaseException | None] = []
+
+    def on_line(line: str) -> None:
+        seen.append(line)
+        if line == "a":
+            inside.set()
+            assert done.wait(30)
+
+    def other() -> None:
+        assert inside.wait(30)
+        try:
+            splitter.feed(b"from the other thread\n")
+        except Exception as exc:  # noqa: BLE001 - any outcome is checked below
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+        finally:
+            done.set()
+
+    splitter = engine.LineSplitter("utf-8", "strict", on_line)
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        splitter.feed(b"a\nb\n")
+    finally:
+        inside.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert seen == ["a", "b"]
+    assert len(outcome) == 1 and isinstance(outcome[0], RuntimeError)
+    assert re.match(_busy_message("LineSplitter", "feed", "callback"), str(outcome[0]))
+
+
+# ---------------------------------------------------------------------------
 # Known defects and divergences: minimal reproducers, strict xfails (remove
 # the matching exclusion above when one starts passing).
 

@@ -96,6 +96,47 @@ def test_line_events_cycle_through_pending_is_collected() -> None:
     assert [type(item).__name__ for item in seen] == ["Awaitable", "Awaitable"]
 
 
+class _Dropper:
+    """Holds a splitter whose callback, at each line, drops the last outside
+    reference to the holder and runs the collector."""
+
+    def __init__(self, outside: dict[str, object], lines: list[str], *, events: bool) -> None:
+        from cuprum.events import ExecEvent
+
+        self.outside = outside
+        self.lines = lines
+        self.splitter: typ.Any = (
+            native.LineEvents("utf-8", "strict", ExecEvent, _template(), (self.on_event,), [])
+            if events
+            else native.LineSplitter("utf-8", "strict", self.on_line)
+        )
+
+    def on_line(self, line: str) -> None:
+        self.lines.append(line)
+        self.outside.clear()
+        gc.collect()
+
+    def on_event(self, event: typ.Any) -> None:
+        self.on_line(event.line)
+
+
+@pytest.mark.parametrize("events", [False, True], ids=["LineSplitter", "LineEvents"])
+def test_collection_inside_the_callback_leaves_the_splitter_whole(events: bool) -> None:
+    """The callback makes the cycle holding its splitter unreachable but for
+    the feed() running, and collects: the splitter is neither cleared nor
+    freed mid-delivery (the call holds it), every line arrives, and the
+    cycle is collected once the call returns."""
+    gc.collect()
+    outside: dict[str, object] = {}
+    lines: list[str] = []
+    outside["holder"] = _Dropper(outside, lines, events=events)
+    ref = weakref.ref(outside["holder"])
+    typ.cast(_Dropper, outside["holder"]).splitter.feed(b"a\nb\nc\n")
+    assert lines == ["a", "b", "c"]
+    gc.collect()
+    assert ref() is None, "the cycle was not collected after the delivery"
+
+
 @pytest.mark.parametrize(
     "make",
     [
