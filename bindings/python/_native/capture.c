@@ -28,12 +28,45 @@ typedef struct {
   /* Bytes counted before the last finish() (which empties the buffer):
    * nbytes and truncated still tell about the finished stream. */
   uint64_t finished;
+  /* The method using the block while other Python code may run, else
+   * NULL: read_from() while it reads with the GIL released, finish() while
+   * it decodes (a codec or error handler may be Python code, and may let
+   * other threads run).  Set and tested only with the GIL held.
+   * Meanwhile feed(), finish() and read_from(), which would move, free or
+   * fill the block under that method, raise RuntimeError; nbytes and
+   * truncated tell the count as it was when it began (busy_total), as the
+   * reading thread updates the buffer's own. */
+  const char *busy;
+  uint64_t busy_total;
 } CaptureObject;
 
 /* Every byte fed, kept or not, finished or not. */
 static uint64_t capture_total(const CaptureObject *self)
 {
+  if (self->busy != NULL)
+    return self->busy_total;
   return self->finished + cuprum_capbuf_total(self->cb);
+}
+
+/* Raises RuntimeError and returns -1 when another call is using the
+ * block (see busy), so `method` must leave it alone; else returns 0. */
+static int capture_refuse_busy(const CaptureObject *self, const char *method)
+{
+  if (self->busy == NULL)
+    return 0;
+  /* Nothing but another thread can run during a read; a finish()'s codec
+   * may call back in the same thread too. */
+  PyErr_Format(PyExc_RuntimeError, "Capture.%s() called while Capture.%s() %s",
+               method, self->busy,
+               strcmp(self->busy, "read_from") == 0 ? "runs in another thread"
+                                                    : "decodes the capture");
+  return -1;
+}
+
+static void capture_set_busy(CaptureObject *self, const char *method)
+{
+  self->busy_total = capture_total(self);
+  self->busy = method;
 }
 
 /* Blocks up to this size are malloc'd.  Larger ones are a str that grows
@@ -170,8 +203,15 @@ static PyObject *Capture_feed(CaptureObject *self, PyObject *arg)
   Py_buffer view;
   int rc;
 
+  if (capture_refuse_busy(self, "feed") < 0)
+    return NULL;
   if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
     return NULL;
+  /* Getting the buffer may run Python code (a class's __buffer__). */
+  if (capture_refuse_busy(self, "feed") < 0) {
+    PyBuffer_Release(&view);
+    return NULL;
+  }
   rc = cuprum_capbuf_feed(self->cb, view.buf, (size_t)view.len);
   PyBuffer_Release(&view);
   if (rc < 0)
@@ -183,10 +223,15 @@ static PyObject *Capture_feed(CaptureObject *self, PyObject *arg)
 
 /* read_from(fd, size) -> int: one read(2) of up to `size` bytes straight
  * into the capture, with the GIL released; 0 at end of file.  Raises
- * BlockingIOError on EAGAIN and OSError on failure, as os.read does. */
+ * BlockingIOError on EAGAIN and OSError on failure, as os.read does.
+ *
+ * While the GIL is released the read fills the block the buffer owns, so
+ * the object is marked busy: the other methods refuse to touch the buffer
+ * until the read is back.  `self` stays alive meanwhile: the caller holds
+ * it for the call, and tp_clear leaves the buffer alone. */
 static PyObject *Capture_read_from(CaptureObject *self, PyObject *args)
 {
-  uint64_t before = capture_total(self);
+  uint64_t before;
   int fd;
   Py_ssize_t size;
   void *space;
@@ -195,6 +240,10 @@ static PyObject *Capture_read_from(CaptureObject *self, PyObject *args)
 
   if (!PyArg_ParseTuple(args, "in:read_from", &fd, &size))
     return NULL;
+  /* After the parsing, which may run Python code (__index__). */
+  if (capture_refuse_busy(self, "read_from") < 0)
+    return NULL;
+  before = capture_total(self);
   if (size <= 0) {
     PyErr_SetString(PyExc_ValueError, "read_from size must be positive");
     return NULL;
@@ -204,11 +253,13 @@ static PyObject *Capture_read_from(CaptureObject *self, PyObject *args)
   rc = cuprum_capbuf_reserve(self->cb, (size_t)size, &space);
   if (rc < 0)
     return native_raise_code(rc);
+  capture_set_busy(self, "read_from");
   {
     PyThreadState *ts = PyEval_SaveThread();
     n = cuprum_capbuf_read(self->cb, fd, (size_t)size);
     PyEval_RestoreThread(ts);
   }
+  self->busy = NULL;
   if (n < 0)
     return native_raise_code((int)n);
   if (capture_check_cap(self, before) < 0)
@@ -253,14 +304,17 @@ static PyObject *decode_head(const native_codec *c, const char *data,
 static PyObject *Capture_finish(CaptureObject *self,
                                 PyObject *Py_UNUSED(ignored))
 {
-  const int truncated = capture_total(self) > (uint64_t)self->max_bytes;
-  const int ascii =
-      self->codec.kind != CODEC_OTHER && cuprum_capbuf_ascii(self->cb);
+  int truncated;
+  int ascii;
   cuprum_capture out;
   PyObject *text;
   size_t skip = 0;
   int rc;
 
+  if (capture_refuse_busy(self, "finish") < 0)
+    return NULL;
+  truncated = capture_total(self) > (uint64_t)self->max_bytes;
+  ascii = self->codec.kind != CODEC_OTHER && cuprum_capbuf_ascii(self->cb);
   if (ascii && self->text != NULL) {
     /* ASCII decodes to itself under every codec with a kind, and no
      * character can be cut: the str being filled is the result once
@@ -278,6 +332,9 @@ static PyObject *Capture_finish(CaptureObject *self,
     }
     return text;
   }
+  /* `data` points into the block: no call may change the buffer while the
+   * codec, which may be Python code, decodes it. */
+  capture_set_busy(self, "finish");
   {
     size_t len;
     const char *data = cuprum_capbuf_data(self->cb, &len);
@@ -299,6 +356,7 @@ static PyObject *Capture_finish(CaptureObject *self,
       text = native_codec_decode(&self->codec, data + skip, len - skip);
     }
   }
+  self->busy = NULL;
   rc = cuprum_capbuf_detach(self->cb, &out);
   self->finished += out.total;
   if (self->text != NULL)
@@ -319,7 +377,7 @@ static PyObject *Capture_nbytes(CaptureObject *self, void *closure)
    * finish(), BoundedCapture (a capped one) goes on counting. */
   return PyLong_FromUnsignedLongLong(
       (unsigned long long)(self->max_bytes == SIZE_MAX
-                               ? cuprum_capbuf_total(self->cb)
+                               ? capture_total(self) - self->finished
                                : capture_total(self)));
 }
 
