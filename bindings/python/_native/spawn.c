@@ -70,9 +70,12 @@ static void Process_dealloc(PyObject *op)
   Py_DECREF(tp);
 }
 
-/* Records the result of waitpid(pid, &status, ...) == r with errno. */
+/* Records the result of waitpid(pid, &status, ...) == r with errno; never
+ * over a status already recorded. */
 static void record(ProcessObject *self, pid_t r, int status, int err)
 {
+  if (self->reaped)
+    return;
   if (r == self->pid) {
     self->reaped = 1;
     self->returncode = status_code(status);
@@ -96,13 +99,25 @@ static PyObject *Process_poll(ProcessObject *self, PyObject *Py_UNUSED(ignored))
   return returncode_of(self);
 }
 
+/*
+ * Blocks, the GIL released, until the child has exited, but leaves it to
+ * be reaped (WNOWAIT); then reaps it with the GIL held, unless another
+ * thread's wait() or poll() did meanwhile.  Reaping only with the GIL held
+ * is what makes concurrent calls safe, as Popen's lock does: a blocking
+ * waitpid() in two threads would hand the status to one and ECHILD (once
+ * recorded as 0) to the other, and could reap another child given the
+ * pid after the first reaped it.
+ */
 static PyObject *Process_wait(ProcessObject *self, PyObject *Py_UNUSED(ignored))
 {
+  const pid_t pid = self->pid;
+
   while (!self->reaped) {
-    int status = 0;
+    siginfo_t info;
     int err;
-    pid_t r;
-    Py_BEGIN_ALLOW_THREADS r = waitpid(self->pid, &status, 0);
+    int r;
+    Py_BEGIN_ALLOW_THREADS r =
+        waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT);
     err = errno;
     Py_END_ALLOW_THREADS if (r < 0 && err == EINTR)
     {
@@ -116,7 +131,13 @@ static PyObject *Process_wait(ProcessObject *self, PyObject *Py_UNUSED(ignored))
       errno = err;
       return PyErr_SetFromErrno(PyExc_OSError);
     }
-    record(self, r, status, err);
+    /* Exited (or reaped outside this object: ECHILD, recorded as 0). */
+    {
+      PyObject *code = Process_poll(self, NULL);
+      if (code == NULL)
+        return NULL;
+      Py_DECREF(code);
+    }
   }
   return returncode_of(self);
 }

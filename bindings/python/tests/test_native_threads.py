@@ -6,8 +6,9 @@ A native ``Capture.read_from`` reads into the capture's own block with the
 GIL released; a ``finish()`` decodes that block through a codec and error
 handler that may be Python code. Meanwhile a call that would move, free or
 fill the block raises ``RuntimeError`` naming both methods and changes
-nothing, and the object stays usable. Skipped when ``cuprum._native`` is
-not built.
+nothing, and the object stays usable. ``Process.wait`` in two threads, or
+with ``poll()`` beside it, reaps the child once and both see its status,
+as with ``subprocess.Popen``. Skipped when ``cuprum._native`` is not built.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
 import typing as typ
@@ -232,3 +235,39 @@ def test_calls_from_finishs_error_handler_are_refused(pipe: tuple[int, int], enc
     assert os.read(r, 100) == b"unread"
     cap.feed("z".encode(encoding))
     assert cap.finish() == "z"
+
+
+def _blocked_child(r: int, code: int) -> typ.Any:
+    """A child that exits with ``code`` once ``r``'s writer is closed."""
+    argv = [sys.executable, "-c", f"import sys; sys.stdin.buffer.read(); sys.exit({code})"]
+    proc = native.spawn(argv, stdin=r, stdout=subprocess.DEVNULL)
+    pidfd = proc.take_pidfd()
+    if pidfd >= 0:
+        os.close(pidfd)
+    return proc
+
+
+def test_wait_in_two_threads_gives_both_the_status(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    proc = _blocked_child(r, 3)
+    os.close(r)
+    waiters = [_Call(proc.wait).begin() for _ in range(2)]
+    os.close(w)
+    assert [waiter.outcome() for waiter in waiters] == [3, 3]
+    assert proc.returncode == 3
+    assert proc.poll() == 3
+
+
+def test_poll_beside_a_waiting_thread_never_misreports(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    proc = _blocked_child(r, 5)
+    os.close(r)
+    waiter = _Call(proc.wait).begin()
+    assert proc.poll() is None
+    os.close(w)
+    # Whichever reaps the child, neither may report anything but its status.
+    while (code := proc.poll()) is None:
+        time.sleep(0.001)
+    assert code == 5
+    assert waiter.outcome() == 5
+    assert proc.returncode == 5
