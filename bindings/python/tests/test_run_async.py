@@ -6,18 +6,25 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import typing as typ
 import warnings
 
+from pathlib import Path
+
 import pytest
-from conftest import AsyncPhases, Runner, cancel_after, child, cmd
+from conftest import AsyncPhases, Recorded, Runner, cancel_after, child, cmd
 
 from cuprum import (
     CommandResult,
     ExecEvent,
     ExecutionContext,
+    Program,
+    ProgramCatalogue,
+    ProjectSettings,
     StdinInput,
     TimeoutExpired,
     observe,
+    sh,
 )
 
 
@@ -122,6 +129,76 @@ def test_every_hook_awaitable_is_awaited_when_one_raises(run: Runner) -> None:
     with observe(failing), observe(slow), pytest.raises(RuntimeError, match="awaitable failed"):
         run(cmd("true"))
     assert finished == ["plan", "start", "exit"]
+
+
+def test_hook_awaitables_are_awaited_when_a_hook_raises(run: Runner) -> None:
+    """A hook raising stops the run; the awaitables the hooks returned
+    before are awaited (the children stopped first), then the error is
+    raised."""
+    recorded = Recorded()
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(recorded), observe(failing), pytest.raises(ValueError, match="hook failed"):
+        run(child("text", "x\n", "sleep", "30"))
+    assert recorded.finished[:2] == ["plan", "start"]
+    assert recorded.closed == []
+
+
+def test_hook_awaitables_are_awaited_when_a_program_is_missing(run: Runner, tmp_path: Path) -> None:
+    """A failed spawn is an error of the run: the awaitables of the events
+    before it are awaited."""
+    missing = Program(str(tmp_path / "absent"))
+    catalogue = ProgramCatalogue(projects=(ProjectSettings("t", (missing,), (), ()),))
+    recorded = Recorded()
+    with observe(recorded), pytest.raises(FileNotFoundError):
+        run(cmd("sleep", "30") | sh.make(missing, catalogue=catalogue)())
+    assert recorded.finished[:3] == ["plan", "plan", "start"]
+    assert recorded.closed == []
+
+
+def test_an_awaitable_error_after_a_hook_error_is_noted(run: Runner) -> None:
+    """The hook's error is raised; an awaitable failing meanwhile is noted
+    on it, not lost."""
+
+    async def failing_later(event: ExecEvent) -> None:
+        if event.phase == "start":
+            raise RuntimeError("awaitable failed")
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(failing_later), observe(failing), pytest.raises(ValueError, match="hook failed") as info:
+        run(child("text", "x\n", "sleep", "30"))
+    assert info.value.__notes__ == [
+        "cuprum: also raised by a hook's awaitable: RuntimeError('awaitable failed')"
+    ]
+
+
+def test_hook_awaitables_are_closed_on_cancellation() -> None:
+    """A cancelled run awaits none of the hooks' awaitables (no more of the
+    caller's code while the task is cancelled): they are closed."""
+    recorded = Recorded()
+    tasks: list[asyncio.Task[typ.Any]] = []
+
+    def cancel_at_stdout(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            tasks[0].cancel()
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.append(task)
+        with observe(recorded), observe(cancel_at_stdout):
+            with pytest.raises(asyncio.CancelledError):
+                await child("text", "x\n", "sleep", "30").run()
+
+    asyncio.run(main())
+    assert recorded.finished == []
+    assert recorded.closed[:2] == ["plan", "start"]
 
 
 def test_hook_error_propagates_and_cleans_up() -> None:

@@ -19,7 +19,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import AsyncPhases, Endless, Producer, child, cmd
+from conftest import AsyncPhases, Endless, Producer, Recorded, child, cmd
 
 from cuprum import (
     ExecEvent,
@@ -579,6 +579,33 @@ def test_a_dropped_stream_reports_an_error_not_raised_yet(
     gc.collect()
     assert lines(received) == ["out"]
     assert [type(exc) for exc in reported] == [Broken]
+
+
+def test_hook_awaitables_are_awaited_when_the_stream_fails(mode: str) -> None:
+    """A hook raising stops the streamed run; the awaitables the hooks
+    returned before are awaited, as for ``run``, then the error raised."""
+    recorded = Recorded()
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(recorded), observe(failing), pytest.raises(ValueError, match="hook failed"):
+        pull(child("text", "x\n", "sleep", "30").stream(), mode)
+    assert recorded.finished[:2] == ["plan", "start"]
+    assert recorded.closed == []
+
+
+def test_hook_awaitables_are_closed_when_the_stream_is_left_early(mode: str) -> None:
+    """A stream left before its end (the consumer's choice, like a
+    cancellation) awaits none of the hooks' awaitables: they are closed."""
+    recorded = Recorded()
+    with observe(recorded):
+        stream = child("text", "x\n", "sleep", "30").stream()
+    events = pull(stream, mode, until=lambda seen: bool(lines(seen)))
+    assert lines(events) == ["x"]
+    assert recorded.finished == []
+    assert recorded.closed[:3] == ["plan", "start", "stdout"]
 
 
 def test_an_error_while_the_async_consumer_awaits_is_raised_soon() -> None:

@@ -9,7 +9,8 @@ is used. When a run is abandoned (an exception, a cancelled task) the driver
 asks it to :meth:`~cuprum._exec.run.Run.abort` and keeps driving it until
 every child is reaped: the one stop sequence, waiting on pidfds rather than
 sleeping. Awaitables returned by observe hooks are awaited before either
-returns; only then does ``run_sync`` need an event loop at all.
+returns, or raises an error of the run's (:func:`settles`); only then does
+``run_sync`` need an event loop at all.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ async def _gather(awaitables: list[typ.Any]) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+def note_also(exc: BaseException, other: BaseException, when: str) -> None:
+    """Attach ``other``, raised ``when``, to ``exc``, which is raised
+    instead of it: nothing is lost silently."""
+    if other is not exc:
+        exc.add_note(f"cuprum: also raised {when}: {other!r}")
+
+
+def settles(cause: BaseException | None) -> bool:
+    """Whether the hook awaitables of a run abandoned because of ``cause``
+    are awaited (after the stop sequence): yes when the run failed with an
+    ``Exception`` (a hook or stdin source raised, a spawn failed); no when
+    it was abandoned from outside (``None``: a stream closed early; a
+    cancellation, ``KeyboardInterrupt``, ``SystemExit``), when they are
+    closed unawaited: running more of the caller's code would delay or
+    defeat the cancellation or the interruption."""
+    return isinstance(cause, Exception)
 
 
 def close_awaitables(awaitables: list[typ.Any]) -> None:
@@ -184,21 +203,32 @@ class PollDriver:
         if wakeup is not None:
             run.tick()
 
-    def abandon(self, run: Run) -> None:
+    def abandon(self, run: Run, cause: BaseException | None = None) -> None:
         """Stop an abandoned ``run`` (:meth:`Run.abort`, the one stop
-        sequence) and drive it until every child is reaped; never-awaited
-        hook awaitables are closed. What closing the caller's stdin source
-        raised is raised then."""
+        sequence) and drive it until every child is reaped; then await its
+        hook awaitables if ``cause`` is an error of the run's, else close
+        them (:func:`settles`). What closing the caller's stdin source
+        raised is raised then, or noted on ``cause`` (which the caller
+        raises), as is an awaitable's error."""
         error: Exception | None = None
+        stopped = False
         try:
             try:
                 run.abort()
             except Exception as exc:  # noqa: BLE001 - raised once the run is stopped
                 error = exc
             self.drive(run)
+            stopped = True
         finally:
             run.kill_now()
-            close_awaitables(run.pending)
+            if not (stopped and settles(cause)):
+                close_awaitables(run.pending)
+        if run.pending:
+            assert cause is not None  # noqa: S101 - settles(cause)
+            try:
+                await_pending_blocking(run.pending)
+            except Exception as exc:  # noqa: BLE001 - noted on cause
+                note_also(cause, exc, "by a hook's awaitable")
         if error is not None:
             raise error
 
@@ -222,8 +252,8 @@ def run_blocking(plan: RunPlan) -> CommandResult | PipelineResult:
     try:
         run.start(driver)
         driver.drive(run)
-    except BaseException:
-        driver.abandon(run)
+    except BaseException as exc:
+        driver.abandon(run, exc)
         raise
     return finish_blocking(run)
 
@@ -375,16 +405,19 @@ class LoopDriver:
         if error is not None:
             raise error
 
-    async def abandon(self) -> None:
+    async def abandon(self, cause: BaseException | None = None) -> None:
         """Stop an abandoned run (:meth:`Run.abort`, the one stop sequence)
         and drive it until every child is reaped and its stdin source
-        closed; never-awaited hook awaitables are closed. The first error
+        closed; then await its hook awaitables if ``cause`` is an error of
+        the run's, else close them (:func:`settles`). The first error
         raised meanwhile (closing the caller's stdin source), or one a
         callback raised before and no drive has raised yet, is raised
-        then."""
+        then; an awaitable's error is noted on ``cause`` (which the caller
+        raises)."""
         self.cancel_timer()
         run = self.run
         error: BaseException | None = None
+        stopped = False
         try:
             try:
                 run.abort()
@@ -395,10 +428,18 @@ class LoopDriver:
                     await self.drive()
                 except Exception as exc:  # noqa: BLE001 - as above
                     error = error or exc
+            stopped = True
         finally:
             self.cancel_timer()
             run.kill_now()
-            close_awaitables(run.pending)
+            if not (stopped and settles(cause)):
+                close_awaitables(run.pending)
+        if run.pending:
+            assert cause is not None  # noqa: S101 - settles(cause)
+            try:
+                await await_pending(run.pending)
+            except Exception as exc:  # noqa: BLE001 - noted on cause
+                note_also(cause, exc, "by a hook's awaitable")
         error, self.error = error or self.error, None
         if error is not None:
             raise error
@@ -432,8 +473,8 @@ async def run_in_loop(plan: RunPlan) -> CommandResult | PipelineResult:
     try:
         run.start(driver)
         await driver.drive()
-    except BaseException:
-        await driver.abandon()
+    except BaseException as exc:
+        await driver.abandon(exc)
         raise
     return await finish_in_loop(run)
 
@@ -447,6 +488,7 @@ __all__ = [
     "close_awaitables",
     "finish_blocking",
     "finish_in_loop",
+    "note_also",
     "poll_timeout_ms",
     "run_blocking",
     "run_in_loop",

@@ -289,12 +289,14 @@ class _Session:
         elif self.state == _NEW:
             self.state = _CLOSED
 
-    def abandon(self) -> None:
-        """Stop a sync run (the lock held) until every child is reaped."""
+    def abandon(self, cause: BaseException | None = None) -> None:
+        """Stop a sync run (the lock held) until every child is reaped,
+        ``cause`` the error that stopped it, if any (see
+        :meth:`PollDriver.abandon <cuprum._exec.drivers.PollDriver.abandon>`)."""
         driver = self.driver
         assert isinstance(driver, PollDriver)  # noqa: S101
         try:
-            driver.abandon(self.run)
+            driver.abandon(self.run, cause)
         finally:
             self.drop_waker()
 
@@ -326,7 +328,7 @@ class _Session:
         events queued before it for the consumer (see :meth:`keep`)."""
         self.failed(exc)
         left = self.queue.take()
-        self.abandon()
+        self.abandon(exc)
         return self.keep(exc, left)
 
     def advance(self) -> list[EventBatch] | None:
@@ -465,7 +467,7 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
     except BaseException as exc:
         session.failed(exc)
         left = queue.take()
-        await driver.abandon()
+        await driver.abandon(exc)
         if not session.keep(exc, left):
             raise
     while session.pending is None:
@@ -496,7 +498,7 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
                     raise
                 session.failed(exc)
                 left, driver.before = driver.before, []
-                await driver.abandon()
+                await driver.abandon(exc)
                 if not session.keep(exc, left):
                     raise
     if session.pending is not None:
