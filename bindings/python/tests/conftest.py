@@ -181,6 +181,14 @@ class AsyncPhases:
         self.seen.append(event.phase)
 
 
+def out_err_child(tmp_path: Path) -> tuple[sh.SafeCmd, Path]:
+    """A child that writes "out" to stdout, then "err" to stderr, then
+    wakes the reader of a FIFO and sleeps."""
+    fifo = tmp_path / "written"
+    os.mkfifo(fifo)
+    return child("text", "out\n", "etext", "err\n", "fifo", str(fifo), "sleep", "30"), fifo
+
+
 class Recorded:
     """An async observe hook whose awaitables record the phase of their
     event once awaited (after a loop turn), or ``closed`` when closed

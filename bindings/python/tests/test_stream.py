@@ -19,7 +19,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import AsyncPhases, Endless, Producer, Recorded, child, cmd
+from conftest import AsyncPhases, Endless, Producer, Recorded, child, cmd, out_err_child
 
 from cuprum import (
     ExecEvent,
@@ -472,14 +472,6 @@ def failing_on_stderr(fifo: Path, received: list[ExecEvent]) -> typ.Callable[[Ex
     return hook
 
 
-def out_err_child(tmp_path: Path) -> tuple[SafeCmd, Path]:
-    """A child that writes "out" to stdout, then "err" to stderr, then
-    wakes the reader of a FIFO and sleeps."""
-    fifo = tmp_path / "written"
-    os.mkfifo(fifo)
-    return child("text", "out\n", "etext", "err\n", "fifo", str(fifo), "sleep", "30"), fifo
-
-
 def test_the_events_before_an_error_come_first(mode: str, tmp_path: Path) -> None:
     """The stream yields every event an observe hook received before the
     one that raised (the stdout line read in the same step as the failing
@@ -606,6 +598,31 @@ def test_hook_awaitables_are_closed_when_the_stream_is_left_early(mode: str) -> 
     assert lines(events) == ["x"]
     assert recorded.finished == []
     assert recorded.closed[:3] == ["plan", "start", "stdout"]
+
+
+def test_a_close_error_after_the_stream_failed_is_noted(mode: str) -> None:
+    """The hook's error, the first, is raised by the stream; closing the
+    stdin source, which fails while the run is stopped, is noted on it."""
+
+    class CloseFailed(Exception):
+        pass
+
+    def source() -> typ.Iterator[bytes]:
+        try:
+            while True:
+                yield b"x\n"
+        finally:
+            raise CloseFailed("closing")
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(failing), pytest.raises(ValueError, match="hook failed") as info:
+        pull(cmd("cat").stream(stdin=StdinInput(chunks=source())), mode)
+    assert info.value.__notes__ == [
+        "cuprum: also raised while stopping the run: CloseFailed('closing')"
+    ]
 
 
 def test_an_error_while_the_async_consumer_awaits_is_raised_soon() -> None:

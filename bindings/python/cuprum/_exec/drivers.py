@@ -47,16 +47,25 @@ def poll_timeout_ms(wakeup: float | None) -> int | None:
 
 async def _gather(awaitables: list[typ.Any]) -> None:
     """Await every one of ``awaitables``, then raise the first error (in
-    their order), if any: one failing leaves none of the others running
-    (or cancelled, under ``asyncio.run``) behind the run's return."""
+    their order), if any, the others noted on it: one failing leaves none
+    of the others running (or cancelled, under ``asyncio.run``) behind the
+    run's return."""
 
     async def wait(awaitable: typ.Any) -> None:
         await awaitable
 
     results = await asyncio.gather(*(wait(a) for a in awaitables), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    raise_first([result for result in results if isinstance(result, BaseException)], "by another hook's awaitable")
+
+
+def raise_first(errors: list[BaseException], when: str) -> None:
+    """Raise the first of ``errors``, if any, each other one noted on it
+    (raised ``when``)."""
+    if errors:
+        first = errors[0]
+        for other in errors[1:]:
+            note_also(first, other, when)
+        raise first
 
 
 def note_also(exc: BaseException, other: BaseException, when: str) -> None:
@@ -207,17 +216,22 @@ class PollDriver:
         """Stop an abandoned ``run`` (:meth:`Run.abort`, the one stop
         sequence) and drive it until every child is reaped; then await its
         hook awaitables if ``cause`` is an error of the run's, else close
-        them (:func:`settles`). What closing the caller's stdin source
-        raised is raised then, or noted on ``cause`` (which the caller
-        raises), as is an awaitable's error."""
-        error: Exception | None = None
+        them (:func:`settles`). The errors raised meanwhile (closing the
+        caller's stdin source) are noted on ``cause``, which the caller
+        raises, as is an awaitable's error; without a cause the first is
+        raised once the run is stopped, the others noted on it."""
+        errors: list[BaseException] = []
         stopped = False
         try:
             try:
                 run.abort()
             except Exception as exc:  # noqa: BLE001 - raised once the run is stopped
-                error = exc
-            self.drive(run)
+                errors.append(exc)
+            while not run.done:
+                try:
+                    self.drive(run)
+                except Exception as exc:  # noqa: BLE001 - as above
+                    errors.append(exc)
             stopped = True
         finally:
             run.kill_now()
@@ -229,17 +243,32 @@ class PollDriver:
                 await_pending_blocking(run.pending)
             except Exception as exc:  # noqa: BLE001 - noted on cause
                 note_also(cause, exc, "by a hook's awaitable")
-        if error is not None:
-            raise error
+        stopping(cause, errors)
+
+
+def stopping(cause: BaseException | None, errors: list[BaseException]) -> None:
+    """End an ``abandon``: note ``errors``, raised while stopping the run,
+    on ``cause`` (which the caller raises), or raise the first of them
+    without one (the others noted on it)."""
+    when = "while stopping the run"
+    if cause is None:
+        raise_first(errors, when)
+        return
+    for error in errors:
+        note_also(cause, error, when)
 
 
 def finish_blocking(run: Run) -> CommandResult | PipelineResult:
     """Build the result of a done ``run`` (after hooks included, or raise
-    ``TimeoutExpired``), then await the hooks' awaitables."""
+    ``TimeoutExpired``), then await the hooks' awaitables (an error of
+    theirs noted on the run's, if it raised)."""
     try:
         result = run.finish()
-    except BaseException:
-        await_pending_blocking(run.pending)
+    except BaseException as exc:
+        try:
+            await_pending_blocking(run.pending)
+        except Exception as other:  # noqa: BLE001 - noted on exc
+            note_also(exc, other, "by a hook's awaitable")
         raise
     await_pending_blocking(run.pending)
     return result
@@ -362,10 +391,12 @@ class LoopDriver:
         self.settle()
 
     def fail(self, exc: BaseException) -> None:
-        """Keep ``exc`` (the first one) for the awaiting or the next
-        :meth:`drive` to raise, and wake it."""
+        """Keep ``exc`` (the first one; a later one is noted on it) for the
+        awaiting or the next :meth:`drive` to raise, and wake it."""
         if self.error is None:
             self.error = exc
+        else:
+            note_also(self.error, exc, "by another callback of the run")
         self.wake()
 
     def wake(self) -> None:
@@ -412,22 +443,25 @@ class LoopDriver:
         the run's, else close them (:func:`settles`). The first error
         raised meanwhile (closing the caller's stdin source), or one a
         callback raised before and no drive has raised yet, is raised
-        then; an awaitable's error is noted on ``cause`` (which the caller
-        raises)."""
+        then, or noted on ``cause`` (which the caller raises), as is an
+        awaitable's error; the others are noted on the first."""
         self.cancel_timer()
         run = self.run
-        error: BaseException | None = None
+        errors: list[BaseException] = []
+        kept, self.error = self.error, None
+        if kept is not None and kept is not cause:
+            errors.append(kept)
         stopped = False
         try:
             try:
                 run.abort()
             except Exception as exc:  # noqa: BLE001 - raised once the run is stopped
-                error = exc
+                errors.append(exc)
             while not run.done:
                 try:
                     await self.drive()
                 except Exception as exc:  # noqa: BLE001 - as above
-                    error = error or exc
+                    errors.append(exc)
             stopped = True
         finally:
             self.cancel_timer()
@@ -440,9 +474,10 @@ class LoopDriver:
                 await await_pending(run.pending)
             except Exception as exc:  # noqa: BLE001 - noted on cause
                 note_also(cause, exc, "by a hook's awaitable")
-        error, self.error = error or self.error, None
-        if error is not None:
-            raise error
+        if self.error is not None:
+            errors.append(self.error)
+            self.error = None
+        stopping(cause, errors)
 
 
 async def await_pending(pending: list[typ.Any]) -> None:
@@ -455,11 +490,15 @@ async def await_pending(pending: list[typ.Any]) -> None:
 
 async def finish_in_loop(run: Run) -> CommandResult | PipelineResult:
     """Build the result of a done ``run`` (after hooks included, or raise
-    ``TimeoutExpired``), then await the hooks' awaitables."""
+    ``TimeoutExpired``), then await the hooks' awaitables (an error of
+    theirs noted on the run's, if it raised)."""
     try:
         result = run.finish()
-    except BaseException:
-        await await_pending(run.pending)
+    except BaseException as exc:
+        try:
+            await await_pending(run.pending)
+        except Exception as other:  # noqa: BLE001 - noted on exc
+            note_also(exc, other, "by a hook's awaitable")
         raise
     await await_pending(run.pending)
     return result
@@ -490,6 +529,7 @@ __all__ = [
     "finish_in_loop",
     "note_also",
     "poll_timeout_ms",
+    "raise_first",
     "run_blocking",
     "run_in_loop",
 ]

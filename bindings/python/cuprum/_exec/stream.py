@@ -494,7 +494,7 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
             except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError):
                     session.state = _CLOSED  # left early, like a cancelled body
-                    await driver.abandon()
+                    await driver.abandon(exc)
                     raise
                 session.failed(exc)
                 left, driver.before = driver.before, []
