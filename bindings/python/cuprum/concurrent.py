@@ -12,7 +12,7 @@ import asyncio
 import dataclasses as dc
 import typing as typ
 
-from cuprum._exec.drivers import await_pending_blocking
+from cuprum._exec.drivers import await_pending_blocking, note_also
 from cuprum._exec.plan import check_allowed
 from cuprum._options import ExecutionContext, RunOutputOptions
 from cuprum.sh import Pipeline, SafeCmd
@@ -119,15 +119,29 @@ def _compact(slots: list[RunResult | None]) -> ConcurrentResult[RunResult]:
     return ConcurrentResult(tuple(results), tuple(failures), tuple(indices))
 
 
+_ALSO = "by another run of run_concurrent"
+
+
 def _raise_first(done: list[asyncio.Future[None]]) -> None:
     """Raise the first error of the ``done`` tasks (in their order), once
-    every one's has been retrieved: asyncio would report the others as
-    never retrieved."""
-    for task in done:
-        if not task.cancelled():
-            task.exception()
-    for task in done:
-        task.result()
+    every one's has been retrieved (asyncio would report the others as
+    never retrieved), the others noted on it."""
+    errors = [task.exception() for task in done if not task.cancelled()]
+    first = next((error for error in errors if error is not None), None)
+    if first is None:
+        return
+    for error in errors:
+        if error is not None:
+            note_also(first, error, _ALSO)
+    raise first
+
+
+def _note_others(exc: BaseException, results: list[object]) -> None:
+    """Note on ``exc`` the errors of the other runs (``results`` of a
+    ``gather`` with ``return_exceptions``), their cancellations left out."""
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            note_also(exc, result, _ALSO)
 
 
 def _programs(runnable: Runnable) -> tuple[SafeCmd, ...]:
@@ -197,10 +211,10 @@ async def run_concurrent(
     if not cfg.fail_fast:
         try:
             await asyncio.gather(*tasks)
-        except BaseException:
+        except BaseException as exc:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            _note_others(exc, await asyncio.gather(*tasks, return_exceptions=True))
             raise
         return _compact(slots)
     pending: set[asyncio.Future[None]] = set(tasks)
@@ -211,6 +225,13 @@ async def run_concurrent(
             _raise_first(sorted(done, key=order.__getitem__))
             if failed.is_set():
                 break
+    except BaseException as exc:
+        for task in pending:
+            task.cancel()
+        if pending:
+            _note_others(exc, await asyncio.gather(*pending, return_exceptions=True))
+        pending = set()
+        raise
     finally:
         for task in pending:
             task.cancel()

@@ -65,6 +65,9 @@ def main(argv: list[str]) -> int:
         elif action == "touch":  # create an empty file (a marker for the test)
             with open(next(items), "xb"):
                 pass
+        elif action == "fifo":  # open a FIFO to write and close it: wakes its reader
+            with open(next(items), "wb"):
+                pass
         elif action == "close-stdin":
             os.close(0)
         else:

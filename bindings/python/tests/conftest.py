@@ -181,6 +181,42 @@ class AsyncPhases:
         self.seen.append(event.phase)
 
 
+def out_err_child(tmp_path: Path) -> tuple[sh.SafeCmd, Path]:
+    """A child that writes "out" to stdout, then "err" to stderr, then
+    wakes the reader of a FIFO and sleeps."""
+    fifo = tmp_path / "written"
+    os.mkfifo(fifo)
+    return child("text", "out\n", "etext", "err\n", "fifo", str(fifo), "sleep", "30"), fifo
+
+
+class Recorded:
+    """An async observe hook whose awaitables record the phase of their
+    event once awaited (after a loop turn), or ``closed`` when closed
+    unawaited."""
+
+    def __init__(self) -> None:
+        self.finished: list[str] = []
+        self.closed: list[str] = []
+
+    def __call__(self, event: ExecEvent) -> typ.Any:
+        return _Awaitable(self, event.phase)
+
+
+class _Awaitable:
+    """One awaitable of :class:`Recorded`."""
+
+    def __init__(self, owner: Recorded, phase: str) -> None:
+        self.owner = owner
+        self.phase = phase
+
+    def __await__(self) -> typ.Generator[typ.Any, None, None]:
+        yield from asyncio.sleep(0).__await__()
+        self.owner.finished.append(self.phase)
+
+    def close(self) -> None:
+        self.owner.closed.append(self.phase)
+
+
 async def cancel_after(awaitable: typ.Awaitable[object], delay: float) -> None:
     """Run ``awaitable`` as a task, cancel it after ``delay`` seconds, and
     check that the cancellation reaches its awaiter (``CancelledError``)."""

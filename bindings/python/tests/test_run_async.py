@@ -6,18 +6,27 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import typing as typ
 import warnings
 
+from pathlib import Path
+
 import pytest
-from conftest import AsyncPhases, Runner, cancel_after, child, cmd
+from conftest import AsyncPhases, Recorded, Runner, cancel_after, child, cmd, out_err_child
 
 from cuprum import (
     CommandResult,
     ExecEvent,
     ExecutionContext,
+    ConcurrentConfig,
+    Program,
+    ProgramCatalogue,
+    ProjectSettings,
     StdinInput,
     TimeoutExpired,
     observe,
+    run_concurrent_sync,
+    sh,
 )
 
 
@@ -124,6 +133,76 @@ def test_every_hook_awaitable_is_awaited_when_one_raises(run: Runner) -> None:
     assert finished == ["plan", "start", "exit"]
 
 
+def test_hook_awaitables_are_awaited_when_a_hook_raises(run: Runner) -> None:
+    """A hook raising stops the run; the awaitables the hooks returned
+    before are awaited (the children stopped first), then the error is
+    raised."""
+    recorded = Recorded()
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(recorded), observe(failing), pytest.raises(ValueError, match="hook failed"):
+        run(child("text", "x\n", "sleep", "30"))
+    assert recorded.finished[:2] == ["plan", "start"]
+    assert recorded.closed == []
+
+
+def test_hook_awaitables_are_awaited_when_a_program_is_missing(run: Runner, tmp_path: Path) -> None:
+    """A failed spawn is an error of the run: the awaitables of the events
+    before it are awaited."""
+    missing = Program(str(tmp_path / "absent"))
+    catalogue = ProgramCatalogue(projects=(ProjectSettings("t", (missing,), (), ()),))
+    recorded = Recorded()
+    with observe(recorded), pytest.raises(FileNotFoundError):
+        run(cmd("sleep", "30") | sh.make(missing, catalogue=catalogue)())
+    assert recorded.finished[:3] == ["plan", "plan", "start"]
+    assert recorded.closed == []
+
+
+def test_an_awaitable_error_after_a_hook_error_is_noted(run: Runner) -> None:
+    """The hook's error is raised; an awaitable failing meanwhile is noted
+    on it, not lost."""
+
+    async def failing_later(event: ExecEvent) -> None:
+        if event.phase == "start":
+            raise RuntimeError("awaitable failed")
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(failing_later), observe(failing), pytest.raises(ValueError, match="hook failed") as info:
+        run(child("text", "x\n", "sleep", "30"))
+    assert info.value.__notes__ == [
+        "cuprum: also raised by a hook's awaitable: RuntimeError('awaitable failed')"
+    ]
+
+
+def test_hook_awaitables_are_closed_on_cancellation() -> None:
+    """A cancelled run awaits none of the hooks' awaitables (no more of the
+    caller's code while the task is cancelled): they are closed."""
+    recorded = Recorded()
+    tasks: list[asyncio.Task[typ.Any]] = []
+
+    def cancel_at_stdout(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            tasks[0].cancel()
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.append(task)
+        with observe(recorded), observe(cancel_at_stdout):
+            with pytest.raises(asyncio.CancelledError):
+                await child("text", "x\n", "sleep", "30").run()
+
+    asyncio.run(main())
+    assert recorded.finished == []
+    assert recorded.closed[:2] == ["plan", "start"]
+
+
 def test_hook_error_propagates_and_cleans_up() -> None:
     def hook(event: ExecEvent) -> None:
         if event.phase == "stdout":
@@ -150,3 +229,84 @@ def test_async_hook_with_run_sync_inside_a_running_loop() -> None:
 
     asyncio.run(main())
     assert hook.seen[-1] == "exit" and "stdout" in hook.seen
+
+
+# -- several errors in one run: the first raised, the others noted ----------
+
+
+def test_the_other_failing_hook_awaitables_are_noted(run: Runner) -> None:
+    async def first(event: ExecEvent) -> None:
+        if event.phase == "exit":
+            raise RuntimeError("first")
+
+    async def second(event: ExecEvent) -> None:
+        if event.phase == "exit":
+            raise ValueError("second")
+
+    # The outer scope's hooks run first.
+    with observe(first), observe(second), pytest.raises(RuntimeError, match="first") as info:
+        run(cmd("true"))
+    assert info.value.__notes__ == [
+        "cuprum: also raised by another hook's awaitable: ValueError('second')"
+    ]
+
+
+def test_a_close_error_while_stopping_after_a_hook_error_is_noted(run: Runner) -> None:
+    """The hook's error, the first, is raised; closing the stdin source,
+    which fails in the stop sequence, is noted on it (it replaced it)."""
+
+    class CloseFailed(Exception):
+        pass
+
+    def source() -> typ.Iterator[bytes]:
+        try:
+            while True:
+                yield b"x\n"
+        finally:
+            raise CloseFailed("closing")
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(failing), pytest.raises(ValueError, match="hook failed") as info:
+        run(cmd("cat"), stdin=StdinInput(chunks=source()))
+    assert info.value.__notes__ == [
+        "cuprum: also raised while stopping the run: CloseFailed('closing')"
+    ]
+
+
+def test_a_second_callback_error_is_noted(tmp_path: Path) -> None:
+    """Two callbacks of one loop turn raise (a hook on the stdout and on
+    the stderr line, both pipes ready): the first is raised, the second
+    noted."""
+    target, fifo = out_err_child(tmp_path)
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "start":
+            with fifo.open("rb") as handshake:
+                handshake.read()
+        elif event.phase in {"stdout", "stderr"}:
+            raise ValueError(event.line)
+
+    with observe(failing), pytest.raises(ValueError) as info:
+        asyncio.run(target.run())
+    other = "err" if info.value.args == ("out",) else "out"
+    assert info.value.__notes__ == [
+        f"cuprum: also raised by another callback of the run: ValueError('{other}')"
+    ]
+
+
+@pytest.mark.parametrize("fail_fast", [False, True])
+def test_the_other_failing_runs_of_run_concurrent_are_noted(tmp_path: Path, fail_fast: bool) -> None:
+    missing = [Program(str(tmp_path / name)) for name in ("one", "two")]
+    catalogue = ProgramCatalogue(projects=(ProjectSettings("t", tuple(missing), (), ()),))
+    commands = [sh.make(program, catalogue=catalogue)() for program in missing]
+    with pytest.raises(FileNotFoundError) as info:
+        run_concurrent_sync(*commands, config=ConcurrentConfig(fail_fast=fail_fast))
+    raised = info.value.filename
+    other = str(tmp_path / ("two" if raised.endswith("one") else "one"))
+    notes = info.value.__notes__
+    assert len(notes) == 1
+    assert notes[0].startswith("cuprum: also raised by another run of run_concurrent: FileNotFoundError(")
+    assert repr(other) in notes[0]

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 import time
 import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import AsyncPhases, Endless, Producer, child, cmd
+from conftest import AsyncPhases, Endless, Producer, Recorded, child, cmd, out_err_child
 
 from cuprum import (
     ExecEvent,
@@ -446,6 +447,182 @@ def test_failing_hook_stops_the_run(mode: str) -> None:
     with observe(pids), observe(hook), pytest.raises(ValueError, match="hook failed"):
         pull((child("text", "x\n", "sleep", "30") | cmd("cat")).stream(), mode)
     pids.assert_gone()
+
+
+class Broken(Exception):
+    """Raised by an observe hook to stop a run."""
+
+
+def failing_on_stderr(fifo: Path, received: list[ExecEvent]) -> typ.Callable[[ExecEvent], None]:
+    """An observe hook that records the events it receives in ``received``
+    and raises ``Broken`` on the first ``stderr`` event. At the ``start``
+    event it waits until the child (:func:`out_err_child`) has written its
+    stdout and stderr lines, so both pipes are ready when the run is next
+    read: one ``poll`` step, one loop turn, reads the stdout line and then
+    fails on the stderr one."""
+
+    def hook(event: ExecEvent) -> None:
+        if event.phase == "start":
+            with fifo.open("rb") as handshake:
+                handshake.read()
+        if event.phase == "stderr":
+            raise Broken(event.line)
+        received.append(event)
+
+    return hook
+
+
+def test_the_events_before_an_error_come_first(mode: str, tmp_path: Path) -> None:
+    """The stream yields every event an observe hook received before the
+    one that raised (the stdout line read in the same step as the failing
+    stderr line), then raises; the run is stopped."""
+    target, fifo = out_err_child(tmp_path)
+    received: list[ExecEvent] = []
+    yielded: list[list[ExecEvent]] = []
+    pids = Pids()
+
+    def record(seen: list[ExecEvent]) -> bool:
+        if not yielded:
+            yielded.append(seen)  # the list pull fills
+        return False
+
+    with observe(pids), observe(failing_on_stderr(fifo, received)), pytest.raises(Broken, match="err"):
+        pull(target.stream(), mode, until=record)
+    assert lines(received) == ["out"]
+    assert yielded[0] == received
+    pids.assert_gone()
+
+
+@pytest.mark.parametrize("action", ["close", "break", "raise"])
+def test_closing_raises_an_error_not_raised_yet(mode: str, action: str, tmp_path: Path) -> None:
+    """Closed (``close``/``aclose``, leaving the ``with`` block by a break
+    or an exception) after the events that preceded an error but before the
+    pull that would raise it, the stream raises it: it is not lost; an
+    exception leaving the block is its context."""
+    target, fifo = out_err_child(tmp_path)
+    received: list[ExecEvent] = []
+    with observe(failing_on_stderr(fifo, received)):
+        stream = target.stream()
+    yielded: list[ExecEvent] = []
+
+    def consume_sync() -> None:
+        with stream:
+            for event in stream:
+                yielded.append(event)
+                if event.phase == "stdout":
+                    if action == "close":
+                        stream.close()
+                        continue
+                    if action == "raise":
+                        raise Stop
+                    break
+
+    async def consume_async() -> None:
+        async with stream:
+            async for event in stream:
+                yielded.append(event)
+                if event.phase == "stdout":
+                    if action == "close":
+                        await stream.aclose()
+                        continue
+                    if action == "raise":
+                        raise Stop
+                    break
+
+    with pytest.raises(Broken) as info:
+        if mode == "sync":
+            consume_sync()
+        else:
+            asyncio.run(consume_async())
+    assert lines(received) == ["out"]
+    assert yielded == received
+    assert isinstance(info.value.__context__, Stop) == (action == "raise")
+    with pytest.raises(RuntimeError, match="Broken"):
+        _ = stream.result
+
+
+def test_a_dropped_stream_reports_an_error_not_raised_yet(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream left (without ``with``) after the events that preceded an
+    error and then dropped reports the error (``sys.unraisablehook``)."""
+    target, fifo = out_err_child(tmp_path)
+    received: list[ExecEvent] = []
+    with observe(failing_on_stderr(fifo, received)):
+        stream = target.stream()
+    reported: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: reported.append(info.exc_value))
+
+    def consume_sync() -> None:
+        for event in stream:
+            if event.phase == "stdout":
+                break
+
+    async def consume_async() -> None:
+        async for event in stream:
+            if event.phase == "stdout":
+                break
+
+    if mode == "sync":
+        consume_sync()
+    else:
+        asyncio.run(consume_async())
+    del stream
+    gc.collect()
+    assert lines(received) == ["out"]
+    assert [type(exc) for exc in reported] == [Broken]
+
+
+def test_hook_awaitables_are_awaited_when_the_stream_fails(mode: str) -> None:
+    """A hook raising stops the streamed run; the awaitables the hooks
+    returned before are awaited, as for ``run``, then the error raised."""
+    recorded = Recorded()
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(recorded), observe(failing), pytest.raises(ValueError, match="hook failed"):
+        pull(child("text", "x\n", "sleep", "30").stream(), mode)
+    assert recorded.finished[:2] == ["plan", "start"]
+    assert recorded.closed == []
+
+
+def test_hook_awaitables_are_closed_when_the_stream_is_left_early(mode: str) -> None:
+    """A stream left before its end (the consumer's choice, like a
+    cancellation) awaits none of the hooks' awaitables: they are closed."""
+    recorded = Recorded()
+    with observe(recorded):
+        stream = child("text", "x\n", "sleep", "30").stream()
+    events = pull(stream, mode, until=lambda seen: bool(lines(seen)))
+    assert lines(events) == ["x"]
+    assert recorded.finished == []
+    assert recorded.closed[:3] == ["plan", "start", "stdout"]
+
+
+def test_a_close_error_after_the_stream_failed_is_noted(mode: str) -> None:
+    """The hook's error, the first, is raised by the stream; closing the
+    stdin source, which fails while the run is stopped, is noted on it."""
+
+    class CloseFailed(Exception):
+        pass
+
+    def source() -> typ.Iterator[bytes]:
+        try:
+            while True:
+                yield b"x\n"
+        finally:
+            raise CloseFailed("closing")
+
+    def failing(event: ExecEvent) -> None:
+        if event.phase == "stdout":
+            raise ValueError("hook failed")
+
+    with observe(failing), pytest.raises(ValueError, match="hook failed") as info:
+        pull(cmd("cat").stream(stdin=StdinInput(chunks=source())), mode)
+    assert info.value.__notes__ == [
+        "cuprum: also raised while stopping the run: CloseFailed('closing')"
+    ]
 
 
 def test_an_error_while_the_async_consumer_awaits_is_raised_soon() -> None:

@@ -9,7 +9,8 @@ is used. When a run is abandoned (an exception, a cancelled task) the driver
 asks it to :meth:`~cuprum._exec.run.Run.abort` and keeps driving it until
 every child is reaped: the one stop sequence, waiting on pidfds rather than
 sleeping. Awaitables returned by observe hooks are awaited before either
-returns; only then does ``run_sync`` need an event loop at all.
+returns, or raises an error of the run's (:func:`settles`); only then does
+``run_sync`` need an event loop at all.
 """
 
 from __future__ import annotations
@@ -46,16 +47,43 @@ def poll_timeout_ms(wakeup: float | None) -> int | None:
 
 async def _gather(awaitables: list[typ.Any]) -> None:
     """Await every one of ``awaitables``, then raise the first error (in
-    their order), if any: one failing leaves none of the others running
-    (or cancelled, under ``asyncio.run``) behind the run's return."""
+    their order), if any, the others noted on it: one failing leaves none
+    of the others running (or cancelled, under ``asyncio.run``) behind the
+    run's return."""
 
     async def wait(awaitable: typ.Any) -> None:
         await awaitable
 
     results = await asyncio.gather(*(wait(a) for a in awaitables), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    raise_first([result for result in results if isinstance(result, BaseException)], "by another hook's awaitable")
+
+
+def raise_first(errors: list[BaseException], when: str) -> None:
+    """Raise the first of ``errors``, if any, each other one noted on it
+    (raised ``when``)."""
+    if errors:
+        first = errors[0]
+        for other in errors[1:]:
+            note_also(first, other, when)
+        raise first
+
+
+def note_also(exc: BaseException, other: BaseException, when: str) -> None:
+    """Attach ``other``, raised ``when``, to ``exc``, which is raised
+    instead of it: nothing is lost silently."""
+    if other is not exc:
+        exc.add_note(f"cuprum: also raised {when}: {other!r}")
+
+
+def settles(cause: BaseException | None) -> bool:
+    """Whether the hook awaitables of a run abandoned because of ``cause``
+    are awaited (after the stop sequence): yes when the run failed with an
+    ``Exception`` (a hook or stdin source raised, a spawn failed); no when
+    it was abandoned from outside (``None``: a stream closed early; a
+    cancellation, ``KeyboardInterrupt``, ``SystemExit``), when they are
+    closed unawaited: running more of the caller's code would delay or
+    defeat the cancellation or the interruption."""
+    return isinstance(cause, Exception)
 
 
 def close_awaitables(awaitables: list[typ.Any]) -> None:
@@ -184,32 +212,63 @@ class PollDriver:
         if wakeup is not None:
             run.tick()
 
-    def abandon(self, run: Run) -> None:
+    def abandon(self, run: Run, cause: BaseException | None = None) -> None:
         """Stop an abandoned ``run`` (:meth:`Run.abort`, the one stop
-        sequence) and drive it until every child is reaped; never-awaited
-        hook awaitables are closed. What closing the caller's stdin source
-        raised is raised then."""
-        error: Exception | None = None
+        sequence) and drive it until every child is reaped; then await its
+        hook awaitables if ``cause`` is an error of the run's, else close
+        them (:func:`settles`). The errors raised meanwhile (closing the
+        caller's stdin source) are noted on ``cause``, which the caller
+        raises, as is an awaitable's error; without a cause the first is
+        raised once the run is stopped, the others noted on it."""
+        errors: list[BaseException] = []
+        stopped = False
         try:
             try:
                 run.abort()
             except Exception as exc:  # noqa: BLE001 - raised once the run is stopped
-                error = exc
-            self.drive(run)
+                errors.append(exc)
+            while not run.done:
+                try:
+                    self.drive(run)
+                except Exception as exc:  # noqa: BLE001 - as above
+                    errors.append(exc)
+            stopped = True
         finally:
             run.kill_now()
-            close_awaitables(run.pending)
-        if error is not None:
-            raise error
+            if not (stopped and settles(cause)):
+                close_awaitables(run.pending)
+        if run.pending:
+            assert cause is not None  # noqa: S101 - settles(cause)
+            try:
+                await_pending_blocking(run.pending)
+            except Exception as exc:  # noqa: BLE001 - noted on cause
+                note_also(cause, exc, "by a hook's awaitable")
+        stopping(cause, errors)
+
+
+def stopping(cause: BaseException | None, errors: list[BaseException]) -> None:
+    """End an ``abandon``: note ``errors``, raised while stopping the run,
+    on ``cause`` (which the caller raises), or raise the first of them
+    without one (the others noted on it)."""
+    when = "while stopping the run"
+    if cause is None:
+        raise_first(errors, when)
+        return
+    for error in errors:
+        note_also(cause, error, when)
 
 
 def finish_blocking(run: Run) -> CommandResult | PipelineResult:
     """Build the result of a done ``run`` (after hooks included, or raise
-    ``TimeoutExpired``), then await the hooks' awaitables."""
+    ``TimeoutExpired``), then await the hooks' awaitables (an error of
+    theirs noted on the run's, if it raised)."""
     try:
         result = run.finish()
-    except BaseException:
-        await_pending_blocking(run.pending)
+    except BaseException as exc:
+        try:
+            await_pending_blocking(run.pending)
+        except Exception as other:  # noqa: BLE001 - noted on exc
+            note_also(exc, other, "by a hook's awaitable")
         raise
     await_pending_blocking(run.pending)
     return result
@@ -222,8 +281,8 @@ def run_blocking(plan: RunPlan) -> CommandResult | PipelineResult:
     try:
         run.start(driver)
         driver.drive(run)
-    except BaseException:
-        driver.abandon(run)
+    except BaseException as exc:
+        driver.abandon(run, exc)
         raise
     return finish_blocking(run)
 
@@ -332,10 +391,12 @@ class LoopDriver:
         self.settle()
 
     def fail(self, exc: BaseException) -> None:
-        """Keep ``exc`` (the first one) for the awaiting or the next
-        :meth:`drive` to raise, and wake it."""
+        """Keep ``exc`` (the first one; a later one is noted on it) for the
+        awaiting or the next :meth:`drive` to raise, and wake it."""
         if self.error is None:
             self.error = exc
+        else:
+            note_also(self.error, exc, "by another callback of the run")
         self.wake()
 
     def wake(self) -> None:
@@ -375,33 +436,48 @@ class LoopDriver:
         if error is not None:
             raise error
 
-    async def abandon(self) -> None:
+    async def abandon(self, cause: BaseException | None = None) -> None:
         """Stop an abandoned run (:meth:`Run.abort`, the one stop sequence)
         and drive it until every child is reaped and its stdin source
-        closed; never-awaited hook awaitables are closed. The first error
+        closed; then await its hook awaitables if ``cause`` is an error of
+        the run's, else close them (:func:`settles`). The first error
         raised meanwhile (closing the caller's stdin source), or one a
         callback raised before and no drive has raised yet, is raised
-        then."""
+        then, or noted on ``cause`` (which the caller raises), as is an
+        awaitable's error; the others are noted on the first."""
         self.cancel_timer()
         run = self.run
-        error: BaseException | None = None
+        errors: list[BaseException] = []
+        kept, self.error = self.error, None
+        if kept is not None and kept is not cause:
+            errors.append(kept)
+        stopped = False
         try:
             try:
                 run.abort()
             except Exception as exc:  # noqa: BLE001 - raised once the run is stopped
-                error = exc
+                errors.append(exc)
             while not run.done:
                 try:
                     await self.drive()
                 except Exception as exc:  # noqa: BLE001 - as above
-                    error = error or exc
+                    errors.append(exc)
+            stopped = True
         finally:
             self.cancel_timer()
             run.kill_now()
-            close_awaitables(run.pending)
-        error, self.error = error or self.error, None
-        if error is not None:
-            raise error
+            if not (stopped and settles(cause)):
+                close_awaitables(run.pending)
+        if run.pending:
+            assert cause is not None  # noqa: S101 - settles(cause)
+            try:
+                await await_pending(run.pending)
+            except Exception as exc:  # noqa: BLE001 - noted on cause
+                note_also(cause, exc, "by a hook's awaitable")
+        if self.error is not None:
+            errors.append(self.error)
+            self.error = None
+        stopping(cause, errors)
 
 
 async def await_pending(pending: list[typ.Any]) -> None:
@@ -414,11 +490,15 @@ async def await_pending(pending: list[typ.Any]) -> None:
 
 async def finish_in_loop(run: Run) -> CommandResult | PipelineResult:
     """Build the result of a done ``run`` (after hooks included, or raise
-    ``TimeoutExpired``), then await the hooks' awaitables."""
+    ``TimeoutExpired``), then await the hooks' awaitables (an error of
+    theirs noted on the run's, if it raised)."""
     try:
         result = run.finish()
-    except BaseException:
-        await await_pending(run.pending)
+    except BaseException as exc:
+        try:
+            await await_pending(run.pending)
+        except Exception as other:  # noqa: BLE001 - noted on exc
+            note_also(exc, other, "by a hook's awaitable")
         raise
     await await_pending(run.pending)
     return result
@@ -432,8 +512,8 @@ async def run_in_loop(plan: RunPlan) -> CommandResult | PipelineResult:
     try:
         run.start(driver)
         await driver.drive()
-    except BaseException:
-        await driver.abandon()
+    except BaseException as exc:
+        await driver.abandon(exc)
         raise
     return await finish_in_loop(run)
 
@@ -447,7 +527,9 @@ __all__ = [
     "close_awaitables",
     "finish_blocking",
     "finish_in_loop",
+    "note_also",
     "poll_timeout_ms",
+    "raise_first",
     "run_blocking",
     "run_in_loop",
 ]

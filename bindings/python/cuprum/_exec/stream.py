@@ -120,17 +120,24 @@ class _StreamLoopDriver(LoopDriver):
     """The asyncio driver of a stream: wakes the consumer when events are
     queued and pauses the output pipes while the queue is full."""
 
-    __slots__ = ("queue",)
+    __slots__ = ("before", "queue")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, run: Run, queue: _Queue) -> None:
         super().__init__(loop, run)
         self.queue = queue
+        #: The events queued before the first callback error, taken out of
+        #: the queue when it was raised (what the queue holds after it came
+        #: later, and is dropped).
+        self.before: list[EventBatch] = []
 
     def fail(self, exc: BaseException) -> None:
-        """Keep ``exc`` and stop reading the output pipes: the consumer
-        takes the events queued before it, then its next drive raises it
-        (a consumer that awaits in its loop body would otherwise find
-        events read meanwhile before every pull, for ever)."""
+        """Keep ``exc`` and the events queued before it (:attr:`before`),
+        and stop reading the output pipes: the consumer takes those events,
+        then its next drive raises it (a consumer that awaits in its loop
+        body would otherwise find events read meanwhile before every pull,
+        for ever)."""
+        if self.error is None and not self.run.abandoned:
+            self.before = self.queue.take()
         super().fail(exc)
         self.pause_reading(self.run.channels)
 
@@ -152,8 +159,10 @@ class _Session:
         "current",
         "driver",
         "error",
+        "left",
         "lock",
         "owner",
+        "pending",
         "queue",
         "result",
         "run",
@@ -171,6 +180,12 @@ class _Session:
         self.driver: PollDriver | _StreamLoopDriver | None = None
         self.result: CommandResult | PipelineResult | None = None
         self.error: BaseException | None = None
+        #: The events queued before the error that stopped the run, still
+        #: to be handed over; :attr:`pending` is raised after them.
+        self.left: list[EventBatch] = []
+        #: The error that stopped the run, not yet raised to the consumer:
+        #: the pull after :attr:`left` raises it, or a close.
+        self.pending: BaseException | None = None
         #: Held by the thread driving a sync run: a pull stepping it, a close.
         self.lock = threading.Lock()
         #: The ident of the thread holding :attr:`lock`, else ``None``.
@@ -198,12 +213,34 @@ class _Session:
         self.state = _FAILED
         self.error = exc
 
+    def keep(self, exc: BaseException, left: list[EventBatch]) -> bool:
+        """The run, stopped by ``exc`` (abandoned already), had queued
+        ``left`` before it: keep both for the consumer, who takes the
+        events, then gets ``exc`` (:attr:`pending`), and return True; False
+        (the caller raises ``exc`` at once) when there are no such events
+        or ``exc`` is no ``Exception`` (``KeyboardInterrupt``...). Drop
+        what the stop sequence queued after the error."""
+        self.queue.take()
+        if not left or not isinstance(exc, Exception):
+            return False
+        self.left = left
+        self.pending = exc
+        return True
+
+    def raise_pending(self) -> None:
+        """Raise the error kept for the consumer, if any (once)."""
+        exc, self.pending = self.pending, None
+        if exc is not None:
+            self.left = []
+            raise exc
+
     # -- leaving early ------------------------------------------------------
 
     def cut(self) -> None:
         """Drop the events queued and those of the item being consumed: a
         later pull of an iterator that still holds it ends at once."""
         self.queue.take()
+        self.left = []
         current, self.current = self.current, None
         if current is not None:
             current.clear()
@@ -238,6 +275,8 @@ class _Session:
         self.hold()
         try:
             self.stop()
+            # An error that stopped the run, not raised yet: nothing is lost.
+            self.raise_pending()
         finally:
             self.release()
 
@@ -250,12 +289,14 @@ class _Session:
         elif self.state == _NEW:
             self.state = _CLOSED
 
-    def abandon(self) -> None:
-        """Stop a sync run (the lock held) until every child is reaped."""
+    def abandon(self, cause: BaseException | None = None) -> None:
+        """Stop a sync run (the lock held) until every child is reaped,
+        ``cause`` the error that stopped it, if any (see
+        :meth:`PollDriver.abandon <cuprum._exec.drivers.PollDriver.abandon>`)."""
         driver = self.driver
         assert isinstance(driver, PollDriver)  # noqa: S101
         try:
-            driver.abandon(self.run)
+            driver.abandon(self.run, cause)
         finally:
             self.drop_waker()
 
@@ -278,10 +319,17 @@ class _Session:
         try:
             self.run.start(driver)
         except BaseException as exc:
-            self.failed(exc)
-            self.abandon()
-            raise
+            if not self.stopped_by(exc):
+                raise
         return True
+
+    def stopped_by(self, exc: BaseException) -> bool:
+        """Stop a sync run that raised ``exc`` (the lock held), keeping the
+        events queued before it for the consumer (see :meth:`keep`)."""
+        self.failed(exc)
+        left = self.queue.take()
+        self.abandon(exc)
+        return self.keep(exc, left)
 
     def advance(self) -> list[EventBatch] | None:
         """Step a sync run (the lock held) until events are queued and
@@ -291,6 +339,13 @@ class _Session:
         run = self.run
         driver = self.driver
         assert isinstance(driver, PollDriver)  # noqa: S101
+        if self.pending is not None:
+            # The run was stopped by an error: the events queued before it,
+            # then the error.
+            left, self.left = self.left, []
+            if left:
+                return left
+            self.raise_pending()
         while self.state == _RUNNING:
             if self.closing:
                 self.stop()
@@ -310,9 +365,9 @@ class _Session:
             try:
                 driver.step(run)
             except BaseException as exc:
-                self.failed(exc)
-                self.abandon()
-                raise
+                if not self.stopped_by(exc):
+                    raise
+                return self.advance()
         return None
 
     async def aclose(self) -> None:
@@ -325,9 +380,13 @@ class _Session:
             await driver.abandon()
         elif self.state == _NEW:
             self.state = _CLOSED
+        self.raise_pending()
 
     def __del__(self) -> None:
         if self.state != _RUNNING:
+            # Dropped before its error was raised: reported as an
+            # exception ignored in __del__ (sys.unraisablehook), not lost.
+            self.raise_pending()
             return
         driver = self.driver
         if isinstance(driver, PollDriver):
@@ -407,10 +466,12 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
         run.start(driver)
     except BaseException as exc:
         session.failed(exc)
-        await driver.abandon()
-        raise
-    while True:
-        if queue.items:
+        left = queue.take()
+        await driver.abandon(exc)
+        if not session.keep(exc, left):
+            raise
+    while session.pending is None:
+        if queue.items and driver.error is None:
             items = queue.take()
             if driver.paused and driver.error is None:
                 driver.resume_reading()
@@ -433,10 +494,31 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
             except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError):
                     session.state = _CLOSED  # left early, like a cancelled body
-                else:
-                    session.failed(exc)
-                await driver.abandon()
+                    await driver.abandon(exc)
+                    raise
+                session.failed(exc)
+                left, driver.before = driver.before, []
+                await driver.abandon(exc)
+                if not session.keep(exc, left):
+                    raise
+    if session.pending is not None:
+        # The run was stopped by an error: the events queued before it,
+        # then the error.
+        left, session.left = session.left, []
+        for item in left:
+            session.current = item
+            try:
+                yield item
+            except GeneratorExit:
+                # The run is stopped; the error is raised by the stream's
+                # aclose (not here: raised in the frame of the code that
+                # closes the stream, it has that code's exception as its
+                # context), or reported when the stream is collected.
+                session.cut()
                 raise
+        session.current = None
+        session.raise_pending()
+        return
     if session.state != _RUNNING:
         return
     try:
@@ -558,9 +640,15 @@ class EventStream(typ.Generic[R]):
         end. Later pulls end the iteration at once. May be called from
         another thread while one iterates (which is woken, and whose
         iteration then ends), not from a hook or stdin source of the run
-        itself (``RuntimeError``)."""
-        self._session.close()
-        self._it = None
+        itself (``RuntimeError``). An error that stopped the run and was
+        not raised yet (events queued before it were still to be pulled)
+        is raised."""
+        session = self._session
+        try:
+            session.close()
+        finally:
+            if session.state != _RUNNING:
+                self._it = None
 
     # -- async --------------------------------------------------------------
 
@@ -596,7 +684,9 @@ class EventStream(typ.Generic[R]):
     async def aclose(self) -> None:
         """Stop the run if it has not ended (SIGTERM, ``cancel_grace``,
         SIGKILL) and wait until every child is reaped; a no-op after the
-        end. Later pulls end the iteration at once."""
+        end. Later pulls end the iteration at once. An error that stopped
+        the run and was not raised yet (events queued before it were still
+        to be pulled) is raised."""
         self._session.use(asynchronous=True)
         agen, self._agen = self._agen, _nothing()
         items, self._items = self._items, None
