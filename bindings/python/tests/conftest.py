@@ -227,6 +227,45 @@ async def cancel_after(awaitable: typ.Awaitable[object], delay: float) -> None:
         await task
 
 
+class Late(Exception):
+    """Raised by an attempt of :func:`before_the_deadline` whose child was
+    not ready when its run's deadline passed: the machine started it late."""
+
+
+#: The deadlines :func:`before_the_deadline` gives its attempt, in turn.
+DEADLINES = (2.0, 8.0, 30.0)
+
+_T = typ.TypeVar("_T")
+
+
+def before_the_deadline(
+    attempt: typ.Callable[[float], _T], deadlines: typ.Sequence[float] = DEADLINES
+) -> _T:
+    """Return ``attempt(timeout)`` for the first of ``deadlines`` at which
+    it does not raise :class:`Late`; fail the test if it still does at the
+    last.
+
+    For a test whose child must be ready (have written its output, started
+    its grandchild, failed) before its run's deadline: no handshake can hold
+    a deadline back, and a loaded machine may take seconds to start an
+    interpreter. The attempt raises ``Late`` where its child's own evidence
+    (a marker it leaves once ready) or the events say it was not ready in
+    time, or, where nothing else can tell, where the output it expects is
+    missing altogether (a run that loses it then fails at the last
+    deadline). Whatever it asserts about the run holds at every deadline,
+    so a short one keeps the test quick and a later one only spares a slow
+    machine a false failure."""
+    for timeout in deadlines[:-1]:
+        try:
+            return attempt(timeout)
+        except Late:
+            pass
+    try:
+        return attempt(deadlines[-1])
+    except Late as exc:
+        pytest.fail(f"the child was not ready before a {deadlines[-1]:g} s deadline: {exc}")
+
+
 #: What the ``run`` fixture gives: call it as ``run_sync`` is called.
 Runner = typ.Callable[..., typ.Any]
 

@@ -25,7 +25,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, Runner, alive, child, cmd
+from conftest import PYTHON, Late, Runner, alive, before_the_deadline, child, cmd
 
 from cuprum import (
     ExecEvent,
@@ -39,6 +39,7 @@ from cuprum import (
     ScopeConfig,
     StdinInput,
     TimeoutExpired,
+    observe,
     scoped,
 )
 from cuprum._exec.limits import (
@@ -506,13 +507,37 @@ def test_line_limiter_for_byte_encodings_is_the_byte_one() -> None:
 
 def test_a_deadline_passing_while_fail_fast_stops_the_stages(run: Runner) -> None:
     # The last stage fails once the first ignores SIGTERM; the first ends by
-    # itself 2.5 s after it is ready (cancel_grace=inf: no SIGKILL), after
-    # the 2 s deadline. The run ended for the failure, not the timeout: the failed
-    # result, as when the stopped stages end before the deadline. (The
-    # deadline only changed what was raised: stopping again changes nothing.)
+    # itself half a second past the deadline (it sleeps that much longer
+    # than the timeout once ready; cancel_grace=inf: no SIGKILL). The run
+    # ended for the failure, not the timeout: the failed result, as when the
+    # stopped stages end before the deadline. (The deadline only changed
+    # what was raised: stopping again changes nothing.) The failure must
+    # come before the deadline: an exit event of the last stage seen before
+    # it proves it did, and a timeout then is wrong.
     fail_when_ready = cmd(PYTHON, "-I", "-c", "import sys\nsys.stdin.readline()\nsys.exit(3)\n")
-    pipeline = child("ignore-term", "text", "ready\n", "sleep", "2.5") | fail_when_ready
-    result = run(pipeline, timeout=2, context=ExecutionContext(cancel_grace=math.inf))
+
+    def attempt(timeout: float) -> typ.Any:
+        failed: list[float] = []
+
+        def hook(event: ExecEvent) -> None:
+            if event.phase == "exit" and event.tags.get("pipeline_stage_index") == 1:
+                failed.append(time.monotonic())
+
+        first = child("ignore-term", "text", "ready\n", "sleep", str(timeout + 0.5))
+        started = time.monotonic()  # the run's deadline is later than started + timeout
+        try:
+            with observe(hook):
+                return run(
+                    first | fail_when_ready,
+                    timeout=timeout,
+                    context=ExecutionContext(cancel_grace=math.inf),
+                )
+        except TimeoutExpired:
+            if not failed or failed[0] >= started + timeout:
+                raise Late("the last stage had not failed") from None
+            raise
+
+    result = before_the_deadline(attempt)
     assert result.failure_index == 1
     assert [stage.exit_code for stage in result.stages] == [0, 3]
 

@@ -25,7 +25,7 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, alive, child, cmd, run_script
+from conftest import PYTHON, Late, alive, before_the_deadline, child, cmd, run_script
 
 from cuprum import (
     ExecEvent,
@@ -50,14 +50,18 @@ _FLOOD = (
     "import os\nos.write(1, b'ready\\n')\nblock = b'x' * 65535 + b'\\n'\n"
     "while True:\n    os.write(1, block)\n"
 )
-#: Prints ``hi``, closes stdout, says so on stderr, then runs on until its
-#: stdin (the test's pipe) reaches end of file or for ``argv[1]`` seconds.
+#: Prints ``hi``, closes stdout, says so on stderr, creates the file
+#: ``argv[2]`` if given (a marker: it has written), then runs on for
+#: ``argv[1]`` seconds.
 _CLOSE_STDOUT = (
     "import os, sys, time\nos.write(1, b'hi\\n')\nos.close(1)\n"
-    "os.write(2, b'closed\\n')\ntime.sleep(float(sys.argv[1]))\n"
+    "os.write(2, b'closed\\n')\n"
+    "if sys.argv[2:]:\n    open(sys.argv[2], 'x').close()\n"
+    "time.sleep(float(sys.argv[1]))\n"
 )
 #: Starts a grandchild that keeps stdout/stderr and sleeps ``argv[2]``
-#: seconds, records its pid in ``argv[1]``, prints ``ready`` and exits.
+#: seconds, records its pid in ``argv[1]``, prints ``ready``, creates the
+#: file ``argv[3]`` if given (a marker: it has written) and exits.
 _ORPHAN = (
     "import os, subprocess, sys\n"
     "g = subprocess.Popen([sys.executable, '-I', '-c', "
@@ -65,6 +69,7 @@ _ORPHAN = (
     "stdin=subprocess.DEVNULL)\n"
     "open(sys.argv[1], 'w').write(str(g.pid))\n"
     "os.write(1, b'ready\\n')\n"
+    "if sys.argv[3:]:\n    open(sys.argv[3], 'x').close()\n"
 )
 
 
@@ -195,12 +200,19 @@ def test_child_closes_stdout_and_runs_on() -> None:
     rec.check(stages=1)
 
 
-def test_child_closes_stdout_then_times_out() -> None:
-    rec = Recorder()
-    with observe(rec), pytest.raises(TimeoutExpired) as info:
-        cmd(PYTHON, "-I", "-c", _CLOSE_STDOUT, "60").run_sync(timeout=2, context=FAST)
-    assert info.value.output == "hi\n"
-    rec.check()
+def test_child_closes_stdout_then_times_out(tmp_path: Path) -> None:
+    def attempt(timeout: float) -> None:
+        rec = Recorder()
+        marker = tmp_path / f"wrote-{timeout:g}"
+        command = cmd(PYTHON, "-I", "-c", _CLOSE_STDOUT, "60", str(marker))
+        with observe(rec), pytest.raises(TimeoutExpired) as info:
+            command.run_sync(timeout=timeout, context=FAST)
+        rec.check()
+        if not info.value.output and not marker.exists():
+            raise Late("it had not written 'hi'")
+        assert info.value.output == "hi\n"
+
+    before_the_deadline(attempt)
 
 
 # -- a grandchild that keeps the pipe open ---------------------------------
@@ -219,26 +231,33 @@ def test_grandchild_holding_the_pipe_is_waited_for(tmp_path: Path) -> None:
 @pytest.mark.parametrize("group", [False, True])
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_grandchild_holding_the_pipe_under_timeout(tmp_path: Path, group: bool, mode: str) -> None:
-    rec = Recorder()
-    pidfile = tmp_path / "grand"
-    command = cmd(PYTHON, "-I", "-c", _ORPHAN, str(pidfile), "60")
     ctx = GROUP if group else FAST
-    try:
-        with observe(rec), pytest.raises(TimeoutExpired) as info:
-            if mode == "sync":
-                command.run_sync(timeout=2, context=ctx)
+
+    def attempt(timeout: float) -> None:
+        rec = Recorder()
+        pidfile = tmp_path / f"grand-{timeout:g}"
+        marker = tmp_path / f"wrote-{timeout:g}"
+        command = cmd(PYTHON, "-I", "-c", _ORPHAN, str(pidfile), "60", str(marker))
+        try:
+            with observe(rec), pytest.raises(TimeoutExpired) as info:
+                if mode == "sync":
+                    command.run_sync(timeout=timeout, context=ctx)
+                else:
+                    asyncio.run(command.run(timeout=timeout, context=ctx))
+            rec.check()
+            if not info.value.output and not marker.exists():
+                raise Late("it had not written 'ready'")
+            assert info.value.output == "ready\n"
+            grand = int(pidfile.read_text())
+            if group:
+                assert_gone([grand])  # the group's SIGKILL reached it
             else:
-                asyncio.run(command.run(timeout=2, context=ctx))
-        assert info.value.output == "ready\n"
-        rec.check()
-        grand = int(pidfile.read_text())
-        if group:
-            assert_gone([grand])  # the group's SIGKILL reached it
-        else:
-            assert alive(grand)  # documented: out of reach without a group
-    finally:
-        if pidfile.exists():
-            _kill_later(int(pidfile.read_text()))
+                assert alive(grand)  # documented: out of reach without a group
+        finally:
+            if pidfile.exists() and pidfile.read_text():
+                _kill_later(int(pidfile.read_text()))
+
+    before_the_deadline(attempt)
 
 
 # -- a child that ignores SIGTERM ------------------------------------------

@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 import signal
 import time
+from pathlib import Path
 
 import pytest
-from conftest import Runner, child, cmd
+from conftest import Late, Runner, before_the_deadline, child, cmd
 
 from cuprum import (
     ExecEvent,
@@ -39,10 +40,16 @@ def test_echo(run: Runner) -> None:
     assert (out.getvalue(), err.getvalue()) == ("€", "!")
 
 
-def test_timeout(run: Runner) -> None:
-    with pytest.raises(TimeoutExpired) as info:
-        run(child("text", "p", "sleep", "10"), timeout=2)
-    assert info.value.output == "p"
+def test_timeout(run: Runner, tmp_path: Path) -> None:
+    def attempt(timeout: float) -> None:
+        marker = tmp_path / f"wrote-{timeout:g}"
+        with pytest.raises(TimeoutExpired) as info:
+            run(child("text", "p", "touch", str(marker), "sleep", "60"), timeout=timeout)
+        if not info.value.output and not marker.exists():
+            raise Late("it had not written 'p'")
+        assert info.value.output == "p"
+
+    before_the_deadline(attempt)
 
 
 def test_pipeline_semantics(run: Runner) -> None:

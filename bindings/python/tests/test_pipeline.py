@@ -9,7 +9,7 @@ import time
 import typing as typ
 
 import pytest
-from conftest import child, cmd
+from conftest import Late, before_the_deadline, child, cmd
 
 from cuprum import (
     ExecutionContext,
@@ -105,14 +105,20 @@ def test_fail_fast_escalates_to_sigkill() -> None:
 
 
 def test_pipeline_timeout_partial_output() -> None:
-    started = time.monotonic()
-    pipe = child("text", "early\n", "etext", "e0", "sleep", "10") | cmd("cat")
-    with pytest.raises(TimeoutExpired) as info:
-        pipe.run_sync(timeout=2)
-    _fast(started, 8)
-    assert info.value.output == "early\n"
-    assert "e0" in typ.cast(str, info.value.stderr)
-    assert len(typ.cast("tuple[object, ...]", info.value.cmd)) == 2
+    # Only the run's output can tell that cat passed the line on before the
+    # deadline stopped it: an attempt without it takes a later deadline.
+    def attempt(timeout: float) -> None:
+        started = time.monotonic()
+        pipe = child("text", "early\n", "etext", "e0", "sleep", "60") | cmd("cat")
+        with pytest.raises(TimeoutExpired) as info:
+            pipe.run_sync(timeout=timeout)
+        _fast(started, timeout + 20)  # not the child's 60 s
+        stderr = typ.cast(str, info.value.stderr)
+        if info.value.output != "early\n" or "e0" not in stderr:
+            raise Late(f"output {info.value.output!r}, stderr {stderr!r}")
+        assert len(typ.cast("tuple[object, ...]", info.value.cmd)) == 2
+
+    before_the_deadline(attempt)
 
 
 def test_capture_false_pipeline() -> None:

@@ -8,11 +8,22 @@ import os
 import time
 import typing as typ
 import warnings
+from pathlib import Path
 
 from pathlib import Path
 
 import pytest
-from conftest import AsyncPhases, Recorded, Runner, cancel_after, child, cmd, out_err_child
+from conftest import (
+    AsyncPhases,
+    Late,
+    Recorded,
+    Runner,
+    before_the_deadline,
+    cancel_after,
+    child,
+    cmd,
+    out_err_child,
+)
 
 from cuprum import (
     CommandResult,
@@ -45,14 +56,22 @@ def test_many_concurrent_runs() -> None:
     assert [r.stdout for r in asyncio.run(main())] == [str(i) for i in range(20)]
 
 
-def test_async_timeout() -> None:
-    async def main() -> None:
-        await child("text", "p", "sleep", "10").run(timeout=2)
+def test_async_timeout(tmp_path: Path) -> None:
+    def attempt(timeout: float) -> None:
+        marker = tmp_path / f"wrote-{timeout:g}"
 
-    started = time.monotonic()
-    with pytest.raises(TimeoutExpired) as info:
-        asyncio.run(main())
-    assert time.monotonic() - started < 8 and info.value.output == "p"
+        async def main() -> None:
+            await child("text", "p", "touch", str(marker), "sleep", "60").run(timeout=timeout)
+
+        started = time.monotonic()
+        with pytest.raises(TimeoutExpired) as info:
+            asyncio.run(main())
+        assert time.monotonic() - started < timeout + 20  # not the child's 60 s
+        if not info.value.output and not marker.exists():
+            raise Late("it had not written 'p'")
+        assert info.value.output == "p"
+
+    before_the_deadline(attempt)
 
 
 def test_cancellation_terminates_child() -> None:

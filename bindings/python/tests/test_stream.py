@@ -19,7 +19,18 @@ import typing as typ
 from pathlib import Path
 
 import pytest
-from conftest import AsyncPhases, Endless, Producer, Recorded, child, cmd, out_err_child
+from conftest import (
+    AsyncPhases,
+    Endless,
+    Late,
+    Producer,
+    Recorded,
+    alive,
+    before_the_deadline,
+    child,
+    cmd,
+    out_err_child,
+)
 
 from cuprum import (
     ExecEvent,
@@ -351,17 +362,24 @@ def test_missing_program_raises_at_the_first_pull(mode: str, tmp_path: Path) -> 
         stream.result
 
 
-def test_timeout_during_streaming(mode: str) -> None:
-    pids = Pids()
-    started = time.monotonic()
-    with observe(pids), pytest.raises(TimeoutExpired) as info:
-        stream = child("text", "first\n", "sleep", "30").stream(timeout=2)
-        pull(stream, mode)
-    assert time.monotonic() - started < 20
-    assert info.value.output == "first\n"
-    pids.assert_gone()
-    with pytest.raises(RuntimeError, match="TimeoutExpired"):
-        stream.result
+def test_timeout_during_streaming(mode: str, tmp_path: Path) -> None:
+    def attempt(timeout: float) -> None:
+        pids = Pids()
+        marker = tmp_path / f"wrote-{timeout:g}"
+        command = child("text", "first\n", "touch", str(marker), "sleep", "60")
+        started = time.monotonic()
+        with observe(pids), pytest.raises(TimeoutExpired) as info:
+            stream = command.stream(timeout=timeout)
+            pull(stream, mode)
+        assert time.monotonic() - started < timeout + 20  # not the child's 60 s
+        pids.assert_gone()
+        with pytest.raises(RuntimeError, match="TimeoutExpired"):
+            stream.result
+        if not info.value.output and not marker.exists():
+            raise Late("it had not written 'first'")
+        assert info.value.output == "first\n"
+
+    before_the_deadline(attempt)
 
 
 def test_timeout_with_a_slow_consumer(mode: str, tmp_path: Path) -> None:
@@ -409,27 +427,37 @@ def test_timeout_with_an_awaiting_consumer(tmp_path: Path) -> None:
     # the loop runs on: the stream has stopped reading (its queue is full),
     # the child is stopped at the deadline and reaped, and the drain grace
     # must not run out while nothing is read. Every line the child wrote
-    # before the deadline reaches the consumer.
+    # before the deadline reaches the consumer. A child stopped before it has
+    # left its marker (a loaded machine) makes the attempt take a later
+    # deadline: waiting for the marker would never end.
     count = 60000
-    marker = tmp_path / "written"
-    stream = child("lines", str(count), "touch", str(marker), "sleep", "30").stream(
-        timeout=1.5, output=RunOutputOptions(capture=False)
-    )
-    seen: list[ExecEvent] = []
 
-    async def consume() -> None:
-        async with stream:
-            async for event in stream:
-                if not seen:
-                    while not marker.exists():
-                        await asyncio.sleep(0.01)
-                    await asyncio.sleep(2.0)  # past the deadline, the loop running
-                seen.append(event)
+    def attempt(timeout: float) -> None:
+        marker = tmp_path / f"written-{timeout:g}"
+        pids = Pids()
+        with observe(pids):  # (a stream takes the hooks in force where it is made)
+            stream = child("lines", str(count), "touch", str(marker), "sleep", "60").stream(
+                timeout=timeout, output=RunOutputOptions(capture=False)
+            )
+        seen: list[ExecEvent] = []
 
-    with pytest.raises(TimeoutExpired):
-        asyncio.run(consume())
-    assert seen[-1].phase == "exit" and seen[-1].exit_code == -15
-    assert lines(seen) == [str(i) for i in range(count)]
+        async def consume() -> None:
+            async with stream:
+                async for event in stream:
+                    if not seen:
+                        while not marker.exists():
+                            if pids.pids and not alive(pids.pids[0]):
+                                raise Late("it had not written its lines")
+                            await asyncio.sleep(0.01)
+                        await asyncio.sleep(timeout + 0.5)  # past the deadline, the loop running
+                    seen.append(event)
+
+        with pytest.raises(TimeoutExpired):
+            asyncio.run(consume())
+        assert seen[-1].phase == "exit" and seen[-1].exit_code == -15
+        assert lines(seen) == [str(i) for i in range(count)]
+
+    before_the_deadline(attempt, (1.5, 8.0, 30.0))
 
 
 def test_zero_timeout(mode: str) -> None:
