@@ -65,6 +65,32 @@ TEST_PROJECT = ProjectSettings(
 TEST_CATALOGUE = ProgramCatalogue(projects=(TEST_PROJECT,))
 
 
+class CloseFailed(Exception):
+    """What closing a :func:`failing_to_close` source raises."""
+
+
+def failing_to_close(chunk: bytes) -> typ.Iterator[bytes]:
+    """An endless generator of ``chunk`` whose closing (its ``finally``)
+    raises ``CloseFailed("closing")``."""
+    try:
+        while True:
+            yield chunk
+    finally:
+        raise CloseFailed("closing")
+
+
+async def afailing_to_close(chunk: bytes, begun: list[bool] | None = None) -> typ.AsyncIterator[bytes]:
+    """:func:`failing_to_close` as an async generator; it appends to
+    ``begun``, when given, once it is first read."""
+    if begun is not None:
+        begun.append(True)
+    try:
+        while True:
+            yield chunk
+    finally:
+        raise CloseFailed("closing")
+
+
 def cmd(program: str, *args: object, **kwargs: object) -> sh.SafeCmd:
     """Build a command from the test catalogue."""
     return sh.make(Program(program), catalogue=TEST_CATALOGUE)(*args, **kwargs)

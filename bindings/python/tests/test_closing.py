@@ -20,7 +20,18 @@ import time
 import typing as typ
 
 import pytest
-from conftest import PYTHON, Late, alive, before_the_deadline, cancel_after, child, cmd
+from conftest import (
+    PYTHON,
+    CloseFailed,
+    Late,
+    afailing_to_close,
+    alive,
+    before_the_deadline,
+    cancel_after,
+    child,
+    cmd,
+    failing_to_close,
+)
 
 from cuprum import (
     ExecEvent,
@@ -350,24 +361,10 @@ def test_a_closed_generator_feeds_nothing_to_a_second_run() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_error_raised_while_closing_the_source_propagates(kind: str) -> None:
-    class CloseFailed(Exception):
-        pass
-
-    def gen() -> cabc.Iterator[bytes]:
-        try:
-            while True:
-                yield CHUNK
-        finally:
-            raise CloseFailed
-
-    async def agen() -> cabc.AsyncIterator[bytes]:
-        try:
-            while True:
-                yield CHUNK
-        finally:
-            raise CloseFailed
-
-    stdin = StdinInput(chunks=agen() if kind == "async-gen" else gen())
+    chunks: cabc.Iterable[bytes] | cabc.AsyncIterable[bytes] = (
+        afailing_to_close(CHUNK) if kind == "async-gen" else failing_to_close(CHUNK)
+    )
+    stdin = StdinInput(chunks=chunks)
     target = cmd("sleep", "30")
     with pytest.raises(CloseFailed):
         if kind == "sync-gen":
@@ -387,20 +384,8 @@ def test_a_close_error_survives_the_child_being_reaped_first() -> None:
     and ``TimeoutExpired`` is then right: the attempt takes a later
     deadline."""
 
-    class CloseFailed(Exception):
-        pass
-
     def attempt(timeout: float) -> None:
         begun: list[bool] = []
-
-        async def agen() -> cabc.AsyncIterator[bytes]:
-            begun.append(True)
-            try:
-                while True:
-                    yield CHUNK
-            finally:
-                raise CloseFailed
-
         pids: list[int] = []
 
         def on_event(ev: ExecEvent) -> None:
@@ -415,7 +400,7 @@ def test_a_close_error_survives_the_child_being_reaped_first() -> None:
 
         async def main() -> None:
             with observe(on_event):
-                source = StdinInput(chunks=agen())
+                source = StdinInput(chunks=afailing_to_close(CHUNK, begun))
                 await cmd("sleep", "30").run(stdin=source, timeout=timeout, context=QUICK)
 
         try:

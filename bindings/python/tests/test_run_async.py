@@ -22,6 +22,7 @@ from conftest import (
     cancel_after,
     child,
     cmd,
+    failing_to_close,
     out_err_child,
 )
 
@@ -274,22 +275,12 @@ def test_a_close_error_while_stopping_after_a_hook_error_is_noted(run: Runner) -
     """The hook's error, the first, is raised; closing the stdin source,
     which fails in the stop sequence, is noted on it (it replaced it)."""
 
-    class CloseFailed(Exception):
-        pass
-
-    def source() -> typ.Iterator[bytes]:
-        try:
-            while True:
-                yield b"x\n"
-        finally:
-            raise CloseFailed("closing")
-
     def failing(event: ExecEvent) -> None:
         if event.phase == "stdout":
             raise ValueError("hook failed")
 
     with observe(failing), pytest.raises(ValueError, match="hook failed") as info:
-        run(cmd("cat"), stdin=StdinInput(chunks=source()))
+        run(cmd("cat"), stdin=StdinInput(chunks=failing_to_close(b"x\n")))
     assert info.value.__notes__ == [
         "cuprum: also raised while stopping the run: CloseFailed('closing')"
     ]

@@ -29,6 +29,7 @@ from conftest import (
     before_the_deadline,
     child,
     cmd,
+    failing_to_close,
     out_err_child,
 )
 
@@ -632,22 +633,12 @@ def test_a_close_error_after_the_stream_failed_is_noted(mode: str) -> None:
     """The hook's error, the first, is raised by the stream; closing the
     stdin source, which fails while the run is stopped, is noted on it."""
 
-    class CloseFailed(Exception):
-        pass
-
-    def source() -> typ.Iterator[bytes]:
-        try:
-            while True:
-                yield b"x\n"
-        finally:
-            raise CloseFailed("closing")
-
     def failing(event: ExecEvent) -> None:
         if event.phase == "stdout":
             raise ValueError("hook failed")
 
     with observe(failing), pytest.raises(ValueError, match="hook failed") as info:
-        pull(cmd("cat").stream(stdin=StdinInput(chunks=source())), mode)
+        pull(cmd("cat").stream(stdin=StdinInput(chunks=failing_to_close(b"x\n"))), mode)
     assert info.value.__notes__ == [
         "cuprum: also raised while stopping the run: CloseFailed('closing')"
     ]
