@@ -41,9 +41,9 @@ static void *call_hook(cuprum_capbuf *cb, size_t *size)
 {
   void *nb;
 
-  cb->in_hook = 1;
+  cb->guard.busy = 1;
   nb = cb->storage(cb->storage_ctx, cb->buf, cb->len, size);
-  cb->in_hook = 0;
+  cb->guard.busy = 0;
   return nb;
 }
 
@@ -67,10 +67,8 @@ void cuprum_capbuf_free(cuprum_capbuf *cb)
     return;
   /* From the hook: the call that runs it releases the buffer (a free from
    * the hook releasing the block here is one free too many, and ignored). */
-  if (cb->in_hook) {
-    cb->free_pending = 1;
+  if (cuprum__guard_defer_free(&cb->guard))
     return;
-  }
   release_block(cb);
   cuprum__free(cb);
 }
@@ -79,7 +77,7 @@ void cuprum_capbuf_free(cuprum_capbuf *cb)
  * releases it and returns CUPRUM_ESTOPPED, else rc. */
 static int done(cuprum_capbuf *cb, int rc)
 {
-  if (!cb->free_pending)
+  if (!cb->guard.free_pending)
     return rc;
   release_block(cb);
   cuprum__free(cb);
@@ -91,7 +89,7 @@ int cuprum_capbuf_set_storage(cuprum_capbuf *cb, cuprum_storage_fn fn,
 {
   if (cb == NULL)
     return CUPRUM_ENULL;
-  if (cb->in_hook)
+  if (cb->guard.busy)
     return -EBUSY;
   if (cb->buf != NULL)
     return CUPRUM_ESTATE;
@@ -106,7 +104,7 @@ int cuprum_capbuf_set_limit(cuprum_capbuf *cb, size_t max_bytes, int mode)
     return CUPRUM_ENULL;
   if (mode != CUPRUM_CAP_HEAD && mode != CUPRUM_CAP_TAIL)
     return CUPRUM_EFLAGS;
-  if (cb->in_hook)
+  if (cb->guard.busy)
     return -EBUSY;
   if (cb->buf != NULL || cb->total != 0)
     return CUPRUM_ESTATE;
@@ -180,12 +178,12 @@ int cuprum__capbuf_room(cuprum_capbuf *cb, size_t want)
     nb = cuprum__realloc(cb->buf, size);
   }
   if (nb == NULL)
-    return cb->free_pending ? CUPRUM_ESTOPPED : -ENOMEM;
+    return cb->guard.free_pending ? CUPRUM_ESTOPPED : -ENOMEM;
   cb->buf = nb;
   cb->cap = size;
   cb->buf[cb->len] = '\0';
   /* The hook freed the buffer: the block it gave is released with it. */
-  return cb->free_pending ? CUPRUM_ESTOPPED : 0;
+  return cb->guard.free_pending ? CUPRUM_ESTOPPED : 0;
 }
 
 int cuprum_capbuf_reserve(cuprum_capbuf *cb, size_t want, void **space)
@@ -197,7 +195,7 @@ int cuprum_capbuf_reserve(cuprum_capbuf *cb, size_t want, void **space)
   *space = NULL;
   if (want == 0)
     return CUPRUM_EBUFSIZE;
-  if (cb->in_hook)
+  if (cb->guard.busy)
     return -EBUSY;
   cb->reserved = 0;
   if ((rc = cuprum__capbuf_room(cb, want)) < 0)
@@ -230,7 +228,7 @@ int cuprum_capbuf_commit(cuprum_capbuf *cb, size_t n)
 {
   if (cb == NULL)
     return CUPRUM_ENULL;
-  if (cb->in_hook)
+  if (cb->guard.busy)
     return -EBUSY;
   if (n > cb->reserved)
     return CUPRUM_ESTATE;
@@ -247,7 +245,7 @@ int cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len)
 
   if (cb == NULL || (data == NULL && len > 0))
     return CUPRUM_ENULL;
-  if (cb->in_hook)
+  if (cb->guard.busy)
     return -EBUSY;
   cb->reserved = 0;
   if (cb->mode == CUPRUM_CAP_HEAD) {
@@ -287,7 +285,7 @@ long cuprum_capbuf_read(cuprum_capbuf *cb, int fd, size_t size)
     return CUPRUM_ENULL;
   if (!cuprum__size_ok(size))
     return CUPRUM_EBUFSIZE;
-  if (cb->in_hook)
+  if (cb->guard.busy)
     return -EBUSY;
   cb->reserved = 0;
   if ((rc = cuprum__capbuf_room(cb, size)) < 0)
@@ -332,7 +330,7 @@ int cuprum_capbuf_detach(cuprum_capbuf *cb, cuprum_capture *out)
   if (cb == NULL || out == NULL)
     return CUPRUM_ENULL;
   memset(out, 0, sizeof(*out));
-  if (cb->in_hook)
+  if (cb->guard.busy)
     return -EBUSY;
   if (cb->buf != NULL)
     compact(cb);

@@ -82,6 +82,35 @@ static inline int cuprum__callback_code(int rc)
   return rc;
 }
 
+/*
+ * The re-entrance guard of a handle that runs user code (a pipeline's
+ * callbacks, a line splitter's, a UTF-8 re-chunker's, a capture buffer's
+ * storage hook; see libcuprum(7)).  While `busy`, the calls that would
+ * change the handle return -EBUSY, and a free only sets `free_pending`:
+ * the call that ran the user code releases the handle once it returned.
+ */
+struct cuprum__guard {
+  int busy;
+  int free_pending;
+};
+
+/* A free asked for while user code runs: 1 when it is deferred. */
+static inline int cuprum__guard_defer_free(struct cuprum__guard *g)
+{
+  if (g->busy)
+    g->free_pending = 1;
+  return g->busy;
+}
+
+/* Ends a callback run under `g` (g->busy set before it): its mapped
+ * result, or CUPRUM_ESTOPPED when it returned 0 but freed the handle, so
+ * that the call running it stops as for a stop code. */
+static inline int cuprum__guard_leave(struct cuprum__guard *g, int rc)
+{
+  g->busy = 0;
+  return rc == 0 && g->free_pending ? CUPRUM_ESTOPPED : rc;
+}
+
 /* ------------------------------------------------------------------------
  * The capture buffer (capbuf.c), also the block cuprum_consume grows.
  */
@@ -102,12 +131,9 @@ struct cuprum_capbuf {
   int ascii;
   cuprum_storage_fn storage;
   void *storage_ctx;
-  /* 1 while the storage hook runs: the calls that would change the buffer
-   * return -EBUSY then. */
-  int in_hook;
-  /* cuprum_capbuf_free was called from the hook: the call that ran it
-   * releases the buffer before it returns (CUPRUM_ESTOPPED). */
-  int free_pending;
+  /* Busy while the storage hook runs; a free from it is released by the
+   * call that ran it (CUPRUM_ESTOPPED). */
+  struct cuprum__guard guard;
 };
 
 /* Makes *cb an empty, unlimited buffer on the library's allocator. */

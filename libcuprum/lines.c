@@ -27,13 +27,10 @@ struct cuprum_lines {
   int skip_lf;
   /* 1 during a delivery of a piece that the line goes on after. */
   int partial;
-  /* 1 while the callback runs: the calls that would change the splitter
-   * return -EBUSY then (the callback is handed bytes of its buffer, and
-   * the feed that called it goes on with its state afterwards). */
-  int delivering;
-  /* cuprum_lines_free was called from the callback: the feed or finish
-   * that ran it stops there and releases the splitter before returning. */
-  int free_pending;
+  /* Busy while the callback runs (it is handed bytes of the buffer, and
+   * the feed that called it goes on with its state afterwards); a free
+   * from it stops that feed or finish, which releases the splitter. */
+  struct cuprum__guard guard;
 };
 
 int cuprum_lines_new(cuprum_lines **out, cuprum_line_fn on_line, void *ctx)
@@ -68,10 +65,8 @@ void cuprum_lines_free(cuprum_lines *l)
     return;
   /* The feed or finish that runs the callback still works on the
    * splitter: it stops delivering and releases it before it returns. */
-  if (l->delivering) {
-    l->free_pending = 1;
+  if (cuprum__guard_defer_free(&l->guard))
     return;
-  }
   release(l);
 }
 
@@ -81,7 +76,7 @@ int cuprum_lines_set_max(cuprum_lines *l, size_t max)
     return CUPRUM_ENULL;
   if (max == 0)
     return -EINVAL;
-  if (l->delivering)
+  if (l->guard.busy)
     return -EBUSY;
   if (l->len > 0)
     return CUPRUM_ESTATE;
@@ -132,13 +127,10 @@ static int deliver(cuprum_lines *l, const char *p, size_t n, int partial)
   int rc;
 
   l->partial = partial;
-  l->delivering = 1;
-  rc = cuprum__callback_code(l->on_line(l->ctx, p, n));
-  l->delivering = 0;
+  l->guard.busy = 1;
+  rc = cuprum__guard_leave(&l->guard,
+                           cuprum__callback_code(l->on_line(l->ctx, p, n)));
   l->partial = 0;
-  /* A free from the callback stops the delivery as a stop code would. */
-  if (rc == 0 && l->free_pending)
-    rc = CUPRUM_ESTOPPED;
   return rc;
 }
 
@@ -229,10 +221,10 @@ int cuprum_lines_feed(cuprum_lines *l, const void *data, size_t len)
 
   if (l == NULL || (data == NULL && len != 0))
     return CUPRUM_ENULL;
-  if (l->delivering)
+  if (l->guard.busy)
     return -EBUSY;
   rc = feed(l, data, len);
-  if (l->free_pending)
+  if (l->guard.free_pending)
     release(l);
   return rc;
 }
@@ -243,14 +235,14 @@ int cuprum_lines_finish(cuprum_lines *l)
 
   if (l == NULL)
     return CUPRUM_ENULL;
-  if (l->delivering)
+  if (l->guard.busy)
     return -EBUSY;
   l->skip_lf = 0;
   if (l->len > 0) {
     rc = deliver(l, l->buf, l->len, 0);
     l->len = 0;
   }
-  if (l->free_pending)
+  if (l->guard.free_pending)
     release(l);
   return rc;
 }

@@ -101,13 +101,10 @@ struct cuprum_pipeline {
   char *scratch;
   /* 1 while an on_line callback is handed a piece of a longer line. */
   int line_partial;
-  /* Non-zero while one of the pipeline's callbacks runs (never more than
-   * one: a callback cannot step its pipeline); the calls that drive or
-   * change the pipeline then return -EBUSY. */
-  int in_callback;
-  /* cuprum_pipeline_free was called from a callback: the step that ran it
-   * ends the run and releases the pipeline once the callback returned. */
-  int free_pending;
+  /* Busy while one of the pipeline's callbacks runs (never more than one:
+   * a callback cannot step its pipeline); a free from it ends the run, and
+   * the step that ran it releases the pipeline. */
+  struct cuprum__guard guard;
 };
 
 static int64_t now_ms(void)
@@ -276,10 +273,8 @@ void cuprum_pipeline_free(cuprum_pipeline *pl)
     return;
   /* The step running the callback still uses the pipeline: it ends the
    * run as for a stop code and releases it before it returns. */
-  if (pl->in_callback > 0) {
-    pl->free_pending = 1;
+  if (cuprum__guard_defer_free(&pl->guard))
     return;
-  }
   release(pl);
 }
 
@@ -289,7 +284,7 @@ int cuprum_pipeline_add(cuprum_pipeline *pl, cuprum_cmd *cmd)
 
   if (pl == NULL || cmd == NULL)
     return CUPRUM_ENULL;
-  if (pl->in_callback > 0)
+  if (pl->guard.busy)
     return -EBUSY;
   if (pl->state != ST_NEW || cmd->owned)
     return CUPRUM_ESTATE;
@@ -326,7 +321,7 @@ int cuprum_pipeline_set_input(cuprum_pipeline *pl, const void *data, size_t len)
 {
   if (pl == NULL || (data == NULL && len > 0))
     return CUPRUM_ENULL;
-  if (pl->in_callback > 0)
+  if (pl->guard.busy)
     return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
@@ -343,7 +338,7 @@ int cuprum_pipeline_set_input_fd(cuprum_pipeline *pl, int fd)
     return CUPRUM_ENULL;
   if (fd < 0)
     return -EBADF;
-  if (pl->in_callback > 0)
+  if (pl->guard.busy)
     return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
@@ -362,7 +357,7 @@ static int sink_for(cuprum_pipeline *pl, int stream, int valid,
   k = sink_index(stream);
   if (k < 0 || !valid)
     return -EINVAL;
-  if (pl->in_callback > 0)
+  if (pl->guard.busy)
     return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
@@ -437,7 +432,7 @@ int cuprum_pipeline_set_timeout(cuprum_pipeline *pl, int64_t timeout_ms,
     return CUPRUM_ENULL;
   if (grace_ms < 0)
     return -EINVAL;
-  if (pl->in_callback > 0)
+  if (pl->guard.busy)
     return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
@@ -452,7 +447,7 @@ int cuprum_pipeline_set_flags(cuprum_pipeline *pl, unsigned flags)
     return CUPRUM_ENULL;
   if ((flags & ~(CUPRUM_PIPELINE_FAIL_FAST | CUPRUM_PIPELINE_NEW_PGROUP)) != 0)
     return CUPRUM_EFLAGS;
-  if (pl->in_callback > 0)
+  if (pl->guard.busy)
     return -EBUSY;
   if (pl->state != ST_NEW)
     return CUPRUM_ESTATE;
@@ -489,14 +484,10 @@ static int make_pipe(int fds[2])
 static int call_back(cuprum_pipeline *pl, cuprum_output_fn fn, void *ctx,
                      const struct out *o, const char *data, size_t len)
 {
-  int rc;
-
-  pl->in_callback++;
-  rc = cuprum__callback_code(fn(ctx, o->stage, o->stream, data, len));
-  pl->in_callback--;
-  if (rc == 0 && pl->free_pending)
-    rc = CUPRUM_ESTOPPED;
-  return rc;
+  pl->guard.busy = 1;
+  return cuprum__guard_leave(
+      &pl->guard,
+      cuprum__callback_code(fn(ctx, o->stage, o->stream, data, len)));
 }
 
 static int line_trampoline(void *ctx, const char *line, size_t len)
@@ -654,7 +645,7 @@ int cuprum_pipeline_start(cuprum_pipeline *pl)
 
   if (pl == NULL)
     return CUPRUM_ENULL;
-  if (pl->in_callback > 0)
+  if (pl->guard.busy)
     return -EBUSY;
   if (pl->state != ST_NEW || pl->n == 0)
     return CUPRUM_ESTATE;
@@ -974,12 +965,12 @@ int cuprum_pipeline_step(cuprum_pipeline *pl)
 
   if (pl == NULL)
     return CUPRUM_ENULL;
-  if (pl->in_callback > 0)
+  if (pl->guard.busy)
     return -EBUSY;
   rc = step(pl);
   /* A callback freed the pipeline: the step failed with its stop code,
    * so every stage is reaped and the pipeline done. */
-  if (pl->free_pending)
+  if (pl->guard.free_pending)
     release(pl);
   return rc;
 }

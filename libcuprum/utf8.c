@@ -143,12 +143,10 @@ struct cuprum_utf8 {
   void *ctx;
   unsigned char held[4];
   size_t nheld;
-  /* 1 while the callback runs: feeding or finishing then returns -EBUSY
-   * (it may be handed `held`, and the feed goes on after it). */
-  int passing;
-  /* cuprum_utf8_free was called from the callback: the feed or finish
-   * that ran it stops there and releases the re-chunker. */
-  int free_pending;
+  /* Busy while the callback runs (it may be handed `held`, and the feed
+   * goes on after it); a free from it stops that feed or finish, which
+   * releases the re-chunker. */
+  struct cuprum__guard guard;
 };
 
 int cuprum_utf8_new(cuprum_utf8 **out, cuprum_chunk_fn on_chunk, void *ctx)
@@ -174,10 +172,8 @@ void cuprum_utf8_free(cuprum_utf8 *u)
 {
   if (u == NULL)
     return;
-  if (u->passing) {
-    u->free_pending = 1;
+  if (cuprum__guard_defer_free(&u->guard))
     return;
-  }
   cuprum__free(u);
 }
 
@@ -187,12 +183,9 @@ static int pass(cuprum_utf8 *u, const void *p, size_t n)
 
   if (n == 0)
     return 0;
-  u->passing = 1;
-  rc = cuprum__callback_code(u->on_chunk(u->ctx, p, n));
-  u->passing = 0;
-  /* A free from the callback stops the feed as a stop code would. */
-  if (rc == 0 && u->free_pending)
-    rc = CUPRUM_ESTOPPED;
+  u->guard.busy = 1;
+  rc = cuprum__guard_leave(&u->guard,
+                           cuprum__callback_code(u->on_chunk(u->ctx, p, n)));
   return rc;
 }
 
@@ -236,10 +229,10 @@ int cuprum_utf8_feed(cuprum_utf8 *u, const void *data, size_t len)
 
   if (u == NULL || (data == NULL && len != 0))
     return CUPRUM_ENULL;
-  if (u->passing)
+  if (u->guard.busy)
     return -EBUSY;
   rc = feed(u, data, len);
-  if (u->free_pending)
+  if (u->guard.free_pending)
     cuprum__free(u);
   return rc;
 }
@@ -250,10 +243,10 @@ int cuprum_utf8_finish(cuprum_utf8 *u)
 
   if (u == NULL)
     return CUPRUM_ENULL;
-  if (u->passing)
+  if (u->guard.busy)
     return -EBUSY;
   rc = flush_held(u);
-  if (u->free_pending)
+  if (u->guard.free_pending)
     cuprum__free(u);
   return rc;
 }
