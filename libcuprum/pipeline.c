@@ -25,10 +25,18 @@
 #define SCRATCH_SIZE ((size_t)64 << 10)
 /* The first capture buffer. */
 #define CAPTURE_FIRST ((size_t)64 << 10)
-/* From this size on a capture buffer is a map of its own (the C library
- * serves such requests with mmap and grows them with mremap): its size is
- * kept a whole number of huge pages, and it is advised for them. */
+/* From this size on a capture buffer is a map of its own, grown by mremap:
+ * its size is kept a whole number of huge pages, and it is advised for
+ * them.  The C library maps a request of its own only above its mmap
+ * threshold, which rises (to at most 32 MiB on 64-bit systems) each time a
+ * mapped block is freed; below it a block comes from the heap, where
+ * growing copies and freed pages are given back and faulted in again (a
+ * program capturing again and again after freeing an earlier capture).
+ * So with the C library's allocator the first such block is CAPTURE_MAP,
+ * above every threshold the C library sets by itself: address space only,
+ * its pages are touched as the capture fills them. */
 #define CAPTURE_HUGE ((size_t)4 << 20)
+#define CAPTURE_MAP ((size_t)64 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
 /* What the C library's block header may take of a map, at most. */
 #define MAP_SLACK ((size_t)64)
@@ -790,6 +798,8 @@ static int capture_room(struct out *o, size_t limit)
    * places the map on a huge page boundary, and its huge pages move whole
    * when mremap grows it. */
   if (cap >= CAPTURE_HUGE) {
+    if (cap < CAPTURE_MAP && cuprum__allocator_is_libc())
+      cap = CAPTURE_MAP;
     if (cap > SIZE_MAX - HUGE_PAGE)
       return -ENOMEM;
     cap = ((cap + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)) - MAP_SLACK;
@@ -821,6 +831,11 @@ static int read_out(cuprum_pipeline *pl, struct out *o)
         return rc;
       dst = o->buf + o->len;
       want = o->cap - o->len - 1;
+      /* No read returns more than the pipe holds: asking for more gains
+       * nothing, and costs tools that check the whole destination of each
+       * read (valgrind) time in proportion to it. */
+      if (want > PIPE_SIZE)
+        want = PIPE_SIZE;
     }
     n = read(o->fd, dst, want);
     if (n < 0) {
@@ -1148,8 +1163,16 @@ int cuprum_pipeline_output(cuprum_pipeline *pl, size_t stage, int stream,
   out->total = o->total;
   out->tee_error = o->tee_error;
   if (take) {
-    if (out->data == NULL)
+    if (out->data == NULL) {
       cuprum__free(o->buf);
+    } else if (o->cap >= CAPTURE_MAP && o->len + 1 < o->cap &&
+               cuprum__allocator_is_libc()) {
+      /* Give back the address space the capture did not fill: for a map
+       * this is a shrinking mremap, nothing is copied. */
+      char *fit = cuprum__realloc(o->buf, o->len + 1);
+      if (fit != NULL)
+        out->data = fit;
+    }
     o->buf = NULL;
     o->len = o->cap = 0;
   }
