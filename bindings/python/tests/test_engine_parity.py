@@ -1482,11 +1482,12 @@ def test_large_capture_equals_whole_decode(
     ids=["ascii", "utf-8", "utf-16-le", "latin-1"],
 )
 def test_capture_growing_past_many_doublings(engine_name: str, encoding: str, unit: bytes) -> None:
-    """37 MiB fed in uneven pieces makes the storage grow several times
-    (the native engine's str doubles from 8 MiB to 64 MiB and is trimmed at
-    the end); the text, its hash and its kind equal the whole decode."""
+    """70 MiB fed in uneven pieces makes the storage grow several times
+    (the native engine's malloc'd block doubles to 4 MiB, moves into a str
+    of 64 MiB, which doubles to 128 MiB and is trimmed at the end); the
+    text, its hash and its kind equal the whole decode."""
     engine = load_engine(engine_name)
-    data = unit * ((37 << 20) // len(unit) + 1)
+    data = unit * ((70 << 20) // len(unit) + 1)
     cap = engine.Capture(encoding, "strict")
     step = (3 << 20) + 17
     for start in range(0, len(data), step):
