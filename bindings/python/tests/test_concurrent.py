@@ -18,7 +18,9 @@ from cuprum import (
     PipelineResult,
     SafeCmd,
     ScopeConfig,
+    TimeoutExpired,
     before,
+    observe,
     run_concurrent,
     run_concurrent_sync,
     scoped,
@@ -108,6 +110,26 @@ def test_runs_raising_together_leave_no_error_unretrieved(fail_fast: bool) -> No
     asyncio.run(main())
     gc.collect()
     assert reported == []
+
+
+def test_sync_inside_a_running_loop_keeps_the_callers_scope() -> None:
+    """Called from a coroutine, run_concurrent_sync runs its runs on a
+    helper thread; the caller's scope holds there as it does outside a
+    loop: its allowlist refuses a program it lacks, its hooks see every
+    event and its timeout applies."""
+    seen: list[str] = []
+
+    async def main() -> None:
+        with scoped(ScopeConfig(allowlist=frozenset())), pytest.raises(ForbiddenProgramError):
+            run_concurrent_sync(cmd("true"))
+        with observe(lambda event: seen.append(event.phase)):
+            result = run_concurrent_sync(child("text", "hi"))
+        assert result.ok and result.results[0].stdout == "hi"
+        with scoped(ScopeConfig(timeout=0)), pytest.raises(TimeoutExpired):
+            run_concurrent_sync(cmd("sleep", "5"))
+
+    asyncio.run(main())
+    assert seen == ["plan", "start", "stdout", "exit"]
 
 
 # -- pipelines ------------------------------------------------------------

@@ -39,6 +39,7 @@ from cuprum import (
     TimeoutExpired,
     after,
     observe,
+    run_concurrent_sync,
     sh,
 )
 
@@ -326,6 +327,42 @@ def test_sigint_during_pipeline_run_sync(group: bool) -> None:
         ready.set()
         thread.join()
     assert len(rec.pids()) == 3
+    rec.check()
+
+
+@pytest.mark.usefixtures("default_sigint")
+def test_sigint_stops_run_concurrent_sync_on_its_helper_thread() -> None:
+    """run_concurrent_sync called from a coroutine runs on a helper thread
+    while the caller's thread waits for it (as in a notebook). A Ctrl-C
+    there stops every run, each child gone, before KeyboardInterrupt
+    propagates, and leaves no helper thread running the runs."""
+    rec = Recorder()
+    ready = threading.Event()
+    waiter = threading.get_ident()
+
+    def interrupt() -> None:
+        ready.wait()
+        signal.pthread_kill(waiter, signal.SIGINT)  # a Ctrl-C, to the thread that waits
+
+    rec.on("stdout", "ready", lambda _e: ready.set())
+
+    async def caller() -> None:
+        run_concurrent_sync(child("text", "ready\n", "sleep", "60"), child("sleep", "60"))
+        pytest.fail("SIGINT was not raised during the runs")
+
+    thread = threading.Thread(target=interrupt)
+    thread.start()
+    # Not asyncio.run: its own SIGINT handler would only cancel its task.
+    loop = asyncio.new_event_loop()
+    try:
+        with observe(rec), pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(caller())
+    finally:
+        ready.set()
+        thread.join()
+        loop.close()
+    assert [t.name for t in threading.enumerate() if t.name == "cuprum-hooks"] == []
+    assert len(rec.pids()) == 2
     rec.check()
 
 

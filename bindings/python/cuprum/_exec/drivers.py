@@ -16,6 +16,8 @@ returns, or raises an error of the run's (:func:`settles`); only then does
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import math
 import os
 import select
@@ -99,7 +101,12 @@ def await_pending_blocking(pending: list[typ.Any]) -> None:
     """Await hook awaitables from synchronous code.
 
     Uses ``asyncio.run`` when no loop runs in this thread, else a helper
-    thread (``run_sync`` called from inside a coroutine).
+    thread (``run_sync`` or ``run_concurrent_sync`` called from inside a
+    coroutine). The helper runs in a copy of the caller's context, so the
+    caller's scope (allowlist, hooks, timeout, environment) holds there as
+    it does here. An interruption of the wait (Ctrl-C: ``KeyboardInterrupt``
+    in this thread) cancels the helper's work and waits for it to end (every
+    run stopped and reaped) before it propagates.
     """
     if not pending:
         return
@@ -110,16 +117,57 @@ def await_pending_blocking(pending: list[typ.Any]) -> None:
     except RuntimeError:
         asyncio.run(_gather(awaitables))
         return
+    _await_on_helper_thread(awaitables)
+
+
+def _await_on_helper_thread(awaitables: list[typ.Any]) -> None:
+    """:func:`await_pending_blocking` while a loop runs in this thread."""
+    context = contextvars.copy_context()
     failure: list[BaseException] = []
+    stop = threading.Event()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = []
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - asyncio.run runs main as a task
+        running.append((asyncio.get_running_loop(), task))
+        if stop.is_set():  # interrupted before the helper began
+            close_awaitables(awaitables)
+            return
+        await _gather(awaitables)
+
+    def run_main() -> None:
+        asyncio.run(main())
 
     def target() -> None:
         try:
-            asyncio.run(_gather(awaitables))
+            context.run(run_main)
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             failure.append(exc)
+        finally:
+            finished.set()
 
+    # The wait is on an Event, not Thread.join: on CPython 3.11 a join
+    # interrupted by KeyboardInterrupt marks the thread stopped while it
+    # runs (bpo-45274's fix), and every later join returns at once.
+    finished = threading.Event()
     thread = threading.Thread(target=target, name="cuprum-hooks")
     thread.start()
+    try:
+        finished.wait()
+    except BaseException as exc:
+        # ``stop`` is set before ``running`` is read and ``main`` appends to
+        # ``running`` before it reads ``stop``: one of them sees the other.
+        stop.set()
+        for loop, task in running:
+            with contextlib.suppress(RuntimeError):  # its loop has closed
+                loop.call_soon_threadsafe(task.cancel)
+        finished.wait()
+        thread.join()
+        for error in failure:
+            if not isinstance(error, asyncio.CancelledError):
+                note_also(exc, error, "while the interrupted awaitables stopped")
+        raise
     thread.join()
     if failure:
         raise failure[0]
