@@ -62,6 +62,15 @@ int cuprum_cmd_new(cuprum_cmd **out, const char *const *argv)
 
 void cuprum_cmd_free(cuprum_cmd *cmd)
 {
+  /* A pipeline's command is the pipeline's to free, with the pipeline: a
+   * caller that frees it as well must not free it twice. */
+  if (cmd == NULL || cmd->owned)
+    return;
+  cuprum__cmd_release(cmd);
+}
+
+void cuprum__cmd_release(cuprum_cmd *cmd)
+{
   if (cmd == NULL)
     return;
   if (cmd->argv != NULL)

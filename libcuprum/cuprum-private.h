@@ -189,6 +189,9 @@ CUPRUM__HIDDEN char *cuprum__strdup(const char *s);
  * borrowed from environ and the command; free only the array), or NULL
  * when there is no overlay (use environ).  Returns 0 or -ENOMEM.
  */
+/* Frees a command, owned by a pipeline or not (cuprum_cmd_free leaves an
+ * owned one to its pipeline). */
+CUPRUM__HIDDEN void cuprum__cmd_release(cuprum_cmd *cmd);
 CUPRUM__HIDDEN int cuprum__cmd_envp(const cuprum_cmd *cmd, char ***out);
 
 #endif /* CUPRUM_PRIVATE_H */

@@ -671,7 +671,9 @@ typedef enum cuprum_stdio {
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_new(cuprum_cmd **out,
                                                  const char *const *argv);
 
-/* Releases a command that no pipeline owns.  NULL does nothing. */
+/* Releases a command that no pipeline owns.  NULL does nothing, and so
+ * does a command that a pipeline owns (cuprum_pipeline_add succeeded): the
+ * pipeline frees it with itself, after which the handle is gone. */
 CUPRUM_API void cuprum_cmd_free(cuprum_cmd *cmd);
 
 /*

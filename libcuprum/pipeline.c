@@ -269,7 +269,7 @@ static void release(cuprum_pipeline *pl)
     for (int k = 0; k < 2; k++)
       release_out(&pl->st[i].out[k]);
     close_fd(&pl->st[i].pidfd);
-    cuprum_cmd_free(pl->st[i].cmd);
+    cuprum__cmd_release(pl->st[i].cmd);
   }
   cuprum__free(pl->st);
   cuprum__free(pl);

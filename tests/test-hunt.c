@@ -70,7 +70,8 @@ static void test_setters_after_start(void **state)
 }
 
 /* Every setter of a command refuses it with CUPRUM_ESTATE once a pipeline
- * owns it, after checking its arguments. */
+ * owns it, after checking its arguments, and cuprum_cmd_free does nothing
+ * to it. */
 static void expect_cmd_owned(cuprum_cmd *cmd)
 {
   assert_int_equal(cuprum_cmd_setenv(cmd, "A", "1"), CUPRUM_ESTATE);
@@ -94,6 +95,9 @@ static void expect_cmd_owned(cuprum_cmd *cmd)
                    CUPRUM_ESTATE);
   assert_int_equal(cuprum_cmd_redirect_path(cmd, CUPRUM_STDOUT, "out", 0),
                    CUPRUM_EFLAGS);
+  /* Freeing it leaves it to the pipeline: not a double free (ASan and
+   * valgrind would see one when the pipeline is freed). */
+  cuprum_cmd_free(cmd);
 }
 
 /* The commands of a pipeline refuse their setters once added: before the
