@@ -95,15 +95,34 @@ static PyType_Spec Ready_spec = {
  * AsyncEvents
  */
 
+static PyObject *async_events_cleared(void)
+{
+  PyErr_SetString(PyExc_RuntimeError,
+                  "AsyncEvents used after the garbage collector cleared it");
+  return NULL;
+}
+
 static PyObject *AsyncEvents_anext(PyObject *op)
 {
   AsyncEventsObject *self = (AsyncEventsObject *)op;
   PyObject *event;
   ReadyObject *ready;
 
-  if (self->current != NULL) {
-    event = PyIter_Next(self->current);
+  /* The iterator may run Python code that feeds another one: it is held
+   * for its own call, only it is dropped when it ends, and then what it fed
+   * is read. */
+  while (self->current != NULL) {
+    PyObject *iterator = Py_NewRef(self->current);
+
+    event = PyIter_Next(iterator);
+    if (event == NULL && !PyErr_Occurred() && self->current == iterator)
+      Py_CLEAR(self->current);
+    Py_DECREF(iterator);
     if (event != NULL) {
+      if (self->ready_type == NULL) {
+        Py_DECREF(event);
+        return async_events_cleared();
+      }
       ready = (ReadyObject *)self->ready_type->tp_alloc(self->ready_type, 0);
       if (ready == NULL) {
         Py_DECREF(event);
@@ -114,14 +133,15 @@ static PyObject *AsyncEvents_anext(PyObject *op)
     }
     if (PyErr_Occurred())
       return NULL;
-    Py_CLEAR(self->current);
   }
-  if (self->refill == NULL || self->ready_type == NULL) {
-    PyErr_SetString(PyExc_RuntimeError,
-                    "AsyncEvents used after the garbage collector cleared it");
-    return NULL;
+  if (self->refill == NULL || self->ready_type == NULL)
+    return async_events_cleared();
+  {
+    PyObject *refill = Py_NewRef(self->refill);
+    PyObject *awaitable = PyObject_CallOneArg(refill, op);
+    Py_DECREF(refill);
+    return awaitable;
   }
-  return PyObject_CallOneArg(self->refill, op);
 }
 
 static PyObject *AsyncEvents_feed(PyObject *op, PyObject *iterator)

@@ -246,6 +246,46 @@ def test_async_events_propagate_an_item_error(engine: typ.Any) -> None:
         asyncio.run(main())
 
 
+def test_async_events_fed_while_an_iterator_ends(engine: typ.Any) -> None:
+    """An iterator that feeds the next one from its own ``__next__`` and
+    ends hands over to it: what was fed is neither dropped with the
+    iterator that ended nor freed while it runs."""
+    make = getattr(engine, "AsyncEvents", None)
+    if make is None:
+        pytest.skip(f"the {engine.name} engine has no AsyncEvents")
+
+    class Handover:
+        def __init__(self, events: typ.Any) -> None:
+            self.events = events
+            self.handed = False
+
+        def __iter__(self) -> Handover:
+            return self
+
+        def __next__(self) -> str:
+            if not self.handed:
+                self.handed = True
+                self.events.feed(iter(["b", "c"]))
+            raise StopIteration
+
+    refills: list[int] = []
+
+    async def refill(events: typ.Any) -> str:
+        refills.append(1)
+        if len(refills) == 1:
+            events.feed(Handover(events))
+            return "a"
+        raise StopAsyncIteration
+
+    events = make(refill)
+
+    async def main() -> list[str]:
+        return [event async for event in events]
+
+    assert asyncio.run(main()) == ["a", "b", "c"]
+    assert len(refills) == 2
+
+
 # -- what the stream makes of them ----------------------------------------------
 
 
