@@ -183,15 +183,16 @@ struct cuprum_cmd {
 /* Copies s through the library's allocator; NULL when out of memory. */
 CUPRUM__HIDDEN char *cuprum__strdup(const char *s);
 
+/* Frees a command, owned by a pipeline or not (cuprum_cmd_free leaves an
+ * owned one to its pipeline). */
+CUPRUM__HIDDEN void cuprum__cmd_release(cuprum_cmd *cmd);
+
 /*
  * Builds the environment the command runs with: environ with the overlay
  * applied.  Stores a NULL-terminated array in *out (the strings are
  * borrowed from environ and the command; free only the array), or NULL
  * when there is no overlay (use environ).  Returns 0 or -ENOMEM.
  */
-/* Frees a command, owned by a pipeline or not (cuprum_cmd_free leaves an
- * owned one to its pipeline). */
-CUPRUM__HIDDEN void cuprum__cmd_release(cuprum_cmd *cmd);
 CUPRUM__HIDDEN int cuprum__cmd_envp(const cuprum_cmd *cmd, char ***out);
 
 #endif /* CUPRUM_PRIVATE_H */

@@ -34,9 +34,12 @@
  * program capturing again and again after freeing an earlier capture).
  * So with the C library's allocator the first such block is CAPTURE_MAP,
  * above every threshold the C library sets by itself: address space only,
- * its pages are touched as the capture fills them. */
+ * its pages are touched as the capture fills them, and a taken capture is
+ * trimmed to its length. */
 #define CAPTURE_HUGE ((size_t)4 << 20)
-#define CAPTURE_MAP ((size_t)64 << 20)
+/* Twice glibc's largest threshold, 4 MiB * sizeof(long): 64 MiB on 64-bit
+ * systems, 32 MiB on 32-bit ones, whose address space is scarcer. */
+#define CAPTURE_MAP (((size_t)8 << 20) * sizeof(long))
 #define HUGE_PAGE ((size_t)2 << 20)
 /* What the C library's block header may take of a map, at most. */
 #define MAP_SLACK ((size_t)64)
@@ -1165,7 +1168,7 @@ int cuprum_pipeline_output(cuprum_pipeline *pl, size_t stage, int stream,
   if (take) {
     if (out->data == NULL) {
       cuprum__free(o->buf);
-    } else if (o->cap >= CAPTURE_MAP && o->len + 1 < o->cap &&
+    } else if (o->cap >= CAPTURE_HUGE && o->len + 1 < o->cap &&
                cuprum__allocator_is_libc()) {
       /* Give back the address space the capture did not fill: for a map
        * this is a shrinking mremap, nothing is copied. */

@@ -21,6 +21,9 @@
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <cmocka.h>
 
@@ -607,7 +610,8 @@ static void test_write_all(void **state)
 }
 
 /* Captures past 4 MiB take the huge-page path of the capture buffer: every
- * byte arrives, in order, with and without a limit that falls inside it. */
+ * byte arrives, in order, with and without a limit that falls inside it,
+ * and a taken capture holds no more memory than its bytes. */
 static void test_large_capture(void **state)
 {
   size_t size = 9 * (size_t)MiB + 5;
@@ -630,6 +634,11 @@ static void test_large_capture(void **state)
     assert_int_equal(out.total, size);
     assert_memory_equal(out.data, in, keep);
     assert_int_equal(out.data[keep], '\0');
+#ifdef __GLIBC__
+    /* Taken, the block is trimmed to its length: it keeps no more than
+     * the page its end falls in of the map it grew in. */
+    assert_true(malloc_usable_size(out.data) < keep + 1 + 4096);
+#endif
     cuprum_pipeline_free(pl);
     cuprum_capture_release(&out);
   }
