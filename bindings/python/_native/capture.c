@@ -78,21 +78,24 @@ static void capture_set_busy(CaptureObject *self, const char *method)
 #define CAPTURE_FIRST_BLOCK ((size_t)65536)
 
 /* The length of a large capture's str, at least `need`: a power of two
- * times 64 MiB, less TEXT_SLACK for the str header, its NUL and the chunk
- * header glibc puts in front.  Two reasons for the size:
+ * times TEXT_FIRST_MAP, less TEXT_SLACK for the str header, its NUL and
+ * the chunk header glibc puts in front.  Two reasons for the size:
  * - glibc serves a request from a map of its own only above its mmap
- *   threshold, which rises (up to 32 MiB) each time a mapped block is
- *   freed: once an earlier capture's str was freed, a str of 8 or 16 MiB
- *   came from the heap, where growing copies it and its pages are neither
- *   huge nor kept (a long-running program measured 4.5 times the page
- *   faults).  64 MiB is above every threshold glibc sets by itself.
+ *   threshold, which rises (up to 4 MiB * sizeof(long)) each time a mapped
+ *   block is freed: once an earlier capture's str was freed, a str of 8 or
+ *   16 MiB came from the heap, where growing copies it and its pages are
+ *   neither huge nor kept (a long-running program measured 4.2 times the
+ *   page faults).  TEXT_FIRST_MAP, twice that, is above every threshold
+ *   glibc sets by itself: 64 MiB on 64-bit systems, 32 MiB on 32-bit ones.
  * - The map is a whole number of 2 MiB pages, so the kernel places it, and
  *   every mremap that grows it, on a 2 MiB boundary: its huge pages move
  *   whole instead of being split into 4 KiB mappings that must be faulted
  *   in again.
- * Only the pages written are ever touched; finish() gives the rest back. */
+ * Only the pages written are touched (unless Python's debug allocator
+ * hooks, as with -X dev, fill every new block); finish() gives the rest
+ * back. */
 #define TEXT_SLACK ((size_t)128)
-#define TEXT_FIRST_MAP ((size_t)64 << 20)
+#define TEXT_FIRST_MAP (((size_t)8 << 20) * sizeof(long))
 static size_t text_capacity(size_t need)
 {
   size_t map = TEXT_FIRST_MAP;

@@ -106,7 +106,10 @@ def await_pending_blocking(pending: list[typ.Any]) -> None:
     caller's scope (allowlist, hooks, timeout, environment) holds there as
     it does here. An interruption of the wait (Ctrl-C: ``KeyboardInterrupt``
     in this thread) cancels the helper's work and waits for it to end (every
-    run stopped and reaped) before it propagates.
+    run stopped and reaped) before it propagates. Under ``asyncio.run``
+    (3.11+) the first Ctrl-C only cancels its main task, which cannot run
+    while it waits here; a second one raises ``KeyboardInterrupt`` and
+    stops the helper's work as above.
     """
     if not pending:
         return
