@@ -215,18 +215,22 @@ static int feed(cuprum_lines *l, const char *p, size_t len)
   return 0;
 }
 
+/* Ends a feed or finish: when the callback freed the splitter, releases
+ * it.  Returns rc. */
+static int done(cuprum_lines *l, int rc)
+{
+  if (l->guard.free_pending)
+    release(l);
+  return rc;
+}
+
 int cuprum_lines_feed(cuprum_lines *l, const void *data, size_t len)
 {
-  int rc;
-
   if (l == NULL || (data == NULL && len != 0))
     return CUPRUM_ENULL;
   if (l->guard.busy)
     return -EBUSY;
-  rc = feed(l, data, len);
-  if (l->guard.free_pending)
-    release(l);
-  return rc;
+  return done(l, feed(l, data, len));
 }
 
 int cuprum_lines_finish(cuprum_lines *l)
@@ -242,7 +246,5 @@ int cuprum_lines_finish(cuprum_lines *l)
     rc = deliver(l, l->buf, l->len, 0);
     l->len = 0;
   }
-  if (l->guard.free_pending)
-    release(l);
-  return rc;
+  return done(l, rc);
 }

@@ -179,14 +179,11 @@ void cuprum_utf8_free(cuprum_utf8 *u)
 
 static int pass(cuprum_utf8 *u, const void *p, size_t n)
 {
-  int rc;
-
   if (n == 0)
     return 0;
   u->guard.busy = 1;
-  rc = cuprum__guard_leave(&u->guard,
-                           cuprum__callback_code(u->on_chunk(u->ctx, p, n)));
-  return rc;
+  return cuprum__guard_leave(&u->guard,
+                             cuprum__callback_code(u->on_chunk(u->ctx, p, n)));
 }
 
 static int flush_held(cuprum_utf8 *u)
@@ -223,30 +220,29 @@ static int feed(cuprum_utf8 *u, const unsigned char *p, size_t len)
   return 0;
 }
 
-int cuprum_utf8_feed(cuprum_utf8 *u, const void *data, size_t len)
+/* Ends a feed or finish: when the callback freed the re-chunker, releases
+ * it.  Returns rc. */
+static int done(cuprum_utf8 *u, int rc)
 {
-  int rc;
-
-  if (u == NULL || (data == NULL && len != 0))
-    return CUPRUM_ENULL;
-  if (u->guard.busy)
-    return -EBUSY;
-  rc = feed(u, data, len);
   if (u->guard.free_pending)
     cuprum__free(u);
   return rc;
 }
 
+int cuprum_utf8_feed(cuprum_utf8 *u, const void *data, size_t len)
+{
+  if (u == NULL || (data == NULL && len != 0))
+    return CUPRUM_ENULL;
+  if (u->guard.busy)
+    return -EBUSY;
+  return done(u, feed(u, data, len));
+}
+
 int cuprum_utf8_finish(cuprum_utf8 *u)
 {
-  int rc;
-
   if (u == NULL)
     return CUPRUM_ENULL;
   if (u->guard.busy)
     return -EBUSY;
-  rc = flush_held(u);
-  if (u->guard.free_pending)
-    cuprum__free(u);
-  return rc;
+  return done(u, flush_held(u));
 }
