@@ -210,9 +210,18 @@ class LineSplitter:
         """Consume ``data`` and deliver the lines it completes."""
         self._enter("feed")
         try:
+            self._begin()
             self._feed_bytes(data)
         finally:
             self._busy = False
+        self._end()
+
+    def _begin(self) -> None:
+        """Start a ``feed`` or ``finish`` (nothing to do here)."""
+
+    def _end(self) -> None:
+        """End a ``feed`` or ``finish`` that did not raise (nothing to do
+        here)."""
 
     def _feed_bytes(self, data: bytes) -> None:
         """Decode ``data`` and deliver the lines it completes."""
@@ -242,9 +251,11 @@ class LineSplitter:
         """Deliver whatever remains, including a final unterminated line."""
         self._enter("finish")
         try:
+            self._begin()
             self._finish_text()
         finally:
             self._busy = False
+        self._end()
 
     def _finish_text(self) -> None:
         """Deliver what is pending and what the decoder still holds."""
@@ -325,27 +336,11 @@ class LineEvents(LineSplitter):
     _kind = "LineEvents"
     _caller = "hook"
 
-    def feed(self, data: bytes) -> None:
-        """Consume ``data`` and deliver the events of the lines it completes."""
-        self._enter("feed")
-        try:
-            self._stamp = time.time()
-            self._batch = []
-            self._feed_bytes(data)
-        finally:
-            self._busy = False
-        self._end()
-
-    def finish(self) -> None:
-        """Deliver the event of a final unterminated line, if any."""
-        self._enter("finish")
-        try:
-            self._stamp = time.time()
-            self._batch = []
-            self._finish_text()
-        finally:
-            self._busy = False
-        self._end()
+    def _begin(self) -> None:
+        """Start a ``feed`` or ``finish``: its lines share one wall-clock
+        time and one batch."""
+        self._stamp = time.time()
+        self._batch = []
 
     def _end(self) -> None:
         """Hand the lines of the call just delivered to ``batches``."""

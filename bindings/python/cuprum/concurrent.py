@@ -12,7 +12,7 @@ import asyncio
 import dataclasses as dc
 import typing as typ
 
-from cuprum._exec.drivers import await_pending_blocking, note_also
+from cuprum._exec.drivers import await_pending_blocking, note_all, raise_first
 from cuprum._exec.plan import check_allowed
 from cuprum._options import ExecutionContext, RunOutputOptions
 from cuprum.sh import Pipeline, SafeCmd
@@ -127,21 +127,14 @@ def _raise_first(done: list[asyncio.Future[None]]) -> None:
     every one's has been retrieved (asyncio would report the others as
     never retrieved), the others noted on it."""
     errors = [task.exception() for task in done if not task.cancelled()]
-    first = next((error for error in errors if error is not None), None)
-    if first is None:
-        return
-    for error in errors:
-        if error is not None:
-            note_also(first, error, _ALSO)
-    raise first
+    raise_first([error for error in errors if error is not None], _ALSO)
 
 
 def _note_others(exc: BaseException, results: list[object]) -> None:
     """Note on ``exc`` the errors of the other runs (``results`` of a
     ``gather`` with ``return_exceptions``), their cancellations left out."""
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-            note_also(exc, result, _ALSO)
+    others = (r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError))
+    note_all(exc, others, _ALSO)
 
 
 def _programs(runnable: Runnable) -> tuple[SafeCmd, ...]:

@@ -64,10 +64,14 @@ def raise_first(errors: list[BaseException], when: str) -> None:
     """Raise the first of ``errors``, if any, each other one noted on it
     (raised ``when``)."""
     if errors:
-        first = errors[0]
-        for other in errors[1:]:
-            note_also(first, other, when)
-        raise first
+        note_all(errors[0], errors[1:], when)
+        raise errors[0]
+
+
+def note_all(exc: BaseException, others: cabc.Iterable[BaseException], when: str) -> None:
+    """:func:`note_also` each of ``others`` on ``exc``."""
+    for other in others:
+        note_also(exc, other, when)
 
 
 def note_also(exc: BaseException, other: BaseException, when: str) -> None:
@@ -305,8 +309,7 @@ def stopping(cause: BaseException | None, errors: list[BaseException]) -> None:
     if cause is None:
         raise_first(errors, when)
         return
-    for error in errors:
-        note_also(cause, error, when)
+    note_all(cause, errors, when)
 
 
 def finish_blocking(run: Run) -> CommandResult | PipelineResult:
@@ -578,6 +581,7 @@ __all__ = [
     "close_awaitables",
     "finish_blocking",
     "finish_in_loop",
+    "note_all",
     "note_also",
     "poll_timeout_ms",
     "raise_first",
