@@ -43,8 +43,13 @@
 #define HUGE_PAGE ((size_t)2 << 20)
 /* What the C library's block header may take of a map, at most. */
 #define MAP_SLACK ((size_t)64)
-/* The kernel pipe towards a capturing caller (fewer wakeups). */
+/* The kernel pipe towards a capturing caller (fewer wakeups), grown to
+ * once GROW_AFTER bytes came through it: a short output never pays the
+ * enlarging's system calls, nor holds 1 MiB of an unprivileged user's
+ * pipe-user-pages-soft quota, past which every new pipe of that user,
+ * whoever makes it, gets 8 KiB. */
 #define PIPE_SIZE ((size_t)1 << 20)
+#define GROW_AFTER ((uint64_t)64 << 10)
 /* How often unreaped stages are polled without a pidfd, in ms. */
 #define REAP_TICK_MS 5
 /* Reads per output per step, so one busy stream cannot starve others. */
@@ -63,6 +68,8 @@ struct out {
   uint64_t total;
   int tee_error;
   int tee_off;
+  /* 1 until the pipe is grown to PIPE_SIZE (captured stdout only). */
+  int grow;
   cuprum_lines *lines;
 };
 
@@ -528,8 +535,7 @@ static int open_out(cuprum_pipeline *pl, size_t i, int k, int *child)
     close(fds[1]);
     return rc;
   }
-  if (k == 0 && pl->sink[0].capture)
-    grow(fds[0]);
+  o->grow = k == 0 && pl->sink[0].capture;
   o->fd = fds[0];
   *child = fds[1];
   if (pl->sink[k].line_fn != NULL) {
@@ -855,6 +861,10 @@ static int read_out(cuprum_pipeline *pl, struct out *o)
       return 0;
     }
     o->total += (uint64_t)n;
+    if (o->grow && o->total >= GROW_AFTER) {
+      grow(o->fd);
+      o->grow = 0;
+    }
     if (into_buf) {
       o->len += (size_t)n;
       o->buf[o->len] = '\0';

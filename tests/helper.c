@@ -21,6 +21,8 @@
  *   stubborn           ignore SIGTERM, print "ready", sleep 60 s
  *   grandchild [ERR]   fork a child that sleeps 60 s, write ERR (if given)
  *                      to stderr, print the child's pid, then sleep 60 s too
+ *   pipesize SIZE      emit SIZE bytes, then print the size of the pipe on
+ *                      stdout (F_GETPIPE_SZ) to stderr
  *
  * Exit status 0 on success, 2 on bad usage, 3 on an I/O error.  SIGPIPE
  * keeps its default action, as in any ordinary program.
@@ -31,6 +33,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +227,12 @@ int main(int argc, char **argv)
   if (strcmp(mode, "sleep") == 0 && argc == 3) {
     sleep_ms((long)a);
     return 0;
+  }
+  if (strcmp(mode, "pipesize") == 0 && argc == 3) {
+    int rc = emit(a, 0, 1 << 16);
+    if (rc == 0)
+      fprintf(stderr, "%d", fcntl(1, F_GETPIPE_SZ));
+    return rc != 0 || fflush(stderr) != 0 ? 3 : 0;
   }
   if (argc > 1) {
     int rc = more_modes(argc, argv);

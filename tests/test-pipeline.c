@@ -645,6 +645,60 @@ static void test_large_capture(void **state)
   free(in);
 }
 
+/* The captured stdout's pipe is the kernel's default size until 64 KiB
+ * came through it, then pipe-max-size (up to 1 MiB), unless the kernel
+ * refuses (an unprivileged user past pipe-user-pages-soft); a short
+ * output never grows it.  Writing 1 MiB into a default pipe returns only
+ * once the reader took most of it, so the size is seen after the grow. */
+static void test_capture_pipe_grows(void **state)
+{
+  const char *sizes[] = {"100", "1048576"};
+  int p[2];
+  int dflt;
+  long want = 1L << 20;
+  FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+  (void)state;
+
+  if (f != NULL) {
+    long max = 0;
+    if (fscanf(f, "%ld", &max) == 1 && max > 0 && max < want)
+      want = max;
+    fclose(f);
+  }
+  test_pipe(p);
+  dflt = fcntl(p[1], F_GETPIPE_SZ);
+  test_close(&p[0]);
+  test_close(&p[1]);
+  for (size_t i = 0; i < 2; i++) {
+    cuprum_pipeline *pl = pu_pipeline();
+    cuprum_capture out;
+    cuprum_capture err;
+    long seen;
+
+    pu_add(pl, pu_cmd("pipesize", sizes[i]));
+    assert_int_equal(
+        cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED),
+        0);
+    assert_int_equal(
+        cuprum_pipeline_capture(pl, CUPRUM_STDERR, CUPRUM_CAPTURE_UNLIMITED),
+        0);
+    assert_int_equal(cuprum_pipeline_run(pl), 0);
+    pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+    assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+    assert_int_equal(out.len, strtoul(sizes[i], NULL, 10));
+    assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDERR, 0, &err), 0);
+    assert_non_null(err.data);
+    seen = strtol(err.data, NULL, 10);
+    if (i == 0 || dflt >= want)
+      assert_int_equal(seen, dflt);
+    else if (geteuid() == 0)
+      assert_int_equal(seen, want);
+    else
+      assert_true(seen == want || seen <= dflt);
+    cuprum_pipeline_free(pl);
+  }
+}
+
 struct line_pieces {
   struct test_pieces seen;
   const cuprum_pipeline *pl;
@@ -741,6 +795,7 @@ int main(void)
       T(test_eintr_storm),
       T(test_write_all),
       T(test_large_capture),
+      T(test_capture_pipe_grows),
       T(test_line_max),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

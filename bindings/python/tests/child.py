@@ -55,6 +55,12 @@ def main(argv: list[str]) -> int:
             import fcntl
 
             _out(2, str(fcntl.fcntl(1, getattr(fcntl, "F_GETPIPE_SZ", 1032))).encode())
+        elif action == "growpipe":  # enlarge the pipe on stdout to N bytes (at most pipe-max-size)
+            import fcntl
+
+            with open("/proc/sys/fs/pipe-max-size", "rb") as handle:
+                size = min(int(next(items)), int(handle.read()))
+            fcntl.fcntl(1, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
         elif action == "orphan":  # leave a grandchild holding stdout/stderr
             import subprocess
 

@@ -63,10 +63,13 @@ def test_capture_region_growth(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cap.finish() == data.decode()
 
 
-def test_capture_pipe_enlarged_stage_pipes_default() -> None:
-    """The captured last stdout comes through a pipe of pipe-max-size; the
-    pipes between stages keep the kernel's default (docs/performance.md,
-    "Pipe size between stages in the Python engines")."""
+def test_capture_pipe_grows_stage_pipes_default() -> None:
+    """The captured last stdout's pipe grows to pipe-max-size once 64 KiB
+    came through it, and a short output leaves it at the kernel's default;
+    the pipes between stages keep the default (docs/performance.md, "Pipe
+    size between stages in the Python engines"). Writing 1 MiB into a
+    default pipe returns only once the reader took most of it, so the size
+    is seen after the grow."""
     try:
         with open("/proc/sys/fs/pipe-max-size", "rb") as handle:
             limit = int(handle.read())
@@ -78,13 +81,17 @@ def test_capture_pipe_enlarged_stage_pipes_default() -> None:
     finally:
         os.close(read_fd)
         os.close(write_fd)
-    result = (child("pipesize") | child("pipesize") | child("pipesize")).run_sync()
+    result = (child("pipesize") | child("pipesize") | child("bytes", str(1 << 20), "pipesize")).run_sync()
     between = [int(stage.stderr or 0) for stage in result.stages[:2]]
-    captured = int(result.stages[2].stderr or 0)
+    grown = int(result.stages[2].stderr or 0)
+    assert len(result.stdout or "") == 1 << 20
     assert between == [default, default]
-    assert captured in (limit, default)  # default: enlarging refused
+    assert grown in (max(limit, default), default)  # default: enlarging refused
     if os.geteuid() == 0:
-        assert captured == limit
+        assert grown == max(limit, default)
+    short = child("text", "x", "pipesize").run_sync()
+    assert short.stdout == "x"
+    assert int(short.stderr or 0) == default
 
 
 def test_without_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -387,7 +387,9 @@ def test_timeout_with_a_slow_consumer(mode: str, tmp_path: Path) -> None:
     # The deadline counts while the consumer holds the events, but the time
     # it holds them does not count against reading, after the stop, what
     # the child wrote before it: no line is lost. The child writes about
-    # 330 KiB at once (it fits in the pipe), which takes several reads of
+    # 330 KiB at once (it fits in the pipe, which it enlarges to 1 MiB
+    # first: cuprum enlarges it only once 64 KiB came through, and the
+    # consumer holds the first read's events), which takes several reads of
     # READ_SIZE, then leaves a marker; the consumer waits for the marker and
     # past the deadline, then sleeps longer than the drain grace (0.25 s)
     # before each of the first reads' lines (the lines of one read share a
@@ -395,7 +397,7 @@ def test_timeout_with_a_slow_consumer(mode: str, tmp_path: Path) -> None:
     count = 60000
     timeout = 1.5
     marker = tmp_path / "written"
-    stream = child("lines", str(count), "touch", str(marker), "sleep", "30").stream(
+    stream = child("growpipe", str(1 << 20), "lines", str(count), "touch", str(marker), "sleep", "30").stream(
         timeout=timeout, output=RunOutputOptions(capture=False)
     )
     deadline = time.monotonic() + timeout

@@ -18,6 +18,7 @@ import termios
 import typing as typ
 
 from cuprum._exec.limits import line_limit, line_limiter, make_capture
+from cuprum._exec.spawn import grow_pipe
 from cuprum.events import ExecEvent
 
 if typ.TYPE_CHECKING:
@@ -28,12 +29,14 @@ if typ.TYPE_CHECKING:
 
 _MAX_READ = 1024 * 1024
 _FIRST_READ = 64 * 1024
+#: A stdout pipe is grown to pipe-max-size once this much came through it.
+_GROW_AFTER = 64 * 1024
 
 
 class Channel:
     """One output pipe the parent reads, with the sinks its chunks feed."""
 
-    __slots__ = ("capture", "closers", "drain_mark", "fd", "feeds", "index", "max_size", "nread", "size")
+    __slots__ = ("capture", "closers", "drain_mark", "fd", "feeds", "grow", "index", "max_size", "nread", "size")
 
     def __init__(
         self,
@@ -57,6 +60,9 @@ class Channel:
         self.capture: typ.Any = None
         self.max_size = _MAX_READ if plan.max_read is None else plan.max_read
         self.size = min(_FIRST_READ, self.max_size)
+        #: A stdout pipe waits to be grown (:func:`~cuprum._exec.spawn.grow_pipe`)
+        #: until the output proves large; stderr keeps the kernel's size.
+        self.grow = phase == "stdout"
         engine = plan.engine
         if plan.capture:
             out = plan.output
@@ -131,6 +137,9 @@ class Channel:
                 on_eof(self)
                 return
             self.nread += got
+            if self.grow and self.nread >= _GROW_AFTER:
+                self.grow = False
+                grow_pipe(fd)
             if got == size and size < self.max_size:
                 self.size = min(size * 2, self.max_size)
 

@@ -3,15 +3,18 @@
 
 Pipes cuprum creates are close-on-exec. The one the parent reads a
 captured last stdout from is enlarged with ``F_SETPIPE_SZ`` to
-``/proc/sys/fs/pipe-max-size``, so the reader wakes once per megabyte
-rather than per 64 KiB. Every other pipe keeps the kernel's 64 KiB. Between
-stages, where two children copy through the ring, a small ring's pages stay
-in cache, and 1 MiB there cost wall and CPU time (docs/performance.md, "Pipe
-size between stages in the Python engines"; libcuprum's pipelines do the
-same); an unprivileged user's enlarged pipes also count against
-``/proc/sys/fs/pipe-user-pages-soft`` (64 MiB by default), past which each
-new pipe of that user gets 8 KiB and cannot be enlarged. Failure to enlarge
-is ignored, since a smaller pipe is slower, never wrong.
+``/proc/sys/fs/pipe-max-size`` once 64 KiB came through it
+(:class:`~cuprum._exec.channels.Channel` calls :func:`grow_pipe`), so the
+reader of a large output wakes once per megabyte rather than per 64 KiB,
+and a short output costs no enlarging. Every other pipe keeps the kernel's
+64 KiB. Between stages, where two children copy through the ring, a small
+ring's pages stay in cache, and 1 MiB there cost wall and CPU time
+(docs/performance.md, "Pipe size between stages in the Python engines";
+libcuprum's pipelines do the same); an unprivileged user's enlarged pipes
+also count against ``/proc/sys/fs/pipe-user-pages-soft`` (64 MiB by
+default), past which each new pipe of that user gets 8 KiB and cannot be
+enlarged. Failure to enlarge is ignored, since a smaller pipe is slower,
+never wrong.
 
 Pipeline stages are connected by kernel pipes directly, so data between
 stages never passes through Python. The parent closes its copies of the
@@ -37,6 +40,7 @@ if typ.TYPE_CHECKING:
     from cuprum._exec.plan import RunPlan
 
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 _max_size: int | None = None
 
 
@@ -52,16 +56,22 @@ def max_pipe_size() -> int:
     return _max_size
 
 
+def grow_pipe(fd: int) -> None:
+    """Enlarge pipe ``fd`` (either end) to ``pipe-max-size``, never shrink
+    it; a refusal (the user's quota, an old kernel) leaves it as it was."""
+    size = max_pipe_size()
+    try:
+        if size > fcntl.fcntl(fd, _F_GETPIPE_SZ):
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, size)
+    except OSError:
+        pass
+
+
 def make_pipe(*, enlarge: bool) -> tuple[int, int]:
     """Create a close-on-exec pipe ``(read_fd, write_fd)``, enlarged if asked."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     if enlarge:
-        size = max_pipe_size()
-        if size:
-            try:
-                fcntl.fcntl(write_fd, _F_SETPIPE_SZ, size)
-            except OSError:
-                pass
+        grow_pipe(write_fd)
     return read_fd, write_fd
 
 
@@ -123,7 +133,8 @@ def start_stage(
         elif stdout_to >= 0:
             stdout = stdout_to
         elif read_output:
-            out_fd, stdout = make_pipe(enlarge=True)
+            # Grown by its channel once the output proves large.
+            out_fd, stdout = make_pipe(enlarge=False)
             created += (out_fd, stdout)
         else:
             stdout = subprocess.DEVNULL
@@ -180,4 +191,4 @@ def start_stage(
     return Started(proc, pidfd, out_fd, err_fd, next_stdin)
 
 
-__all__ = ["Started", "make_pipe", "max_pipe_size", "start_stage"]
+__all__ = ["Started", "grow_pipe", "make_pipe", "max_pipe_size", "start_stage"]
