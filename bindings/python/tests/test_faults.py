@@ -16,6 +16,8 @@ output lines (an observe hook sees ``ready``), never a sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import os
 import signal
@@ -42,6 +44,7 @@ from cuprum import (
     run_concurrent_sync,
     sh,
 )
+from cuprum._exec import channels
 
 FAST = ExecutionContext(cancel_grace=0.2)
 GROUP = ExecutionContext(cancel_grace=0.2, process_group=True)
@@ -554,6 +557,101 @@ def test_failing_hook_mid_stream(mode: str) -> None:
     assert pulled.count("start") == 3
     assert len(rec.pids()) == 3
     rec.check()
+
+
+# -- a failing read of an output pipe --------------------------------------
+
+
+class _FailingOs:
+    """``os`` for the channels module, whose second read of a pipe fails."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, fd: int, size: int) -> bytes:
+        self.reads += 1
+        if self.reads > 1:
+            raise OSError(errno.EIO, "injected read error")
+        return os.read(fd, size)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+
+class _FailingCapture:
+    """A capture whose second ``read_from`` fails, the rest its own."""
+
+    def __init__(self, inner: typ.Any) -> None:
+        self.inner = inner
+        self.reads = 0
+
+    def read_from(self, fd: int, size: int) -> int:
+        self.reads += 1
+        if self.reads > 1:
+            raise OSError(errno.EIO, "injected read error")
+        return int(self.inner.read_from(fd, size))
+
+    def feed(self, data: bytes) -> None:
+        self.inner.feed(data)
+
+    def finish(self) -> str:
+        return str(self.inner.finish())
+
+
+#: Writes its pid to the file ``argv[1]``, then floods stdout as ``_FLOOD``.
+_FLOOD_PID = "import os, sys\nopen(sys.argv[1], 'w').write(str(os.getpid()))\n" + _FLOOD
+
+
+@pytest.mark.parametrize(
+    ("how", "mode"),
+    # A stream's line events are a second sink: its capture never reads itself.
+    [("read", "sync"), ("read", "async"), ("read", "stream"), ("read_from", "sync"), ("read_from", "async")],
+)
+def test_a_failing_read_stops_the_run_and_propagates(
+    how: str, mode: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A read of the child's stdout fails mid-run: the error propagates,
+    # naming the pipe, and the child is stopped and reaped. It used to be
+    # taken for the end of the output: the run "succeeded" with the rest
+    # of the output silently lost.
+    failing_os = _FailingOs()
+    made: list[_FailingCapture] = []
+    if how == "read":
+        monkeypatch.setattr(channels, "os", failing_os)
+        out = RunOutputOptions(capture=False)  # the line events read with os.read
+    else:
+        make_capture = channels.make_capture
+
+        def failing_capture(*args: typ.Any) -> _FailingCapture:
+            made.append(_FailingCapture(make_capture(*args)))
+            return made[-1]
+
+        monkeypatch.setattr(channels, "make_capture", failing_capture)
+        out = RunOutputOptions()  # the capture, the only sink, reads itself
+    # Should the fault not be reached, the timeout ends the flood.
+    context = ExecutionContext(cancel_grace=0.2, timeout=5)
+    rec = Recorder()
+    pid_file = tmp_path / "pid"
+    flooding = cmd(PYTHON, "-I", "-c", _FLOOD_PID, str(pid_file))
+    with contextlib.ExitStack() as stack, pytest.raises(OSError) as caught:
+        if how == "read":
+            # Its line events are a second sink: only without it does the
+            # capture read for itself.
+            stack.enter_context(observe(rec))
+        if mode == "sync":
+            flooding.run_sync(output=out, context=context)
+        elif mode == "async":
+            asyncio.run(flooding.run(output=out, context=context))
+        else:
+            with flooding.stream(output=out, context=context) as s:
+                for _ in s:
+                    pass
+    assert caught.value.errno == errno.EIO
+    assert failing_os.reads > 1 or any(capture.reads > 1 for capture in made)
+    assert "cuprum: reading the stdout of stage 0" in "".join(getattr(caught.value, "__notes__", []))
+    assert_gone([int(pid_file.read_text())])
+    if how == "read":
+        rec.check()
 
 
 # -- missing executables at every stage position ---------------------------

@@ -36,7 +36,20 @@ _GROW_AFTER = 64 * 1024
 class Channel:
     """One output pipe the parent reads, with the sinks its chunks feed."""
 
-    __slots__ = ("capture", "closers", "drain_mark", "fd", "feeds", "grow", "index", "max_size", "nread", "size")
+    __slots__ = (
+        "capture",
+        "closers",
+        "drain_mark",
+        "fd",
+        "feeds",
+        "grow",
+        "index",
+        "max_size",
+        "nread",
+        "phase",
+        "program",
+        "size",
+    )
 
     def __init__(
         self,
@@ -51,6 +64,9 @@ class Channel:
         """Wire the sinks ``plan`` asks for to stage ``index``'s ``phase``."""
         self.fd = fd
         self.index = index
+        #: "stdout" or "stderr", and the stage's program: what a read error names.
+        self.phase = phase
+        self.program = plan.commands[index].program
         #: Bytes read so far; the run's drain closes the pipe only once
         #: ``nread`` reaches ``drain_mark``.
         self.nread = 0
@@ -101,8 +117,8 @@ class Channel:
             # The capture is the only sink and can read for itself: the bytes
             # go straight from the pipe into its buffer, with no bytes object
             # or copy per chunk. Not with a cap's callback (a "kill" cap
-            # stops the run from inside the read): what it raises would be
-            # taken for a read error below.
+            # stops the run from inside the read): an OSError from stopping
+            # would pass for an error of the read.
             fill: cabc.Callable[[int, int], int] = read_from
 
             def read_chunk(size: int) -> int:
@@ -110,8 +126,9 @@ class Channel:
                     return fill(fd, size)
                 except BlockingIOError:
                     raise
-                except OSError:
-                    return 0  # a read error ends the output
+                except OSError as exc:
+                    self._read_failed(exc)
+                    raise
         else:
 
             def read_chunk(size: int) -> int:
@@ -119,8 +136,9 @@ class Channel:
                     data = os.read(fd, size)
                 except BlockingIOError:
                     raise
-                except OSError:
-                    return 0  # a read error ends the output
+                except OSError as exc:
+                    self._read_failed(exc)
+                    raise
                 # A sink's error (echo into a closed pipe) propagates.
                 if data:
                     for feed in feeds:
@@ -144,6 +162,12 @@ class Channel:
                 self.size = min(size * 2, self.max_size)
 
         return on_readable
+
+    def _read_failed(self, exc: OSError) -> None:
+        """Name the pipe on ``exc``, a failing read, which then propagates and
+        stops the run: taken for the end of the output, as it once was, it
+        would lose the rest of the output silently."""
+        exc.add_note(f"cuprum: reading the {self.phase} of stage {self.index} ({self.program}) failed")
 
     def close(self) -> None:
         """Close the pipe and flush the sinks (tee, line splitter)."""
