@@ -556,9 +556,11 @@ class Capture:
             size *= 4
         try:
             region = _new_region(size)
-        except (OSError, OverflowError):
+        except (OSError, OverflowError) as exc:
             if self._region is not None:
-                raise
+                # Out of memory, as the native capture reports it: an
+                # OSError here would pass for an error of the read.
+                raise MemoryError(f"cannot map {size} bytes for the capture: {exc}") from exc
             self._spillable = False  # keep the chunk list: slower, never wrong
             return
         offset = 0
