@@ -595,7 +595,7 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_write_all(int fd, const void *buf,
  * A cuprum_cmd describes one program to run: argv, environment overlay,
  * working directory and its three standard streams.  A cuprum_pipeline
  * joins one or more commands, stdout of each into stdin of the next,
- * through kernel pipes of the default size (a captured stdout's pipe is
+ * through kernel pipes of the default size (each pipe it reads from is
  * enlarged with cuprum_pipe_grow once 64 KiB came through it); it feeds
  * the first stage, captures, tees or line-splits the last stage's stdout
  * and every stage's stderr, enforces a timeout and fail-fast, and reports

@@ -43,11 +43,11 @@
 #define HUGE_PAGE ((size_t)2 << 20)
 /* What the C library's block header may take of a map, at most. */
 #define MAP_SLACK ((size_t)64)
-/* The kernel pipe towards a capturing caller (fewer wakeups), grown to
- * once GROW_AFTER bytes came through it: a short output never pays the
- * enlarging's system calls, nor holds 1 MiB of an unprivileged user's
- * pipe-user-pages-soft quota, past which every new pipe of that user,
- * whoever makes it, gets 8 KiB. */
+/* Each pipe the pipeline reads (a stage's stdout or stderr) grows to this
+ * size, for fewer wakeups, once GROW_AFTER bytes came through it: a short
+ * output never pays the enlarging's system calls, nor holds 1 MiB of an
+ * unprivileged user's pipe-user-pages-soft quota, past which every new
+ * pipe of that user, whoever makes it, gets 8 KiB. */
 #define PIPE_SIZE ((size_t)1 << 20)
 #define GROW_AFTER ((uint64_t)64 << 10)
 /* How often unreaped stages are polled without a pidfd, in ms. */
@@ -68,7 +68,7 @@ struct out {
   uint64_t total;
   int tee_error;
   int tee_off;
-  /* 1 until the pipe is grown to PIPE_SIZE (captured stdout only). */
+  /* 1 until the pipe is grown to PIPE_SIZE. */
   int grow;
   cuprum_lines *lines;
 };
@@ -535,7 +535,7 @@ static int open_out(cuprum_pipeline *pl, size_t i, int k, int *child)
     close(fds[1]);
     return rc;
   }
-  o->grow = k == 0 && pl->sink[0].capture;
+  o->grow = 1;
   o->fd = fds[0];
   *child = fds[1];
   if (pl->sink[k].line_fn != NULL) {

@@ -23,6 +23,7 @@
  *                      to stderr, print the child's pid, then sleep 60 s too
  *   pipesize SIZE      emit SIZE bytes, then print the size of the pipe on
  *                      stdout (F_GETPIPE_SZ) to stderr
+ *   epipesize SIZE     the same with stderr and stdout swapped
  *
  * Exit status 0 on success, 2 on bad usage, 3 on an I/O error.  SIGPIPE
  * keeps its default action, as in any ordinary program.
@@ -74,7 +75,7 @@ static ssize_t read_in(char *buf, size_t n)
   return r;
 }
 
-static int emit(uint64_t size, long pause_ms, size_t block)
+static int emit(int fd, uint64_t size, long pause_ms, size_t block)
 {
   static char buf[1 << 16];
   uint64_t off = 0;
@@ -82,7 +83,7 @@ static int emit(uint64_t size, long pause_ms, size_t block)
   while (off < size) {
     size_t n = size - off < block ? (size_t)(size - off) : block;
     test_pattern_fill(buf, off, n);
-    if (write_all(1, buf, n) < 0)
+    if (write_all(fd, buf, n) < 0)
       return 3;
     off += n;
     if (pause_ms > 0)
@@ -211,11 +212,11 @@ int main(int argc, char **argv)
   long b = argc > 3 ? strtol(argv[3], NULL, 10) : 0;
 
   if (strcmp(mode, "emit") == 0 && argc == 3)
-    return emit(a, 0, 1 << 16);
+    return emit(1, a, 0, 1 << 16);
   if (strcmp(mode, "trickle") == 0 && argc == 4)
-    return emit(a * 4096, b, 4096);
+    return emit(1, a * 4096, b, 4096);
   if (strcmp(mode, "endless") == 0)
-    return emit(UINT64_MAX, 0, 1 << 16);
+    return emit(1, UINT64_MAX, 0, 1 << 16);
   if (strcmp(mode, "cat") == 0)
     return copy(UINT64_MAX, 1);
   if (strcmp(mode, "ecat") == 0)
@@ -228,11 +229,15 @@ int main(int argc, char **argv)
     sleep_ms((long)a);
     return 0;
   }
-  if (strcmp(mode, "pipesize") == 0 && argc == 3) {
-    int rc = emit(a, 0, 1 << 16);
+  if ((strcmp(mode, "pipesize") == 0 || strcmp(mode, "epipesize") == 0) &&
+      argc == 3) {
+    /* The stream written, and the other one, which tells its size. */
+    int fd = mode[0] == 'e' ? 2 : 1;
+    FILE *tell = fd == 1 ? stderr : stdout;
+    int rc = emit(fd, a, 0, 1 << 16);
     if (rc == 0)
-      fprintf(stderr, "%d", fcntl(1, F_GETPIPE_SZ));
-    return rc != 0 || fflush(stderr) != 0 ? 3 : 0;
+      fprintf(tell, "%d", fcntl(fd, F_GETPIPE_SZ));
+    return rc != 0 || fflush(tell) != 0 ? 3 : 0;
   }
   if (argc > 1) {
     int rc = more_modes(argc, argv);

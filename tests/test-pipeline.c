@@ -645,12 +645,13 @@ static void test_large_capture(void **state)
   free(in);
 }
 
-/* The captured stdout's pipe is the kernel's default size until 64 KiB
- * came through it, then pipe-max-size (up to 1 MiB), unless the kernel
- * refuses (an unprivileged user past pipe-user-pages-soft), which a probe
- * pipe grown by the test itself tells; a short output never grows it.
- * Writing 1 MiB into a default pipe returns only once the reader took
- * most of it, so the size is seen after the grow. */
+/* A pipe the pipeline reads (a captured stdout, a teed stderr) is the
+ * kernel's default size until 64 KiB came through it, then pipe-max-size
+ * (up to 1 MiB), unless the kernel refuses (an unprivileged user past
+ * pipe-user-pages-soft), which a probe pipe grown by the test itself
+ * tells; a short output never grows it.  Writing 1 MiB into a default
+ * pipe returns only once the reader took most of it, so the size is seen
+ * after the grow. */
 static void test_capture_pipe_grows(void **state)
 {
   const char *sizes[] = {"100", "1048576"};
@@ -676,28 +677,34 @@ static void test_capture_pipe_grows(void **state)
     grown = dflt;
   test_close(&p[0]);
   test_close(&p[1]);
-  for (size_t i = 0; i < 2; i++) {
+  for (size_t i = 0; i < 4; i++) {
+    /* Written to stdout (captured), then to stderr (teed to /dev/null);
+     * the helper tells the size on the other stream, captured. */
+    int written = i < 2 ? CUPRUM_STDOUT : CUPRUM_STDERR;
+    int told = i < 2 ? CUPRUM_STDERR : CUPRUM_STDOUT;
+    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     cuprum_pipeline *pl = pu_pipeline();
-    cuprum_capture out;
-    cuprum_capture err;
-    long seen;
+    cuprum_capture data;
+    cuprum_capture tell;
 
-    pu_add(pl, pu_cmd("pipesize", sizes[i]));
+    assert_true(null_fd >= 0);
+    pu_add(pl, pu_cmd(i < 2 ? "pipesize" : "epipesize", sizes[i % 2]));
+    if (written == CUPRUM_STDOUT)
+      assert_int_equal(
+          cuprum_pipeline_capture(pl, written, CUPRUM_CAPTURE_UNLIMITED), 0);
+    else
+      assert_int_equal(cuprum_pipeline_tee(pl, written, null_fd), 0);
     assert_int_equal(
-        cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED),
-        0);
-    assert_int_equal(
-        cuprum_pipeline_capture(pl, CUPRUM_STDERR, CUPRUM_CAPTURE_UNLIMITED),
-        0);
+        cuprum_pipeline_capture(pl, told, CUPRUM_CAPTURE_UNLIMITED), 0);
     assert_int_equal(cuprum_pipeline_run(pl), 0);
     pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
-    assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
-    assert_int_equal(out.len, strtoul(sizes[i], NULL, 10));
-    assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDERR, 0, &err), 0);
-    assert_non_null(err.data);
-    seen = strtol(err.data, NULL, 10);
-    assert_int_equal(seen, i == 0 ? dflt : grown);
+    assert_int_equal(cuprum_pipeline_output(pl, 0, written, 0, &data), 0);
+    assert_int_equal(data.total, strtoul(sizes[i % 2], NULL, 10));
+    assert_int_equal(cuprum_pipeline_output(pl, 0, told, 0, &tell), 0);
+    assert_non_null(tell.data);
+    assert_int_equal(strtol(tell.data, NULL, 10), i % 2 == 0 ? dflt : grown);
     cuprum_pipeline_free(pl);
+    test_close(&null_fd);
   }
 }
 

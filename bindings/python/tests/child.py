@@ -51,10 +51,16 @@ def main(argv: list[str]) -> int:
             _out(1, b"".join(b"%d\n" % i for i in range(count)))
         elif action == "bytes":  # N bytes of 'x'
             _out(1, b"x" * int(next(items)))
+        elif action == "ebytes":  # N bytes of 'x' to stderr
+            _out(2, b"x" * int(next(items)))
         elif action == "pipesize":  # capacity of the pipe on stdout
             import fcntl
 
             _out(2, str(fcntl.fcntl(1, getattr(fcntl, "F_GETPIPE_SZ", 1032))).encode())
+        elif action == "epipesize":  # capacity of the pipe on stderr, told on stdout
+            import fcntl
+
+            _out(1, str(fcntl.fcntl(2, getattr(fcntl, "F_GETPIPE_SZ", 1032))).encode())
         elif action == "growpipe":  # enlarge the pipe on stdout to N bytes (at most pipe-max-size)
             import fcntl
 

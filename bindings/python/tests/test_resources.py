@@ -64,9 +64,9 @@ def test_capture_region_growth(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_capture_pipe_grows_stage_pipes_default() -> None:
-    """The captured last stdout's pipe grows to pipe-max-size once 64 KiB
-    came through it, and a short output leaves it at the kernel's default;
-    the pipes between stages keep the default (docs/performance.md, "Pipe
+    """The captured last stdout's pipe and a stage's stderr pipe grow to
+    pipe-max-size once 64 KiB came through them, and a short output leaves
+    them at the kernel's default; the pipes between stages keep the default (docs/performance.md, "Pipe
     size between stages in the Python engines"). Writing 1 MiB into a
     default pipe returns only once the reader took most of it, so the size
     is seen after the grow."""
@@ -95,6 +95,12 @@ def test_capture_pipe_grows_stage_pipes_default() -> None:
     short = child("text", "x", "pipesize").run_sync()
     assert short.stdout == "x"
     assert int(short.stderr or 0) == default
+    errors = child("ebytes", str(1 << 20), "epipesize").run_sync()
+    assert len(errors.stderr or "") == 1 << 20
+    assert int(errors.stdout or 0) == can_grow
+    short = child("etext", "x", "epipesize").run_sync()
+    assert short.stderr == "x"
+    assert int(short.stdout or 0) == default
 
 
 def test_without_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:

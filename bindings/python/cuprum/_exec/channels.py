@@ -29,7 +29,7 @@ if typ.TYPE_CHECKING:
 
 _MAX_READ = 1024 * 1024
 _FIRST_READ = 64 * 1024
-#: A stdout pipe is grown to pipe-max-size once this much came through it.
+#: A pipe is grown to pipe-max-size once this much came through it.
 _GROW_AFTER = 64 * 1024
 
 
@@ -76,9 +76,9 @@ class Channel:
         self.capture: typ.Any = None
         self.max_size = _MAX_READ if plan.max_read is None else plan.max_read
         self.size = min(_FIRST_READ, self.max_size)
-        #: A stdout pipe waits to be grown (:func:`~cuprum._exec.spawn.grow_pipe`)
-        #: until the output proves large; stderr keeps the kernel's size.
-        self.grow = phase == "stdout"
+        #: The pipe waits to be grown (:func:`~cuprum._exec.spawn.grow_pipe`)
+        #: until the output proves large.
+        self.grow = True
         engine = plan.engine
         if plan.capture:
             out = plan.output

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: ISC
 """Creating pipes and starting the children of a run.
 
-Pipes cuprum creates are close-on-exec. The one the parent reads a
-captured last stdout from is enlarged with ``F_SETPIPE_SZ`` to
+Pipes cuprum creates are close-on-exec. Each one the parent reads (the last
+stdout, every stage's stderr) is enlarged with ``F_SETPIPE_SZ`` to
 ``/proc/sys/fs/pipe-max-size`` once 64 KiB came through it
 (:class:`~cuprum._exec.channels.Channel` calls :func:`grow_pipe`), so the
 reader of a large output wakes once per megabyte rather than per 64 KiB,
