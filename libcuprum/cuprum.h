@@ -136,8 +136,10 @@ CUPRUM_API void cuprum_set_allocator(const cuprum_allocator *allocator);
 
 /*
  * Asks the kernel to make the pipe behind fd hold at least `want` bytes
- * (F_SETPIPE_SZ), capped at /proc/sys/fs/pipe-max-size.  Larger pipes mean
- * fewer context switches between stages.  On success returns the new
+ * (F_SETPIPE_SZ), capped at /proc/sys/fs/pipe-max-size.  A larger pipe
+ * wakes its reader less often during a large transfer (between two busy
+ * processes a small one can be faster: its pages stay in cache, which is
+ * why pipelines keep the default between stages).  On success returns the new
  * capacity in bytes (which may exceed `want`, or be below it when the cap
  * applies).  Returns -EBADF for a bad descriptor, -EINVAL when fd is not a
  * pipe or `want` is 0 or too large, and -EPERM when the calling user is

@@ -645,7 +645,7 @@ static void test_large_capture(void **state)
   free(in);
 }
 
-/* A pipe the pipeline reads (a captured stdout, a teed stderr) is the
+/* A pipe the pipeline reads (a captured or teed stdout, a teed stderr) is the
  * kernel's default size until 64 KiB came through it, then pipe-max-size
  * (up to 1 MiB), unless the kernel refuses (an unprivileged user past
  * pipe-user-pages-soft), which a probe pipe grown by the test itself
@@ -654,7 +654,17 @@ static void test_large_capture(void **state)
  * after the grow. */
 static void test_capture_pipe_grows(void **state)
 {
-  const char *sizes[] = {"100", "1048576"};
+  /* The helper's mode, the size it writes, and whether that stream is
+   * teed (to /dev/null) rather than captured. */
+  static const struct {
+    const char *mode;
+    const char *size;
+    int tee;
+  } cases[] = {{"pipesize", "100", 0},
+               {"pipesize", "1048576", 0},
+               {"pipesize", "1048576", 1},
+               {"epipesize", "100", 1},
+               {"epipesize", "1048576", 1}};
   int p[2];
   int dflt;
   int grown;
@@ -677,32 +687,32 @@ static void test_capture_pipe_grows(void **state)
     grown = dflt;
   test_close(&p[0]);
   test_close(&p[1]);
-  for (size_t i = 0; i < 4; i++) {
-    /* Written to stdout (captured), then to stderr (teed to /dev/null);
-     * the helper tells the size on the other stream, captured. */
-    int written = i < 2 ? CUPRUM_STDOUT : CUPRUM_STDERR;
-    int told = i < 2 ? CUPRUM_STDERR : CUPRUM_STDOUT;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    /* The helper tells the size on the other stream, captured. */
+    int written = cases[i].mode[0] == 'e' ? CUPRUM_STDERR : CUPRUM_STDOUT;
+    int told = written == CUPRUM_STDOUT ? CUPRUM_STDERR : CUPRUM_STDOUT;
+    unsigned long size = strtoul(cases[i].size, NULL, 10);
     int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     cuprum_pipeline *pl = pu_pipeline();
     cuprum_capture data;
     cuprum_capture tell;
 
     assert_true(null_fd >= 0);
-    pu_add(pl, pu_cmd(i < 2 ? "pipesize" : "epipesize", sizes[i % 2]));
-    if (written == CUPRUM_STDOUT)
+    pu_add(pl, pu_cmd(cases[i].mode, cases[i].size));
+    if (cases[i].tee)
+      assert_int_equal(cuprum_pipeline_tee(pl, written, null_fd), 0);
+    else
       assert_int_equal(
           cuprum_pipeline_capture(pl, written, CUPRUM_CAPTURE_UNLIMITED), 0);
-    else
-      assert_int_equal(cuprum_pipeline_tee(pl, written, null_fd), 0);
     assert_int_equal(
         cuprum_pipeline_capture(pl, told, CUPRUM_CAPTURE_UNLIMITED), 0);
     assert_int_equal(cuprum_pipeline_run(pl), 0);
     pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
     assert_int_equal(cuprum_pipeline_output(pl, 0, written, 0, &data), 0);
-    assert_int_equal(data.total, strtoul(sizes[i % 2], NULL, 10));
+    assert_int_equal(data.total, size);
     assert_int_equal(cuprum_pipeline_output(pl, 0, told, 0, &tell), 0);
     assert_non_null(tell.data);
-    assert_int_equal(strtol(tell.data, NULL, 10), i % 2 == 0 ? dflt : grown);
+    assert_int_equal(strtol(tell.data, NULL, 10), size < 65536 ? dflt : grown);
     cuprum_pipeline_free(pl);
     test_close(&null_fd);
   }
