@@ -27,6 +27,7 @@ choose themselves.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import resource
@@ -49,6 +50,10 @@ SCENARIOS = ("pipelines-concurrent", "pipelines-discard", "pipeline")
 PIPELINES = 64
 
 
+def _pipe_max() -> int:
+    return int(Path("/proc/sys/fs/pipe-max-size").read_text())
+
+
 def _force_stage_pipes(mode: str) -> None:
     """Make every pipe between stages ``mode`` sized, whatever the engine asks."""
     from cuprum._exec import run, spawn
@@ -57,12 +62,19 @@ def _force_stage_pipes(mode: str) -> None:
     make_pipe = spawn.make_pipe
     start_stage = run.start_stage
 
-    def forced_make_pipe(*, enlarge: bool) -> tuple[int, int]:
-        if getattr(state, "between", False):
-            # The first pipe a stage but the last makes feeds the next stage.
-            state.between = False
-            return make_pipe(enlarge=mode == "1m")
-        return make_pipe(enlarge=enlarge)
+    def forced_make_pipe(**kwargs: typ.Any) -> tuple[int, int]:
+        # Builds before 2026-11-30 take make_pipe(enlarge=...); later ones none.
+        if not getattr(state, "between", False):
+            return make_pipe(**kwargs)
+        # The first pipe a stage but the last makes feeds the next stage.
+        state.between = False
+        kwargs.pop("enlarge", None)
+        read_fd, write_fd = make_pipe(**kwargs)
+        if mode == "1m":
+            fcntl.fcntl(write_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _pipe_max())
+        else:  # the kernel's default, whatever an old build asked for
+            fcntl.fcntl(write_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 64 * 1024)
+        return read_fd, write_fd
 
     def forced_start_stage(plan: typ.Any, index: int, *args: typ.Any, **kwargs: typ.Any) -> typ.Any:
         state.between = index < len(plan.commands) - 1

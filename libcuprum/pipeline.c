@@ -68,8 +68,6 @@ struct out {
   uint64_t total;
   int tee_error;
   int tee_off;
-  /* 1 until the pipe is grown to PIPE_SIZE. */
-  int grow;
   cuprum_lines *lines;
 };
 
@@ -535,7 +533,6 @@ static int open_out(cuprum_pipeline *pl, size_t i, int k, int *child)
     close(fds[1]);
     return rc;
   }
-  o->grow = 1;
   o->fd = fds[0];
   *child = fds[1];
   if (pl->sink[k].line_fn != NULL) {
@@ -861,10 +858,8 @@ static int read_out(cuprum_pipeline *pl, struct out *o)
       return 0;
     }
     o->total += (uint64_t)n;
-    if (o->grow && o->total >= GROW_AFTER) {
+    if (o->total >= GROW_AFTER && o->total - (uint64_t)n < GROW_AFTER)
       grow(o->fd);
-      o->grow = 0;
-    }
     if (into_buf) {
       o->len += (size_t)n;
       o->buf[o->len] = '\0';

@@ -42,7 +42,6 @@ class Channel:
         "drain_mark",
         "fd",
         "feeds",
-        "grow",
         "index",
         "max_size",
         "nread",
@@ -76,9 +75,6 @@ class Channel:
         self.capture: typ.Any = None
         self.max_size = _MAX_READ if plan.max_read is None else plan.max_read
         self.size = min(_FIRST_READ, self.max_size)
-        #: The pipe waits to be grown (:func:`~cuprum._exec.spawn.grow_pipe`)
-        #: until the output proves large.
-        self.grow = True
         engine = plan.engine
         if plan.capture:
             out = plan.output
@@ -154,10 +150,10 @@ class Channel:
             if not got:
                 on_eof(self)
                 return
-            self.nread += got
-            if self.grow and self.nread >= _GROW_AFTER:
-                self.grow = False
-                grow_pipe(fd)
+            before = self.nread
+            self.nread = before + got
+            if before < _GROW_AFTER <= self.nread:
+                grow_pipe(fd)  # the output proves large
             if got == size and size < self.max_size:
                 self.size = min(size * 2, self.max_size)
 

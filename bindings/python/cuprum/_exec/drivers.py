@@ -171,9 +171,8 @@ def _await_on_helper_thread(awaitables: list[typ.Any]) -> None:
                 loop.call_soon_threadsafe(task.cancel)
         finished.wait()
         thread.join()
-        for error in failure:
-            if not isinstance(error, asyncio.CancelledError):
-                note_also(exc, error, "while the interrupted awaitables stopped")
+        stopped = (error for error in failure if not isinstance(error, asyncio.CancelledError))
+        note_all(exc, stopped, "while the interrupted awaitables stopped")
         raise
     thread.join()
     if failure:

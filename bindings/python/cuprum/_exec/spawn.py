@@ -67,12 +67,9 @@ def grow_pipe(fd: int) -> None:
         pass
 
 
-def make_pipe(*, enlarge: bool) -> tuple[int, int]:
-    """Create a close-on-exec pipe ``(read_fd, write_fd)``, enlarged if asked."""
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    if enlarge:
-        grow_pipe(write_fd)
-    return read_fd, write_fd
+def make_pipe() -> tuple[int, int]:
+    """Create a close-on-exec pipe ``(read_fd, write_fd)`` of the kernel's size."""
+    return os.pipe2(os.O_CLOEXEC)
 
 
 class Started(typ.NamedTuple):
@@ -128,20 +125,20 @@ def start_stage(
             # 64 captured ones when run by an unprivileged user, who passes
             # pipe-user-pages-soft (docs/performance.md, "Pipe size between
             # stages in the Python engines").
-            next_stdin, stdout = make_pipe(enlarge=False)
+            next_stdin, stdout = make_pipe()
             created += (next_stdin, stdout)
         elif stdout_to >= 0:
             stdout = stdout_to
         elif read_output:
             # Grown by its channel once the output proves large.
-            out_fd, stdout = make_pipe(enlarge=False)
+            out_fd, stdout = make_pipe()
             created += (out_fd, stdout)
         else:
             stdout = subprocess.DEVNULL
         if stderr_to >= 0 or stderr_to == subprocess.STDOUT:
             stderr = stderr_to
         elif read_output:
-            err_fd, stderr = make_pipe(enlarge=False)
+            err_fd, stderr = make_pipe()
             created += (err_fd, stderr)
         else:
             stderr = subprocess.DEVNULL

@@ -435,7 +435,7 @@ def open_feed(
     chunks = None if source is None else source.chunks
     if plan.stdin_data is None and chunks is None:
         return None
-    read_fd, write_fd = make_pipe(enlarge=False)
+    read_fd, write_fd = make_pipe()
     try:
         feed: ChunkFeed
         start_task = async_capable(driver)
