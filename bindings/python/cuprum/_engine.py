@@ -37,6 +37,12 @@ attributes:
     the callback runs) raises ``RuntimeError`` naming the call
     (``"LineSplitter.feed() called while it is delivering lines ..."``) and
     changes nothing; the splitter stays usable.
+    In a codec whose bytes ``\\n`` and ``\\r`` always stand for those
+    characters (UTF-8, ASCII, the ISO 8859 and Windows code pages), a strict
+    decoding error delivers the complete lines before the bad line and is
+    raised once that line ends (or at ``finish``), as the
+    ``UnicodeDecodeError`` of decoding that line's bytes alone: the same
+    however the reads cut the stream.
 
 ``TextTee(sink, encoding, errors)``
     Incremental copier (:class:`TextTee`) to a :data:`TeeTarget`. Raw bytes

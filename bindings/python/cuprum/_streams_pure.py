@@ -141,6 +141,21 @@ def _final_text(decode: typ.Callable[..., str], encoding: str, errors: str) -> s
 #: Bytes of a chunk decoded and split into lines at a time (see feed).
 _FEED_WINDOW = 64 * 1024
 
+#: Canonical names of the codecs in which bytes 0x0A and 0x0D never occur
+#: inside a multi-byte sequence and each stands for its ASCII character
+#: alone: the native engine splits their bytes into lines before decoding
+#: each line (``splittable_codecs`` in ``_native/codecs.c``; a parity test
+#: checks the two lists agree).
+SPLIT_BEFORE_DECODING = frozenset(
+    (
+        "utf-8", "ascii", "iso8859-1", "iso8859-2", "iso8859-3", "iso8859-4",
+        "iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8", "iso8859-9",
+        "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16",
+        "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256",
+        "cp1257", "cp1258", "cp437", "cp850", "koi8-r", "koi8-u",
+    )
+)  # fmt: skip
+
 
 class LineSplitter:
     """Incremental splitter delivering decoded lines without their endings.
@@ -153,9 +168,17 @@ class LineSplitter:
     A ``feed`` or ``finish`` made while another one is delivering lines
     (from the callback, or from another thread) raises ``RuntimeError``
     and changes nothing, as the native splitter does.
+
+    A strict decoding error in a codec of :data:`SPLIT_BEFORE_DECODING`
+    behaves as in the native engine, which splits bytes before decoding
+    each line: the complete lines before the bad one are delivered, and the
+    ``UnicodeDecodeError`` is raised once the bad line has ended (or at
+    ``finish``), naming that line's bytes, so it does not depend on where
+    the reads cut the stream. From the first error on, the splitter works
+    that way itself (:meth:`_feed_raw`); error-free input never gets there.
     """
 
-    __slots__ = ("_busy", "_callback", "_decode", "_encoding", "_errors", "_pending")
+    __slots__ = ("_busy", "_callback", "_decode", "_encoding", "_errors", "_pending", "_raw")
 
     #: Names for the error of a call made while lines are being delivered.
     _kind = "LineSplitter"
@@ -169,6 +192,9 @@ class LineSplitter:
         self._callback = callback
         self._pending = ""
         self._busy = False
+        #: The undecoded start of the current line once a strict error was
+        #: met (see the class docstring); ``None`` until then.
+        self._raw: bytes | None = None
 
     def _enter(self, method: str) -> None:
         """Mark the splitter busy delivering, or raise if it already is."""
@@ -225,16 +251,75 @@ class LineSplitter:
 
     def _feed_bytes(self, data: bytes) -> None:
         """Decode ``data`` and deliver the lines it completes."""
-        if len(data) <= _FEED_WINDOW:
-            self._feed_text(self._decode(data))
+        if self._raw is not None:
+            self._feed_raw(data, final=False)
             return
         # Large chunks (the runner reads up to 1 MiB) go through a window at
         # a time, so the decoded text and its lines stay small and reuse the
         # same memory. Decoding and splitting 1 MiB at once made fresh pages
         # for the text and for the allocator arenas of its lines on every
         # chunk: about 480 page faults per MiB, as much time as the rest.
-        for start in range(0, len(data), _FEED_WINDOW):
-            self._feed_text(self._decode(data[start : start + _FEED_WINDOW]))
+        start = 0
+        while True:
+            window = data if len(data) <= _FEED_WINDOW else data[start : start + _FEED_WINDOW]
+            try:
+                text = self._decode(window)
+            except UnicodeDecodeError:
+                if not self._start_raw():
+                    raise
+                self._feed_raw(data[start:], final=False)
+                return
+            self._feed_text(text)
+            start += _FEED_WINDOW
+            if start >= len(data):
+                return
+
+    def _start_raw(self) -> bool:
+        """After a decoding error: when the native engine would split this
+        codec's bytes before decoding, keep the current line's bytes (what
+        is pending, encoded back, and what the decoder holds) in
+        ``_raw`` and return True; else False (the error stands)."""
+        if self._errors != "strict":
+            return False
+        info = codecs.lookup(self._encoding)
+        if info.name not in SPLIT_BEFORE_DECODING:
+            return False
+        decoder = getattr(self._decode, "__self__", None)
+        held = decoder.getstate()[0] if decoder is not None else b""
+        # Strictly decoded text of these codecs encodes back to its bytes.
+        self._raw = self._pending.encode(info.name) + held
+        self._pending = ""
+        return True
+
+    def _feed_raw(self, data: bytes, *, final: bool) -> None:
+        """Split ``data`` after the held bytes into lines, then decode and
+        deliver each complete one (all of them when ``final``); a line that
+        does not decode raises after the lines before it were delivered."""
+        raw = typ.cast("bytes", self._raw) + data
+        held = b""
+        if not final and raw.endswith(b"\r"):
+            held = b"\r"
+            raw = raw[:-1]
+        parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        tail = parts.pop()
+        if final:
+            if tail:
+                parts.append(tail)
+            tail = b""
+        self._raw = tail + held
+        name = codecs.lookup(self._encoding).name
+        lines: list[str] = []
+        error: UnicodeDecodeError | None = None
+        for part in parts:
+            try:
+                lines.append(part.decode(name))
+            except UnicodeDecodeError as exc:
+                error = exc
+                break
+        if lines:
+            self._deliver(lines)
+        if error is not None:
+            raise error
 
     def _feed_text(self, text: str) -> None:
         """Deliver the lines ``text`` completes after what is pending."""
@@ -259,10 +344,19 @@ class LineSplitter:
 
     def _finish_text(self) -> None:
         """Deliver what is pending and what the decoder still holds."""
-        text = self._pending + _final_text(self._decode, self._encoding, self._errors)
-        self._pending = ""
-        if text:
-            self._split(text, "", final=True)
+        if self._raw is None:
+            try:
+                final = _final_text(self._decode, self._encoding, self._errors)
+            except UnicodeDecodeError:
+                if not self._start_raw():
+                    raise
+            else:
+                text = self._pending + final
+                self._pending = ""
+                if text:
+                    self._split(text, "", final=True)
+                return
+        self._feed_raw(b"", final=True)
 
 
 class LineEvents(LineSplitter):

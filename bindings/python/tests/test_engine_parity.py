@@ -25,9 +25,11 @@ examples.
 from __future__ import annotations
 
 import codecs
+import encodings.aliases
 import errno
 import io
 import os
+import pkgutil
 import random
 import re
 import tempfile
@@ -1144,6 +1146,92 @@ def test_line_splitter_refuses_another_thread_while_delivering(engine_name: str)
     assert re.match(_busy_message("LineSplitter", "feed", "callback"), str(outcome[0]))
 
 
+#: Codecs (and aliases) the native engine splits into lines before decoding
+#: (see ``SPLIT_BEFORE_DECODING``), where a strict error can happen.
+_SPLIT_CODECS = ("utf-8", "UTF8", "ascii", "US-ASCII", "cp1252", "windows-1252", "koi8-r", "iso8859-7")
+
+
+def _error_of(exc: UnicodeDecodeError) -> tuple[object, ...]:
+    return ("raise", exc.encoding, exc.object, exc.start, exc.end, exc.reason)
+
+
+def ref_strict_lines(data: bytes, encoding: str) -> tuple[list[str], tuple[object, ...]]:
+    """The lines before the first line of ``data`` that does not decode,
+    and the error of decoding that line's bytes (``("ok",)`` if none)."""
+    raw = re.split(rb"\r\n|\r|\n", data)
+    if raw[-1] == b"":
+        raw.pop()
+    lines: list[str] = []
+    for part in raw:
+        try:
+            lines.append(part.decode(codecs.lookup(encoding).name))
+        except UnicodeDecodeError as exc:
+            return lines, _error_of(exc)
+    return lines, ("ok",)
+
+
+def run_strict_lines(engine: typ.Any, kind: str, encoding: str, chunks: list[bytes]) -> tuple[list[str], tuple[object, ...]]:
+    """Feed ``chunks`` to a strict splitter of ``kind`` (``LineSplitter``,
+    or ``LineEvents`` with a hook); return the lines delivered and how it
+    ended, up to the first error."""
+    got: list[str] = []
+    if kind == "LineSplitter":
+        splitter = engine.LineSplitter(encoding, "strict", got.append)
+    else:
+        from cuprum.events import ExecEvent
+
+        template = tuple(dict.fromkeys(ExecEvent._fields).values())
+
+        def hook(event: ExecEvent) -> None:
+            got.append(typ.cast(str, event.line))
+
+        splitter = engine.LineEvents(encoding, "strict", ExecEvent, template, (hook,), [])
+    try:
+        for chunk in chunks:
+            splitter.feed(chunk)
+        splitter.finish()
+    except UnicodeDecodeError as exc:
+        return got, _error_of(exc)
+    return got, ("ok",)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("kind", ["LineSplitter", "LineEvents"])
+@settings(_SETTINGS, max_examples=_n(150))
+@given(stream=streams(), encoding=st.sampled_from(_SPLIT_CODECS))
+def test_strict_error_delivers_the_lines_before_the_bad_one(
+    engine_name: str, kind: str, stream: tuple[bytes, str, str, list[bytes]], encoding: str
+) -> None:
+    """In a codec split before decoding, a strict error comes with the
+    complete lines before the bad line delivered, and names that line's
+    bytes and positions in it, however the reads cut the stream: both
+    engines alike."""
+    data, _encoding, _errors, chunks = stream
+    expected = ref_strict_lines(data, encoding)
+    assert _parity(engine_name, run_strict_lines, kind, encoding, chunks) == expected
+
+
+@needs_native
+def test_split_before_decoding_is_the_native_engines_list() -> None:
+    """The pure engine emulates the native engine's per-line decoding for
+    exactly the codecs the native engine splits before decoding (the
+    others it hands over to the pure splitter)."""
+    modules = {m.name for m in pkgutil.iter_modules(encodings.__path__)}
+    names = sorted({codecs.lookup(n).name for n in modules | set(encodings.aliases.aliases.values()) if _known(n)})
+    native_split = {n for n in names if not isinstance(native.LineSplitter(n, "strict", print), pure.LineSplitter)}
+    assert native_split == {n for n in names if n in pure.SPLIT_BEFORE_DECODING}
+    assert pure.SPLIT_BEFORE_DECODING <= set(names)
+
+
+def _known(name: str) -> bool:
+    """Whether ``name`` is a text codec (not bytes-to-bytes like ``zlib``)."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return False
+    return bool(getattr(info, "_is_text_encoding", True))
+
+
 # ---------------------------------------------------------------------------
 # Known defects and divergences: minimal reproducers, strict xfails (remove
 # the matching exclusion above when one starts passing).
@@ -1205,24 +1293,6 @@ def test_known_native_error_handler_that_returns_a_newline() -> None:
     data = b"a\xffb"
     assert run_lines(pure, "utf-8", "cuprum-test-newline", [data]) == ("ok", ["a", "b"])
     assert run_lines(native, "utf-8", "cuprum-test-newline", [data]) == ("ok", ["a", "b"])
-
-
-_PARTIAL_LINES_BEFORE_ERROR = (
-    "strict decoding error in a chunk: the native splitter delivers the "
-    "complete lines before the bad one, then raises; the pure splitter "
-    "decodes the chunk first and raises before delivering any of its lines"
-)
-
-
-@needs_native
-@pytest.mark.xfail(strict=True, reason=_PARTIAL_LINES_BEFORE_ERROR)
-def test_known_lines_delivered_before_a_strict_error() -> None:
-    def run(engine: typ.Any) -> tuple[Outcome, list[str]]:
-        got: list[str] = []
-        splitter = engine.LineSplitter("utf-8", "strict", got.append)
-        return _outcome(lambda: splitter.feed(b"a\nb\n\xff\nc\n")), got
-
-    assert run(native) == run(pure)
 
 
 _NBYTES_AFTER_FINISH = (
