@@ -193,7 +193,9 @@ class Capture(typ.Protocol):
         """Append the next chunk."""
 
     def finish(self) -> str:
-        """Return the decoded text of everything fed and release the chunks."""
+        """Return the decoded text of everything fed and release the chunks;
+        the capture starts again empty (``nbytes`` 0), even if decoding
+        raised."""
 
 
 class ChildProcess(typ.Protocol):

@@ -185,7 +185,15 @@ class LineSplitter:
     _caller = "callback"
 
     def __init__(self, encoding: str, errors: str, callback: LineCallback) -> None:
-        """Prepare to decode ``encoding`` with ``errors`` and call ``callback``."""
+        """Prepare to decode ``encoding`` with ``errors`` and call ``callback``.
+
+        An unknown codec or error handler (``LookupError``) and a callback
+        that cannot be called (``TypeError``) are refused here, as the
+        native splitter refuses them, not at the first line."""
+        if not callable(callback):
+            msg = f"{self._kind} callback must be callable"
+            raise TypeError(msg)
+        codecs.lookup_error(errors)
         self._decode = codecs.getincrementaldecoder(encoding)(errors).decode
         self._encoding = encoding
         self._errors = errors
@@ -636,7 +644,11 @@ class Capture:
     __slots__ = ("_chunks", "_encoding", "_errors", "_region", "_spillable", "nbytes")
 
     def __init__(self, encoding: str, errors: str) -> None:
-        """Prepare to decode with ``encoding`` and ``errors``."""
+        """Prepare to decode with ``encoding`` and ``errors``; an unknown
+        codec or error handler raises ``LookupError`` here, as in the
+        native capture, not at ``finish()``."""
+        codecs.lookup(encoding)
+        codecs.lookup_error(errors)
         self._chunks: list[bytes] = []
         self._encoding = encoding
         self._errors = errors
@@ -713,12 +725,15 @@ class Capture:
         return got
 
     def finish(self) -> str:
-        """Return the decoded text and release the storage."""
+        """Return the decoded text and release the storage; the capture
+        starts again empty (``nbytes`` 0), whether or not decoding raised."""
         region = self._region
+        nbytes = self.nbytes
+        self.nbytes = 0
         if region is not None:
             self._region = None
             try:
-                with memoryview(region) as view, view[: self.nbytes] as used:
+                with memoryview(region) as view, view[:nbytes] as used:
                     return str(used, self._encoding, self._errors)
             finally:
                 region.close()

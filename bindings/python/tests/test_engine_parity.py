@@ -1233,8 +1233,8 @@ def _known(name: str) -> bool:
 
 
 # ---------------------------------------------------------------------------
-# Known defects and divergences: minimal reproducers, strict xfails (remove
-# the matching exclusion above when one starts passing).
+# Defects and divergences found between the engines, each kept as a minimal
+# reproducer that runs under both (a new one starts as a strict xfail).
 
 
 @pytest.mark.parametrize("data", [b"\xef", b"\xef\xbb"])
@@ -1295,51 +1295,50 @@ def test_known_native_error_handler_that_returns_a_newline() -> None:
     assert run_lines(native, "utf-8", "cuprum-test-newline", [data]) == ("ok", ["a", "b"])
 
 
-_NBYTES_AFTER_FINISH = (
-    "Capture.nbytes after finish(): native resets it to 0 (and counts afresh "
-    "on reuse), pure keeps the old count (b'abc', finish, feed b'x' -> "
-    "nbytes 4 while finish() returns 'x')"
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize(
+    "first", [b"abc", b"\xff", b"a" * (pure.SPILL_SIZE + 10)], ids=["small", "undecodable", "spilled"]
 )
+def test_capture_starts_again_after_finish(engine_name: str, first: bytes) -> None:
+    """finish() empties the capture, even when decoding raised: nbytes
+    starts again at 0, and what is fed next is all the next finish()
+    returns (a spilled capture once left that many NULs in front)."""
 
-
-@needs_native
-@pytest.mark.xfail(strict=True, reason=_NBYTES_AFTER_FINISH)
-def test_known_capture_nbytes_after_finish() -> None:
-    def run(engine: typ.Any) -> tuple[int, int, str]:
+    def run(engine: typ.Any) -> tuple[object, ...]:
         cap = engine.Capture("utf-8", "strict")
-        cap.feed(b"abc")
-        cap.finish()
+        cap.feed(first)
+        done = _outcome(cap.finish)
         after = cap.nbytes
         cap.feed(b"x")
-        return after, cap.nbytes, cap.finish()
+        cap.feed(b"b" * (pure.SPILL_SIZE + 10))
+        fed = cap.nbytes
+        text = cap.finish()
+        return done[0], after, fed, len(text), text[:2], cap.nbytes
 
-    assert run(native) == run(pure)
-
-
-_LATE_ARGUMENT_CHECKS = (
-    "constructor checks differ: native Capture/LineSplitter reject an unknown "
-    "encoding or error handler (LookupError) and a non-callable callback "
-    "(TypeError) at once; pure Capture accepts all of them until finish(), "
-    "pure LineSplitter accepts an unknown error handler until a decode and a "
-    "non-callable callback until a line is delivered"
-)
+    got = _parity(engine_name, run)
+    assert got[1:] == (0, pure.SPILL_SIZE + 11, pure.SPILL_SIZE + 11, "xb", 0)
 
 
 @needs_native
-@pytest.mark.xfail(strict=True, reason=_LATE_ARGUMENT_CHECKS)
 @pytest.mark.parametrize(
-    ("factory", "args"),
+    ("factory", "args", "error"),
     [
-        ("Capture", ("no-such-codec", "strict")),
-        ("Capture", ("utf-8", "no-such-handler")),
-        ("LineSplitter", ("utf-8", "no-such-handler", print)),
-        ("LineSplitter", ("utf-8", "strict", None)),
+        ("Capture", ("no-such-codec", "strict"), LookupError),
+        ("Capture", ("utf-8", "no-such-handler"), LookupError),
+        ("LineSplitter", ("no-such-codec", "strict", print), LookupError),
+        ("LineSplitter", ("utf-8", "no-such-handler", print), LookupError),
+        ("LineSplitter", ("utf-8", "strict", None), TypeError),
     ],
 )
-def test_known_constructor_argument_checks(factory: str, args: tuple[typ.Any, ...]) -> None:
-    assert _outcome(lambda: getattr(native, factory)(*args))[0] == _outcome(
-        lambda: getattr(pure, factory)(*args)
-    )[0]
+def test_constructors_refuse_bad_arguments_at_once(factory: str, args: tuple[typ.Any, ...], error: type) -> None:
+    """Both engines refuse an unknown codec or error handler and a callback
+    that cannot be called when the object is made, with the same message."""
+    messages = []
+    for engine in (native, pure):
+        with pytest.raises(error) as info:
+            getattr(engine, factory)(*args)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
 
 
 @needs_native
