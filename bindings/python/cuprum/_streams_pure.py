@@ -18,6 +18,7 @@ import io
 import itertools
 import mmap
 import os
+import re
 import select
 import time
 import typing as typ
@@ -141,6 +142,9 @@ def _final_text(decode: typ.Callable[..., str], encoding: str, errors: str) -> s
 #: Bytes of a chunk decoded and split into lines at a time (see feed).
 _FEED_WINDOW = 64 * 1024
 
+#: A line ending in bytes, for the per-line decoding after a strict error.
+_RAW_ENDING = re.compile(rb"\r\n|\r|\n")
+
 #: Canonical names of the codecs in which bytes 0x0A and 0x0D never occur
 #: inside a multi-byte sequence and each stands for its ASCII character
 #: alone: the native engine splits their bytes into lines before decoding
@@ -162,8 +166,11 @@ class LineSplitter:
 
     Line endings are ``\\n``, ``\\r\\n`` and a lone ``\\r``. Each chunk is
     decoded incrementally (so multi-byte characters may straddle chunks) and
-    split with ``str.split`` after normalising ``\\r`` endings; a trailing
-    ``\\r`` is held back until the next chunk shows whether ``\\n`` follows.
+    split with ``str.split`` after normalising ``\\r`` endings; a ``\\r``
+    ending a chunk ends its line at once (a ``\\n`` opening the next chunk
+    is then skipped), so lines come with the same calls as in the native
+    engine. A line that goes on over many chunks is joined once, when it
+    ends.
 
     A ``feed`` or ``finish`` made while another one is delivering lines
     (from the callback, or from another thread) raises ``RuntimeError``
@@ -178,7 +185,7 @@ class LineSplitter:
     that way itself (:meth:`_feed_raw`); error-free input never gets there.
     """
 
-    __slots__ = ("_busy", "_callback", "_decode", "_encoding", "_errors", "_pending", "_raw")
+    __slots__ = ("_busy", "_callback", "_decode", "_encoding", "_errors", "_pending", "_raw", "_skip_lf")
 
     #: Names for the error of a call made while lines are being delivered.
     _kind = "LineSplitter"
@@ -193,16 +200,21 @@ class LineSplitter:
         if not callable(callback):
             msg = f"{self._kind} callback must be callable"
             raise TypeError(msg)
+        decoder = codecs.getincrementaldecoder(encoding)
         codecs.lookup_error(errors)
-        self._decode = codecs.getincrementaldecoder(encoding)(errors).decode
+        self._decode = decoder(errors).decode
         self._encoding = encoding
         self._errors = errors
         self._callback = callback
-        self._pending = ""
+        #: The pieces of the line begun and not yet ended.
+        self._pending: list[str] = []
         self._busy = False
         #: The undecoded start of the current line once a strict error was
         #: met (see the class docstring); ``None`` until then.
         self._raw: bytes | None = None
+        #: In that mode, whether a "\\n" opening the next chunk ends nothing
+        #: (the line before it ended at a "\\r" that closed a chunk).
+        self._skip_lf = False
 
     def _enter(self, method: str) -> None:
         """Mark the splitter busy delivering, or raise if it already is."""
@@ -214,25 +226,34 @@ class LineSplitter:
             raise RuntimeError(msg)
         self._busy = True
 
-    def _split(self, text: str, pending: str, *, final: bool) -> None:
-        held = ""
+    def _split(self, text: str, *, final: bool) -> None:
         if "\r" in text:
             if not final and text[-1] == "\r":
-                held = "\r"
-                text = text[:-1]
+                # The line ends here, as in libcuprum's splitter, which
+                # delivers it with this chunk: a "\n" opening the next one
+                # is the rest of this ending.
+                self._skip_lf = True
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         parts = text.split("\n")
+        pending = self._pending
+        if len(parts) == 1 and not final:
+            # No line ends in this text: keep the piece. Joining the pieces
+            # of a long line only once it ends keeps it linear.
+            if text:
+                pending.append(text)
+            return
         if pending:
             # Join the held start of a line to its rest after splitting, not
             # before: prefixing a whole chunk would copy it into fresh memory.
-            parts[0] = pending + parts[0]
+            pending.append(parts[0])
+            parts[0] = "".join(pending)
+            pending.clear()
         tail = parts.pop()
         if final:
             if tail:
                 parts.append(tail)
-            self._pending = ""
-        else:
-            self._pending = tail + held
+        elif tail:
+            pending.append(tail)
         if parts:
             self._deliver(parts)
 
@@ -294,36 +315,50 @@ class LineSplitter:
             return False
         decoder = getattr(self._decode, "__self__", None)
         held = decoder.getstate()[0] if decoder is not None else b""
+        if held:
+            # The text ended at a "\r", but the bytes did not.
+            self._skip_lf = False
         # Strictly decoded text of these codecs encodes back to its bytes.
-        self._raw = self._pending.encode(info.name) + held
-        self._pending = ""
+        self._raw = "".join(self._pending).encode(info.name) + held
+        self._pending.clear()
         return True
 
     def _feed_raw(self, data: bytes, *, final: bool) -> None:
-        """Split ``data`` after the held bytes into lines, then decode and
-        deliver each complete one (all of them when ``final``); a line that
-        does not decode raises after the lines before it were delivered."""
-        raw = typ.cast("bytes", self._raw) + data
-        held = b""
-        if not final and raw.endswith(b"\r"):
-            held = b"\r"
-            raw = raw[:-1]
-        parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-        tail = parts.pop()
-        if final:
-            if tail:
-                parts.append(tail)
-            tail = b""
-        self._raw = tail + held
+        """Split the held bytes and ``data`` into lines as libcuprum's
+        splitter does, decoding and delivering each complete one (and the
+        last, when ``final``). A line ended by the last byte, a ``\\r``,
+        is complete: a ``\\n`` opening the next chunk is skipped. A line
+        that does not decode raises after the lines before it were
+        delivered, and the rest of ``data`` is dropped, as there."""
+        if data and self._skip_lf:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        buf = typ.cast("bytes", self._raw) + data
         name = codecs.lookup(self._encoding).name
         lines: list[str] = []
         error: UnicodeDecodeError | None = None
-        for part in parts:
+        start = 0
+        for ending in _RAW_ENDING.finditer(buf):
+            line = buf[start : ending.start()]
+            start = ending.end()
+            if start == len(buf) and ending.group() == b"\r":
+                self._skip_lf = True
             try:
-                lines.append(part.decode(name))
+                lines.append(line.decode(name))
             except UnicodeDecodeError as exc:
                 error = exc
                 break
+        self._raw = b""
+        if error is None:
+            rest = buf[start:]
+            if not final:
+                self._raw = rest
+            elif rest:
+                try:
+                    lines.append(rest.decode(name))
+                except UnicodeDecodeError as exc:
+                    error = exc
         if lines:
             self._deliver(lines)
         if error is not None:
@@ -332,13 +367,13 @@ class LineSplitter:
     def _feed_text(self, text: str) -> None:
         """Deliver the lines ``text`` completes after what is pending."""
         if text:
-            pending = self._pending
-            if pending[-1:] == "\r":
-                # A "\r" held back from the last chunk: let the split see it
-                # beside a "\n" that may open this one (rare; costs a copy).
-                text = pending + text
-                pending = ""
-            self._split(text, pending, final=False)
+            if self._skip_lf:
+                self._skip_lf = False
+                if text[0] == "\n":
+                    text = text[1:]
+                    if not text:
+                        return
+            self._split(text, final=False)
 
     def finish(self) -> None:
         """Deliver whatever remains, including a final unterminated line."""
@@ -359,10 +394,7 @@ class LineSplitter:
                 if not self._start_raw():
                     raise
             else:
-                text = self._pending + final
-                self._pending = ""
-                if text:
-                    self._split(text, "", final=True)
+                self._split(final, final=True)
                 return
         self._feed_raw(b"", final=True)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import encodings.aliases
 import errno
+import functools
 import io
 import os
 import pkgutil
@@ -1209,6 +1210,48 @@ def test_strict_error_delivers_the_lines_before_the_bad_one(
     data, _encoding, _errors, chunks = stream
     expected = ref_strict_lines(data, encoding)
     assert _parity(engine_name, run_strict_lines, kind, encoding, chunks) == expected
+
+
+def run_strict_calls(engine: typ.Any, encoding: str, chunks: list[bytes]) -> list[tuple[list[str], tuple[object, ...]]]:
+    """Feed ``chunks`` one call each, then finish, going on after errors;
+    return what each call delivered and how it ended."""
+    got: list[str] = []
+    splitter = engine.LineSplitter(encoding, "strict", got.append)
+    calls: list[tuple[list[str], tuple[object, ...]]] = []
+    for call in [*(functools.partial(splitter.feed, chunk) for chunk in chunks), splitter.finish]:
+        got.clear()
+        try:
+            call()
+        except UnicodeDecodeError as exc:
+            calls.append((list(got), _error_of(exc)))
+        else:
+            calls.append((list(got), ("ok",)))
+    return calls
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"a\n\xff\nb", b"c\n"],  # the rest of a failing chunk is dropped
+        [b"\xff\na"],
+        [b"ok\n\xff\r"],  # a line ended by a chunk's last byte, a \r, is whole
+        [b"\xff\r", b"\nx\n"],
+        [b"x\r", b"\xff\n", b"y"],
+    ],
+)
+def test_strict_errors_call_by_call(chunks: list[bytes]) -> None:
+    """Which call raises, what each call delivers, and what a feed after
+    an error sees: the same in both engines."""
+    assert run_strict_calls(pure, "utf-8", chunks) == run_strict_calls(native, "utf-8", chunks)
+
+
+@needs_native
+@settings(_SETTINGS, max_examples=_n(150))
+@given(stream=streams(), encoding=st.sampled_from(_SPLIT_CODECS))
+def test_strict_errors_call_by_call_property(stream: tuple[bytes, str, str, list[bytes]], encoding: str) -> None:
+    _data, _encoding, _errors, chunks = stream
+    assert run_strict_calls(pure, encoding, chunks) == run_strict_calls(native, encoding, chunks)
 
 
 @needs_native
