@@ -620,9 +620,11 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_write_all(int fd, const void *buf,
  * and reaped.  Children are reaped through pidfd_open(2), or with
  * waitpid(pid) polled on a short tick where pidfds are unavailable; the
  * library installs no SIGCHLD handler, never calls waitpid(-1) and has no
- * global state, so many pipelines may run in many threads (each handle in
- * one thread at a time).  The parent's PATH (getenv) is used to look
- * programs up when argv[0] has no slash.
+ * global state (a stage collected by someone else, because the process
+ * ignores SIGCHLD or waits for any child, still ends the run: its status
+ * is unknown, see cuprum_pipeline_status), so many pipelines may run in many
+ * threads (each handle in one thread at a time).  The parent's PATH (getenv) is
+ * used to look programs up when argv[0] has no slash.
  */
 
 typedef struct cuprum_cmd cuprum_cmd;
@@ -794,9 +796,11 @@ typedef enum cuprum_stop {
   /* cuprum_pipeline_cancel was called, or a library error (see
    * cuprum_pipeline_step) ended the run. */
   CUPRUM_STOP_CANCEL = 3,
-  /* Its reader went away: it died of SIGPIPE after the next stage (or the
-   * caller, for the pipeline's input) had closed its end.  Not a failure:
-   * `yes | head -n 2` succeeds. */
+  /* Its reader went away: it died of SIGPIPE while its stdout was the pipe
+   * to the next stage, as when that stage closed its end.  Not a failure:
+   * `yes | head -n 2` succeeds.  A SIGPIPE from a pipe or socket of the
+   * stage's own counts the same: the library cannot tell them apart (nor
+   * can a shell's pipefail). */
   CUPRUM_STOP_EARLY_CLOSE = 4
 } cuprum_stop;
 
@@ -911,8 +915,11 @@ cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit);
 
 /*
  * Copies every byte of `stream` (as for cuprum_pipeline_capture; for
- * stderr, every stage's) to fd as it arrives, with blocking writes.  fd is
- * lent and must stay open until the pipeline is done; -1 turns the tee
+ * stderr, every stage's) to fd as it arrives, with blocking writes: a
+ * reader that stops reading stalls the step, and with it the timeout,
+ * until it reads again (an event loop wants a tee that keeps up, or an
+ * output callback).  fd is lent and must stay open until the pipeline is
+ * done; -1 turns the tee
  * off.  A failed tee write (EPIPE included) stops that tee, never the run;
  * its code is kept in cuprum_capture.tee_error.  Returns 0, CUPRUM_ENULL,
  * -EINVAL (bad stream, or fd below -1; the setting is then unchanged),
@@ -1003,16 +1010,16 @@ CUPRUM_API int cuprum_pipeline_pollfds(const cuprum_pipeline *pl,
 CUPRUM_API int cuprum_pipeline_timeout(const cuprum_pipeline *pl);
 
 /*
- * Does the work that is ready without blocking: reads ready outputs
- * (capture, tee, callbacks), writes input, reaps ended stages, applies
- * fail-fast, the timeout and the grace.  Call it after the poll, whatever
- * it reported.  Returns 1 when the pipeline is done (every stage reaped,
- * every output read to its end), 0 when it should be called again, or a
- * negative code (-ENOMEM, a read error, a callback's code); after an error
- * the run is cancelled: every stage is killed and reaped before the call
- * returns, and the pipeline is done.  CUPRUM_ESTATE when not started;
- * -EBUSY, changing nothing, from inside one of the pipeline's own
- * callbacks (the step that runs the callback is not over: see
+ * Does the work that is ready without blocking (but for the tees' writes,
+ * see cuprum_pipeline_tee): reads ready outputs (capture, tee, callbacks),
+ * writes input, reaps ended stages, applies fail-fast, the timeout and the
+ * grace.  Call it after the poll, whatever it reported.  Returns 1 when the
+ * pipeline is done (every stage reaped, every output read to its end), 0 when
+ * it should be called again, or a negative code (-ENOMEM, a read error, a
+ * callback's code); after an error the run is cancelled: every stage is killed
+ * and reaped before the call returns, and the pipeline is done.  CUPRUM_ESTATE
+ * when not started; -EBUSY, changing nothing, from inside one of the pipeline's
+ * own callbacks (the step that runs the callback is not over: see
  * cuprum_output_fn).  When a callback freed the pipeline, the step
  * returns the stop code and the pipeline is gone (cuprum_pipeline_free).
  */
@@ -1045,8 +1052,11 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_run(cuprum_pipeline *pl);
  * The result of stage `stage` once reaped: *exit_code gets its exit status
  * (0..255) or -1 when a signal ended it; *signal_number that signal or 0;
  * *stopped_by the cuprum_stop reason.  Any output pointer may be NULL.
- * Returns 0, CUPRUM_ENULL, -EINVAL (stage out of range) or CUPRUM_ESTATE
- * (not reaped yet).
+ * Returns 0, CUPRUM_ENULL, -EINVAL (stage out of range), CUPRUM_ESTATE
+ * (not reaped yet) or -ECHILD: the stage ended but someone else collected
+ * its status (the process ignores SIGCHLD, or a waitpid(-1) elsewhere took
+ * it); *exit_code is then -1 and *signal_number 0, and fail-fast did not
+ * count it as failed.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_pipeline_status(const cuprum_pipeline *pl, size_t stage, int *exit_code,

@@ -76,6 +76,9 @@ struct stage {
   pid_t pid;
   int pidfd;
   int reaped;
+  /* Reaped by someone else (SIGCHLD ignored, or a waitpid(-1) elsewhere):
+   * ended, with its status unknown. */
+  int lost;
   int status;
   cuprum_stop stop;
   struct out out[2];
@@ -228,6 +231,14 @@ static void record_status(struct stage *s, int status)
   close_fd(&s->pidfd);
 }
 
+/* A waitpid(pid) that failed with ECHILD: the child is gone, collected
+ * by someone else, so its status is unknown (it counts as no failure). */
+static void record_lost(struct stage *s)
+{
+  record_status(s, 0);
+  s->lost = 1;
+}
+
 /* Kills every stage still running and reaps it, blocking: the way out of
  * errors and of cuprum_pipeline_free on a running pipeline. */
 static void kill_and_reap(cuprum_pipeline *pl, cuprum_stop why)
@@ -237,11 +248,16 @@ static void kill_and_reap(cuprum_pipeline *pl, cuprum_stop why)
   for (size_t i = 0; i < pl->n; i++) {
     struct stage *s = &pl->st[i];
     int status = 0;
+    pid_t r;
     if (s->pid <= 0 || s->reaped)
       continue;
-    while (waitpid(s->pid, &status, 0) == -1 && errno == EINTR)
-      ;
-    record_status(s, status);
+    do
+      r = waitpid(s->pid, &status, 0);
+    while (r == -1 && errno == EINTR);
+    if (r == s->pid)
+      record_status(s, status);
+    else
+      record_lost(s);
   }
 }
 
@@ -889,6 +905,10 @@ static void reap(cuprum_pipeline *pl)
     do
       r = waitpid(s->pid, &status, WNOHANG);
     while (r == -1 && errno == EINTR);
+    if (r == -1 && errno == ECHILD) {
+      record_lost(s);
+      continue;
+    }
     if (r != s->pid)
       continue;
     record_status(s, status);
@@ -1122,12 +1142,13 @@ int cuprum_pipeline_status(const cuprum_pipeline *pl, size_t stage,
   if (!s->reaped || s->pid <= 0)
     return CUPRUM_ESTATE;
   if (exit_code != NULL)
-    *exit_code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : -1;
+    *exit_code = !s->lost && WIFEXITED(s->status) ? WEXITSTATUS(s->status) : -1;
   if (signal_number != NULL)
-    *signal_number = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
+    *signal_number =
+        !s->lost && WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
   if (stopped_by != NULL)
     *stopped_by = s->stop;
-  return 0;
+  return s->lost ? -ECHILD : 0;
 }
 
 long cuprum_pipeline_pid(const cuprum_pipeline *pl, size_t stage)

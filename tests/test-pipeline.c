@@ -791,6 +791,55 @@ static void test_line_max(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, pu_setup, pu_teardown)
 
+/* With SIGCHLD ignored the kernel reaps the stages itself, and a
+ * waitpid(-1) elsewhere would take them as well: the run still ends, with
+ * the output whole, and each status reads as unknown (-ECHILD), neither
+ * success nor a failure that fail-fast acts on.  The alarm turns a run
+ * that never ends into a failure. */
+static void test_reaped_elsewhere(void **state)
+{
+  struct sigaction ign;
+  struct sigaction old;
+  cuprum_pipeline *pl = pu_pipeline();
+  cuprum_capture out;
+  int code;
+  int sig;
+  cuprum_stop why;
+  (void)state;
+
+  memset(&ign, 0, sizeof(ign));
+  ign.sa_handler = SIG_IGN;
+  assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+  pu_add(pl, pu_cmd("emit", "100000"));
+  pu_add(pl, pu_cmd("cat"));
+  pu_add(pl, pu_cmd("exit", "3"));
+  assert_int_equal(cuprum_pipeline_capture(pl, CUPRUM_STDOUT, 64), 0);
+  assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST), 0);
+  alarm(20);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  alarm(0);
+  assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+  assert_int_equal(cuprum_pipeline_done(pl), 1);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(cuprum_pipeline_status(pl, i, &code, &sig, &why), -ECHILD);
+    assert_int_equal(code, -1);
+    assert_int_equal(sig, 0);
+  }
+  assert_int_equal(cuprum_pipeline_output(pl, 2, CUPRUM_STDOUT, 0, &out), 0);
+  assert_int_equal(out.len, 0);
+  cuprum_pipeline_free(pl);
+
+  /* Freeing a running pipeline reaps the same way. */
+  assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("sleep", "5000"));
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  alarm(20);
+  cuprum_pipeline_free(pl);
+  alarm(0);
+  assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -816,6 +865,7 @@ int main(void)
       T(test_large_capture),
       T(test_capture_pipe_grows),
       T(test_line_max),
+      T(test_reaped_elsewhere),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1370,14 +1370,18 @@ def test_capture_starts_again_after_finish(engine_name: str, first: bytes) -> No
         ("Capture", ("utf-8", "no-such-handler"), LookupError),
         ("LineSplitter", ("no-such-codec", "strict", print), LookupError),
         ("LineSplitter", ("utf-8", "no-such-handler", print), LookupError),
+        ("LineSplitter", ("no-such-codec", "no-such-handler", print), LookupError),
         ("LineSplitter", ("utf-8", "strict", None), TypeError),
     ],
 )
-def test_constructors_refuse_bad_arguments_at_once(factory: str, args: tuple[typ.Any, ...], error: type) -> None:
+def test_constructors_refuse_bad_arguments_at_once(
+    factory: str, args: tuple[typ.Any, ...], error: type[Exception]
+) -> None:
     """Both engines refuse an unknown codec or error handler and a callback
     that cannot be called when the object is made, with the same message."""
     messages = []
     for engine in (native, pure):
+        info: pytest.ExceptionInfo[Exception]
         with pytest.raises(error) as info:
             getattr(engine, factory)(*args)
         messages.append(str(info.value))
