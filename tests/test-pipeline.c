@@ -808,6 +808,9 @@ static void test_reaped_elsewhere(void **state)
   (void)state;
 
   memset(&ign, 0, sizeof(ign));
+  ign.sa_handler = SIG_DFL;
+  /* An earlier test may have left a SIGALRM handler. */
+  assert_int_equal(sigaction(SIGALRM, &ign, NULL), 0);
   ign.sa_handler = SIG_IGN;
   assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
   pu_add(pl, pu_cmd("emit", "100000"));
