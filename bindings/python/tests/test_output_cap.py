@@ -259,3 +259,14 @@ def test_line_limiter_flushes_a_partial_character_at_the_end() -> None:
     assert b"".join(got) == b"ab"
     limiter.flush()
     assert b"".join(got) == b"ab\xe2\x82"
+
+
+def test_kill_cap_with_undecodable_output_is_still_the_cap() -> None:
+    """errors="strict" and a kill cap cut inside output that does not
+    decode: OutputLimitExceeded is raised, the decoding error noted."""
+    target = child("out", "ff" * 5000, "sleep", "60")
+    with pytest.raises(OutputLimitExceeded) as info:
+        target.run_sync(output=_cap(1000, "kill"), context=ExecutionContext(errors="strict", cancel_grace=0.2))
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1
+    assert notes[0].startswith("cuprum: also raised while decoding the output: UnicodeDecodeError(")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import signal
 import sys
 import time
@@ -273,3 +274,35 @@ def test_before_hook_error_spawns_nothing() -> None:
 
     with before(refuse), pytest.raises(RuntimeError, match="refused"):
         cmd("sleep", "5").run_sync()
+
+
+def test_undecodable_output_names_the_stream() -> None:
+    """errors="strict" and output that does not decode: the
+    ``UnicodeDecodeError`` says which stream of which stage it was."""
+    strict = ExecutionContext(errors="strict")
+    with pytest.raises(UnicodeDecodeError) as info:
+        child("text", "ok", "err", "41ff42").run_sync(context=strict)
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1
+    assert re.fullmatch(r"cuprum: decoding the stderr of stage 0 \(.+\) failed", notes[0])
+
+
+def test_timeout_with_undecodable_output_is_still_a_timeout(tmp_path: Path) -> None:
+    """A timeout is raised as ``TimeoutExpired`` even when the partial
+    output does not decode strictly: that stream's text is ``None``, the
+    other's kept, and the decoding error is noted, not lost."""
+
+    def attempt(timeout: float) -> None:
+        marker = tmp_path / f"wrote-{timeout:g}"
+        command = child("out", "41ff42", "etext", "warn", "touch", str(marker), "sleep", "60")
+        with pytest.raises(TimeoutExpired) as info:
+            command.run_sync(timeout=timeout, context=ExecutionContext(errors="strict"))
+        if not marker.exists():
+            raise Late("it had not written both")
+        err = info.value
+        assert (err.output, err.stderr) == (None, "warn")
+        notes = getattr(err, "__notes__", [])
+        assert len(notes) == 1
+        assert notes[0].startswith("cuprum: also raised while decoding the output: UnicodeDecodeError(")
+
+    before_the_deadline(attempt)

@@ -466,10 +466,28 @@ class Run:
 
     # -- results ------------------------------------------------------------
 
+    def _decoded(self, capture: typ.Any, phase: str, index: int, undecodable: list[BaseException]) -> str | None:
+        """The text of ``capture`` (``None`` without one). A decoding error
+        (``errors="strict"``) gets a note naming the stream and propagates;
+        after a timeout or a ``kill`` cap, which are raised instead, it is
+        kept in ``undecodable`` for their notes and the text is ``None``."""
+        if capture is None:
+            return None
+        try:
+            return typ.cast("str", capture.finish())
+        except UnicodeDecodeError as exc:
+            program = self.plan.commands[index].program
+            exc.add_note(f"cuprum: decoding the {phase} of stage {index} ({program}) failed")
+            if not (self.timed_out or self.limit_exceeded):
+                raise
+            undecodable.append(exc)
+            return None
+
     def finish(self) -> CommandResult | PipelineResult:
         """Build the result (or raise ``TimeoutExpired``) once ``done``."""
         plan = self.plan
         results = []
+        undecodable: list[BaseException] = []
         for child, (out, err) in zip(self.lifecycle.children, self.captures, strict=True):
             cmd = plan.commands[child.index]
             assert child.returncode is not None  # noqa: S101
@@ -479,11 +497,28 @@ class Run:
                     argv=cmd.argv,
                     exit_code=child.returncode,
                     pid=child.pid,
-                    stdout=None if out is None else out.finish(),
-                    stderr=None if err is None else err.finish(),
+                    stdout=self._decoded(out, "stdout", child.index, undecodable),
+                    stderr=self._decoded(err, "stderr", child.index, undecodable),
                     truncated=getattr(out, "truncated", False) or getattr(err, "truncated", False),
                 )
             )
+        try:
+            self._raise_stop(results)
+        except Exception as exc:
+            for other in undecodable:
+                exc.add_note(f"cuprum: also raised while decoding the output: {other!r}")
+            raise
+        for cmd, result in zip(plan.commands, results, strict=True):
+            for hook in plan.after_hooks:
+                hook(cmd, result)
+        if plan.pipeline:
+            return PipelineResult(stages=tuple(results), failure_index=self.failure_index)
+        return results[0]
+
+    def _raise_stop(self, results: list[CommandResult]) -> None:
+        """Raise ``TimeoutExpired`` after a timeout, the output limit's
+        error after a ``kill`` cap; else nothing."""
+        plan = self.plan
         if self.timed_out:
             assert plan.timeout is not None  # noqa: S101
             if plan.pipeline:
@@ -498,12 +533,6 @@ class Run:
             )
         if self.limit_exceeded:
             raise_output_limit(plan, results, self.failure_index)
-        for cmd, result in zip(plan.commands, results, strict=True):
-            for hook in plan.after_hooks:
-                hook(cmd, result)
-        if plan.pipeline:
-            return PipelineResult(stages=tuple(results), failure_index=self.failure_index)
-        return results[0]
 
 
 __all__ = ["Driver", "Run"]
