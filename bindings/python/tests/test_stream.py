@@ -839,6 +839,37 @@ def test_collected_async_stream_stops_the_run() -> None:
     assert open_fds() == before_fds
 
 
+class _Left(Exception):
+    """Raised out of an ``async for`` over a stream."""
+
+
+@pytest.mark.parametrize("how", ["break", "raise"])
+def test_async_stream_left_as_the_loop_ends_stops_the_run(how: str) -> None:
+    """An ``async for`` left (break or raise) without ``async with`` as the
+    last thing ``asyncio.run`` runs: the stream is closed while the loop
+    shuts down, and its run is stopped and reaped there, not abandoned."""
+    pids = Pids()
+
+    async def main() -> None:
+        with observe(pids):
+            async for event in child("lines", "1", "sleep", "30").stream():
+                if event.phase == "stdout":
+                    if how == "raise":
+                        raise _Left(event.line)
+                    break
+
+    before_fds = open_fds()
+    started = time.monotonic()
+    for _ in range(3):
+        try:
+            asyncio.run(main())
+        except _Left:
+            pass
+    assert time.monotonic() - started < 25  # not the children's 30 s
+    pids.assert_gone()
+    assert open_fds() == before_fds
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

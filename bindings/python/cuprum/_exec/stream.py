@@ -550,10 +550,16 @@ class _Refill:
 
 
 async def _each_event(items: cabc.AsyncGenerator[EventBatch, None]) -> cabc.AsyncIterator[ExecEvent]:
-    """The events of ``items``, one ``async for`` step each."""
-    async for item in items:
-        for event in item:
-            yield event
+    """The events of ``items``, one ``async for`` step each. Closing it
+    closes ``items`` in the same step (which stops the run): left to its
+    own finaliser, ``items`` would be closed a round later, one that
+    ``asyncio.run`` no longer runs, leaving the children unreaped."""
+    try:
+        async for item in items:
+            for event in item:
+                yield event
+    finally:
+        await items.aclose()
 
 
 def _async_events(session: _Session, items: cabc.AsyncGenerator[EventBatch, None]) -> cabc.AsyncIterator[ExecEvent]:
