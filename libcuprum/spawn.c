@@ -145,6 +145,46 @@ static int path_lookup(const char *name, const char *path, const char *dir,
   }
 }
 
+/*
+ * glibc keeps two real-time signals for itself (32 and 33, below
+ * SIGRTMIN), which sigfillset and sigaddset leave out of a set and
+ * sigaction refuses.  Its posix_spawn sets them to SIG_IGN in the child,
+ * for good, unless they are in the set of signals to default; since
+ * posix_spawnattr_setsigdefault copies the set as it is, their bits are set
+ * here directly.  With `keep` (the caller's ignored signals stay), one
+ * stays ignored only when this process ignores it (inherited so from a
+ * posix_spawn of its own), as exec after a fork would keep it: the
+ * disposition is asked of the kernel, whose sigaction starts with the
+ * handler on the architectures where this is built.  The child blocks
+ * every signal until just before its exec, and these two are only ever
+ * sent to a thread of the parent, so resetting them there is safe.
+ */
+static void add_reserved_signals(sigset_t *set, int keep)
+{
+#if defined(__GLIBC__) && defined(SIGRTMIN) && defined(SYS_rt_sigaction) &&    \
+    !defined(__mips__) && !defined(__alpha__)
+  const size_t bits = 8 * sizeof(set->__val[0]);
+  for (int sig = 32; sig < SIGRTMIN; sig++) {
+    if (keep) {
+      /* The kernel's struct sigaction; only its handler is read. */
+      union {
+        void (*handler)(int);
+        unsigned long words[16];
+      } old;
+      memset(&old, 0, sizeof(old));
+      if (syscall(SYS_rt_sigaction, sig, NULL, &old, (size_t)(_NSIG / 8)) ==
+              0 &&
+          old.handler == SIG_IGN)
+        continue;
+    }
+    set->__val[(size_t)(sig - 1) / bits] |= 1UL << ((size_t)(sig - 1) % bits);
+  }
+#else
+  (void)set;
+  (void)keep;
+#endif
+}
+
 int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
                   pid_t pgroup, int keep_signals, pid_t *pid, int *pidfd)
 {
@@ -191,6 +231,7 @@ int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
       rc = -posix_spawnattr_setsigmask(&attr, &set);
     sigfillset(&set);
   }
+  add_reserved_signals(&set, keep_signals);
   if (rc == 0)
     rc = -posix_spawnattr_setsigdefault(&attr, &set);
   if (rc == 0 && pgroup != CUPRUM__NO_PGROUP) {

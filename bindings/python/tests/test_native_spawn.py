@@ -197,10 +197,9 @@ def _masks(pid: int) -> dict[str, int]:
         for line in status:
             name, _, value = line.partition(":")
             if name in ("SigIgn", "SigBlk"):
-                # The standard signals only: glibc's posix_spawn leaves its
-                # two internal real-time signals (32, 33) ignored in the
-                # child, which no glibc program can use (SIGRTMIN is 34).
-                masks[name] = int(value, 16) & 0x7FFFFFFF  # signals 1..31
+                # Every signal, glibc's own 32 and 33 included (its
+                # posix_spawn would leave them ignored; libcuprum does not).
+                masks[name] = int(value, 16)
     return masks
 
 
