@@ -360,12 +360,25 @@ static PyObject *Capture_finish(CaptureObject *self,
       text = decode_head(&self->codec, data, len);
     } else {
       /* A tail cut in UTF-8 drops the continuation bytes of the character
-       * the cut went through. */
-      if (truncated && self->codec.kind == CODEC_UTF8)
+       * the cut went through.  Under utf-8-sig the stream's start, and
+       * with it any BOM, is gone: the tail is plain UTF-8 (a U+FEFF in it
+       * is text), as in the pure engine. */
+      int sig =
+          truncated && self->codec.kind == CODEC_OTHER &&
+          PyUnicode_CompareWithASCIIString(self->codec.name, "utf-8-sig") == 0;
+      if (truncated && (self->codec.kind == CODEC_UTF8 || sig))
         while (skip < len && skip < 3 &&
                ((unsigned char)data[skip] & 0xC0) == 0x80)
           skip++;
-      text = native_codec_decode(&self->codec, data + skip, len - skip);
+      if (sig) {
+        const char *errors = PyUnicode_AsUTF8(self->codec.errors);
+        text = errors == NULL
+                   ? NULL
+                   : PyUnicode_DecodeUTF8(data + skip, (Py_ssize_t)(len - skip),
+                                          errors);
+      } else {
+        text = native_codec_decode(&self->codec, data + skip, len - skip);
+      }
     }
   }
   self->busy = NULL;

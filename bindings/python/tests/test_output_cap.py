@@ -270,3 +270,21 @@ def test_kill_cap_with_undecodable_output_is_still_the_cap() -> None:
     notes = getattr(info.value, "__notes__", [])
     assert len(notes) == 1
     assert notes[0].startswith("cuprum: also raised while decoding the output: UnicodeDecodeError(")
+
+
+@pytest.mark.parametrize(
+    ("data", "max_bytes", "expected"),
+    [
+        ("aé\n".encode(), 2, "\n"),  # the cut goes through é: its rest dropped, no U+FFFD
+        (b"abc\xef\xbb\xbfxyz", 6, "\ufeffxyz"),  # a U+FEFF mid-stream is text, not a BOM
+        (b"\xef\xbb\xbfhi", 100, "hi"),  # not cut: the stream's BOM goes
+    ],
+)
+def test_utf8_sig_tail_is_utf8(data: bytes, max_bytes: int, expected: str) -> None:
+    """A tail of a utf-8-sig stream is cut and decoded as UTF-8 is: the
+    stream's start, and any BOM with it, is gone."""
+    result = child("out", data.hex()).run_sync(
+        output=_cap(max_bytes, "tail"), context=ExecutionContext(encoding="utf-8-sig")
+    )
+    assert result.stdout == expected
+    assert result.truncated == (len(data) > max_bytes)

@@ -123,7 +123,9 @@ class BoundedCapture:
                 start = 0
                 while start < min(3, len(data)) and data[start] & 0xC0 == 0x80:
                     start += 1
-                data = data[start:]
+                # The stream's start, and with it any utf-8-sig BOM, is
+                # gone: the tail is plain UTF-8 (a U+FEFF in it is text).
+                return data[start:].decode("utf-8", self.errors)
             return data.decode(self.encoding, self.errors)
         # A head: an incremental decoder holds back an incomplete final
         # character, which is exactly what the cut may have split.
