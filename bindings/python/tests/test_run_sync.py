@@ -24,6 +24,7 @@ from cuprum import (
     StdinInput,
     TimeoutExpired,
     env,
+    observe,
     scoped,
 )
 
@@ -112,6 +113,23 @@ def test_encoding_and_errors() -> None:
     assert child("out", "ff").run_sync().stdout == "\ufffd"
     with pytest.raises(UnicodeDecodeError):
         child("out", "ff").run_sync(context=ExecutionContext(errors="strict"))
+
+
+@pytest.mark.parametrize("errors", ["strict", "surrogatepass", "namereplace", "xmlcharrefreplace"])
+def test_echo_and_line_events_never_fail_on_undecodable_output(errors: str) -> None:
+    """Handlers that raise when decoding (``surrogatepass`` on anything but
+    a surrogate, the encode-only ones always): echo and line events use
+    ``replace`` instead, as for ``strict``."""
+    lines: list[str | None] = []
+    sink = io.StringIO()
+    with observe(lambda event: lines.append(event.line) if event.phase == "stdout" else None):
+        result = child("out", "6f6bff0a").run_sync(
+            output=RunOutputOptions(capture=False, echo=True),
+            context=ExecutionContext(errors=errors, stdout_sink=sink),
+        )
+    assert result.ok
+    assert lines == ["ok\ufffd"]
+    assert sink.getvalue() == "ok\ufffd\n"
 
 
 def test_unknown_encoding_rejected_before_spawn() -> None:

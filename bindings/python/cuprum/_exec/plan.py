@@ -29,6 +29,12 @@ _DEFAULT_OUTPUT = RunOutputOptions()
 _DEFAULT_CONTEXT = ExecutionContext()
 
 
+#: The standard error handlers that raise on some undecodable bytes:
+#: ``strict``, ``surrogatepass`` (surrogates only) and the encode-only ones
+#: (fine for a stdin text, a ``TypeError`` when decoding). Echo and line
+#: events use ``replace`` instead, as they never fail on output.
+_RAISING_ON_DECODE = frozenset({"strict", "surrogatepass", "namereplace", "xmlcharrefreplace"})
+
 class RunPlan:
     """Everything one run needs, resolved and checked."""
 
@@ -164,7 +170,7 @@ def resolve(
     plan.context = ctx
     plan.encoding = ctx.encoding
     plan.errors = ctx.errors
-    plan.soft_errors = "replace" if ctx.errors == "strict" else ctx.errors
+    plan.soft_errors = "replace" if ctx.errors in _RAISING_ON_DECODE else ctx.errors
     plan.timeout = timeout
     plan.cancel_grace = ctx.cancel_grace
     plan.cwd = None if ctx.cwd is None else _check_cwd(ctx.cwd)

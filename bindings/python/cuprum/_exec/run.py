@@ -468,14 +468,15 @@ class Run:
 
     def _decoded(self, capture: typ.Any, phase: str, index: int, undecodable: list[BaseException]) -> str | None:
         """The text of ``capture`` (``None`` without one). A decoding error
-        (``errors="strict"``) gets a note naming the stream and propagates;
+        (``errors="strict"``, or an encode-only handler) gets a note naming the stream and propagates;
         after a timeout or a ``kill`` cap, which are raised instead, it is
         kept in ``undecodable`` for their notes and the text is ``None``."""
         if capture is None:
             return None
         try:
             return typ.cast("str", capture.finish())
-        except UnicodeDecodeError as exc:
+        except (UnicodeDecodeError, TypeError) as exc:
+            # TypeError: an encode-only handler (namereplace) met bad bytes.
             program = self.plan.commands[index].program
             exc.add_note(f"cuprum: decoding the {phase} of stage {index} ({program}) failed")
             if not (self.timed_out or self.limit_exceeded):
