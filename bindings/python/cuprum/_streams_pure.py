@@ -737,8 +737,12 @@ class Capture:
 
         Once the capture lives in its memory map, the read lands there
         directly (``os.readv``), with no bytes object per chunk. Returns the
-        byte count, 0 at end of file; raises as ``os.read`` does.
+        byte count, 0 at end of file; raises as ``os.read`` does, and
+        ``ValueError`` for a size below 1 (whose 0 would read as the end).
         """
+        if size < 1:
+            msg = "read_from size must be positive"
+            raise ValueError(msg)
         region = self._region
         if region is None:
             data = os.read(fd, size)

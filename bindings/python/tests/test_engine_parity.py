@@ -1635,3 +1635,18 @@ def test_capture_read_from_a_pipe(engine_name: str, size: int) -> None:
         feeder.join(10)
     assert cap.nbytes == size
     assert cap.finish() == data.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("size", [0, -1])
+def test_capture_read_from_refuses_a_size_below_one(engine_name: str, size: int) -> None:
+    """A read of 0 bytes would come back as 0, the end of file: refused."""
+    cap = load_engine(engine_name).Capture("utf-8", "replace")
+    read_fd, write_fd = os.pipe()
+    try:
+        with pytest.raises(ValueError, match="read_from size must be positive"):
+            cap.read_from(read_fd, size)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert cap.finish() == ""
