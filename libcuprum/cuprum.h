@@ -919,11 +919,10 @@ cuprum_pipeline_capture(cuprum_pipeline *pl, int stream, size_t limit);
  * reader that stops reading stalls the step, and with it the timeout,
  * until it reads again (an event loop wants a tee that keeps up, or an
  * output callback).  fd is lent and must stay open until the pipeline is
- * done; -1 turns the tee
- * off.  A failed tee write (EPIPE included) stops that tee, never the run;
- * its code is kept in cuprum_capture.tee_error.  Returns 0, CUPRUM_ENULL,
- * -EINVAL (bad stream, or fd below -1; the setting is then unchanged),
- * -EBUSY or CUPRUM_ESTATE.
+ * done; -1 turns the tee off.  A failed tee write (EPIPE included) stops
+ * that tee, never the run; its code is kept in cuprum_capture.tee_error.
+ * Returns 0, CUPRUM_ENULL, -EINVAL (bad stream, or fd below -1; the
+ * setting is then unchanged), -EBUSY or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_tee(cuprum_pipeline *pl,
                                                       int stream, int fd);

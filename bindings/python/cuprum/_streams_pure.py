@@ -212,8 +212,8 @@ class LineSplitter:
         #: The undecoded start of the current line once a strict error was
         #: met (see the class docstring); ``None`` until then.
         self._raw: bytes | None = None
-        #: In that mode, whether a "\\n" opening the next chunk ends nothing
-        #: (the line before it ended at a "\\r" that closed a chunk).
+        #: Whether a "\\n" opening the next chunk ends nothing (the line
+        #: before it ended at a "\\r" that closed a chunk).
         self._skip_lf = False
 
     def _enter(self, method: str) -> None:
@@ -387,6 +387,8 @@ class LineSplitter:
 
     def _finish_text(self) -> None:
         """Deliver what is pending and what the decoder still holds."""
+        # A "\r" that closed the last chunk closed the stream.
+        self._skip_lf = False
         if self._raw is None:
             try:
                 final = _final_text(self._decode, self._encoding, self._errors)

@@ -1650,3 +1650,20 @@ def test_capture_read_from_refuses_a_size_below_one(engine_name: str, size: int)
         os.close(read_fd)
         os.close(write_fd)
     assert cap.finish() == ""
+
+
+@needs_native
+def test_splitter_fed_again_after_finish() -> None:
+    """finish() ends the stream: a "\\r" that closed it does not make the
+    next stream's first "\\n" part of its ending."""
+
+    def run(engine: typ.Any) -> list[str]:
+        got: list[str] = []
+        splitter = engine.LineSplitter("utf-8", "strict", got.append)
+        splitter.feed(b"a\r")
+        splitter.finish()
+        splitter.feed(b"\nb\n")
+        splitter.finish()
+        return got
+
+    assert run(pure) == run(native) == ["a", "", "b"]

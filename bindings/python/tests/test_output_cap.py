@@ -4,6 +4,7 @@ both stream backends (the autouse leak check of conftest also holds)."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 import typing as typ
 
@@ -269,7 +270,7 @@ def test_kill_cap_with_undecodable_output_is_still_the_cap() -> None:
         target.run_sync(output=_cap(1000, "kill"), context=ExecutionContext(errors="strict", cancel_grace=0.2))
     notes = getattr(info.value, "__notes__", [])
     assert len(notes) == 1
-    assert notes[0].startswith("cuprum: also raised while decoding the output: UnicodeDecodeError(")
+    assert re.fullmatch(r"cuprum: also raised while decoding the stdout of stage 0 \(.+\): UnicodeDecodeError\(.*", notes[0])
 
 
 @pytest.mark.parametrize(

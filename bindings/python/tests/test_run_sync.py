@@ -132,6 +132,24 @@ def test_echo_and_line_events_never_fail_on_undecodable_output(errors: str) -> N
     assert sink.getvalue() == "ok\ufffd\n"
 
 
+def test_surrogatepass_events_keep_the_surrogates_that_decode() -> None:
+    """Under ``surrogatepass`` an encoded surrogate reaches line events
+    and echo as the capture gets it; other bad bytes become U+FFFD."""
+    lines: list[str | None] = []
+    sink = io.StringIO()
+    context = ExecutionContext(errors="surrogatepass", stdout_sink=sink)
+    with observe(lambda event: lines.append(event.line) if event.phase == "stdout" else None):
+        result = child("out", "eda08061ff0a").run_sync(
+            output=RunOutputOptions(capture=False, echo=True), context=context
+        )
+    assert result.ok
+    assert lines == ["\ud800a\ufffd"]
+    assert sink.getvalue() == "\ud800a\ufffd\n"
+    with pytest.raises(UnicodeDecodeError):
+        child("out", "ff").run_sync(context=ExecutionContext(errors="surrogatepass"))
+    assert child("out", "eda0800a").run_sync(context=ExecutionContext(errors="surrogatepass")).stdout == "\ud800\n"
+
+
 def test_unknown_encoding_rejected_before_spawn() -> None:
     with pytest.raises(LookupError, match="no-such-codec"):
         ExecutionContext(encoding="no-such-codec")
@@ -305,22 +323,31 @@ def test_undecodable_output_names_the_stream() -> None:
     assert re.fullmatch(r"cuprum: decoding the stderr of stage 0 \(.+\) failed", notes[0])
 
 
-def test_timeout_with_undecodable_output_is_still_a_timeout(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "data", "error"),
+    [("utf-8", b"A\xffB", "UnicodeDecodeError"), ("idna", b"xn--a", "UnicodeError")],
+)
+def test_timeout_with_undecodable_output_is_still_a_timeout(
+    tmp_path: Path, encoding: str, data: bytes, error: str
+) -> None:
     """A timeout is raised as ``TimeoutExpired`` even when the partial
-    output does not decode strictly: that stream's text is ``None``, the
-    other's kept, and the decoding error is noted, not lost."""
+    output does not decode strictly (idna raises the base
+    ``UnicodeError``): that stream's text is ``None``, the other's kept,
+    and the decoding error is noted with the stream it came from."""
 
     def attempt(timeout: float) -> None:
         marker = tmp_path / f"wrote-{timeout:g}"
-        command = child("out", "41ff42", "etext", "warn", "touch", str(marker), "sleep", "60")
+        command = child("out", data.hex(), "touch", str(marker), "sleep", "60")
         with pytest.raises(TimeoutExpired) as info:
-            command.run_sync(timeout=timeout, context=ExecutionContext(errors="strict"))
+            command.run_sync(timeout=timeout, context=ExecutionContext(encoding=encoding, errors="strict"))
         if not marker.exists():
-            raise Late("it had not written both")
+            raise Late("it had not written")
         err = info.value
-        assert (err.output, err.stderr) == (None, "warn")
+        assert (err.output, err.stderr) == (None, "")
         notes = getattr(err, "__notes__", [])
         assert len(notes) == 1
-        assert notes[0].startswith("cuprum: also raised while decoding the output: UnicodeDecodeError(")
+        assert re.fullmatch(
+            rf"cuprum: also raised while decoding the stdout of stage 0 \(.+\): {error}\(.*", notes[0]
+        )
 
     before_the_deadline(attempt)

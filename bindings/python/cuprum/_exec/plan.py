@@ -9,6 +9,7 @@ the plan, never the scope or the caller's options again.
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import typing as typ
@@ -29,11 +30,33 @@ _DEFAULT_OUTPUT = RunOutputOptions()
 _DEFAULT_CONTEXT = ExecutionContext()
 
 
-#: The standard error handlers that raise on some undecodable bytes:
-#: ``strict``, ``surrogatepass`` (surrogates only) and the encode-only ones
-#: (fine for a stdin text, a ``TypeError`` when decoding). Echo and line
-#: events use ``replace`` instead, as they never fail on output.
-_RAISING_ON_DECODE = frozenset({"strict", "surrogatepass", "namereplace", "xmlcharrefreplace"})
+_SURROGATEPASS = codecs.lookup_error("surrogatepass")
+
+
+def _surrogatepass_or_replace(exc: UnicodeError) -> tuple[str, int]:
+    """``surrogatepass`` where it decodes (an encoded surrogate), else
+    ``replace``: what echo and line events use for ``surrogatepass``."""
+    try:
+        return typ.cast("tuple[str, int]", _SURROGATEPASS(exc))
+    except UnicodeError:
+        return typ.cast("tuple[str, int]", codecs.replace_errors(exc))
+
+
+#: The handler name of :func:`_surrogatepass_or_replace`.
+SURROGATEPASS_OR_REPLACE = "cuprum.surrogatepass-or-replace"
+codecs.register_error(SURROGATEPASS_OR_REPLACE, _surrogatepass_or_replace)
+
+#: What echo and line events, which never fail on output, decode with for
+#: the standard handlers that raise on some bytes: ``strict`` and the
+#: encode-only ones (fine for a stdin text, a ``TypeError`` when decoding)
+#: use ``replace``; ``surrogatepass`` keeps the surrogates it can decode.
+_SOFT_ERRORS = {
+    "strict": "replace",
+    "namereplace": "replace",
+    "xmlcharrefreplace": "replace",
+    "surrogatepass": SURROGATEPASS_OR_REPLACE,
+}
+
 
 class RunPlan:
     """Everything one run needs, resolved and checked."""
@@ -170,7 +193,7 @@ def resolve(
     plan.context = ctx
     plan.encoding = ctx.encoding
     plan.errors = ctx.errors
-    plan.soft_errors = "replace" if ctx.errors in _RAISING_ON_DECODE else ctx.errors
+    plan.soft_errors = _SOFT_ERRORS.get(ctx.errors, ctx.errors)
     plan.timeout = timeout
     plan.cancel_grace = ctx.cancel_grace
     plan.cwd = None if ctx.cwd is None else _check_cwd(ctx.cwd)

@@ -466,29 +466,32 @@ class Run:
 
     # -- results ------------------------------------------------------------
 
-    def _decoded(self, capture: typ.Any, phase: str, index: int, undecodable: list[BaseException]) -> str | None:
+    def _decoded(self, capture: typ.Any, phase: str, index: int, undecodable: list[str]) -> str | None:
         """The text of ``capture`` (``None`` without one). A decoding error
         (``errors="strict"``, or an encode-only handler) gets a note naming the stream and propagates;
         after a timeout or a ``kill`` cap, which are raised instead, it is
-        kept in ``undecodable`` for their notes and the text is ``None``."""
+        described in ``undecodable`` for their notes and the text is
+        ``None``."""
         if capture is None:
             return None
         try:
             return typ.cast("str", capture.finish())
-        except (UnicodeDecodeError, TypeError) as exc:
-            # TypeError: an encode-only handler (namereplace) met bad bytes.
+        except (UnicodeError, TypeError) as exc:
+            # TypeError: an encode-only handler (namereplace) met bad bytes;
+            # UnicodeError: some codecs (idna, punycode) raise the base class.
             program = self.plan.commands[index].program
-            exc.add_note(f"cuprum: decoding the {phase} of stage {index} ({program}) failed")
+            what = f"the {phase} of stage {index} ({program})"
             if not (self.timed_out or self.limit_exceeded):
+                exc.add_note(f"cuprum: decoding {what} failed")
                 raise
-            undecodable.append(exc)
+            undecodable.append(f"cuprum: also raised while decoding {what}: {exc!r}")
             return None
 
     def finish(self) -> CommandResult | PipelineResult:
         """Build the result (or raise ``TimeoutExpired``) once ``done``."""
         plan = self.plan
         results = []
-        undecodable: list[BaseException] = []
+        undecodable: list[str] = []
         for child, (out, err) in zip(self.lifecycle.children, self.captures, strict=True):
             cmd = plan.commands[child.index]
             assert child.returncode is not None  # noqa: S101
@@ -506,8 +509,8 @@ class Run:
         try:
             self._raise_stop(results)
         except Exception as exc:
-            for other in undecodable:
-                exc.add_note(f"cuprum: also raised while decoding the output: {other!r}")
+            for note in undecodable:
+                exc.add_note(note)
             raise
         for cmd, result in zip(plan.commands, results, strict=True):
             for hook in plan.after_hooks:
