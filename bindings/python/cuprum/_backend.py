@@ -2,11 +2,13 @@
 """Stream backend selection.
 
 ``CUPRUM_STREAM_BACKEND`` chooses the stream engine: ``auto`` (the default:
-native when the extension is installed, else pure Python), ``native`` (``rust``
-is accepted as an alias), or ``python``. The value is case-insensitive and
-surrounding whitespace is ignored. Forcing ``native`` without the extension
-is an ``ImportError``, never a silent fallback. The choice is made once per
-process (see :func:`_reset_for_testing`).
+native when the extension is installed and loads, else pure Python),
+``native`` (``rust`` is accepted as an alias), or ``python``. The value is
+case-insensitive and surrounding whitespace is ignored. Forcing ``native``
+without the extension is an ``ImportError``; under ``auto``, an installed
+extension whose libcuprum the loader cannot find means the pure engine and
+a ``RuntimeWarning`` saying why and how to fix it, never a silent fallback.
+The choice is made once per process (see :func:`_reset_for_testing`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import typing as typ
+import warnings
 
 from cuprum import _native_shim
 
@@ -56,19 +59,31 @@ def get_stream_backend() -> str:
     """Return the backend in use: ``"native"`` or ``"python"``.
 
     Raises ``ValueError`` for an invalid ``CUPRUM_STREAM_BACKEND`` and
-    ``ImportError`` when ``native`` is forced but not installed (or when the
-    installed extension fails to load).
+    ``ImportError`` when ``native`` is forced but unavailable, or when the
+    installed extension fails to load for another reason than a libcuprum
+    the loader cannot find (which, under ``auto``, warns and selects
+    ``"python"``).
     """
     requested = parse_backend(os.environ.get(ENV_VAR, ""))
     if requested == "python":
         return "python"
     available = _native_shim.is_available()
+    reason = _native_shim.why_unavailable()
     if requested == "native" and not available:
         msg = (
-            f"{ENV_VAR}=native requested but the native extension "
+            f"{ENV_VAR}=native requested but {reason}"
+            if reason is not None
+            else f"{ENV_VAR}=native requested but the native extension "
             f"cuprum._native is not installed; {_BUILD_HINT}"
         )
         raise ImportError(msg, name="cuprum._native")
+    if reason is not None:
+        warnings.warn(
+            f"{reason} Running on the pure-Python engine meanwhile (slower, same results; "
+            f"{ENV_VAR}=python selects it without this warning).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return "native" if available else "python"
 
 

@@ -1,20 +1,20 @@
 # SPDX-License-Identifier: ISC
 """Probe for the optional native extension ``cuprum._native``.
 
-Only a *missing* extension means "native unavailable". An extension that
-exists but fails to load (for example because libcuprum's shared library is
-missing or incompatible) is an installation error, reported as an
-``ImportError`` naming the cause rather than silently falling back. Two
-causes get a message of their own, since the loader's words do not say
-what to do:
+The native engine is unavailable when the extension is not installed, or
+when it is but the dynamic loader cannot find libcuprum's shared library
+(installed under a prefix it does not search, or not installed at all):
+then everything still works on the pure engine, only slower, and
+:func:`why_unavailable` gives a message naming the library and the three
+ways to make it findable, which backend selection shows as a warning
+(never a silent fallback) or, with the native engine forced, raises.
 
-* the dynamic loader cannot find libcuprum (installed under a prefix it does
-  not search): the message names the library and the three ways to make it
-  findable;
-* the loader finds a libcuprum older than the ``cuprum.h`` the extension was
-  built against and stops at a symbol it lacks: the message names both
-  versions and the library's path, as the extension itself does when it
-  loads but finds the library too old.
+An extension that fails to load otherwise is an installation error,
+reported as an ``ImportError`` naming the cause. The loader finding a
+libcuprum older than the ``cuprum.h`` the extension was built against, and
+stopping at a symbol it lacks, gets a message of its own naming both
+versions and the library's path, as the extension itself does when it loads
+but finds the library too old.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import types
 _MODULE = "cuprum._native"
 _UNSET = object()
 _cached: object = _UNSET
+_reason: str | None = None
 _NOT_FOUND = re.compile(r"(libcuprum[^\s:]*): cannot open shared object file")
 _UNDEFINED = re.compile(r"undefined symbol: (cuprum_\w+)")
 # The marker the extension keeps in its binary (bindings/python/_native/
@@ -111,8 +112,9 @@ def _too_old_message(symbol: str, exc: ImportError) -> str | None:
 
 
 def load() -> types.ModuleType | None:
-    """Return the extension module, ``None`` when it is not installed."""
-    global _cached
+    """Return the extension module; ``None`` when it is not installed, or
+    libcuprum's shared library cannot be found (see :func:`why_unavailable`)."""
+    global _cached, _reason
     if _cached is not _UNSET:
         return _cached  # type: ignore[return-value]
     try:
@@ -126,8 +128,10 @@ def load() -> types.ModuleType | None:
         text = str(exc)
         msg = None
         if (found := _NOT_FOUND.search(text)) is not None:
-            msg = _not_found_message(found.group(1), exc)
-        elif (undefined := _UNDEFINED.search(text)) is not None:
+            _reason = _not_found_message(found.group(1), exc)
+            _cached = None
+            return None
+        if (undefined := _UNDEFINED.search(text)) is not None:
             msg = _too_old_message(undefined.group(1), exc)
         elif "was built against libcuprum" in text:
             msg = text  # the extension's own version check says it all
@@ -139,14 +143,24 @@ def load() -> types.ModuleType | None:
 
 
 def is_available() -> bool:
-    """Return True when ``cuprum._native`` imports; False when it is absent."""
+    """Return True when ``cuprum._native`` imports; False when it is absent
+    or libcuprum's shared library cannot be found."""
     return load() is not None
+
+
+def why_unavailable() -> str | None:
+    """Why an installed extension is unavailable (the loader cannot find
+    libcuprum), naming the fixes; ``None`` when it loads or is not
+    installed."""
+    load()
+    return _reason
 
 
 def _reset_for_testing() -> None:
     """Forget the cached probe result."""
-    global _cached
+    global _cached, _reason
     _cached = _UNSET
+    _reason = None
 
 
-__all__ = ["is_available", "load"]
+__all__ = ["is_available", "load", "why_unavailable"]

@@ -69,20 +69,51 @@ def test_forced_native_missing_is_an_error(monkeypatch: pytest.MonkeyPatch, valu
     assert "libcuprum" in str(info.value)
 
 
-def test_broken_extension_is_not_silently_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+def _failing_import(monkeypatch: pytest.MonkeyPatch, error: str) -> None:
     real = importlib.import_module
 
     def broken(name: str, package: str | None = None) -> types.ModuleType:
         if name == "cuprum._native":
-            raise ImportError("libcuprum.so.0: cannot open shared object file")
+            raise ImportError(error)
         return real(name, package)
 
     monkeypatch.setattr(importlib, "import_module", broken)
-    monkeypatch.setenv("CUPRUM_STREAM_BACKEND", "auto")
     _backend._reset_for_testing()
-    with pytest.raises(ImportError, match="libcuprum.so.0"):
+
+
+def test_broken_extension_is_not_silently_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    _failing_import(monkeypatch, "/x/_native.so: undefined symbol: PyFoo_Bar")
+    monkeypatch.setenv("CUPRUM_STREAM_BACKEND", "auto")
+    with pytest.raises(ImportError, match="undefined symbol: PyFoo_Bar"):
         _native_shim.is_available()
     with pytest.raises(ImportError, match="failed to load"):
+        cuprum.get_stream_backend()
+
+
+_NOT_FOUND = "libcuprum.so.0: cannot open shared object file: No such file or directory"
+
+
+def test_library_not_found_is_the_pure_engine_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed extension whose libcuprum the loader cannot find: the
+    native engine is unavailable, everything runs on the pure one, and a
+    RuntimeWarning says why and how to fix it (no silent fallback)."""
+    _failing_import(monkeypatch, _NOT_FOUND)
+    monkeypatch.setenv("CUPRUM_STREAM_BACKEND", "auto")
+    assert not _native_shim.is_available()
+    assert not cuprum.is_native_available()
+    reason = _native_shim.why_unavailable()
+    assert reason is not None
+    assert "the dynamic loader cannot find libcuprum.so.0" in reason
+    assert "LD_LIBRARY_PATH=PREFIX/lib" in reason
+    with pytest.warns(RuntimeWarning, match="cannot find libcuprum.so.0.*pure-Python engine"):
+        assert cuprum.get_stream_backend() == "python"
+    assert _backend.get_engine().name == "python"
+
+
+def test_library_not_found_with_native_forced_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    _failing_import(monkeypatch, _NOT_FOUND)
+    monkeypatch.setenv("CUPRUM_STREAM_BACKEND", "native")
+    with pytest.raises(ImportError, match="native requested but .*cannot find libcuprum.so.0"):
         cuprum.get_stream_backend()
 
 

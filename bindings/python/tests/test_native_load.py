@@ -6,7 +6,8 @@ against a copy of ``cuprum.h`` (as is, or claiming a newer version) and the
 libcuprum the extension under test loads, then imports it in a fresh
 interpreter and checks what the user sees: the backend, or an ImportError
 that names the versions, the library and what to do. Never a crash, never
-a silent fallback to the pure engine.
+a silent fallback: only a libcuprum the loader cannot find means the pure
+engine under ``auto``, with a warning saying why and what to do.
 """
 
 from __future__ import annotations
@@ -140,9 +141,9 @@ class Builder:
         return ".".join(map(str, version)), _with_version(self.header, version)
 
 
-def _probe(lib: Path, library_dir: Path | None) -> subprocess.CompletedProcess[str]:
+def _probe_env(lib: Path, library_dir: Path | None = None, backend: str = "auto") -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(lib),
-           "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C"}
+           "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C", "CUPRUM_STREAM_BACKEND": backend}
     if library_dir is not None:
         env["LD_LIBRARY_PATH"] = str(library_dir)
     # A sanitized libcuprum (CI's ASan run) needs the runtimes this
@@ -150,8 +151,12 @@ def _probe(lib: Path, library_dir: Path | None) -> subprocess.CompletedProcess[s
     for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS"):
         if name in os.environ:
             env[name] = os.environ[name]
-    return subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
-                          text=True, check=False, timeout=60)
+    return env
+
+
+def _probe(lib: Path, library_dir: Path | None, backend: str = "auto") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _PROBE], env=_probe_env(lib, library_dir, backend),
+                          capture_output=True, text=True, check=False, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +214,9 @@ def test_missing_symbol_is_named_with_both_versions(builder: Builder) -> None:
 
 
 def test_library_not_found_names_the_fixes(builder: Builder) -> None:
-    """Without the library on the loader's path, the error says what to do."""
+    """Without the library on the loader's path, ``auto`` runs on the pure
+    engine with a warning, and forcing ``native`` is an error; both say
+    what to do."""
     soname = builder.library.soname
     findable = subprocess.run(
         [sys.executable, "-c", f"import ctypes; ctypes.CDLL({soname!r})"],
@@ -219,10 +226,17 @@ def test_library_not_found_names_the_fixes(builder: Builder) -> None:
     if findable.returncode == 0:
         pytest.skip(f"{soname} is installed where the loader finds it without help")
     lib = builder.build("same", builder.header)
-    done = _probe(lib, None)
-    assert done.returncode == 3, done.stdout + done.stderr
-    message = done.stdout
-    assert f"the dynamic loader cannot find {soname}" in message, message
-    for fix in ("ldconfig", "/etc/ld.so.conf.d/", "LD_LIBRARY_PATH=PREFIX/lib",
-                "LDFLAGS=-Wl,-rpath,PREFIX/lib"):
-        assert fix in message, f"{fix!r} missing from: {message}"
+    auto = subprocess.run(
+        [sys.executable, "-c", "import cuprum; print('backend', cuprum.get_stream_backend())"],
+        env=_probe_env(lib), capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert auto.returncode == 0, auto.stdout + auto.stderr
+    assert auto.stdout == "backend python\n"
+    assert "RuntimeWarning" in auto.stderr and "pure-Python engine" in auto.stderr, auto.stderr
+    forced = _probe(lib, None, backend="native")
+    assert forced.returncode == 3, forced.stdout + forced.stderr
+    for message in (auto.stderr, forced.stdout):
+        assert f"the dynamic loader cannot find {soname}" in message, message
+        for fix in ("ldconfig", "/etc/ld.so.conf.d/", "LD_LIBRARY_PATH=PREFIX/lib",
+                    "LDFLAGS=-Wl,-rpath,PREFIX/lib"):
+            assert fix in message, f"{fix!r} missing from: {message}"
