@@ -83,6 +83,18 @@ class ProjectSettings:
     documentation_locations: tuple[str, ...]
     noise_rules: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        """Refuse a single string where a collection is expected: ``"echo"``
+        as ``programs`` would own every substring of it."""
+        for field in ("programs", "documentation_locations", "noise_rules"):
+            value = getattr(self, field)
+            if isinstance(value, (str, bytes)):
+                msg = (
+                    f"ProjectSettings.{field} must be a tuple, not a "
+                    f"{type(value).__name__} ({value!r}); write ({value!r},)"
+                )
+                raise TypeError(msg)
+
     def owns(self, program: Program) -> bool:
         """Return True when ``program`` belongs to this project."""
         return program in self.programs

@@ -88,6 +88,14 @@ class ScopeConfig:
     def __post_init__(self) -> None:
         """Validate the timeout and freeze the allowlist and overlay."""
         object.__setattr__(self, "timeout", check_timeout(self.timeout, "ScopeConfig.timeout"))
+        if isinstance(self.allowlist, (str, bytes)):
+            # frozenset("echo") would be the set of its letters.
+            msg = (
+                f"ScopeConfig.allowlist must be a collection of programs, not a "
+                f"{type(self.allowlist).__name__} ({self.allowlist!r}); "
+                f"write frozenset({{{self.allowlist!r}}})"
+            )
+            raise TypeError(msg)
         if self.allowlist is not None:
             object.__setattr__(self, "allowlist", frozenset(self.allowlist))
         object.__setattr__(self, "env_overlay", check_env(self.env_overlay))
@@ -211,22 +219,29 @@ def get_context() -> CuprumContext:
 
 
 class _ScopedContext:
-    """Context manager that activates a narrowed context."""
+    """Context manager that activates a narrowed context.
 
-    __slots__ = ("_ctx", "_token")
+    It narrows the context current when the block is entered, not when the
+    manager was made, so a scope made ahead of time (a module-level policy)
+    still only takes programs away from whatever scope it is entered in;
+    and it may be entered again, nested or not, each ``with`` restoring
+    what its own entry found.
+    """
+
+    __slots__ = ("_config", "_tokens")
 
     def __init__(self, config: ScopeConfig) -> None:
-        self._ctx = current_context().narrow(config)
-        self._token: Token[Policy] | None = None
+        self._config = config
+        self._tokens: list[Token[Policy]] = []
 
     def __enter__(self) -> CuprumContext:
-        self._token = ACTIVE.set(self._ctx)
-        return self._ctx
+        ctx = current_context().narrow(self._config)
+        self._tokens.append(ACTIVE.set(ctx))
+        return ctx
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._token is not None:
-            ACTIVE.reset(self._token)
-            self._token = None
+        if self._tokens:
+            ACTIVE.reset(self._tokens.pop())
 
 
 def scoped(config: ScopeConfig | None = None, **fields: typ.Any) -> _ScopedContext:

@@ -21,6 +21,7 @@ from cuprum import (
     ForbiddenProgramError,
     HookRegistration,
     LoggingHookRegistration,
+    ProjectSettings,
     ScopeConfig,
     SafeCmd,
     StdinInput,
@@ -60,6 +61,49 @@ def test_nested_scopes_intersect() -> None:
             with pytest.raises(ForbiddenProgramError):
                 cmd("true").run_sync()
     assert current_context().allowlist == frozenset()
+
+
+def test_a_scope_made_ahead_narrows_where_it_is_entered() -> None:
+    """A scope object made outside any scope (a module-level policy) and
+    entered inside another still only takes programs away."""
+    only_yes = scoped(ScopeConfig(allowlist=frozenset({"yes"})))  # type: ignore[arg-type]
+    with scoped(ScopeConfig(allowlist=frozenset({"true"}))):  # type: ignore[arg-type]
+        with only_yes as ctx:
+            assert ctx.allowlist == frozenset()
+            with pytest.raises(ForbiddenProgramError):
+                cmd("yes").run_sync()
+            with pytest.raises(ForbiddenProgramError):
+                cmd("true").run_sync()
+        assert cmd("true").run_sync().ok
+    with only_yes as ctx:
+        assert ctx.allowlist == {"yes"}
+    assert current_context().allowlist == frozenset()
+
+
+def test_a_scope_entered_twice_restores_each_time() -> None:
+    """The same scope object entered twice, nested or in turn: each exit
+    restores what its entry found, and nothing stays narrowed."""
+    only_true = scoped(ScopeConfig(allowlist=frozenset({"true"})))  # type: ignore[arg-type]
+    with only_true:
+        with only_true as inner:
+            assert inner.allowlist == {"true"}
+        assert current_context().allowlist == {"true"}
+    assert current_context().allowlist == frozenset()
+    assert cmd("cat").run_sync(stdin=StdinInput(data=b"x")).stdout == "x"  # not in the scope: allowed again
+    with only_true:
+        pass
+    assert current_context().allowlist == frozenset()
+
+
+def test_a_string_is_not_a_collection_of_programs() -> None:
+    """``"echo"`` where a collection of programs is wanted would be the set
+    of its letters (or own every substring): refused, saying what to write."""
+    with pytest.raises(TypeError, match=r"ScopeConfig.allowlist must be a collection.*frozenset\(\{'echo'\}\)"):
+        ScopeConfig(allowlist="echo")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"ProjectSettings.programs must be a tuple.*\('echo',\)"):
+        ProjectSettings("p", "echo", (), ())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ProjectSettings.noise_rules"):
+        ProjectSettings("p", (), (), "x+")  # type: ignore[arg-type]
 
 
 def test_scoped_keyword_form_and_errors() -> None:
