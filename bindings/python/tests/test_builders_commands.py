@@ -67,6 +67,23 @@ def test_tar_builders_make_safe_cmds() -> None:
     _assert_cmd(tar_extract("/o.tgz", destination="/d"), catalogue.TAR, ("-x", "-f", "/o.tgz", "-C", "/d"))
 
 
+def test_paths_tar_and_rsync_would_read_as_remote() -> None:
+    """A ':' before the first '/' makes tar's archive and rsync's paths a
+    remote HOST:PATH: a relative one is passed as ./PATH (the same file), a
+    Windows drive path, which is not absolute here, is refused."""
+    with pytest.raises(ValueError, match="rsync would read 'C:/etc' as the remote HOST:PATH 'C'"):
+        rsync_sync("C:/etc", "/dst")
+    with pytest.raises(ValueError, match="tar would read 'C:/x.tar' as the remote HOST:PATH"):
+        tar_create("C:/x.tar", ["/a"])
+    with pytest.raises(ValueError, match="tar would read"):
+        tar_extract("C:/x.tar")
+    relative = RsyncOptions(allow_relative=True)
+    _assert_cmd(rsync_sync("host:/etc", "d:b", options=relative), catalogue.RSYNC, ("./host:/etc", "./d:b"))
+    # Members and -C are not remote specs: passed as they are.
+    cmd = tar_create("at:10.tar", ["x:y"], options=TarCreateOptions(allow_relative=True))
+    _assert_cmd(cmd, catalogue.TAR, ("-c", "-f", "./at:10.tar", "x:y"))
+
+
 def test_builders_compose_into_pipelines() -> None:
     pipeline = git_status() | tar_extract("/a.tar")
     assert [part.program for part in pipeline.parts] == [catalogue.GIT, catalogue.TAR]

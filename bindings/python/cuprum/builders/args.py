@@ -66,6 +66,8 @@ class GitRefRejection(enum.Enum):
     PARENT_SEQUENCE = "GitRef cannot contain '..'"
     DOUBLE_SLASH = "GitRef cannot contain '//' sequences"
     AT_BRACE = "GitRef cannot contain '@{' sequences"
+    COMPONENT_LEADING_DOT = "GitRef components cannot start with '.'"
+    COMPONENT_LOCK_SUFFIX = "GitRef components cannot end with '.lock'"
     UNSUPPORTED_CHARS = "GitRef contains unsupported characters"
 
 
@@ -154,6 +156,25 @@ def safe_path(value: str | os.PathLike[str], *, allow_relative: bool = False) ->
     return SafePath(_normalise(raw_value))
 
 
+def local_path(value: str | os.PathLike[str], *, allow_relative: bool, tool: str) -> str:
+    """:func:`safe_path` for a program that reads ``HOST:PATH`` as a remote
+    spec (``tar``, ``rsync``): a ``:`` before the first ``/`` would send
+    it to a host. A relative path such as ``2024-01-01T10:00.log`` is
+    passed as ``./2024-01-01T10:00.log``, the same file; a Windows drive
+    path (``C:/x``, which :func:`safe_path` takes for absolute) is refused,
+    since on POSIX it is neither absolute nor local to ``tool``."""
+    path = safe_path(value, allow_relative=allow_relative)
+    if ":" not in path.split("/", 1)[0]:
+        return path
+    if _WINDOWS_ABSOLUTE.match(path):
+        msg = (
+            f"{tool} would read {path!r} as the remote HOST:PATH {path.split(':', 1)[0]!r}: "
+            f"a drive letter does not make a path absolute here"
+        )
+        raise ValueError(msg)
+    return f"./{path}"
+
+
 def classify_git_ref(value: str) -> GitRefRejection | None:
     """Return the first reason ``value`` is not an acceptable ref, or ``None``.
 
@@ -162,6 +183,7 @@ def classify_git_ref(value: str) -> GitRefRejection | None:
     >>> classify_git_ref("a..b")
     <GitRefRejection.PARENT_SEQUENCE: "GitRef cannot contain '..'">
     """
+    parts = value.split("/")
     ordered_checks: tuple[tuple[bool, GitRefRejection], ...] = (
         (not value, GitRefRejection.EMPTY),
         (value.startswith("-"), GitRefRejection.LEADING_DASH),
@@ -172,6 +194,9 @@ def classify_git_ref(value: str) -> GitRefRejection | None:
         (".." in value, GitRefRejection.PARENT_SEQUENCE),
         ("//" in value, GitRefRejection.DOUBLE_SLASH),
         ("@{" in value, GitRefRejection.AT_BRACE),
+        # git check-ref-format's rules for each slash-separated component.
+        (any(part.startswith(".") for part in parts), GitRefRejection.COMPONENT_LEADING_DOT),
+        (any(part.endswith(".lock") for part in parts), GitRefRejection.COMPONENT_LOCK_SUFFIX),
         (_GIT_REF_CHARS.fullmatch(value) is None, GitRefRejection.UNSUPPORTED_CHARS),
     )
     for failed, reason in ordered_checks:

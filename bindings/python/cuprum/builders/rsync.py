@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: ISC
 """Builder for ``rsync`` synchronisation commands.
 
-Both paths go through :func:`~cuprum.builders.args.safe_path`, absolute by
-default, so neither can be read by rsync as an option or a remote spec built
-from user input.
+Both paths go through :func:`~cuprum.builders.args.local_path`
+(:func:`~cuprum.builders.args.safe_path`, absolute by default, and a ``:``
+before the first ``/`` made local with ``./`` or, for a drive letter,
+refused), so neither can be read by rsync as an option or a remote spec
+built from user input.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import dataclasses as dc
 import typing as typ
 
 from cuprum.builders._command import build_command
-from cuprum.builders.args import safe_path
+from cuprum.builders.args import local_path
 
 if typ.TYPE_CHECKING:
     import os
@@ -55,8 +57,8 @@ def _rsync_argv(
     relative = options.allow_relative
     return (
         *flags,
-        safe_path(source, allow_relative=relative),
-        safe_path(destination, allow_relative=relative),
+        local_path(source, allow_relative=relative, tool="rsync"),
+        local_path(destination, allow_relative=relative, tool="rsync"),
     )
 
 

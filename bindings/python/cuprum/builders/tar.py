@@ -2,7 +2,9 @@
 """Builders for ``tar`` create and extract commands.
 
 Archive, source and destination paths all go through
-:func:`~cuprum.builders.args.safe_path`. Compression is one
+:func:`~cuprum.builders.args.safe_path`; the archive, which tar would read
+as a remote ``HOST:PATH`` when a ``:`` comes before the first ``/``, through
+:func:`~cuprum.builders.args.local_path`. Compression is one
 :class:`Compression` value, so "two algorithms at once" cannot be expressed;
 the older per-algorithm booleans are still accepted for code written against
 them, and a request naming two different algorithms is refused.
@@ -16,7 +18,7 @@ import typing as typ
 from pathlib import PurePath
 
 from cuprum.builders._command import build_command
-from cuprum.builders.args import safe_path
+from cuprum.builders.args import local_path, safe_path
 
 if typ.TYPE_CHECKING:
     import collections.abc as cabc
@@ -129,7 +131,7 @@ def _tar_create_argv(
     argv: list[str] = ["-c"]
     if flag is not None:
         argv.append(flag)
-    argv += ["-f", safe_path(archive, allow_relative=relative)]
+    argv += ["-f", local_path(archive, allow_relative=relative, tool="tar")]
     argv += [safe_path(item, allow_relative=relative) for item in items]  # type: ignore[arg-type]
     return tuple(argv)
 
@@ -175,7 +177,7 @@ def _tar_extract_argv(
     allow_relative: bool,
 ) -> tuple[str, ...]:
     """Return the argv (after ``tar``) for :func:`tar_extract`."""
-    argv = ["-x", "-f", safe_path(archive, allow_relative=allow_relative)]
+    argv = ["-x", "-f", local_path(archive, allow_relative=allow_relative, tool="tar")]
     if destination is not None:
         argv += ["-C", safe_path(destination, allow_relative=allow_relative)]
     return tuple(argv)
