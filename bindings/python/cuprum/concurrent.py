@@ -43,7 +43,10 @@ class ConcurrentConfig:
         Execution context shared by every command.
     fail_fast:
         Cancel the remaining commands after the first failure (a non-zero
-        exit, or a failed pipeline stage).
+        exit, or a failed pipeline stage) or error. When False (the
+        default), every command runs to completion whatever the others do;
+        an error (a missing program, a hook that raised) is raised once
+        all have ended, the first in submission order, the others noted.
     """
 
     concurrency: int | None = None
@@ -202,13 +205,18 @@ async def run_concurrent(
         asyncio.ensure_future(one(i, cmd)) for i, cmd in enumerate(commands)
     ]
     if not cfg.fail_fast:
+        # Every run goes on to its end whatever the others do, as in the
+        # original cuprum; then the first error (in submission order) is
+        # raised, the others noted on it. Only a cancellation or an
+        # interruption of this call stops them early.
         try:
-            await asyncio.gather(*tasks)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         except BaseException as exc:
             for task in tasks:
                 task.cancel()
             _note_others(exc, await asyncio.gather(*tasks, return_exceptions=True))
             raise
+        raise_first([o for o in outcomes if isinstance(o, BaseException)], _ALSO)
         return _compact(slots)
     pending: set[asyncio.Future[None]] = set(tasks)
     order = {task: index for index, task in enumerate(tasks)}

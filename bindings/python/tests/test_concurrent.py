@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from pathlib import Path
 
 import pytest
 from conftest import child, cmd
@@ -110,6 +111,26 @@ def test_runs_raising_together_leave_no_error_unretrieved(fail_fast: bool) -> No
     asyncio.run(main())
     gc.collect()
     assert reported == []
+
+
+def test_without_fail_fast_an_error_does_not_stop_the_others(tmp_path: Path) -> None:
+    """Without fail-fast every run goes on to its end, as in the original
+    cuprum: a run that raises (its before hook) leaves the slower one
+    running, and its error is raised once both have ended, with the other
+    errors noted."""
+    marker = tmp_path / "finished"
+
+    def hook(command: SafeCmd) -> None:
+        if "refuse" in command.argv:
+            raise RuntimeError(f"refused {command.argv[-1]}")
+
+    slow = child("sleep", "0.5", "touch", str(marker))
+    with before(hook), pytest.raises(RuntimeError, match="refused one") as info:
+        run_concurrent_sync(child("refuse", "one"), slow, child("refuse", "two"))
+    assert marker.exists()
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1
+    assert "cuprum: also raised by another run of run_concurrent: RuntimeError('refused two')" in notes[0]
 
 
 def test_sync_inside_a_running_loop_keeps_the_callers_scope() -> None:
