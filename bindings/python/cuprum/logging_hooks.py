@@ -55,18 +55,24 @@ def logging_hook(
     ``logger`` defaults to ``logging.getLogger("cuprum")``.
     """
     log = logger if logger is not None else logging.getLogger("cuprum")
-    started: WeakKeyDictionary[SafeCmd, float] = WeakKeyDictionary()
+    # The start times of each command value, oldest first: equal commands
+    # (the stages of "sh -c cat | sh -c cat", or one command run several
+    # times at once) are equal keys, and each exit takes the oldest start.
+    started: WeakKeyDictionary[SafeCmd, list[float]] = WeakKeyDictionary()
     lock = threading.Lock()
 
     def on_start(cmd: SafeCmd) -> None:
         with lock:
-            started[cmd] = time.perf_counter()
+            started.setdefault(cmd, []).append(time.perf_counter())
         if log.isEnabledFor(start_level):
             log.log(start_level, "cuprum.start program=%s argv=%r", cmd.program, cmd.argv_with_program)
 
     def on_exit(cmd: SafeCmd, result: CommandResult) -> None:
         with lock:
-            began = started.pop(cmd, None)
+            times = started.get(cmd)
+            began = times.pop(0) if times else None
+            if times is not None and not times:
+                del started[cmd]
         if not log.isEnabledFor(exit_level):
             return
         duration = f"{time.perf_counter() - began:.6f}" if began is not None else "unknown"

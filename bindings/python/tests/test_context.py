@@ -35,6 +35,7 @@ from cuprum import (
     merge_env_overlays,
     observe,
     resolve_env,
+    run_concurrent_sync,
     scoped,
 )
 
@@ -258,6 +259,20 @@ def test_logging_hook(caplog: pytest.LogCaptureFixture) -> None:
     assert len(messages) == 2
     assert messages[0].startswith("cuprum.start program=true")
     assert "cuprum.exit program=true" in messages[1] and "exit_code=0" in messages[1]
+
+
+def test_logging_hook_times_equal_commands(caplog: pytest.LogCaptureFixture) -> None:
+    """Equal commands (two equal pipeline stages, one command run twice at
+    once) each get a duration: their start times are kept, not replaced."""
+    caplog.set_level(logging.INFO, logger="cuprum")
+    cat = cmd("cat")
+    nap = child("sleep", "0.1")
+    with logging_hook():
+        (cat | cat).run_sync(stdin=StdinInput(data=b"x"))
+        run_concurrent_sync(nap, nap)
+    exits = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cuprum.exit")]
+    assert len(exits) == 4
+    assert not [m for m in exits if "duration_s=unknown" in m], exits
 
 
 def test_exec_event_is_immutable_and_dataclass_compatible() -> None:

@@ -69,6 +69,8 @@ class TracingHook:
     -----
     Safe to share between threads and asyncio tasks: the table of open spans
     is guarded by a lock that is never held while calling the backend.
+    A run abandoned early (an exception, a cancelled task, a stream left
+    early) emits no ``exit`` event, so its spans stay open.
     """
 
     __slots__ = ("_active_spans", "_lock", "_record_output", "_tracer")
