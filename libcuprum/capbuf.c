@@ -248,6 +248,10 @@ int cuprum_capbuf_feed(cuprum_capbuf *cb, const void *data, size_t len)
   if (cb->guard.busy)
     return -EBUSY;
   cb->reserved = 0;
+  /* Nothing to keep or count (and data may be NULL, where even data + 0
+   * is undefined). */
+  if (len == 0)
+    return 0;
   if (cb->mode == CUPRUM_CAP_HEAD) {
     keep = cb->len >= cb->max        ? 0
            : len < cb->max - cb->len ? len

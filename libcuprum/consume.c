@@ -97,8 +97,6 @@ int cuprum_consume(int reader, const cuprum_consume_opts *opts,
       return -ENOMEM;
   }
 
-  if (opts->tee_fd >= 0)
-    cuprum__sigpipe_block(&guard);
   for (;;) {
     char *chunk = scratch;
     size_t room = opts->read_size;
@@ -127,8 +125,13 @@ int cuprum_consume(int reader, const cuprum_consume_opts *opts,
     out->total += (uint64_t)n;
     if (capture_on)
       s.len += (size_t)n;
-    if (opts->tee_fd >= 0 && out->tee_error == 0)
+    if (opts->tee_fd >= 0 && out->tee_error == 0) {
+      /* SIGPIPE blocked around the tee's write only: the callback below
+       * runs with the caller's mask, its own SIGPIPE its own. */
+      cuprum__sigpipe_block(&guard);
       out->tee_error = cuprum__write_all(opts->tee_fd, chunk, (size_t)n, NULL);
+      cuprum__sigpipe_restore(&guard, out->tee_error == -EPIPE);
+    }
     if (opts->on_chunk != NULL) {
       rc = cuprum__callback_code(
           opts->on_chunk(opts->on_chunk_ctx, chunk, (size_t)n));
@@ -136,9 +139,6 @@ int cuprum_consume(int reader, const cuprum_consume_opts *opts,
         break;
     }
   }
-  if (opts->tee_fd >= 0)
-    cuprum__sigpipe_restore(&guard, out->tee_error == -EPIPE);
-
   cuprum__free(scratch);
   trim(&s);
   out->data = s.buf;

@@ -177,12 +177,14 @@ static const char *find(const char *p, const char *end, int c)
 
 static int feed(cuprum_lines *l, const char *p, size_t len)
 {
-  const char *end = p + len;
+  const char *end;
   const char *nl;
   const char *cr;
 
+  /* p may be NULL with len 0, where even p + 0 is undefined. */
   if (len == 0)
     return 0;
+  end = p + len;
   if (l->skip_lf) {
     l->skip_lf = 0;
     if (*p == '\n')

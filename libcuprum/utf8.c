@@ -196,10 +196,14 @@ static int flush_held(cuprum_utf8 *u)
 
 static int feed(cuprum_utf8 *u, const unsigned char *p, size_t len)
 {
-  const unsigned char *end = p + len;
+  const unsigned char *end;
   size_t keep;
   int rc;
 
+  /* p may be NULL with len 0, where even p + 0 is undefined. */
+  if (len == 0)
+    return 0;
+  end = p + len;
   if (u->nheld > 0) {
     /* Finish the held character with the first bytes of this feed; it is
      * passed on alone, as a piece of at most four bytes. */
@@ -215,7 +219,8 @@ static int feed(cuprum_utf8 *u, const unsigned char *p, size_t len)
   rc = pass(u, p, keep);
   if (rc < 0)
     return rc;
-  memcpy(u->held, p + keep, (size_t)(end - p) - keep);
+  if ((size_t)(end - p) > keep)
+    memcpy(u->held, p + keep, (size_t)(end - p) - keep);
   u->nheld = (size_t)(end - p) - keep;
   return 0;
 }

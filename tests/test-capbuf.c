@@ -388,6 +388,14 @@ static void test_capbuf_bad_input(void **state)
   assert_int_equal(cuprum_capbuf_feed(NULL, "x", 1), CUPRUM_ENULL);
   assert_int_equal(cuprum_capbuf_feed(cb, NULL, 1), CUPRUM_ENULL);
   assert_int_equal(cuprum_capbuf_feed(cb, NULL, 0), 0);
+  {
+    /* NULL with 0 under a tail cap of 0 too, where the chunk "fills the
+     * cap": no undefined behaviour, nothing counted. */
+    cuprum_capbuf *zero = make(0, CUPRUM_CAP_TAIL);
+    assert_int_equal(cuprum_capbuf_feed(zero, NULL, 0), 0);
+    assert_int_equal(cuprum_capbuf_total(zero), 0);
+    cuprum_capbuf_free(zero);
+  }
   /* The limit is fixed once bytes came in. */
   assert_int_equal(cuprum_capbuf_set_limit(cb, 1, CUPRUM_CAP_HEAD),
                    CUPRUM_ESTATE);

@@ -297,6 +297,62 @@ static void test_consume_callback_stop(void **state)
   }
 }
 
+/* An on_chunk callback that records whether SIGPIPE is blocked. */
+static int mask_probe(void *ctx, const char *data, size_t len)
+{
+  int *blocked = ctx;
+  sigset_t cur;
+
+  (void)data;
+  (void)len;
+  if (sigprocmask(SIG_BLOCK, NULL, &cur) == 0 &&
+      sigismember(&cur, SIGPIPE) == 1)
+    *blocked = 1;
+  return 0;
+}
+
+/* With a tee (alive, or whose reader went away), the callback still runs
+ * with the caller's signal mask: SIGPIPE is blocked around the tee's own
+ * writes only, so a SIGPIPE of the callback's writes is its own. */
+static void test_consume_callback_keeps_the_mask(void **state)
+{
+  (void)state;
+  for (int dead = 0; dead <= 1; dead++) {
+    struct source src = emit(300000);
+    cuprum_consume_opts o;
+    cuprum_capture cap;
+    sigset_t before;
+    sigset_t after;
+    int blocked = 0;
+    int teep[2];
+    pid_t summer = -1;
+    int sum_out = -1;
+    uint64_t len;
+    uint64_t check;
+
+    test_pipe(teep);
+    if (!dead)
+      test_sum_start(teep[0], &summer, &sum_out);
+    test_close(&teep[0]);
+    assert_int_equal(sigprocmask(SIG_BLOCK, NULL, &before), 0);
+    cuprum_consume_opts_init(&o);
+    o.tee_fd = teep[1];
+    o.on_chunk = mask_probe;
+    o.on_chunk_ctx = &blocked;
+    assert_int_equal(cuprum_consume(src.fd, &o, &cap), 0);
+    assert_int_equal(cap.tee_error, dead ? -EPIPE : 0);
+    assert_int_equal(blocked, 0);
+    assert_int_equal(sigprocmask(SIG_BLOCK, NULL, &after), 0);
+    assert_int_equal(sigismember(&after, SIGPIPE),
+                     sigismember(&before, SIGPIPE));
+    test_close(&teep[1]);
+    if (!dead)
+      test_sum_finish(summer, sum_out, &len, &check);
+    cuprum_capture_release(&cap);
+    source_end(&src, 0);
+  }
+}
+
 static void test_consume_eintr(void **state)
 {
   const char *args[] = {"trickle", "100", "1", NULL};
@@ -379,6 +435,7 @@ int main(void)
       T(test_consume_tee_epipe),
       T(test_consume_callback_no_capture),
       T(test_consume_callback_stop),
+      T(test_consume_callback_keeps_the_mask),
       T(test_consume_eintr),
       T(test_consume_eagain),
       T(test_consume_bad_input),
