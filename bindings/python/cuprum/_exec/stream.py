@@ -405,7 +405,15 @@ def _abandon_later(driver: _StreamLoopDriver) -> None:
     def start() -> None:
         task = loop.create_task(driver.abandon())
         _ABANDONING.add(task)
-        task.add_done_callback(_ABANDONING.discard)
+        task.add_done_callback(finished)
+
+    def finished(task: asyncio.Task[None]) -> None:
+        _ABANDONING.discard(task)
+        if task.cancelled():
+            # Cancelled before it could stop the run - as asyncio.run, from
+            # 3.12, cancels the tasks a closing loop still has before they
+            # ran, so abandon()'s own clean-up never started: stop it here.
+            driver.run.kill_now()
 
     try:
         running = asyncio.get_running_loop()
@@ -532,13 +540,25 @@ async def _apull(session: _Session) -> cabc.AsyncGenerator[EventBatch, None]:
 class _Refill:
     """The slow step of the native ``AsyncEvents``: wait for the next
     queued item, hand it over, return its first event. Refers to the items'
-    generator only (``AsyncEvents`` passes itself in), so no cycle keeps a
-    dropped stream's run alive."""
+    generator and the session only (``AsyncEvents`` passes itself in), so
+    no cycle keeps a dropped stream's run alive."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "session")
 
-    def __init__(self, items: cabc.AsyncGenerator[EventBatch, None]) -> None:
+    def __init__(self, items: cabc.AsyncGenerator[EventBatch, None], session: _Session) -> None:
         self.items = items
+        self.session = session
+
+    def __del__(self) -> None:
+        # The AsyncEvents went away (an "async for" left without "async
+        # with"): stop the run now, while its loop runs, rather than when
+        # the items' generator is finalised - asyncio.run cancels the task
+        # that would close it before it runs (3.12+), and the run would
+        # live on until the session is collected.
+        session = self.session
+        if session.state == _RUNNING and isinstance(session.driver, _StreamLoopDriver):
+            session.state = _CLOSED
+            _abandon_later(session.driver)
 
     async def __call__(self, events: typ.Any) -> ExecEvent:
         step = self.items.__anext__
@@ -570,7 +590,7 @@ def _async_events(session: _Session, items: cabc.AsyncGenerator[EventBatch, None
     make = getattr(session.run.plan.engine, "AsyncEvents", None)
     if make is None:
         return _each_event(items)
-    return typ.cast("cabc.AsyncIterator[ExecEvent]", make(_Refill(items)))
+    return typ.cast("cabc.AsyncIterator[ExecEvent]", make(_Refill(items, session)))
 
 
 class EventStream(typ.Generic[R]):
