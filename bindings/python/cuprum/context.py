@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections.abc as cabc
 import dataclasses as dc
 import functools
+import threading
 import typing as typ
 from contextvars import Token
 
@@ -228,20 +229,32 @@ class _ScopedContext:
     what its own entry found.
     """
 
-    __slots__ = ("_config", "_tokens")
+    __slots__ = ("_config", "_lock", "_tokens")
 
     def __init__(self, config: ScopeConfig) -> None:
         self._config = config
         self._tokens: list[Token[Policy]] = []
+        self._lock = threading.Lock()
 
     def __enter__(self) -> CuprumContext:
         ctx = current_context().narrow(self._config)
-        self._tokens.append(ACTIVE.set(ctx))
+        token = ACTIVE.set(ctx)
+        with self._lock:
+            self._tokens.append(token)
         return ctx
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._tokens:
-            ACTIVE.reset(self._tokens.pop())
+        # The newest entry made in this context (this task or thread): one
+        # object may be entered in several at once, as a shared policy is.
+        with self._lock:
+            for index in range(len(self._tokens) - 1, -1, -1):
+                token = self._tokens[index]
+                try:
+                    ACTIVE.reset(token)
+                except ValueError:  # entered in another context
+                    continue
+                del self._tokens[index]
+                return
 
 
 def scoped(config: ScopeConfig | None = None, **fields: typ.Any) -> _ScopedContext:

@@ -44,6 +44,10 @@ class LoggingHookRegistration:
         self.detach()
 
 
+#: Start times kept per command value (see :func:`logging_hook`).
+_KEPT = 64
+
+
 def logging_hook(
     *,
     logger: logging.Logger | None = None,
@@ -55,22 +59,27 @@ def logging_hook(
     ``logger`` defaults to ``logging.getLogger("cuprum")``.
     """
     log = logger if logger is not None else logging.getLogger("cuprum")
-    # The start times of each command value, oldest first: equal commands
-    # (the stages of "sh -c cat | sh -c cat", or one command run several
-    # times at once) are equal keys, and each exit takes the oldest start.
+    # The start times of each command value: equal commands (the stages of
+    # "sh -c cat | sh -c cat", one command run several times at once) are
+    # equal keys. An exit takes the newest start, so a start left by a run
+    # abandoned early (no exit) never times a later run; at most _KEPT are
+    # kept per value, the oldest dropped first.
     started: WeakKeyDictionary[SafeCmd, list[float]] = WeakKeyDictionary()
     lock = threading.Lock()
 
     def on_start(cmd: SafeCmd) -> None:
         with lock:
-            started.setdefault(cmd, []).append(time.perf_counter())
+            times = started.setdefault(cmd, [])
+            times.append(time.perf_counter())
+            if len(times) > _KEPT:
+                del times[0]
         if log.isEnabledFor(start_level):
             log.log(start_level, "cuprum.start program=%s argv=%r", cmd.program, cmd.argv_with_program)
 
     def on_exit(cmd: SafeCmd, result: CommandResult) -> None:
         with lock:
             times = started.get(cmd)
-            began = times.pop(0) if times else None
+            began = times.pop() if times else None
             if times is not None and not times:
                 del started[cmd]
         if not log.isEnabledFor(exit_level):

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from pathlib import Path
 from types import MappingProxyType
@@ -94,6 +96,33 @@ def test_a_scope_entered_twice_restores_each_time() -> None:
     with only_true:
         pass
     assert current_context().allowlist == frozenset()
+
+
+def test_one_scope_object_entered_in_two_tasks() -> None:
+    """A shared policy object entered by two tasks at once: each exit
+    restores its own task's context, whichever leaves first."""
+    policy = scoped(ScopeConfig(allowlist=frozenset({"true"})))  # type: ignore[arg-type]
+    seen: list[tuple[str, frozenset[object]]] = []
+
+    async def user(name: str, entered: asyncio.Event, leave: asyncio.Event) -> None:
+        with policy:
+            entered.set()
+            await leave.wait()
+        seen.append((name, current_context().allowlist))
+
+    async def main() -> None:
+        a_in, b_in, a_out, b_out = (asyncio.Event() for _ in range(4))
+        a = asyncio.create_task(user("a", a_in, a_out))
+        await a_in.wait()
+        b = asyncio.create_task(user("b", b_in, b_out))
+        await b_in.wait()
+        a_out.set()
+        await a
+        b_out.set()
+        await b
+
+    asyncio.run(main())
+    assert seen == [("a", frozenset()), ("b", frozenset())]
 
 
 def test_a_string_is_not_a_collection_of_programs() -> None:
@@ -273,6 +302,24 @@ def test_logging_hook_times_equal_commands(caplog: pytest.LogCaptureFixture) -> 
     exits = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cuprum.exit")]
     assert len(exits) == 4
     assert not [m for m in exits if "duration_s=unknown" in m], exits
+
+
+def test_logging_hook_ignores_the_start_of_an_abandoned_run(caplog: pytest.LogCaptureFixture) -> None:
+    """A run left early logs a start and no exit; a later run of an equal
+    command is timed from its own start, not that one."""
+    caplog.set_level(logging.INFO, logger="cuprum")
+    nap = child("text", "x\n", "sleep", "0.2")
+    with logging_hook():
+        with nap.stream() as stream:
+            next(event for event in stream if event.phase == "stdout")
+        time.sleep(0.5)
+        began = time.perf_counter()
+        nap.run_sync()
+        took = time.perf_counter() - began
+    exits = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cuprum.exit")]
+    assert len(exits) == 1
+    duration = float(exits[0].split("duration_s=")[1].split()[0])
+    assert duration <= took
 
 
 def test_exec_event_is_immutable_and_dataclass_compatible() -> None:

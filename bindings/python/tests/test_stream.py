@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import sys
 import time
@@ -868,6 +869,30 @@ def test_async_stream_left_as_the_loop_ends_stops_the_run(how: str) -> None:
     assert time.monotonic() - started < 25  # not the children's 30 s
     pids.assert_gone()
     assert open_fds() == before_fds
+
+
+def test_async_stream_kept_past_the_loop_closes_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    """An async stream left early but still referenced when asyncio.run
+    ends: the loop's shutdown closes its generators at once, without an
+    "error occurred during closing of asynchronous generator", and the run
+    is stopped and reaped."""
+    pids = Pids()
+    kept: list[object] = []
+
+    async def main() -> None:
+        with observe(pids):
+            stream = child("lines", "1", "sleep", "30").stream()
+            async for event in stream:
+                if event.phase == "stdout":
+                    break
+            kept.append(stream)
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    asyncio.run(main())
+    kept.clear()
+    gc.collect()
+    pids.assert_gone()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
 
 
 def _alive(pid: int) -> bool:

@@ -569,17 +569,21 @@ class _Refill:
                 return event
 
 
-async def _each_event(items: cabc.AsyncGenerator[EventBatch, None]) -> cabc.AsyncIterator[ExecEvent]:
+async def _each_event(
+    items: cabc.AsyncGenerator[EventBatch, None], session: _Session
+) -> cabc.AsyncIterator[ExecEvent]:
     """The events of ``items``, one ``async for`` step each. Closing it
-    closes ``items`` in the same step (which stops the run): left to its
-    own finaliser, ``items`` would be closed a round later, one that
-    ``asyncio.run`` no longer runs, leaving the children unreaped."""
+    stops the run in the same step: left to the finaliser of ``items``, it
+    would be stopped a round later, one that ``asyncio.run`` no longer
+    runs, leaving the children unreaped. (Not by closing ``items``, which
+    asyncio's shutdown may be closing at the same time.)"""
     try:
         async for item in items:
             for event in item:
                 yield event
     finally:
-        await items.aclose()
+        if session.state == _RUNNING:  # left early
+            await session.aclose()
 
 
 def _async_events(session: _Session, items: cabc.AsyncGenerator[EventBatch, None]) -> cabc.AsyncIterator[ExecEvent]:
@@ -589,7 +593,7 @@ def _async_events(session: _Session, items: cabc.AsyncGenerator[EventBatch, None
     generator."""
     make = getattr(session.run.plan.engine, "AsyncEvents", None)
     if make is None:
-        return _each_event(items)
+        return _each_event(items, session)
     return typ.cast("cabc.AsyncIterator[ExecEvent]", make(_Refill(items, session)))
 
 
