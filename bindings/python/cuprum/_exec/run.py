@@ -468,10 +468,10 @@ class Run:
 
     def _decoded(self, capture: typ.Any, phase: str, index: int, undecodable: list[str]) -> str | None:
         """The text of ``capture`` (``None`` without one). A decoding error
-        (``errors="strict"``, or an encode-only handler) gets a note naming the stream and propagates;
-        after a timeout or a ``kill`` cap, which are raised instead, it is
-        described in ``undecodable`` for their notes and the text is
-        ``None``."""
+        (``errors="strict"``, or an encode-only handler) gets a note naming
+        the stream and propagates; after a timeout or a ``kill`` cap, which
+        are raised instead, it is described in ``undecodable`` for their
+        notes and the text is ``None``."""
         if capture is None:
             return None
         try:

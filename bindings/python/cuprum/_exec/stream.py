@@ -388,13 +388,18 @@ class _Session:
             # exception ignored in __del__ (sys.unraisablehook), not lost.
             self.raise_pending()
             return
-        driver = self.driver
-        if isinstance(driver, PollDriver):
+        if isinstance(self.driver, PollDriver):
             self.close()
             return
-        assert isinstance(driver, _StreamLoopDriver)  # noqa: S101
-        self.state = _CLOSED
-        _abandon_later(driver)
+        self.dropped()
+
+    def dropped(self) -> None:
+        """Stop a running async stream nobody can drive any more (its
+        session or its native events collected), on its loop if it runs."""
+        driver = self.driver
+        if self.state == _RUNNING and isinstance(driver, _StreamLoopDriver):
+            self.state = _CLOSED
+            _abandon_later(driver)
 
 
 def _abandon_later(driver: _StreamLoopDriver) -> None:
@@ -555,10 +560,7 @@ class _Refill:
         # the items' generator is finalised - asyncio.run cancels the task
         # that would close it before it runs (3.12+), and the run would
         # live on until the session is collected.
-        session = self.session
-        if session.state == _RUNNING and isinstance(session.driver, _StreamLoopDriver):
-            session.state = _CLOSED
-            _abandon_later(session.driver)
+        self.session.dropped()
 
     async def __call__(self, events: typ.Any) -> ExecEvent:
         step = self.items.__anext__
