@@ -617,8 +617,11 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_write_all(int fd, const void *buf,
  * exec (missing program, not executable, bad directory, a redirection
  * path that cannot be opened) is returned synchronously as -errno by
  * cuprum_pipeline_start(), after the stages already started were killed
- * and reaped.  Children are reaped through pidfd_open(2), or with
- * waitpid(pid) polled on a short tick where pidfds are unavailable; the
+ * and reaped.  Children are signalled and reaped through their
+ * pidfd_open(2) pidfds (pidfd_send_signal, waitid P_PIDFD), so a stage
+ * collected by someone else is never confused with a later process given
+ * its pid; by pid (kill, waitpid polled on a short tick) only where
+ * pidfds are unavailable.  The
  * library installs no SIGCHLD handler, never calls waitpid(-1) and has no
  * global state (a stage collected by someone else, because the process
  * ignores SIGCHLD or waits for any child, still ends the run: its status

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * pipeline.c - runs commands joined by pipes: spawning with posix_spawn,
- * reaping through pidfds (waitpid(pid) on a tick where there are none),
+ * signalling and reaping through pidfds (by pid, on a tick, where there are
+ * none),
  * and one non-blocking step engine that both the event-loop API and the
  * blocking cuprum_pipeline_run() drive.
  */
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -182,12 +184,22 @@ int cuprum_pipeline_new(cuprum_pipeline **out)
   return 0;
 }
 
+/* Signals one stage not reaped yet: through its pidfd where it has one, so
+ * that a stage someone else reaped is never confused with a later process
+ * given the same pid; by pid otherwise. */
 static int signal_stage(cuprum_pipeline *pl, struct stage *s, int sig)
 {
   (void)pl;
-  if (s->pid > 0 && !s->reaped)
-    return kill(s->pid, sig);
-  return 0;
+  if (s->pid <= 0 || s->reaped)
+    return 0;
+#ifdef SYS_pidfd_send_signal
+  if (s->pidfd >= 0) {
+    long rc = syscall(SYS_pidfd_send_signal, s->pidfd, sig, NULL, 0);
+    if (rc == 0 || errno != ENOSYS)
+      return (int)rc;
+  }
+#endif
+  return kill(s->pid, sig);
 }
 
 static void signal_all(cuprum_pipeline *pl, int sig)
@@ -198,19 +210,49 @@ static void signal_all(cuprum_pipeline *pl, int sig)
     signal_stage(pl, &pl->st[i], sig);
 }
 
+/* The kernel's P_PIDFD (Linux 5.4), which some C libraries do not name. */
+#define WAIT_PIDFD ((idtype_t)3)
+
+/* Waits for stage s (`options`: WNOHANG, WNOWAIT) through its pidfd where
+ * it has one, so that a stage someone else reaped is never confused with a
+ * later child given the same pid; by pid otherwise, or where the kernel
+ * predates P_PIDFD.  Returns 1 with its status in *status (as waitpid
+ * gives it), 0 while it runs (WNOHANG), or -1 with errno set (ECHILD:
+ * reaped by someone else). */
+static int wait_stage(const struct stage *s, int options, int *status)
+{
+  siginfo_t info;
+  int rc = -1;
+
+  memset(&info, 0, sizeof(info));
+  if (s->pidfd >= 0) {
+    do
+      rc = waitid(WAIT_PIDFD, (id_t)s->pidfd, &info, WEXITED | options);
+    while (rc == -1 && errno == EINTR);
+  }
+  if (s->pidfd < 0 || (rc == -1 && errno == EINVAL)) {
+    do
+      rc = waitid(P_PID, (id_t)s->pid, &info, WEXITED | options);
+    while (rc == -1 && errno == EINTR);
+  }
+  if (rc != 0)
+    return -1;
+  if (info.si_pid == 0)
+    return 0;
+  if (info.si_code == CLD_EXITED)
+    *status = (info.si_status & 0xff) << 8;
+  else
+    *status = (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
+  return 1;
+}
+
 /* 1 when the stage has exited (or cannot be waited for) but is not reaped
  * yet: a stop decided now did not end it, so it gets no stop reason.  The
  * child stays unreaped (WNOWAIT) for reap() to collect. */
 static int exited(const struct stage *s)
 {
-  siginfo_t info;
-  int rc;
-
-  memset(&info, 0, sizeof(info));
-  do
-    rc = waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOHANG | WNOWAIT);
-  while (rc == -1 && errno == EINTR);
-  return rc != 0 || info.si_pid != 0;
+  int status;
+  return wait_stage(s, WNOHANG | WNOWAIT, &status) != 0;
 }
 
 /* Gives every stage still running the stop reason `why`, unless it has
@@ -231,7 +273,7 @@ static void record_status(struct stage *s, int status)
   close_fd(&s->pidfd);
 }
 
-/* A waitpid(pid) that failed with ECHILD: the child is gone, collected
+/* A wait that failed with ECHILD: the child is gone, collected
  * by someone else, so its status is unknown (it counts as no failure). */
 static void record_lost(struct stage *s)
 {
@@ -248,13 +290,9 @@ static void kill_and_reap(cuprum_pipeline *pl, cuprum_stop why)
   for (size_t i = 0; i < pl->n; i++) {
     struct stage *s = &pl->st[i];
     int status = 0;
-    pid_t r;
     if (s->pid <= 0 || s->reaped)
       continue;
-    do
-      r = waitpid(s->pid, &status, 0);
-    while (r == -1 && errno == EINTR);
-    if (r == s->pid)
+    if (wait_stage(s, 0, &status) == 1)
       record_status(s, status);
     else
       record_lost(s);
@@ -898,18 +936,16 @@ static void reap(cuprum_pipeline *pl)
   for (size_t i = 0; i < pl->n; i++) {
     struct stage *s = &pl->st[i];
     int status = 0;
-    pid_t r;
+    int r;
 
     if (s->reaped || s->pid <= 0)
       continue;
-    do
-      r = waitpid(s->pid, &status, WNOHANG);
-    while (r == -1 && errno == EINTR);
+    r = wait_stage(s, WNOHANG, &status);
     if (r == -1 && errno == ECHILD) {
       record_lost(s);
       continue;
     }
-    if (r != s->pid)
+    if (r != 1)
       continue;
     record_status(s, status);
     /* Killed by SIGPIPE because the next stage went away first: only

@@ -5,7 +5,8 @@
  * head), fail-fast in every position, timeouts against a child that ignores
  * SIGTERM, process-group stops reaching a grandchild, the step API driven
  * by the test's own poll loop, many threads at once, the allocator failing
- * at every allocation, descriptors running out, and an EINTR storm.  Every
+ * at every allocation, descriptors running out, an EINTR storm, and a
+ * stage reaped elsewhere whose pid went to another child.  Every
  * test checks that no descriptor and no child is left behind.
  */
 #include "config.h"
@@ -15,10 +16,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -843,6 +846,142 @@ static void test_reaped_elsewhere(void **state)
   assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
 }
 
+/* clone3's arguments (Linux 5.5: set_tid), as the kernel lays them out. */
+struct pu_clone_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+      tls, set_tid, set_tid_size;
+};
+
+/* A child of this process given the pid `pid`, as fork(2) makes one
+ * (returns 0 in the child); -1 where the kernel cannot (no clone3, no
+ * privilege over the pid namespace). */
+static pid_t fork_with_pid(pid_t pid)
+{
+#ifdef SYS_clone3
+  struct pu_clone_args args;
+  pid_t tid = pid;
+
+  memset(&args, 0, sizeof(args));
+  args.exit_signal = SIGCHLD;
+  args.set_tid = (uint64_t)(uintptr_t)&tid;
+  args.set_tid_size = 1;
+  return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+/* pid 1 of a new pid namespace: stage 0 of a running pipeline is reaped
+ * by someone else and its pid given to a new child of this process, the
+ * impostor; cancelling and finishing the pipeline must neither signal nor
+ * reap the impostor.  Returns 0 when so, 77 when this system cannot give a
+ * pid, another code for the check that failed (no cmocka in here). */
+static int pid_reuse_init(void)
+{
+  cuprum_pipeline *pl = NULL;
+  struct pollfd fds[16];
+  int gate[2];
+  pid_t stolen;
+  pid_t impostor;
+  int st;
+  int rc;
+  int code;
+  int sig;
+  cuprum_stop why;
+
+  if (cuprum_pipeline_new(&pl) != 0)
+    return 10;
+  for (int i = 0; i < 2; i++) {
+    cuprum_cmd *cmd = pu_cmd("sleep", "60000");
+    if (cmd == NULL || cuprum_pipeline_add(pl, cmd) != 0)
+      return 11;
+  }
+  if (cuprum_pipeline_start(pl) != 0)
+    return 12;
+  stolen = (pid_t)cuprum_pipeline_pid(pl, 0);
+  if (kill(stolen, SIGKILL) != 0 || waitpid(stolen, &st, 0) != stolen)
+    return 13;
+  if (pipe(gate) != 0)
+    return 14;
+  impostor = fork_with_pid(stolen);
+  if (impostor == 0) {
+    char c;
+    close(gate[1]);
+    _exit(read(gate[0], &c, 1) == 0 ? 7 : 8);
+  }
+  close(gate[0]);
+  if (impostor < 0) {
+    fprintf(stderr, "clone3 with set_tid: %s\n", strerror(errno));
+    cuprum_pipeline_free(pl);
+    return 77;
+  }
+  if (cuprum_pipeline_cancel(pl) != 0)
+    return 15;
+  while ((rc = cuprum_pipeline_step(pl)) == 0) {
+    int n = cuprum_pipeline_pollfds(pl, fds, 16);
+    if (n < 0 || n > 16)
+      return 16;
+    (void)poll(fds, (nfds_t)n, cuprum_pipeline_timeout(pl));
+  }
+  if (rc != 1)
+    return 17;
+  if (cuprum_pipeline_status(pl, 0, &code, &sig, &why) != -ECHILD)
+    return 18;
+  if (cuprum_pipeline_status(pl, 1, &code, &sig, &why) != 0 || sig != SIGTERM ||
+      why != CUPRUM_STOP_CANCEL)
+    return 19;
+  cuprum_pipeline_free(pl);
+  /* The impostor still runs, and is still this process's to reap. */
+  if (waitpid(impostor, &st, WNOHANG) != 0)
+    return 20;
+  close(gate[1]);
+  if (waitpid(impostor, &st, 0) != impostor || !WIFEXITED(st) ||
+      WEXITSTATUS(st) != 7)
+    return 21;
+  return 0;
+}
+
+/* A stage reaped by someone else whose pid went to another child of the
+ * process: the pipeline signals and reaps through pidfds, never by pid.
+ * Needs a user and pid namespace of its own (skipped where there is none)
+ * to choose a pid. */
+static void test_pid_reused(void **state)
+{
+  pid_t runner;
+  int st;
+  (void)state;
+
+  /* cmocka's skip() prints "not ok" in TAP: a skip says why and returns. */
+  if (pu_no_sync_exec_errors() != NULL) {
+    fprintf(stderr, "# skipped: %s\n", pu_no_sync_exec_errors());
+    return;
+  }
+  runner = fork();
+  assert_true(runner >= 0);
+  if (runner == 0) {
+    pid_t init;
+    if (unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0) {
+      fprintf(stderr, "unshare: %s\n", strerror(errno));
+      _exit(77);
+    }
+    init = fork();
+    if (init == 0)
+      _exit(pid_reuse_init());
+    if (init < 0 || waitpid(init, &st, 0) != init)
+      _exit(30);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  }
+  assert_int_equal(waitpid(runner, &st, 0), runner);
+  assert_true(WIFEXITED(st));
+  if (WEXITSTATUS(st) == 77) {
+    fprintf(stderr, "# skipped: no pid of the test's choosing here\n");
+    return;
+  }
+  assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -869,6 +1008,7 @@ int main(void)
       T(test_capture_pipe_grows),
       T(test_line_max),
       T(test_reaped_elsewhere),
+      T(test_pid_reused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
