@@ -152,6 +152,10 @@ int main(int argc, char **argv)
       close(fd);
     return status;
   }
+  /* The timeout may also have cut output that a process the command left
+   * behind was still writing, after the command itself had exited. */
+  if (cuprum_pipeline_stopped(pl) == CUPRUM_STOP_TIMEOUT)
+    why = CUPRUM_STOP_TIMEOUT;
   cuprum_pipeline_free(pl);
 
   if (why == CUPRUM_STOP_TIMEOUT) {

@@ -668,7 +668,9 @@ typedef enum cuprum_stdio {
  * Makes a command from argv[0..n), where argv is NULL-terminated and
  * argv[0] is the program, looked up when it has no slash in the PATH of
  * the environment the command gets (the caller's, or the overlay's when
- * it sets, unsets or clears), as execvp(3) would in the child.  The
+ * it sets, unsets or clears), as execvp(3) would in the child, except that
+ * an executable file without a #! line is not handed to /bin/sh: its start
+ * fails with -ENOEXEC (posix_spawnp(3), as Python's subprocess).  The
  * strings are copied; the caller keeps argv.  Every stream starts as
  * CUPRUM_STDIO_DEFAULT, the environment as the caller's, the working
  * directory as the caller's.  Stores the handle in *out (NULL on failure).
@@ -812,7 +814,13 @@ typedef enum cuprum_stop {
  * early-close SIGPIPE), stop every other stage still running. */
 #define CUPRUM_PIPELINE_FAIL_FAST 0x1u
 /* Put every stage in one new process group (led by the first stage) and
- * send every stop to the whole group, so it reaches grandchildren. */
+ * send every stop to the whole group, so it reaches grandchildren.  The
+ * group is not the terminal's foreground group: a stage that reads the
+ * terminal is stopped by SIGTTIN (a stop continues it with SIGCONT after
+ * SIGTERM; without a timeout the run waits), and the terminal's Ctrl-C no
+ * longer reaches the stages.  Where the first stage has already ended and
+ * been reaped (the caller ignores SIGCHLD) with no member left, the next
+ * stage leads a new group that the later ones join. */
 #define CUPRUM_PIPELINE_NEW_PGROUP 0x2u
 
 /* No limit on captured bytes (cuprum_pipeline_capture). */
@@ -832,7 +840,8 @@ typedef enum cuprum_stop {
  * _on_line, _set_line_max, _set_timeout, _set_flags).  Their arguments are
  * checked first, as anywhere.  The run goes on unharmed after a refused
  * call.  What keeps working: the readers (cuprum_pipeline_size, _pid,
- * _status, _done, _failed_stage, _pollfds, _timeout, _line_partial, and
+ * _status, _done, _failed_stage, _stopped, _pollfds, _timeout, _line_partial,
+ * and
  * _output, which says CUPRUM_ESTATE until the pipeline is done), and
  * cuprum_pipeline_cancel, made for this: the stop sequence starts and the
  * stepping goes on.  To end the run at once, return a stop code: every
@@ -852,7 +861,8 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_new(cuprum_pipeline **out);
 /*
  * Releases the pipeline, its commands and captured data.  If it is still
  * running, every stage is first killed (SIGKILL, to the group with
- * CUPRUM_PIPELINE_NEW_PGROUP) and reaped, so nothing is left behind.  NULL
+ * CUPRUM_PIPELINE_NEW_PGROUP) and reaped, so no stage is left behind; a
+ * process a stage started lives on unless it is in the new group.  NULL
  * does nothing.
  *
  * From inside one of the pipeline's own callbacks the release waits for
@@ -898,9 +908,11 @@ cuprum_pipeline_set_input(cuprum_pipeline *pl, const void *data, size_t len);
 /*
  * Gives the first stage `fd` as its stdin, directly (no copy through the
  * library).  fd is lent: it must stay open until cuprum_pipeline_start
- * returns; the library never closes it.  Returns 0, CUPRUM_ENULL, -EBADF,
- * -EBUSY or CUPRUM_ESTATE.  Setting an input and an explicit stdin on the first
- * command makes cuprum_pipeline_start fail with -EINVAL.
+ * returns; the library never closes it.  Returns 0, CUPRUM_ENULL, -EBADF
+ * (fd negative), -EBUSY or CUPRUM_ESTATE; a descriptor that is not open
+ * makes cuprum_pipeline_start fail with -EBADF (failed stage 0).  Setting an
+ * input and an explicit stdin on the first command makes
+ * cuprum_pipeline_start fail with -EINVAL.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
 cuprum_pipeline_set_input_fd(cuprum_pipeline *pl, int fd);
@@ -968,8 +980,9 @@ CUPRUM_API int cuprum_pipeline_line_partial(const cuprum_pipeline *pl);
 
 /*
  * Stops the run `timeout_ms` milliseconds after it starts (negative: never,
- * the default): every stage still running gets SIGTERM, and SIGKILL
- * `grace_ms` later (0: at once) if it has not ended by then.  Returns 0,
+ * the default): every stage still running gets SIGTERM (then SIGCONT), and
+ * SIGKILL `grace_ms` later if it has not ended by then; with `grace_ms` 0,
+ * SIGKILL alone, at once.  Returns 0,
  * CUPRUM_ENULL, -EINVAL (grace_ms negative), -EBUSY or CUPRUM_ESTATE.
  */
 CUPRUM_API CUPRUM_WARN_UNUSED int
@@ -1028,9 +1041,9 @@ CUPRUM_API int cuprum_pipeline_timeout(const cuprum_pipeline *pl);
 CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_pipeline_step(cuprum_pipeline *pl);
 
 /*
- * Asks the stages still running to stop: SIGTERM now, SIGKILL after the
- * grace; keep stepping until done.  Returns 0, CUPRUM_ENULL or
- * CUPRUM_ESTATE (not started).  Cancelling a finished (or cancelled)
+ * Asks the stages still running to stop: SIGTERM (then SIGCONT) now,
+ * SIGKILL after the grace; keep stepping until done.  Returns 0, CUPRUM_ENULL
+ * or CUPRUM_ESTATE (not started).  Cancelling a finished (or cancelled)
  * pipeline does nothing.  Also from inside the pipeline's own callbacks,
  * where it is the way to stop the run and still get the bytes already
  * on their way.
@@ -1070,6 +1083,18 @@ CUPRUM_API long cuprum_pipeline_pid(const cuprum_pipeline *pl, size_t stage);
 /* After cuprum_pipeline_start failed with a stage's -errno, the index of
  * that stage; else -1. */
 CUPRUM_API long cuprum_pipeline_failed_stage(const cuprum_pipeline *pl);
+
+/*
+ * Why cuprum began to stop the run: CUPRUM_STOP_TIMEOUT, _FAIL_FAST or
+ * _CANCEL (also after a failed start, or a library error), or
+ * CUPRUM_STOP_NONE when it ran to its end (and for NULL).  Unlike a
+ * stage's reason (cuprum_pipeline_status), it is set even when the stop
+ * ended no stage: every stage had exited, but a process one of them left
+ * behind still held an output open, so the stop cut that output (killing
+ * the process with CUPRUM_PIPELINE_NEW_PGROUP, else closing the pipe).  A
+ * run is complete only when this is CUPRUM_STOP_NONE.
+ */
+CUPRUM_API cuprum_stop cuprum_pipeline_stopped(const cuprum_pipeline *pl);
 
 /*
  * What was captured of `stream` of `stage` (CUPRUM_STDOUT: the last stage

@@ -119,6 +119,8 @@ struct cuprum_pipeline {
   int killed;
   pid_t pgid;
   long failed_stage;
+  /* Why cuprum began to stop the run, if it did (cuprum_pipeline_stopped). */
+  cuprum_stop stopped;
   char *scratch;
   /* 1 while an on_line callback is handed a piece of a longer line. */
   int line_partial;
@@ -285,6 +287,8 @@ static void record_lost(struct stage *s)
  * errors and of cuprum_pipeline_free on a running pipeline. */
 static void kill_and_reap(cuprum_pipeline *pl, cuprum_stop why)
 {
+  if (pl->stopped == CUPRUM_STOP_NONE)
+    pl->stopped = why;
   mark_stopped(pl, why);
   signal_all(pl, SIGKILL);
   for (size_t i = 0; i < pl->n; i++) {
@@ -609,6 +613,16 @@ static int spawn_stage(cuprum_pipeline *pl, size_t i,
   if ((pl->flags & CUPRUM_PIPELINE_NEW_PGROUP) != 0)
     pgroup = pl->pgid > 0 ? pl->pgid : 0;
   rc = cuprum__spawn(s->cmd, io, pgroup, 0, &s->pid, &s->pidfd);
+  /* The group is gone: every stage in it has ended and been reaped (by
+   * the kernel, when the caller ignores SIGCHLD), so nothing is left for a
+   * stop to reach there.  This stage leads a new group, which the later
+   * stages join. */
+  if (rc == -EPERM && pgroup > 0) {
+    pgroup = 0;
+    rc = cuprum__spawn(s->cmd, io, pgroup, 0, &s->pid, &s->pidfd);
+    if (rc == 0)
+      pl->pgid = s->pid;
+  }
   if (rc < 0)
     return rc;
   if ((pl->flags & CUPRUM_PIPELINE_NEW_PGROUP) != 0 && pl->pgid <= 0)
@@ -750,6 +764,7 @@ static void begin_stop(cuprum_pipeline *pl, cuprum_stop why)
   if (pl->stopping)
     return;
   pl->stopping = 1;
+  pl->stopped = why;
   mark_stopped(pl, why);
   if (pl->grace_ms == 0) {
     signal_all(pl, SIGKILL);
@@ -757,6 +772,10 @@ static void begin_stop(cuprum_pipeline *pl, cuprum_stop why)
     return;
   }
   signal_all(pl, SIGTERM);
+  /* A stopped stage (SIGSTOP, or SIGTTIN reading the terminal from a new
+   * process group) acts on SIGTERM only once continued, as timeout(1)
+   * has it. */
+  signal_all(pl, SIGCONT);
   pl->kill_at = later(now_ms(), pl->grace_ms);
 }
 
@@ -1206,6 +1225,11 @@ static int output_exists(const cuprum_pipeline *pl, size_t i, int k)
 long cuprum_pipeline_failed_stage(const cuprum_pipeline *pl)
 {
   return pl == NULL ? -1 : pl->failed_stage;
+}
+
+cuprum_stop cuprum_pipeline_stopped(const cuprum_pipeline *pl)
+{
+  return pl == NULL ? CUPRUM_STOP_NONE : pl->stopped;
 }
 
 int cuprum_pipeline_output(cuprum_pipeline *pl, size_t stage, int stream,

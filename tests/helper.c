@@ -21,6 +21,8 @@
  *   stubborn           ignore SIGTERM, print "ready", sleep 60 s
  *   grandchild [ERR]   fork a child that sleeps 60 s, write ERR (if given)
  *                      to stderr, print the child's pid, then sleep 60 s too
+ *   orphan MS          fork a child that sleeps MS ms, then prints "late";
+ *                      print "early" and exit at once
  *   pipesize SIZE      emit SIZE bytes, then print the size of the pipe on
  *                      stdout (F_GETPIPE_SZ) to stderr
  *   epipesize SIZE     the same with stderr and stdout swapped
@@ -201,6 +203,16 @@ static int more_modes(int argc, char **argv)
     fflush(stdout);
     sleep_ms(60000);
     return 0;
+  }
+  if (strcmp(mode, "orphan") == 0 && argc == 3) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      sleep_ms(strtol(argv[2], NULL, 10));
+      _exit(write_all(1, "late\n", 5) == 0 ? 0 : 3);
+    }
+    if (pid < 0)
+      return 3;
+    return write_all(1, "early\n", 6) == 0 ? 0 : 3;
   }
   return -1;
 }

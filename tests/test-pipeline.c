@@ -259,6 +259,7 @@ static void test_fail_fast_every_position(void **state)
         pu_expect_status(pl, i, 3, 0, CUPRUM_STOP_NONE);
       else
         pu_expect_status(pl, i, -1, SIGTERM, CUPRUM_STOP_FAIL_FAST);
+    assert_int_equal(cuprum_pipeline_stopped(pl), CUPRUM_STOP_FAIL_FAST);
     cuprum_pipeline_free(pl);
   }
 }
@@ -273,6 +274,7 @@ static void test_no_fail_fast(void **state)
   assert_int_equal(cuprum_pipeline_run(pl), 0);
   pu_expect_status(pl, 0, 1, 0, CUPRUM_STOP_NONE);
   pu_expect_status(pl, 1, 0, 0, CUPRUM_STOP_NONE);
+  assert_int_equal(cuprum_pipeline_stopped(pl), CUPRUM_STOP_NONE);
   cuprum_pipeline_free(pl);
 }
 
@@ -338,6 +340,7 @@ static void test_step_cancel_stubborn(void **state)
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   assert_int_equal(pu_drive(pl, &ready, PU_FLAG_CANCEL), 1);
   pu_expect_status(pl, 0, -1, SIGKILL, CUPRUM_STOP_CANCEL);
+  assert_int_equal(cuprum_pipeline_stopped(pl), CUPRUM_STOP_CANCEL);
   cuprum_pipeline_free(pl);
 }
 
@@ -846,6 +849,121 @@ static void test_reaped_elsewhere(void **state)
   assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
 }
 
+/* The stage exits at once, but the child it leaves behind holds its
+ * stdout past the timeout: the timeout cuts that output without ending the
+ * stage, and cuprum_pipeline_stopped says so.  With a new process group
+ * the stop kills the child; without one the library closes the pipe once
+ * the grace is over (the child dies of SIGPIPE when it writes, later). */
+static void test_stop_cuts_orphan_output(void **state)
+{
+  (void)state;
+  for (int group = 0; group < 2; group++) {
+    cuprum_pipeline *pl = pu_pipeline();
+    cuprum_capture out;
+    pu_add(pl, pu_cmd("orphan", group ? "60000" : "2000"));
+    assert_int_equal(
+        cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED),
+        0);
+    assert_int_equal(cuprum_pipeline_set_timeout(pl, 200, 100), 0);
+    if (group)
+      assert_int_equal(
+          cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_NEW_PGROUP), 0);
+    assert_int_equal(cuprum_pipeline_stopped(pl), CUPRUM_STOP_NONE);
+    assert_int_equal(cuprum_pipeline_run(pl), 0);
+    pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+    assert_int_equal(cuprum_pipeline_stopped(pl), CUPRUM_STOP_TIMEOUT);
+    assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+    assert_int_equal(out.len, 6);
+    assert_memory_equal(out.data, "early\n", 6);
+    cuprum_pipeline_free(pl);
+  }
+  assert_int_equal(cuprum_pipeline_stopped(NULL), CUPRUM_STOP_NONE);
+}
+
+/* A stopped stage (SIGSTOP; SIGTTIN in a background group) acts on the
+ * stop's SIGTERM: it is continued, not left for the SIGKILL. */
+static void test_stop_continues_stopped_stage(void **state)
+{
+  cuprum_pipeline *pl = pu_pipeline();
+  siginfo_t info;
+  pid_t pid;
+  (void)state;
+
+  pu_add(pl, pu_cmd("sleep", "60000"));
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, -1, 600000), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  pid = (pid_t)cuprum_pipeline_pid(pl, 0);
+  assert_int_equal(kill(pid, SIGSTOP), 0);
+  memset(&info, 0, sizeof(info));
+  assert_int_equal(waitid(P_PID, (id_t)pid, &info, WSTOPPED | WNOWAIT), 0);
+  assert_int_equal(info.si_code, CLD_STOPPED);
+  assert_int_equal(cuprum_pipeline_cancel(pl), 0);
+  alarm(20);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
+  alarm(0);
+  pu_expect_status(pl, 0, -1, SIGTERM, CUPRUM_STOP_CANCEL);
+  cuprum_pipeline_free(pl);
+}
+
+/* Holds the library's next allocation until stage 0 of `hold_pl` has ended
+ * and, SIGCHLD being ignored, been reaped by the kernel. */
+static cuprum_pipeline *hold_pl;
+
+static void *hold_realloc(void *ctx, void *ptr, size_t size)
+{
+  long pid = hold_pl != NULL ? cuprum_pipeline_pid(hold_pl, 0) : -1;
+  (void)ctx;
+  if (pid > 0) {
+    hold_pl = NULL;
+    while (kill((pid_t)pid, 0) == 0)
+      usleep(1000);
+  }
+  return realloc(ptr, size);
+}
+
+static void hold_free(void *ctx, void *ptr)
+{
+  (void)ctx;
+  free(ptr);
+}
+
+/* With SIGCHLD ignored, the group's leader may be gone (reaped by the
+ * kernel, the group empty) before the next stage joins: that stage leads
+ * a new group instead of failing to start with -EPERM. */
+static void test_pgroup_leader_gone(void **state)
+{
+  const cuprum_allocator hold = {hold_realloc, hold_free, NULL};
+  struct sigaction ign;
+  struct sigaction old;
+  cuprum_pipeline *pl = pu_pipeline();
+  cuprum_cmd *cmd = pu_cmd("sleep", "10");
+  int code;
+  (void)state;
+
+  /* The environment overlay makes the second stage's start allocate. */
+  assert_non_null(cmd);
+  assert_int_equal(cuprum_cmd_setenv(cmd, "CUPRUM_TEST", "1"), 0);
+  pu_add(pl, pu_cmd("exit", "0"));
+  pu_add(pl, cmd);
+  assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_NEW_PGROUP),
+                   0);
+  memset(&ign, 0, sizeof(ign));
+  ign.sa_handler = SIG_IGN;
+  assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+  hold_pl = pl;
+  cuprum_set_allocator(&hold);
+  alarm(20);
+  code = cuprum_pipeline_run(pl);
+  alarm(0);
+  cuprum_set_allocator(NULL);
+  hold_pl = NULL;
+  assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+  assert_int_equal(code, 0);
+  assert_int_equal(cuprum_pipeline_failed_stage(pl), -1);
+  assert_int_equal(cuprum_pipeline_stopped(pl), CUPRUM_STOP_NONE);
+  cuprum_pipeline_free(pl);
+}
+
 /* clone3's arguments (Linux 5.5: set_tid), as the kernel lays them out. */
 struct pu_clone_args {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
@@ -1009,6 +1127,9 @@ int main(void)
       T(test_line_max),
       T(test_reaped_elsewhere),
       T(test_pid_reused),
+      T(test_stop_cuts_orphan_output),
+      T(test_stop_continues_stopped_stage),
+      T(test_pgroup_leader_gone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
