@@ -5,8 +5,17 @@ The active :class:`CuprumContext` lives in a ``ContextVar``, so each thread
 and asyncio task sees its own. :func:`scoped` narrows it for a ``with`` block
 (nested allowlists intersect: a scope can only take programs away);
 :func:`allow`, :func:`before`, :func:`after`, :func:`observe` and :func:`env`
-layer one change on it and return a handle whose ``detach()`` restores the
-context that existed when the handle was made.
+layer one change on it and return a handle whose ``detach()`` takes that one
+change out again.
+
+The active context is the top of a chain: each registration and each entry
+of a scope is a layer applied to the context below it, and every context
+made so records its layer and its parent. ``detach()`` rebuilds the chain
+without its layer, re-applying the layers above it, so handles may be
+detached in any order and a detach never brings back a revoked grant nor
+lifts a scope's narrowing. A scope's exit drops its own layer and whatever
+was registered inside its block and is still attached, and keeps what was
+detached in it detached.
 
 Environment precedence at spawn time, lowest first: the live ``os.environ``,
 then ``env()`` / ``ScopeConfig.env_overlay`` overlays (innermost wins), then
@@ -20,10 +29,9 @@ import dataclasses as dc
 import functools
 import threading
 import typing as typ
-from contextvars import Token
 
 from cuprum._env import merge_env_overlays, resolve_env
-from cuprum._scope import ACTIVE, Policy
+from cuprum._scope import ACTIVE
 from cuprum._validate import check_env, check_timeout
 from cuprum.program import Program
 
@@ -102,8 +110,23 @@ class ScopeConfig:
         object.__setattr__(self, "env_overlay", check_env(self.env_overlay))
 
 
+class _Linked:
+    """Where a context in force sits in the chain (see :func:`_push`).
+
+    Plain slots, not dataclass fields: the link is bookkeeping of the
+    context variable, not part of the policy value, so equality, ``repr``,
+    hashing, ``dataclasses.replace`` (and so the ``with_*`` helpers),
+    ``fields``, ``asdict`` and copies leave it out.
+    """
+
+    __slots__ = ("_layer", "_parent")
+
+    _layer: _Layer | None
+    _parent: CuprumContext | None
+
+
 @dc.dataclass(frozen=True, slots=True)
-class CuprumContext:
+class CuprumContext(_Linked):
     """The immutable execution policy in force.
 
     An empty allowlist that no scope ever restricted permits every catalogued
@@ -123,6 +146,9 @@ class CuprumContext:
         """Validate the timeout and freeze the overlay."""
         object.__setattr__(self, "timeout", check_timeout(self.timeout, "CuprumContext.timeout"))
         object.__setattr__(self, "env_overlay", check_env(self.env_overlay))
+        # Not made by a layer: the root of any chain it heads.
+        object.__setattr__(self, "_layer", None)
+        object.__setattr__(self, "_parent", None)
 
     def is_allowed(self, program: Program) -> bool:
         """Return True when ``program`` is a member of the allowlist."""
@@ -219,42 +245,151 @@ def get_context() -> CuprumContext:
     return current_context()
 
 
+class _Layer:
+    """One change applied to the active context: a registration, or one
+    entry of a scope. Compared by identity: it names that change."""
+
+    __slots__ = ()
+
+    def apply(self, parent: CuprumContext) -> CuprumContext:
+        """Return a new context: ``parent`` with this change made."""
+        raise NotImplementedError
+
+
+class _ScopeLayer(_Layer):
+    __slots__ = ("config",)
+
+    def __init__(self, config: ScopeConfig) -> None:
+        self.config = config
+
+    def apply(self, parent: CuprumContext) -> CuprumContext:
+        return parent.narrow(self.config)
+
+
+class _AllowLayer(_Layer):
+    __slots__ = ("programs",)
+
+    def __init__(self, programs: frozenset[Program]) -> None:
+        self.programs = programs
+
+    def apply(self, parent: CuprumContext) -> CuprumContext:
+        return parent.with_allowlist(parent.allowlist | self.programs)
+
+
+class _HookLayer(_Layer):
+    __slots__ = ("hook", "hook_type")
+
+    def __init__(
+        self,
+        hook: BeforeHook | AfterHook | ExecHook,
+        hook_type: typ.Literal["before", "after", "observe"],
+    ) -> None:
+        self.hook = hook
+        self.hook_type = hook_type
+
+    def apply(self, parent: CuprumContext) -> CuprumContext:
+        if self.hook_type == "before":
+            return parent.with_before_hook(typ.cast(BeforeHook, self.hook))
+        if self.hook_type == "after":
+            return parent.with_after_hook(typ.cast(AfterHook, self.hook))
+        return parent.with_observe_hook(typ.cast("ExecHook", self.hook))
+
+
+class _EnvLayer(_Layer):
+    __slots__ = ("overlay",)
+
+    def __init__(self, overlay: cabc.Mapping[str, str] | None) -> None:
+        self.overlay = overlay
+
+    def apply(self, parent: CuprumContext) -> CuprumContext:
+        return parent.with_env_overlay(self.overlay)
+
+
+def _link(layer: _Layer, parent: CuprumContext) -> CuprumContext:
+    """Return ``parent`` with ``layer`` applied, recording both in it."""
+    ctx = layer.apply(parent)
+    object.__setattr__(ctx, "_layer", layer)
+    object.__setattr__(ctx, "_parent", parent)
+    return ctx
+
+
+def _push(layer: _Layer) -> CuprumContext:
+    """Apply ``layer`` on top of the active context and make it active."""
+    ctx = _link(layer, current_context())
+    ACTIVE.set(ctx)
+    return ctx
+
+
+def _layers_in_force() -> list[_Layer]:
+    """The layers of the active context's chain, newest first."""
+    layers: list[_Layer] = []
+    node: CuprumContext | None = current_context()
+    while node is not None and node._layer is not None:
+        layers.append(node._layer)
+        node = node._parent
+    return layers
+
+
+def _remove(layer: _Layer, *, keep_later: bool) -> None:
+    """Take ``layer`` out of the active context's chain.
+
+    With ``keep_later`` the layers applied after it are applied again, in
+    their order, on what was below it (a detached registration); without,
+    they go too (a scope's exit drops what its block left registered).
+    Nothing changes when ``layer`` is not in force in this thread or task
+    (already removed, or never there).
+    """
+    later: list[_Layer] = []
+    node: CuprumContext | None = current_context()
+    while node is not None and node._layer is not None:
+        if node._layer is layer:
+            ctx = node._parent
+            if ctx is None:  # pragma: no cover - _link always sets both
+                ctx = _DEFAULT_CONTEXT
+            if keep_later:
+                for again in reversed(later):
+                    ctx = _link(again, ctx)
+            ACTIVE.set(ctx)
+            return
+        later.append(node._layer)
+        node = node._parent
+
+
 class _ScopedContext:
     """Context manager that activates a narrowed context.
 
     It narrows the context current when the block is entered, not when the
     manager was made, so a scope made ahead of time (a module-level policy)
     still only takes programs away from whatever scope it is entered in;
-    and it may be entered again, nested or not, each ``with`` restoring
-    what its own entry found.
+    and it may be entered again, nested or not, each entry being a layer of
+    its own that its ``with`` removes.
     """
 
-    __slots__ = ("_config", "_lock", "_tokens")
+    __slots__ = ("_config", "_entries", "_lock")
 
     def __init__(self, config: ScopeConfig) -> None:
         self._config = config
-        self._tokens: list[Token[Policy]] = []
+        self._entries: list[_ScopeLayer] = []
         self._lock = threading.Lock()
 
     def __enter__(self) -> CuprumContext:
-        ctx = current_context().narrow(self._config)
-        token = ACTIVE.set(ctx)
+        layer = _ScopeLayer(self._config)
+        ctx = _push(layer)
         with self._lock:
-            self._tokens.append(token)
+            self._entries.append(layer)
         return ctx
 
     def __exit__(self, *exc_info: object) -> None:
-        # The newest entry made in this context (this task or thread): one
-        # object may be entered in several at once, as a shared policy is.
+        # The newest entry in force in this context (this task or thread):
+        # one object may be entered in several at once, as a shared policy is.
+        in_force = set(_layers_in_force())
         with self._lock:
-            for index in range(len(self._tokens) - 1, -1, -1):
-                token = self._tokens[index]
-                try:
-                    ACTIVE.reset(token)
-                except ValueError:  # entered in another context
-                    continue
-                del self._tokens[index]
-                return
+            for index in range(len(self._entries) - 1, -1, -1):
+                layer = self._entries[index]
+                if layer in in_force:
+                    del self._entries[index]
+                    _remove(layer, keep_later=False)
+                    return
 
 
 def scoped(config: ScopeConfig | None = None, **fields: typ.Any) -> _ScopedContext:
@@ -275,22 +410,25 @@ def scoped(config: ScopeConfig | None = None, **fields: typ.Any) -> _ScopedConte
 
 
 class _Registration:
-    """Token-restoring handle shared by every registration kind."""
+    """Handle shared by every registration kind: one layer in the chain."""
 
-    __slots__ = ("_token",)
+    __slots__ = ("_layer",)
 
-    def __init__(self, ctx: CuprumContext) -> None:
-        self._token: Token[Policy] | None = ACTIVE.set(ctx)
+    def __init__(self, layer: _Layer) -> None:
+        self._layer = layer
+        _push(layer)
 
     def detach(self) -> None:
-        """Restore the context that existed when this handle was made.
+        """Take this registration out of the active context.
 
-        Idempotent. Detach in the thread or task that registered; detaching
-        out of order also discards registrations made after this one.
+        The context becomes what it would be had this registration never
+        been made: every other registration and scope in force stays, in
+        whatever order handles are detached. Idempotent; it changes nothing
+        where the registration is no longer in force (detached already, or
+        made inside a ``scoped()`` block that has since exited). Detach in
+        the thread or task that registered: each has its own context.
         """
-        token, self._token = self._token, None
-        if token is not None:
-            ACTIVE.reset(token)
+        _remove(self._layer, keep_later=True)
 
     def __enter__(self) -> typ.Self:
         return self
@@ -307,8 +445,7 @@ class AllowRegistration(_Registration):
     def __init__(self, *programs: Program) -> None:
         """Add ``programs`` to the current allowlist."""
         self.programs = frozenset(programs)
-        ctx = current_context()
-        super().__init__(ctx.with_allowlist(ctx.allowlist | self.programs))
+        super().__init__(_AllowLayer(self.programs))
 
 
 class HookRegistration(_Registration):
@@ -325,19 +462,12 @@ class HookRegistration(_Registration):
         if not callable(hook):
             msg = f"{hook_type} hook must be callable, got {type(hook).__name__}"
             raise TypeError(msg)
-        ctx = current_context()
-        if hook_type == "before":
-            new = ctx.with_before_hook(typ.cast(BeforeHook, hook))
-        elif hook_type == "after":
-            new = ctx.with_after_hook(typ.cast(AfterHook, hook))
-        elif hook_type == "observe":
-            new = ctx.with_observe_hook(typ.cast("ExecHook", hook))
-        else:
+        if hook_type not in ("before", "after", "observe"):
             msg = f"unknown hook type {hook_type!r}; expected before, after or observe"
             raise ValueError(msg)
         self.hook = hook
         self.hook_type = hook_type
-        super().__init__(new)
+        super().__init__(_HookLayer(hook, hook_type))
 
 
 class EnvRegistration(_Registration):
@@ -348,7 +478,7 @@ class EnvRegistration(_Registration):
     def __init__(self, overlay: cabc.Mapping[str, str]) -> None:
         """Layer ``overlay`` over the current overlay."""
         self._overlay = check_env(overlay, "env()")
-        super().__init__(current_context().with_env_overlay(self._overlay))
+        super().__init__(_EnvLayer(self._overlay))
 
     @property
     def overlay(self) -> cabc.Mapping[str, str] | None:
