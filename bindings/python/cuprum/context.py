@@ -247,9 +247,17 @@ def get_context() -> CuprumContext:
 
 class _Layer:
     """One change applied to the active context: a registration, or one
-    entry of a scope. Compared by identity: it names that change."""
+    entry of a scope. Compared by identity: it names that change.
 
-    __slots__ = ()
+    ``removed`` tells, once it is no longer in force in some thread or task,
+    a detach that finds nothing to do (done already) from one made where
+    the layer never was (another thread, or a task that did not inherit it).
+    """
+
+    __slots__ = ("removed",)
+
+    def __init__(self) -> None:
+        self.removed = False
 
     def apply(self, parent: CuprumContext) -> CuprumContext:
         """Return a new context: ``parent`` with this change made."""
@@ -260,6 +268,7 @@ class _ScopeLayer(_Layer):
     __slots__ = ("config",)
 
     def __init__(self, config: ScopeConfig) -> None:
+        super().__init__()
         self.config = config
 
     def apply(self, parent: CuprumContext) -> CuprumContext:
@@ -270,6 +279,7 @@ class _AllowLayer(_Layer):
     __slots__ = ("programs",)
 
     def __init__(self, programs: frozenset[Program]) -> None:
+        super().__init__()
         self.programs = programs
 
     def apply(self, parent: CuprumContext) -> CuprumContext:
@@ -284,6 +294,7 @@ class _HookLayer(_Layer):
         hook: BeforeHook | AfterHook | ExecHook,
         hook_type: typ.Literal["before", "after", "observe"],
     ) -> None:
+        super().__init__()
         self.hook = hook
         self.hook_type = hook_type
 
@@ -299,6 +310,7 @@ class _EnvLayer(_Layer):
     __slots__ = ("overlay",)
 
     def __init__(self, overlay: cabc.Mapping[str, str] | None) -> None:
+        super().__init__()
         self.overlay = overlay
 
     def apply(self, parent: CuprumContext) -> CuprumContext:
@@ -330,29 +342,33 @@ def _layers_in_force() -> list[_Layer]:
     return layers
 
 
-def _remove(layer: _Layer, *, keep_later: bool) -> None:
+def _remove(layer: _Layer, *, keep_later: bool) -> bool:
     """Take ``layer`` out of the active context's chain.
 
     With ``keep_later`` the layers applied after it are applied again, in
     their order, on what was below it (a detached registration); without,
     they go too (a scope's exit drops what its block left registered).
-    Nothing changes when ``layer`` is not in force in this thread or task
-    (already removed, or never there).
+    Return False, changing nothing, when ``layer`` is not in force in this
+    thread or task.
     """
     later: list[_Layer] = []
     node: CuprumContext | None = current_context()
     while node is not None and node._layer is not None:
         if node._layer is layer:
-            ctx = node._parent
-            if ctx is None:  # pragma: no cover - _link always sets both
-                ctx = _DEFAULT_CONTEXT
+            # A context made by a layer always has a parent (see _link).
+            ctx = typ.cast(CuprumContext, node._parent)
             if keep_later:
                 for again in reversed(later):
                     ctx = _link(again, ctx)
+            else:
+                for dropped in later:
+                    dropped.removed = True
+            layer.removed = True
             ACTIVE.set(ctx)
-            return
+            return True
         later.append(node._layer)
         node = node._parent
+    return False
 
 
 class _ScopedContext:
@@ -425,10 +441,22 @@ class _Registration:
         been made: every other registration and scope in force stays, in
         whatever order handles are detached. Idempotent; it changes nothing
         where the registration is no longer in force (detached already, or
-        made inside a ``scoped()`` block that has since exited). Detach in
-        the thread or task that registered: each has its own context.
+        made inside a ``scoped()`` block that has since exited).
+
+        Raises
+        ------
+        ValueError
+            In a thread or task where the registration was never in force
+            (each has its own context; a task starts with a copy of its
+            creator's): detach it where it was made.
         """
-        _remove(self._layer, keep_later=True)
+        if not _remove(self._layer, keep_later=True) and not self._layer.removed:
+            msg = (
+                f"{type(self).__name__}.detach(): the registration is not in force in "
+                f"this thread or task and never was; detach it in the thread or task "
+                f"that made it"
+            )
+            raise ValueError(msg)
 
     def __enter__(self) -> typ.Self:
         return self

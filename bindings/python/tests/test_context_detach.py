@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import typing as typ
 
 import pytest
 from conftest import cmd
@@ -23,6 +22,7 @@ from cuprum import (
     CuprumContext,
     ExecEvent,
     ForbiddenProgramError,
+    HookRegistration,
     Program,
     SafeCmd,
     ScopeConfig,
@@ -51,6 +51,13 @@ def _after(cmd: SafeCmd, result: CommandResult) -> None:
 
 def _observe(event: ExecEvent) -> None:
     """An observe hook."""
+
+
+class _Hook:
+    """A hook of any kind, each instance a distinct one."""
+
+    def __call__(self, *args: object) -> None:
+        """Do nothing."""
 
 
 def test_a_handle_made_outside_a_scope_and_detached_in_it_keeps_its_narrowing() -> None:
@@ -143,13 +150,7 @@ def test_detaching_one_registration_keeps_the_others(first: str) -> None:
 
 
 def test_detaching_a_middle_registration_keeps_the_order_of_the_rest() -> None:
-    def b1(cmd: SafeCmd) -> None: ...
-    def b2(cmd: SafeCmd) -> None: ...
-    def b3(cmd: SafeCmd) -> None: ...
-    def a1(cmd: SafeCmd, result: CommandResult) -> None: ...
-    def a2(cmd: SafeCmd, result: CommandResult) -> None: ...
-    def a3(cmd: SafeCmd, result: CommandResult) -> None: ...
-
+    b1, b2, b3, a1, a2, a3 = (_Hook() for _ in range(6))
     handles = [before(b1), after(a1), env(A="1"), before(b2), after(a2), env(A="2", B="2")]
     handles += [before(b3), after(a3), env(C="3")]
     handles[3].detach()
@@ -219,28 +220,31 @@ def test_one_scope_object_entered_twice_with_a_detach_between() -> None:
 
 
 def test_a_thread_does_not_see_or_change_another_thread_registrations() -> None:
-    """Each thread has its own context: a handle detached in a thread that
-    never had it changes nothing there, and still works where it was made."""
+    """Each thread has its own context: detaching a handle in a thread where
+    it never was in force is an error that says so, and changes nothing;
+    the handle still works where it was made."""
     hook = before(_before)
     seen: list[tuple[object, ...]] = []
-    failures: list[BaseException] = []
+    errors: list[ValueError] = []
 
     def elsewhere() -> None:
+        seen.append(current_context().before_hooks)
         try:
-            seen.append(current_context().before_hooks)
             hook.detach()
-            seen.append(current_context().before_hooks)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(exc)
+        except ValueError as exc:
+            errors.append(exc)
+        seen.append(current_context().before_hooks)
 
     thread = threading.Thread(target=elsewhere)
     thread.start()
     thread.join()
-    assert failures == []
     assert seen == [(), ()]
+    assert len(errors) == 1
+    assert "not in force in this thread or task" in str(errors[0])
     assert current_context().before_hooks == (_before,)
     hook.detach()
     assert current_context() == CuprumContext()
+    hook.detach()
 
 
 def test_a_task_detaches_in_its_own_context_only() -> None:
@@ -264,6 +268,13 @@ def test_a_task_detaches_in_its_own_context_only() -> None:
         grant.detach()
         after_main = _in_force(current_context())
         hook.detach()
+
+        async def register() -> HookRegistration:
+            return observe(_observe)
+
+        made_in_a_task = await asyncio.create_task(register())
+        with pytest.raises(ValueError, match="never was; detach it in the thread or task that made it"):
+            made_in_a_task.detach()
         return in_task, in_main, after_main
 
     with scoped(ONLY_TRUE):
@@ -280,7 +291,7 @@ def test_tasks_sharing_a_scope_detach_in_any_order() -> None:
     policy = scoped(ONLY_TRUE)
     results: dict[str, tuple[object, ...]] = {}
 
-    async def user(name: str, hook: typ.Callable[[SafeCmd], None], ready: asyncio.Event, go: asyncio.Event) -> None:
+    async def user(name: str, hook: _Hook, ready: asyncio.Event, go: asyncio.Event) -> None:
         with policy:
             grant = allow(CAT)
             registration = before(hook)
@@ -291,8 +302,7 @@ def test_tasks_sharing_a_scope_detach_in_any_order() -> None:
             registration.detach()
         results[name + " after"] = (current_context().allowlist, current_context().before_hooks)
 
-    def hook_a(cmd: SafeCmd) -> None: ...
-    def hook_b(cmd: SafeCmd) -> None: ...
+    hook_a, hook_b = _Hook(), _Hook()
 
     async def main() -> None:
         a_ready, b_ready, a_go, b_go = (asyncio.Event() for _ in range(4))
