@@ -47,12 +47,12 @@ def test_git_status_argv(short: bool, branch: bool, expected: tuple[str, ...]) -
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        ({}, ("checkout", "main")),
-        ({"detach": True}, ("checkout", "--detach", "main")),
-        ({"force": True}, ("checkout", "--force", "main")),
-        ({"detach": True, "force": True}, ("checkout", "--detach", "--force", "main")),
-        ({"create_branch": True}, ("checkout", "-b", "main")),
-        ({"create_branch": True, "force": True}, ("checkout", "-B", "main")),
+        ({}, ("checkout", "main", "--")),
+        ({"detach": True}, ("checkout", "--detach", "main", "--")),
+        ({"force": True}, ("checkout", "--force", "main", "--")),
+        ({"detach": True, "force": True}, ("checkout", "--detach", "--force", "main", "--")),
+        ({"create_branch": True}, ("checkout", "-b", "main", "--")),
+        ({"create_branch": True, "force": True}, ("checkout", "-B", "main", "--")),
     ],
 )
 def test_git_checkout_argv(flags: dict[str, bool], expected: tuple[str, ...]) -> None:
@@ -89,8 +89,8 @@ def test_git_builders_reject_non_str_refs() -> None:
 
 
 def test_git_rev_parse_argv() -> None:
-    assert _git_rev_parse_argv("HEAD") == ("rev-parse", "HEAD")
-    assert _git_rev_parse_argv("origin/main") == ("rev-parse", "origin/main")
+    assert _git_rev_parse_argv("HEAD") == ("rev-parse", "--verify", "HEAD")
+    assert _git_rev_parse_argv("origin/main") == ("rev-parse", "--verify", "origin/main")
 
 
 def test_git_builders_keyword_only_flags() -> None:

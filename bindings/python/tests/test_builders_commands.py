@@ -45,14 +45,14 @@ def _assert_cmd(cmd: object, program: str, argv: tuple[str, ...]) -> None:
 def test_git_builders_make_safe_cmds() -> None:
     _assert_cmd(git_status(), catalogue.GIT, ("status",))
     _assert_cmd(git_status(short=True, branch=True), catalogue.GIT, ("status", "--short", "--branch"))
-    _assert_cmd(git_checkout("main"), catalogue.GIT, ("checkout", "main"))
+    _assert_cmd(git_checkout("main"), catalogue.GIT, ("checkout", "main", "--"))
     _assert_cmd(
         git_checkout("topic", create_branch=True, force=True),
         catalogue.GIT,
-        ("checkout", "-B", "topic"),
+        ("checkout", "-B", "topic", "--"),
     )
-    _assert_cmd(git_checkout("v1.0", detach=True), catalogue.GIT, ("checkout", "--detach", "v1.0"))
-    _assert_cmd(git_rev_parse("HEAD"), catalogue.GIT, ("rev-parse", "HEAD"))
+    _assert_cmd(git_checkout("v1.0", detach=True), catalogue.GIT, ("checkout", "--detach", "v1.0", "--"))
+    _assert_cmd(git_rev_parse("HEAD"), catalogue.GIT, ("rev-parse", "--verify", "HEAD"))
 
 
 def test_rsync_builder_makes_safe_cmd() -> None:
@@ -134,6 +134,68 @@ def test_git_status_and_rev_parse_run(tmp_path: pathlib.Path) -> None:
     missing = _run(git_rev_parse("trunk"), [catalogue.GIT], cwd=tmp_path)
     assert not missing.ok
     assert missing.exit_code != 0
+
+
+def _git_repo(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A repository on branch trunk, one commit of ``src/a.py`` and
+    ``notes``, and a branch ``topic``; ``src/a.py`` then edited, uncommitted."""
+    repo = tmp_path / "repo"
+    env = {
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "GIT_AUTHOR_NAME": "a",
+        "GIT_AUTHOR_EMAIL": "a@example.invalid",
+        "GIT_COMMITTER_NAME": "a",
+        "GIT_COMMITTER_EMAIL": "a@example.invalid",
+    }
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "a.py").write_text("v1\n", encoding="utf-8")
+    (repo / "notes").write_text("n\n", encoding="utf-8")
+    for argv in (["init", "-q", "-b", "trunk"], ["add", "."], ["commit", "-qm", "c"], ["branch", "topic"]):
+        subprocess.run(["git", "-C", str(repo), *argv], check=True, env=env)
+    (repo / "src" / "a.py").write_text("uncommitted\n", encoding="utf-8")
+    return repo
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@pytest.mark.parametrize("flags", [{}, {"force": True}, {"detach": True}])
+def test_git_checkout_never_takes_the_ref_for_a_path(
+    tmp_path: pathlib.Path, flags: dict[str, bool]
+) -> None:
+    """A ref naming no branch but a directory fails; the directory's
+    uncommitted changes are not discarded (git would read it as a
+    pathspec and check the committed files out over them)."""
+    repo = _git_repo(tmp_path)
+    result = _run(git_checkout("src", **flags), [catalogue.GIT], cwd=repo)
+    assert result.exit_code != 0
+    assert "invalid reference: src" in result.stderr
+    assert (repo / "src" / "a.py").read_text(encoding="utf-8") == "uncommitted\n"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_checkout_still_switches_branches(tmp_path: pathlib.Path) -> None:
+    repo = _git_repo(tmp_path)
+    assert _run(git_checkout("topic"), [catalogue.GIT], cwd=repo).ok
+    created = _run(git_checkout("new", create_branch=True), [catalogue.GIT], cwd=repo)
+    assert created.ok, created.stderr
+    status = _run(git_status(branch=True, short=True), [catalogue.GIT], cwd=repo)
+    assert status.stdout.startswith("## new\n")
+    assert (repo / "src" / "a.py").read_text(encoding="utf-8") == "uncommitted\n"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_rev_parse_resolves_only_revisions(tmp_path: pathlib.Path) -> None:
+    """A ref naming a file is not echoed back as if it were an object id."""
+    repo = _git_repo(tmp_path)
+    head = _run(git_rev_parse("trunk"), [catalogue.GIT], cwd=repo)
+    assert head.ok, head.stderr
+    assert len(head.stdout.strip()) == 40
+    assert int(head.stdout, 16) >= 0
+    for ref in ("notes", "nosuch"):
+        result = _run(git_rev_parse(ref), [catalogue.GIT], cwd=repo)
+        assert result.exit_code != 0
+        assert result.stdout == ""
 
 
 @pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync is not installed")

@@ -2,7 +2,10 @@
 """Builders for common ``git`` commands.
 
 Refs go through :func:`~cuprum.builders.args.git_ref` so a caller-supplied ref
-can never become an option (``--upload-pack=...``) or a revision expression.
+can never become an option (``--upload-pack=...``) or a revision expression,
+and each builder tells git the ref is a revision (``checkout REF --``,
+``rev-parse --verify REF``) so it can never be read as a path either: a ref
+that names no branch but a file must fail, not check the file out.
 Each builder has a pure ``_*_argv`` twin that returns the argv tuple without
 touching the catalogue, which is what the public function hands to
 ``sh.make(GIT)``.
@@ -67,7 +70,9 @@ def _git_checkout_argv(
             argv.append("--detach")
         if force:
             argv.append("--force")
-    argv.append(git_ref(ref))
+    # "--" ends the revision: without it git takes a REF that names no branch
+    # but a path as a pathspec and silently discards the path's changes.
+    argv += [git_ref(ref), "--"]
     return tuple(argv)
 
 
@@ -78,7 +83,11 @@ def git_checkout(
     detach: bool = False,
     force: bool = False,
 ) -> SafeCmd:
-    """Build ``git checkout`` for a validated ref.
+    """Build ``git checkout [-b|-B|--detach|--force] REF --`` for a validated ref.
+
+    The ``--`` makes git take ``ref`` only as a branch or commit: a ref that
+    resolves to none is an error (``invalid reference``) even when a file of
+    that name exists, whose uncommitted changes are left alone.
 
     Parameters
     ----------
@@ -117,11 +126,17 @@ def git_checkout(
 
 def _git_rev_parse_argv(ref: str) -> tuple[str, ...]:
     """Return the argv (after ``git``) for :func:`git_rev_parse`."""
-    return ("rev-parse", git_ref(ref))
+    # --verify: exactly one revision, printed as its object id; a ref that
+    # names no object (a file, say) is an error rather than echoed back.
+    return ("rev-parse", "--verify", git_ref(ref))
 
 
 def git_rev_parse(ref: str) -> SafeCmd:
-    """Build ``git rev-parse REF`` for a validated ref.
+    """Build ``git rev-parse --verify REF`` for a validated ref.
+
+    Prints the object id ``ref`` names; a ref that names no object is a
+    non-zero exit with nothing on stdout, even when a file of that name
+    exists.
 
     Raises
     ------
