@@ -93,9 +93,12 @@ def _pipeline_output(
 class SafeCmd:
     """A catalogued program with its arguments, ready to run.
 
-    ``argv`` excludes the program and must hold only strings. ``redirects``
-    (set by :meth:`redirect`, ``None`` by default) says where its stdout or
-    stderr go instead of cuprum's pipes.
+    ``program`` must be one of ``project.programs`` (an
+    :class:`UnknownProgramError` otherwise, however the command is built:
+    directly, by ``dataclasses.replace`` or by :func:`make`). ``argv``
+    excludes the program and must hold only strings. ``redirects`` (set by
+    :meth:`redirect`, ``None`` by default) says where its stdout or stderr
+    go instead of cuprum's pipes.
     """
 
     program: Program
@@ -104,13 +107,24 @@ class SafeCmd:
     redirects: _redirects.Redirects | None = dc.field(default=None, kw_only=True, repr=False)
 
     def __post_init__(self) -> None:
-        """Check the program and argv types so mistakes fail before spawning."""
+        """Check the program, its project and the argv so mistakes fail
+        before spawning, and no program outside a catalogue project runs."""
         if not isinstance(self.program, str) or not self.program:
             msg = f"SafeCmd.program must be a non-empty str, got {self.program!r}"
             raise TypeError(msg)
         if "\0" in self.program:
             msg = f"SafeCmd program {self.program!r} contains a NUL character"
             raise ValueError(msg)
+        if not isinstance(self.project, ProjectSettings):
+            msg = f"SafeCmd.project must be a ProjectSettings, got {type(self.project).__name__}"
+            raise TypeError(msg)
+        if not self.project.owns(self.program):
+            msg = (
+                f"Program '{self.program}' is not listed by project "
+                f"'{self.project.name}': a SafeCmd runs only a program its "
+                "project lists (build commands with sh.make)"
+            )
+            raise UnknownProgramError(msg)
         if type(self.argv) is not tuple:
             if isinstance(self.argv, (str, bytes)) or not isinstance(self.argv, cabc.Iterable):
                 msg = f"SafeCmd.argv must be a tuple of str, got {type(self.argv).__name__}"

@@ -116,6 +116,26 @@ def test_make_rejects_unknown_program() -> None:
         sh.make(Program("rm"))
 
 
+def test_safecmd_refuses_a_program_its_project_does_not_list() -> None:
+    """Building a SafeCmd by hand, or replacing its program, cannot run a
+    program no catalogue project lists; allow() does not change that."""
+    core, docs = DEFAULT_PROJECTS
+    refused = r"Program 'id' is not listed by project 'core-ops'"
+    with pytest.raises(UnknownProgramError, match=refused):
+        SafeCmd(Program("id"), ("-u",), core)
+    with cuprum.allow(Program("id")), pytest.raises(UnknownProgramError, match=refused):
+        SafeCmd(Program("id"), ("-u",), core)
+    with pytest.raises(UnknownProgramError, match="'uname' is not listed by project 'core-ops'"):
+        dc.replace(sh.make(ECHO)("x"), program=Program("uname"))
+    with pytest.raises(UnknownProgramError, match="'echo' is not listed by project 'docs'"):
+        SafeCmd(ECHO, (), docs)
+    with pytest.raises(TypeError, match="SafeCmd.project must be a ProjectSettings, got str"):
+        SafeCmd(ECHO, (), "core-ops")  # type: ignore[arg-type]
+    own = ProjectSettings("mine", (Program("id"),), (), ())
+    assert SafeCmd(Program("id"), ("-u",), own).argv_with_program == ("id", "-u")
+    assert dc.replace(sh.make(ECHO)("x"), argv=("y",)).argv == ("y",)
+
+
 def test_none_and_non_string_argv() -> None:
     with pytest.raises(TypeError, match="None is not a valid argv element"):
         sh.make(ECHO)(None)
