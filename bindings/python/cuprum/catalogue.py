@@ -76,6 +76,11 @@ class ProjectSettings:
         Where the project's programs are documented.
     noise_rules:
         Regular expressions describing output lines that are noise.
+
+    The three collections are stored as tuples of ``str``: any other
+    iterable (a list, say) is copied into one, so the settings stay
+    hashable and cannot change under a catalogue built from them. A single
+    string, a non-iterable or a non-``str`` item is a ``TypeError``.
     """
 
     name: str
@@ -84,8 +89,11 @@ class ProjectSettings:
     noise_rules: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        """Refuse a single string where a collection is expected: ``"echo"``
-        as ``programs`` would own every substring of it."""
+        """Store each collection as a tuple of ``str``.
+
+        A single string is refused, not split: ``"echo"`` as ``programs``
+        would own every substring of it.
+        """
         for field in ("programs", "documentation_locations", "noise_rules"):
             value = getattr(self, field)
             if isinstance(value, (str, bytes)):
@@ -94,6 +102,18 @@ class ProjectSettings:
                     f"{type(value).__name__} ({value!r}); write ({value!r},)"
                 )
                 raise TypeError(msg)
+            if not isinstance(value, cabc.Iterable):
+                msg = f"ProjectSettings.{field} must be a tuple of str, got {type(value).__name__}"
+                raise TypeError(msg)
+            items = tuple(value)
+            for item in items:
+                if not isinstance(item, str):
+                    msg = (
+                        f"ProjectSettings.{field} items must be str, got "
+                        f"{type(item).__name__} {item!r}"
+                    )
+                    raise TypeError(msg)
+            object.__setattr__(self, field, items)
 
     def owns(self, program: Program) -> bool:
         """Return True when ``program`` belongs to this project."""

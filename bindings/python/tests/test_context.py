@@ -23,6 +23,8 @@ from cuprum import (
     ForbiddenProgramError,
     HookRegistration,
     LoggingHookRegistration,
+    Program,
+    ProgramCatalogue,
     ProjectSettings,
     ScopeConfig,
     SafeCmd,
@@ -39,6 +41,7 @@ from cuprum import (
     resolve_env,
     run_concurrent_sync,
     scoped,
+    sh,
 )
 
 
@@ -134,6 +137,31 @@ def test_a_string_is_not_a_collection_of_programs() -> None:
         ProjectSettings("p", "echo", (), ())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="ProjectSettings.noise_rules"):
         ProjectSettings("p", (), (), "x+")  # type: ignore[arg-type]
+
+
+def test_project_settings_store_tuples(caplog: pytest.LogCaptureFixture) -> None:
+    """Lists (any iterable) are stored as tuples: the settings, and so the
+    commands made from them, stay hashable (logging_hook keys on the
+    command), and changing the list later changes nothing."""
+    programs = [Program("echo")]
+    project = ProjectSettings("t", programs, [], iter(["^x"]))  # type: ignore[arg-type]
+    assert (project.programs, project.documentation_locations, project.noise_rules) == (
+        ("echo",),
+        (),
+        ("^x",),
+    )
+    programs.append(Program("id"))
+    assert not project.owns(Program("id"))
+    echo = sh.make(Program("echo"), catalogue=ProgramCatalogue(projects=(project,)))
+    caplog.set_level(logging.INFO, logger="cuprum")
+    with logging_hook():
+        assert echo("x").run_sync().stdout == "x\n"
+    assert any("cuprum.exit program=echo" in r.getMessage() for r in caplog.records)
+    assert hash(project) == hash(ProjectSettings("t", (Program("echo"),), (), ("^x",)))
+    with pytest.raises(TypeError, match="ProjectSettings.programs must be a tuple of str, got int"):
+        ProjectSettings("t", 1, (), ())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ProjectSettings.noise_rules items must be str, got list"):
+        ProjectSettings("t", (), (), [["x"]])  # type: ignore[arg-type]
 
 
 def test_scoped_keyword_form_and_errors() -> None:
