@@ -57,11 +57,17 @@ def build_argv(*args: _ArgValue, **kwargs: _ArgValue) -> tuple[str, ...]:
     """Return the argv (without the program) a builder makes from its arguments.
 
     Positional values become ``str(value)`` in order; keyword values become
-    ``--key-with-dashes=value`` after them. ``None`` is a ``TypeError``.
+    ``--key-with-dashes=value`` after them. ``None`` is a ``TypeError``, a
+    NUL character in a value or a keyword a ``ValueError``, as in
+    :class:`SafeCmd`.
     """
     argv = [_stringify(arg) for arg in args]
     for key, value in kwargs.items():
-        argv.append(f"--{key.replace('_', '-')}={_stringify(value)}")
+        item = f"--{key.replace('_', '-')}={_stringify(value)}"
+        if "\0" in key:
+            msg = f"argv element {item!r} contains a NUL character"
+            raise ValueError(msg)
+        argv.append(item)
     return tuple(argv)
 
 

@@ -34,6 +34,7 @@ from cuprum import (
     run_concurrent,
     run_concurrent_sync,
     scoped,
+    sh,
 )
 
 
@@ -74,6 +75,14 @@ def test_nul_in_program_refused() -> None:
 def test_nul_in_builder_argument_refused() -> None:
     with pytest.raises(ValueError, match="NUL"):
         cmd("cat", "x\0y")
+
+
+@pytest.mark.parametrize(("args", "kwargs"), [(("x\0y",), {}), ((), {"k": "x\0y"}), ((), {"a\0b": "1"})])
+def test_build_argv_refuses_nul_as_safecmd_does(args: tuple[str, ...], kwargs: dict[str, str]) -> None:
+    """sh.build_argv applies SafeCmd's rules: a NUL in a keyword's name is
+    refused too, not returned inside an argument."""
+    with pytest.raises(ValueError, match=r"argv element '.*x00.*' contains a NUL character"):
+        sh.build_argv(*args, **kwargs)
 
 
 @pytest.mark.parametrize("where", ["key", "value"])
