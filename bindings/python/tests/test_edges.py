@@ -43,10 +43,14 @@ from cuprum import (
     scoped,
 )
 from cuprum._exec.limits import (
+    BYTE_SCANNED_CODECS,
+    DECODED_LINES_CODEC,
     LINE_CUT_MARKER,
     MIN_LINE_LIMIT,
+    DecodingLineLimiter,
     LineLimiter,
     WideLineLimiter,
+    limited_lines_codec,
     line_limiter,
 )
 from cuprum.catalogue import DuplicateProgramError, DuplicateProjectError
@@ -404,7 +408,7 @@ def test_long_line_cut_in_utf16_keeps_surrogate_pairs() -> None:
 
 def _wide_limited(chunks: list[bytes], limit: int, encoding: str) -> bytes:
     got: list[bytes] = []
-    limiter = line_limiter(got.append, limit, encoding)
+    limiter = line_limiter(got.append, limit, encoding, "replace")
     assert isinstance(limiter, WideLineLimiter)
     for chunk in chunks:
         limiter.feed(chunk)
@@ -499,7 +503,52 @@ def test_wide_line_limiter_takes_the_order_of_the_mark(encoding: str, bom: bytes
 def test_line_limiter_for_byte_encodings_is_the_byte_one() -> None:
     # UTF-8 and other ASCII-compatible encodings keep the byte-wise limiter.
     for encoding in ("utf-8", "UTF8", "latin-1", "utf-8-sig"):
-        assert type(line_limiter(list[bytes]().append, 10, encoding)) is LineLimiter
+        assert type(line_limiter(list[bytes]().append, 10, encoding, "replace")) is LineLimiter
+
+
+def test_byte_scanned_codecs_write_endings_and_marker_as_ascii() -> None:
+    # What the byte-wise limiter relies on: the endings and the marker are
+    # their ASCII bytes (after the start, past a utf-8-sig BOM), and the
+    # ending bytes decode alone as the endings.
+    for name in BYTE_SCANNED_CODECS:
+        for text in ("\n", "\r", LINE_CUT_MARKER):
+            encoded = ("a" + text).encode(name).removeprefix(codecs.BOM_UTF8)
+            assert encoded == ("a" + text).encode("ascii"), (name, text)
+        assert b"a\nb\rc".decode(name) == "a\nb\rc", name
+
+
+@pytest.mark.parametrize("encoding", ["cp037", "cp500", "utf-7", "iso2022_jp", "hz", "raw-unicode-escape"])
+def test_line_limiter_decodes_codecs_it_cannot_scan(encoding: str) -> None:
+    # EBCDIC writes "\n" as 0x25; stateful codecs shift in and out of
+    # modes, and a dropped shift would garble the lines after a cut.
+    limiter = line_limiter(list[bytes]().append, 10, encoding, "replace")
+    assert isinstance(limiter, DecodingLineLimiter)
+    assert limited_lines_codec(encoding, "replace") == DECODED_LINES_CODEC
+
+
+@pytest.mark.parametrize(
+    ("encoding", "long", "other"),
+    [
+        ("cp037", "x", "Äé"),
+        ("cp500", "x", "Äé"),
+        ("utf-7", "x", "日本"),
+        ("utf-7", "é", "+-"),
+        ("iso2022_jp", "日", "日本"),
+    ],
+)
+def test_long_line_cut_in_codecs_not_scanned_as_bytes(encoding: str, long: str, other: str) -> None:
+    # A line past the limit is cut after the limit's bytes of its UTF-8
+    # form, on a character, with the marker; the lines after it (in
+    # utf-7 and iso2022_jp after a dropped shift out of a mode) come whole.
+    text = f"ab\n{long * 70000}\nsecond\n{other}\n{other}{long}\nthird"
+    with cmd("cat").stream(
+        stdin=StdinInput(data=text.encode(encoding)),
+        output=RunOutputOptions(max_bytes=10),
+        context=ExecutionContext(encoding=encoding),
+    ) as stream:
+        got = [e.line for e in stream if e.phase == "stdout"]
+    kept = long * (MIN_LINE_LIMIT // len(long.encode()))
+    assert got == ["ab", kept + LINE_CUT_MARKER, "second", other, other + long, "third"]
 
 
 # -- fail-fast and the timeout -------------------------------------------------

@@ -17,7 +17,7 @@ import sys
 import termios
 import typing as typ
 
-from cuprum._exec.limits import line_limit, line_limiter, make_capture
+from cuprum._exec.limits import limited_lines_codec, line_limit, line_limiter, make_capture
 from cuprum._exec.spawn import grow_pipe
 from cuprum.events import ExecEvent
 
@@ -87,17 +87,23 @@ class Channel:
         if events is not None:
             # The engine builds the events itself, so a line costs no Python
             # call of cuprum's own.
+            max_bytes = plan.output.max_bytes
+            encoding, errors = plan.encoding, plan.soft_errors
+            if max_bytes is not None:
+                # The limiter may hand the splitter the stream decoded.
+                encoding, errors = limited_lines_codec(encoding, errors)
             splitter = engine.LineEvents(
-                plan.encoding,
-                plan.soft_errors,
+                encoding,
+                errors,
                 ExecEvent,
                 events.line_template(phase),
                 events.line_hooks,
                 events.pending,
                 events.batches,
             )
-            if plan.output.max_bytes is not None:
-                limiter = line_limiter(splitter.feed, line_limit(plan.output.max_bytes), plan.encoding)
+            if max_bytes is not None:
+                limit = line_limit(max_bytes)
+                limiter = line_limiter(splitter.feed, limit, plan.encoding, plan.soft_errors)
                 self.feeds.append(limiter.feed)
                 self.closers.append(limiter.flush)
             else:

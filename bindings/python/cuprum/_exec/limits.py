@@ -49,6 +49,36 @@ _WIDE_CODECS: dict[str, tuple[int, _Order | None]] = {
 }
 
 
+#: Codecs (canonical names) whose streams :class:`LineLimiter` may scan as
+#: bytes: stateless, with ``\\n``, ``\\r`` and the marker written as their
+#: ASCII bytes, and the bytes 0x0A and 0x0D standing for those characters
+#: wherever they occur (never inside a multi-byte character). Any other
+#: codec, such as EBCDIC ``cp037``, the stateful ``utf-7`` and
+#: ``iso2022_jp`` or one registered by the caller, gets a
+#: :class:`DecodingLineLimiter` (UTF-16 and UTF-32 a :class:`WideLineLimiter`).
+BYTE_SCANNED_CODECS = frozenset(
+    (
+        "utf-8", "utf-8-sig", "ascii", "latin-1", "iso8859-1", "iso8859-2",
+        "iso8859-3", "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7",
+        "iso8859-8", "iso8859-9", "iso8859-10", "iso8859-11", "iso8859-13",
+        "iso8859-14", "iso8859-15", "iso8859-16", "cp1006", "cp1125",
+        "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256",
+        "cp1257", "cp1258", "cp437", "cp720", "cp737", "cp775", "cp850",
+        "cp852", "cp855", "cp856", "cp857", "cp858", "cp860", "cp861",
+        "cp862", "cp863", "cp864", "cp865", "cp866", "cp869", "cp874",
+        "hp-roman8", "koi8-r", "koi8-t", "koi8-u", "kz1048", "mac-croatian",
+        "mac-cyrillic", "mac-greek", "mac-iceland", "mac-latin2", "mac-roman",
+        "mac-romanian", "mac-turkish", "palmos", "ptcp154", "tis-620",
+        "big5", "big5hkscs", "cp932", "cp949", "cp950", "euc_jis_2004",
+        "euc_jisx0213", "euc_jp", "euc_kr", "gb18030", "gb2312", "gbk",
+        "johab", "shift_jis", "shift_jis_2004", "shift_jisx0213",
+    )
+)  # fmt: skip
+
+#: What a :class:`DecodingLineLimiter` passes on: the decoded text as UTF-8,
+#: with any surrogate the stream's error handler made passed unchanged.
+DECODED_LINES_CODEC = ("utf-8", "surrogatepass")
+
 #: Below ``re``'s repeat limit (``MAXREPEAT``, 2**32 - 1 on 64-bit builds).
 _MAX_REPEAT = 2**31 - 1
 
@@ -176,8 +206,9 @@ class LineLimiter(_LineBound):
     boundary when the encoding is UTF-8) plus :data:`LINE_CUT_MARKER`; the
     rest up to its ending is dropped. Endings are ``\\n`` and ``\\r``, as
     for the splitters. Chunks without a long line pass through unchanged.
-    For ASCII-compatible encodings; UTF-16 and UTF-32 take a
-    :class:`WideLineLimiter` (:func:`line_limiter` picks)."""
+    For the :data:`BYTE_SCANNED_CODECS`; UTF-16 and UTF-32 take a
+    :class:`WideLineLimiter`, others a :class:`DecodingLineLimiter`
+    (:func:`line_limiter` picks)."""
 
     __slots__ = ("long_line", "utf8")
 
@@ -410,14 +441,60 @@ class WideLineLimiter(_LineBound):
         return held[:cut] + self.marker
 
 
+class DecodingLineLimiter:
+    """A line limiter for the codecs that cannot be scanned as bytes (not in
+    :data:`BYTE_SCANNED_CODECS`, nor UTF-16 or UTF-32): it decodes the
+    stream with ``encoding`` and ``errors``, as the line splitter would, and
+    passes the text on in :data:`DECODED_LINES_CODEC`, bounded by a UTF-8
+    :class:`LineLimiter`: a line is cut after ``limit`` bytes of its UTF-8
+    form, on a character. The splitter fed must read that codec: the lines
+    it makes are those it would make of the stream itself."""
+
+    __slots__ = ("decode", "inner")
+
+    def __init__(self, feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str, errors: str) -> None:
+        """Pass bounded UTF-8 chunks to ``feed_next``."""
+        self.inner = LineLimiter(feed_next, limit, "utf-8")
+        self.decode = codecs.getincrementaldecoder(encoding)(errors).decode
+
+    def feed(self, data: bytes) -> None:
+        """Decode the next chunk and pass it on, cutting over-long lines."""
+        text = self.decode(data, False)
+        if text:
+            self.inner.feed(text.encode(*DECODED_LINES_CODEC))
+
+    def flush(self) -> None:
+        """Pass on what the decoder still holds (at end of stream)."""
+        text = self.decode(b"", True)
+        if text:
+            self.inner.feed(text.encode(*DECODED_LINES_CODEC))
+        self.inner.flush()
+
+
+def limited_lines_codec(encoding: str, errors: str) -> tuple[str, str]:
+    """The codec and error handler the line splitter behind
+    :func:`line_limiter` reads: the stream's own, or
+    :data:`DECODED_LINES_CODEC` behind a :class:`DecodingLineLimiter`."""
+    name = codecs.lookup(encoding).name
+    if name in _WIDE_CODECS or name in BYTE_SCANNED_CODECS:
+        return encoding, errors
+    return DECODED_LINES_CODEC
+
+
 def line_limiter(
-    feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str
-) -> LineLimiter | WideLineLimiter:
-    """The limiter for ``encoding``: :class:`WideLineLimiter` for UTF-16
-    and UTF-32, else the byte-wise :class:`LineLimiter`."""
-    if codecs.lookup(encoding).name in _WIDE_CODECS:
+    feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str, errors: str
+) -> LineLimiter | WideLineLimiter | DecodingLineLimiter:
+    """The limiter for ``encoding`` (``errors``: the splitter's handler):
+    :class:`WideLineLimiter` for UTF-16 and UTF-32, the byte-wise
+    :class:`LineLimiter` for :data:`BYTE_SCANNED_CODECS`, else a
+    :class:`DecodingLineLimiter`, whose splitter must read
+    :func:`limited_lines_codec`'s codec."""
+    name = codecs.lookup(encoding).name
+    if name in _WIDE_CODECS:
         return WideLineLimiter(feed_next, limit, encoding)
-    return LineLimiter(feed_next, limit, encoding)
+    if name in BYTE_SCANNED_CODECS:
+        return LineLimiter(feed_next, limit, encoding)
+    return DecodingLineLimiter(feed_next, limit, encoding, errors)
 
 
 def _incomplete_tail(data: bytes) -> int:
@@ -480,10 +557,14 @@ def raise_output_limit(
 __all__ = [
     "LINE_CUT_MARKER",
     "MIN_LINE_LIMIT",
+    "BYTE_SCANNED_CODECS",
+    "DECODED_LINES_CODEC",
     "BoundedCapture",
+    "DecodingLineLimiter",
     "LineLimiter",
     "WideLineLimiter",
     "line_limit",
+    "limited_lines_codec",
     "line_limiter",
     "make_capture",
     "raise_output_limit",
