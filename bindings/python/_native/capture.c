@@ -286,6 +286,7 @@ static PyObject *decode_head(const native_codec *c, const char *data,
                              size_t len)
 {
   const char *errors = PyUnicode_AsUTF8(c->errors);
+  const char *name;
   PyObject *dec;
   PyObject *bytes;
   PyObject *text;
@@ -299,7 +300,24 @@ static PyObject *decode_head(const native_codec *c, const char *data,
   }
   if (c->kind != CODEC_OTHER)
     return native_codec_decode(c, data, len);
-  dec = PyCodec_IncrementalDecoder(PyUnicode_AsUTF8(c->name), errors);
+  name = PyUnicode_AsUTF8(c->name);
+  if (name == NULL)
+    return NULL;
+  /* Byte order 0: from a leading mark, else the machine's, as bytes.decode
+   * reads it (Python's incremental decoder raises without a mark). */
+  if (strcmp(name, "utf-16") == 0) {
+    int order = 0;
+    Py_ssize_t consumed = 0;
+    return PyUnicode_DecodeUTF16Stateful(data, (Py_ssize_t)len, errors, &order,
+                                         &consumed);
+  }
+  if (strcmp(name, "utf-32") == 0) {
+    int order = 0;
+    Py_ssize_t consumed = 0;
+    return PyUnicode_DecodeUTF32Stateful(data, (Py_ssize_t)len, errors, &order,
+                                         &consumed);
+  }
+  dec = PyCodec_IncrementalDecoder(name, errors);
   if (dec == NULL)
     return NULL;
   bytes = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);

@@ -127,6 +127,12 @@ attributes:
     lifecycle on either child: run policy (stop sequence, timeouts, caps,
     groups, events) lives in Python for both engines.
 
+Every incremental decoding (``LineSplitter``, ``LineEvents``, a text
+``TextTee``, the head of a capped ``Capture``) reads a ``utf-16`` or
+``utf-32`` stream without a byte order mark in the machine's byte order, as
+``bytes.decode`` does, where Python's own incremental decoders raise
+``UnicodeError`` (:func:`incremental_decoder`).
+
 The multiplexing loops in the execution layer own the descriptors and feed
 chunks to these incremental objects; the blocking ``pump`` and ``consume``
 serve callers that dedicate a thread to one stream.
@@ -134,7 +140,9 @@ serve callers that dedicate a thread to one stream.
 
 from __future__ import annotations
 
+import codecs
 import collections.abc as cabc
+import sys
 import typing as typ
 
 #: Where a tee copies output: a file descriptor, a binary stream or a text
@@ -271,6 +279,56 @@ class StreamEngine(typ.Protocol):
         """Create a capture accumulator."""
 
 
+class _UnmarkedWideDecoder(codecs.BufferedIncrementalDecoder):
+    """An incremental ``utf-16`` or ``utf-32`` decoder that takes the byte
+    order from a leading byte order mark, else the machine's, as
+    ``bytes.decode`` does."""
+
+    def __init__(self, errors: str, width: int, marked: typ.Any, little: typ.Any, big: typ.Any) -> None:
+        """``marked``: the codec's ``*_ex_decode``; ``little``, ``big``: its
+        fixed-order decoders; ``width``: its code unit's size."""
+        super().__init__(errors)
+        self._width = width
+        self._marked = marked
+        self._orders = (little, big)
+        self._decoder: typ.Any = None
+
+    def _buffer_decode(self, data: typ.Any, errors: str, final: bool) -> tuple[str, int]:  # noqa: FBT001
+        if self._decoder is not None:
+            return self._decoder(data, errors, final)
+        # Order 0: a mark sets the order, else the machine's is used.
+        text, consumed, order = self._marked(data, errors, 0, final)
+        if order:
+            self._decoder = self._orders[order > 0]
+        elif consumed >= self._width:
+            self._decoder = self._orders[sys.byteorder == "big"]
+        return text, consumed
+
+    def reset(self) -> None:
+        """Forget the byte order with the buffered bytes."""
+        super().reset()
+        self._decoder = None
+
+
+_UNMARKED_WIDE = {
+    "utf-16": (2, codecs.utf_16_ex_decode, codecs.utf_16_le_decode, codecs.utf_16_be_decode),
+    "utf-32": (4, codecs.utf_32_ex_decode, codecs.utf_32_le_decode, codecs.utf_32_be_decode),
+}
+
+
+def incremental_decoder(encoding: str, errors: str) -> codecs.IncrementalDecoder:
+    """``codecs.getincrementaldecoder(encoding)(errors)``, except that a
+    ``utf-16`` or ``utf-32`` stream without a byte order mark is read in the
+    machine's byte order, as ``bytes.decode`` reads it, where Python's own
+    decoder raises ``UnicodeError``. An unknown codec raises
+    ``LookupError``; the error handler is looked up at the first error."""
+    factory = codecs.getincrementaldecoder(encoding)
+    wide = _UNMARKED_WIDE.get(codecs.lookup(encoding).name)
+    if wide is None:
+        return factory(errors)
+    return _UnmarkedWideDecoder(errors, *wide)
+
+
 __all__ = [
     "Capture",
     "ChildProcess",
@@ -281,4 +339,5 @@ __all__ = [
     "StreamEngine",
     "TeeTarget",
     "TextTee",
+    "incremental_decoder",
 ]

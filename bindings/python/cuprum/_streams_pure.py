@@ -23,7 +23,7 @@ import select
 import time
 import typing as typ
 
-from cuprum._engine import LineCallback, TeeTarget
+from cuprum._engine import LineCallback, TeeTarget, incremental_decoder
 
 name = "python"
 
@@ -200,9 +200,9 @@ class LineSplitter:
         if not callable(callback):
             msg = f"{self._kind} callback must be callable"
             raise TypeError(msg)
-        decoder = codecs.getincrementaldecoder(encoding)
+        codecs.lookup(encoding)
         codecs.lookup_error(errors)
-        self._decode = decoder(errors).decode
+        self._decode = incremental_decoder(encoding, errors).decode
         self._encoding = encoding
         self._errors = errors
         self._callback = callback
@@ -618,7 +618,7 @@ class TextTee:
             self._write = write_raw
             self._flush = buffer.flush
             return
-        self._decode = codecs.getincrementaldecoder(encoding)(errors).decode
+        self._decode = incremental_decoder(encoding, errors).decode
         self._write = sink.write
         self._flush = getattr(sink, "flush", None)
 

@@ -20,6 +20,7 @@ import os
 import pickle
 import random
 import signal
+import sys
 import time
 import typing as typ
 from pathlib import Path
@@ -42,6 +43,7 @@ from cuprum import (
     observe,
     scoped,
 )
+from cuprum._engine import incremental_decoder
 from cuprum._exec.limits import (
     BYTE_SCANNED_CODECS,
     DECODED_LINES_CODEC,
@@ -404,6 +406,62 @@ def test_long_line_cut_in_utf16_keeps_surrogate_pairs() -> None:
     ) as stream:
         got = [e.line for e in stream if e.phase == "stdout"]
     assert got == ["😀" * (limit // 4) + LINE_CUT_MARKER, "end"]
+
+
+# -- utf-16 and utf-32 without a byte order mark -----------------------------
+
+#: Each wide codec with a mark-less text in the machine's byte order.
+UNMARKED = [
+    (encoding, "ab\ncé😀\r\nlast".encode(f"{encoding}-{'le' if sys.byteorder == 'little' else 'be'}"))
+    for encoding in ("utf-16", "utf-32")
+]
+
+
+@pytest.mark.parametrize(("encoding", "data"), UNMARKED, ids=["utf-16", "utf-32"])
+def test_unmarked_wide_output_decodes_in_echo_events_and_stream(encoding: str, data: bytes) -> None:
+    # Without a byte order mark, bytes.decode reads the machine's order;
+    # echo, line events and stream() read it so too, and never raise.
+    text = data.decode(encoding)
+    sink = io.StringIO()
+    ctx = ExecutionContext(encoding=encoding, stdout_sink=sink)
+    lines: list[str | None] = []
+    with observe(lambda e: lines.append(e.line) if e.phase == "stdout" else None):
+        result = cmd("cat").run_sync(
+            context=ctx, output=RunOutputOptions(echo=True), stdin=StdinInput(data=data)
+        )
+    assert result.stdout == text
+    assert sink.getvalue() == text
+    assert lines == text.splitlines()
+    with cmd("cat").stream(context=ctx, stdin=StdinInput(data=data)) as stream:
+        assert [e.line for e in stream if e.phase == "stdout"] == text.splitlines()
+
+
+@pytest.mark.parametrize(("encoding", "data"), UNMARKED, ids=["utf-16", "utf-32"])
+def test_unmarked_wide_output_in_a_capped_head(encoding: str, data: bytes) -> None:
+    # The head keeps whole characters of the machine's order; a partial
+    # one at the cut is dropped, as for any other codec.
+    width = 2 if encoding == "utf-16" else 4
+    result = cmd("cat").run_sync(
+        context=ExecutionContext(encoding=encoding),
+        output=RunOutputOptions(max_bytes=3 * width + 1),
+        stdin=StdinInput(data=data),
+    )
+    assert result.truncated
+    assert result.stdout == "ab\n"
+
+
+def test_unmarked_decoder_reads_any_chunking() -> None:
+    # Byte by byte, a mark split over chunks sets the order; its absence
+    # leaves the machine's; reset forgets the order.
+    for encoding, data in UNMARKED:
+        for payload in (data, codecs.BOM_UTF16_BE + "ab\n".encode("utf-16-be")):
+            if encoding == "utf-32" and payload is not data:
+                payload = codecs.BOM_UTF32_BE + "ab\n".encode("utf-32-be")
+            decoder = incremental_decoder(encoding, "strict")
+            for _ in range(2):
+                got = "".join(decoder.decode(payload[i : i + 1]) for i in range(len(payload)))
+                assert got + decoder.decode(b"", True) == payload.decode(encoding)
+                decoder.reset()
 
 
 def _wide_limited(chunks: list[bytes], limit: int, encoding: str) -> bytes:

@@ -20,6 +20,7 @@ import re
 import sys
 import typing as typ
 
+from cuprum._engine import incremental_decoder
 from cuprum._results import CommandResult, OutputLimitExceeded, PipelineResult
 
 if typ.TYPE_CHECKING:
@@ -159,7 +160,7 @@ class BoundedCapture:
             return data.decode(self.encoding, self.errors)
         # A head: an incremental decoder holds back an incomplete final
         # character, which is exactly what the cut may have split.
-        decoder = codecs.getincrementaldecoder(self.encoding)(self.errors)
+        decoder = incremental_decoder(self.encoding, self.errors)
         return decoder.decode(data, final=False)
 
 
@@ -455,7 +456,7 @@ class DecodingLineLimiter:
     def __init__(self, feed_next: cabc.Callable[[bytes], object], limit: int, encoding: str, errors: str) -> None:
         """Pass bounded UTF-8 chunks to ``feed_next``."""
         self.inner = LineLimiter(feed_next, limit, "utf-8")
-        self.decode = codecs.getincrementaldecoder(encoding)(errors).decode
+        self.decode = incremental_decoder(encoding, errors).decode
 
     def feed(self, data: bytes) -> None:
         """Decode the next chunk and pass it on, cutting over-long lines."""
