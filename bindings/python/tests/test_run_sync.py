@@ -323,6 +323,23 @@ def test_undecodable_output_names_the_stream() -> None:
     assert re.fullmatch(r"cuprum: decoding the stderr of stage 0 \(.+\) failed", notes[0])
 
 
+def test_every_undecodable_stream_is_noted() -> None:
+    """Several streams that do not decode strictly: the first is raised,
+    each other one is a note on it, so none is lost silently."""
+    strict = ExecutionContext(errors="strict")
+    first = child("out", "41fe", "err", "41ff")
+    second = child("echo-stdin", "err", "fd")
+    with pytest.raises(UnicodeDecodeError) as info:
+        (first | second).run_sync(context=strict)
+    assert info.value.object == b"A\xff"
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 3
+    assert re.fullmatch(r"cuprum: decoding the stderr of stage 0 \(.+\) failed", notes[0])
+    also = r"cuprum: also raised while decoding the {} of stage 1 \(.+\): UnicodeDecodeError\(.*{}.*"
+    assert re.fullmatch(also.format("stdout", re.escape(r"b'A\xfe'")), notes[1])
+    assert re.fullmatch(also.format("stderr", re.escape(r"b'\xfd'")), notes[2])
+
+
 @pytest.mark.parametrize(
     ("encoding", "data", "error"),
     # idna raises the base UnicodeError before 3.13, UnicodeDecodeError since.

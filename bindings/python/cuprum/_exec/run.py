@@ -466,12 +466,16 @@ class Run:
 
     # -- results ------------------------------------------------------------
 
-    def _decoded(self, capture: typ.Any, phase: str, index: int, undecodable: list[str]) -> str | None:
-        """The text of ``capture`` (``None`` without one). A decoding error
-        (``errors="strict"``, or an encode-only handler) gets a note naming
-        the stream and propagates; after a timeout or a ``kill`` cap, which
-        are raised instead, it is described in ``undecodable`` for their
-        notes and the text is ``None``."""
+    def _decoded(
+        self, capture: typ.Any, phase: str, index: int, undecodable: list[str], failed: list[BaseException]
+    ) -> str | None:
+        """The text of ``capture`` (``None`` without one, or when it does
+        not decode). A decoding error (``errors="strict"``, or an
+        encode-only handler) gets a note naming the stream and goes to
+        ``failed``, to be raised once every stream is decoded; a later one,
+        or any after a timeout or a ``kill`` cap (which are raised
+        instead), is described in ``undecodable`` for the notes of what is
+        raised."""
         if capture is None:
             return None
         try:
@@ -481,10 +485,11 @@ class Run:
             # UnicodeError: some codecs (idna, punycode) raise the base class.
             program = self.plan.commands[index].program
             what = f"the {phase} of stage {index} ({program})"
-            if not (self.timed_out or self.limit_exceeded):
+            if failed or self.timed_out or self.limit_exceeded:
+                undecodable.append(f"cuprum: also raised while decoding {what}: {exc!r}")
+            else:
                 exc.add_note(f"cuprum: decoding {what} failed")
-                raise
-            undecodable.append(f"cuprum: also raised while decoding {what}: {exc!r}")
+                failed.append(exc)
             return None
 
     def finish(self) -> CommandResult | PipelineResult:
@@ -492,6 +497,7 @@ class Run:
         plan = self.plan
         results = []
         undecodable: list[str] = []
+        failed: list[BaseException] = []
         for child, (out, err) in zip(self.lifecycle.children, self.captures, strict=True):
             cmd = plan.commands[child.index]
             assert child.returncode is not None  # noqa: S101
@@ -501,12 +507,14 @@ class Run:
                     argv=cmd.argv,
                     exit_code=child.returncode,
                     pid=child.pid,
-                    stdout=self._decoded(out, "stdout", child.index, undecodable),
-                    stderr=self._decoded(err, "stderr", child.index, undecodable),
+                    stdout=self._decoded(out, "stdout", child.index, undecodable, failed),
+                    stderr=self._decoded(err, "stderr", child.index, undecodable, failed),
                     truncated=getattr(out, "truncated", False) or getattr(err, "truncated", False),
                 )
             )
         try:
+            if failed:
+                raise failed[0]
             self._raise_stop(results)
         except Exception as exc:
             for note in undecodable:
