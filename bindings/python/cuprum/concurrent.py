@@ -15,10 +15,11 @@ import typing as typ
 from cuprum._exec.drivers import await_pending_blocking, note_all, raise_first
 from cuprum._exec.plan import check_allowed
 from cuprum._options import ExecutionContext, RunOutputOptions
+from cuprum._results import PipelineResult
 from cuprum.sh import Pipeline, SafeCmd
 
 if typ.TYPE_CHECKING:
-    from cuprum._results import CommandResult, PipelineResult
+    from cuprum._results import CommandResult
 
 #: What :func:`run_concurrent` runs, and what it gives back for each.
 Runnable: typ.TypeAlias = "SafeCmd | Pipeline"
@@ -43,7 +44,9 @@ class ConcurrentConfig:
         Execution context shared by every command.
     fail_fast:
         Cancel the remaining commands after the first failure (a non-zero
-        exit, or a failed pipeline stage) or error. When False (the
+        exit, or a failed pipeline stage: one with a ``failure_index``, so
+        not a producer's SIGPIPE death after an early close downstream) or
+        error. When False (the
         default), every command runs to completion whatever the others do;
         an error (a missing program, a hook that raised) is raised once
         all have ended, the first in submission order, the others noted.
@@ -77,8 +80,10 @@ class ConcurrentResult(typ.Generic[R]):
         command, a ``PipelineResult`` for a pipeline; with ``fail_fast``
         the cancelled ones are left out.
     failures:
-        Positions in ``results`` of failed runs (``not result.ok``),
-        ascending.
+        Positions in ``results`` of failed runs, ascending: a command that
+        is not ``ok``, a pipeline with a ``failure_index`` (a pipeline
+        whose producer died of SIGPIPE after an early close downstream is
+        not ``ok`` but has none: it did not fail).
     submission_indices:
         Submission position of each entry in ``results``.
     """
@@ -108,6 +113,17 @@ class ConcurrentResult(typ.Generic[R]):
         return tuple(self.submission_indices[i] for i in self.failures)
 
 
+def _failed(result: RunResult) -> bool:
+    """Whether ``result`` is a failure: a command that exited non-zero, a
+    pipeline with a failed stage. A pipeline's ``ok`` also counts a
+    producer's SIGPIPE death after an early close downstream (``yes | head``),
+    which the pipeline itself does not take for a failure
+    (``failure_index`` stays ``None``): neither does ``run_concurrent``."""
+    if isinstance(result, PipelineResult):
+        return result.failure_index is not None
+    return not result.ok
+
+
 def _compact(slots: list[RunResult | None]) -> ConcurrentResult[RunResult]:
     results: list[RunResult] = []
     indices: list[int] = []
@@ -115,7 +131,7 @@ def _compact(slots: list[RunResult | None]) -> ConcurrentResult[RunResult]:
     for index, result in enumerate(slots):
         if result is None:
             continue
-        if not result.ok:
+        if _failed(result):
             failures.append(len(results))
         results.append(result)
         indices.append(index)
@@ -198,7 +214,7 @@ async def run_concurrent(
         else:
             result = await cmd.run(output=output, context=cfg.context)
         slots[index] = result
-        if not result.ok:
+        if _failed(result):
             failed.set()
 
     tasks: list[asyncio.Future[None]] = [

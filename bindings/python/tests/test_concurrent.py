@@ -204,6 +204,23 @@ def test_fail_fast_on_a_failed_pipeline_stops_the_others() -> None:
     assert isinstance(failed, PipelineResult) and failed.failure_index == 1
 
 
+def test_a_producer_dying_of_sigpipe_is_no_failure() -> None:
+    """``yes | head`` has no failed stage (``failure_index`` is ``None``),
+    though it is not ``ok``: fail_fast cancels nothing for it, and it is
+    not among the failures."""
+    early_close = cmd("yes") | cmd("head", "-n", "2")
+    for fail_fast in (False, True):
+        result = run_concurrent_sync(
+            early_close, child("sleep", "0.3", "text", "done"), config=ConcurrentConfig(fail_fast=fail_fast)
+        )
+        assert result.submission_indices == (0, 1)
+        closed, done = result.results
+        assert isinstance(closed, PipelineResult)
+        assert closed.failure_index is None and closed.stages[0].exit_code == -13
+        assert done.stdout == "done"
+        assert result.ok and result.failures == () and result.first_failure is None
+
+
 def test_async_form_with_pipelines() -> None:
     async def main() -> ConcurrentResult[PipelineResult]:
         return await run_concurrent(cmd("true") | cmd("cat"), child("text", "z") | cmd("cat"))
