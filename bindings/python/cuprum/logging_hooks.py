@@ -26,7 +26,7 @@ class LoggingHookRegistration:
     _detached: bool = False
 
     def detach(self) -> None:
-        """Detach both hooks (newest first, as context tokens require)."""
+        """Detach both hooks (each takes out its own registration)."""
         if self._detached:
             return
         self._detached = True
