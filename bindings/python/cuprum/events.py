@@ -9,8 +9,10 @@ Why a named tuple: a run may deliver millions of ``stdout`` line events, and
 building a tuple costs a fraction of initialising a frozen dataclass (which
 sets every field through ``object.__setattr__``). The class still behaves like
 the frozen dataclass users know: fields by name, immutable, and it carries
-dataclass field metadata so ``dataclasses.fields``, ``dataclasses.replace``
-and ``dataclasses.asdict`` work on it.
+dataclass field metadata so ``dataclasses.fields`` and ``dataclasses.replace``
+work on it; it pickles and copies (``copy.deepcopy``) with ``env`` and
+``tags`` read-only again. ``dataclasses.asdict`` does not work (it cannot
+copy a read-only mapping): ``event._asdict()`` gives the fields by name.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import dataclasses as dc
 import typing as typ
 import uuid
 from pathlib import Path
+from types import MappingProxyType
 
 from cuprum.program import Program
 
@@ -96,6 +99,28 @@ class ExecEvent(typ.NamedTuple):
     operation: str | None = None
     error_type: str | None = None
     exec_id: ExecId | None = None
+
+    def __reduce__(self) -> tuple[typ.Any, ...]:
+        """Pickle and copy with ``env`` and ``tags`` as dicts, read-only
+        again once rebuilt."""
+        fields: list[typ.Any] = list(self)
+        for at in _MAPPING_FIELDS:
+            if fields[at] is not None:
+                fields[at] = dict(fields[at])
+        return (_rebuild_event, (tuple(fields),))
+
+
+#: Where ``env`` and ``tags`` sit in an event's fields.
+_MAPPING_FIELDS = (ExecEvent._fields.index("env"), ExecEvent._fields.index("tags"))
+
+
+def _rebuild_event(fields: tuple[typ.Any, ...]) -> ExecEvent:
+    """An event from the fields :meth:`ExecEvent.__reduce__` gave."""
+    values = list(fields)
+    for at in _MAPPING_FIELDS:
+        if values[at] is not None:
+            values[at] = MappingProxyType(values[at])
+    return ExecEvent(*values)
 
 
 def _attach_dataclass_metadata(cls: type) -> None:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses as dc
+import pickle
+import types
 import warnings
 from pathlib import Path
 
@@ -37,6 +40,7 @@ from cuprum import (
     UnknownProgramError,
     sh,
 )
+from cuprum.events import ExecEvent, new_exec_id
 
 EXPECTED = set(
     """CORE_OPS_PROJECT DEFAULT_CATALOGUE DEFAULT_PROJECTS DOCUMENTATION_PROJECT DOC_TOOL
@@ -185,6 +189,32 @@ def test_results() -> None:
     err = TimeoutExpired(cmd=("a",), timeout=1.0, output="x", stderr="y")
     assert isinstance(err, TimeoutError) and err.stdout == "x" and "timed out after 1.0" in str(err)
 
+
+
+def test_exec_event_pickles_and_copies() -> None:
+    """An event survives pickle and deepcopy (multiprocessing logging, copies
+    kept by a hook), its env and tags read-only again."""
+    event = ExecEvent(
+        "exit",
+        ECHO,
+        ("echo", "x"),
+        Path("/tmp"),
+        types.MappingProxyType({"A": "1"}),
+        42,
+        1.5,
+        None,
+        0,
+        0.25,
+        types.MappingProxyType({"project": "core-ops"}),
+        exec_id=new_exec_id(),
+    )
+    for copied in (pickle.loads(pickle.dumps(event)), copy.deepcopy(event), copy.copy(event)):
+        assert copied == event
+        assert isinstance(copied.tags, types.MappingProxyType)
+        assert isinstance(copied.env, types.MappingProxyType)
+    bare = event._replace(env=None)
+    assert pickle.loads(pickle.dumps(bare)) == bare
+    assert dc.replace(event, pid=7).pid == 7
 
 def test_builders_is_lazy_submodule() -> None:
     with warnings.catch_warnings():
