@@ -15,7 +15,7 @@ import time
 import typing as typ
 
 import pytest
-from conftest import Runner, child, cmd
+from conftest import PYTHON, Runner, child, cmd
 
 import cuprum.context
 import cuprum.events
@@ -121,6 +121,16 @@ def test_infinite_timeout_never_expires(run: Runner) -> None:
 def test_infinite_grace_still_stops_on_sigterm(run: Runner) -> None:
     ctx = ExecutionContext(cancel_grace=math.inf)
     _expires(run, cmd("sleep", "10"), 0.2, timeout=0.2, context=ctx)
+
+
+def test_stop_continues_a_stopped_child(run: Runner) -> None:
+    # A child stopped (here by itself) acts on the stop's SIGTERM at once:
+    # it is continued, not left for the SIGKILL after a long grace.
+    stops_itself = cmd(
+        PYTHON, "-I", "-c", "import os, signal, time; os.kill(os.getpid(), signal.SIGSTOP); time.sleep(10)"
+    )
+    ctx = ExecutionContext(cancel_grace=60)
+    _expires(run, stops_itself, 0.3, timeout=0.3, context=ctx)
 
 
 def test_nan_timeout_rejected_everywhere() -> None:

@@ -152,7 +152,7 @@ class Lifecycle:
                     pass
 
     def stop(self, *, grace: float | None = None) -> None:
-        """Stop every live child: SIGTERM now, SIGKILL after the grace.
+        """Stop every live child: SIGTERM (then SIGCONT) now, SIGKILL after the grace.
 
         ``grace`` defaults to the run's ``cancel_grace``; zero or less kills
         at once, infinity never escalates. Stopping again can only hasten
@@ -172,6 +172,10 @@ class Lifecycle:
             return
         self.stopping = True
         self._signal_all(signal.SIGTERM)
+        # A stopped child (SIGSTOP; SIGTTIN reading the terminal from a
+        # group of its own) acts on SIGTERM only once continued, as
+        # timeout(1) and libcuprum have it.
+        self._signal_all(signal.SIGCONT)
         self.kill_at = kill_at
 
     def lingering(self) -> bool:
