@@ -618,10 +618,12 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_write_all(int fd, const void *buf,
  * path that cannot be opened) is returned synchronously as -errno by
  * cuprum_pipeline_start(), after the stages already started were killed
  * and reaped.  Children are signalled and reaped through their
- * pidfd_open(2) pidfds (pidfd_send_signal, waitid P_PIDFD), so a stage
- * collected by someone else is never confused with a later process given
- * its pid; by pid (kill, waitpid polled on a short tick) only where
- * pidfds are unavailable.  The
+ * pidfd_open(2) pidfds (pidfd_send_signal, waitid P_PIDFD), opened as
+ * soon as posix_spawn returns, so a stage collected by someone else is not
+ * confused with a later process given its pid (but for that instant, as
+ * posix_spawn gives no pidfd); by pid (kill, waitpid polled on a short
+ * tick) only where the kernel has no pidfds or a seccomp filter refuses
+ * them.  Out of descriptors for a pidfd, the start fails (-EMFILE).  The
  * library installs no SIGCHLD handler, never calls waitpid(-1) and has no
  * global state (a stage collected by someone else, because the process
  * ignores SIGCHLD or waits for any child, still ends the run: its status
@@ -771,7 +773,9 @@ CUPRUM_API CUPRUM_WARN_UNUSED int cuprum_cmd_redirect_path(cuprum_cmd *cmd,
  *
  * On success stores the child's pid in *pid and returns 0; unless pidfd is
  * NULL, *pidfd gets a close-on-exec pidfd of the child (pidfd_open(2)),
- * or -1 when the kernel has none.  The caller owns both: it must reap the
+ * or -1 when the kernel has none (or a seccomp filter refuses the call);
+ * out of descriptors for it, the child is killed and reaped and the call
+ * fails with -EMFILE or -ENFILE.  The caller owns both: it must reap the
  * child (waitpid(2), or waitid(2) on the pidfd once it polls readable) and
  * close the pidfd.  cmd stays the caller's, unchanged, and may be spawned
  * again; descriptors it lends are never closed.
@@ -1086,8 +1090,10 @@ CUPRUM_API long cuprum_pipeline_failed_stage(const cuprum_pipeline *pl);
 
 /*
  * Why cuprum began to stop the run: CUPRUM_STOP_TIMEOUT, _FAIL_FAST or
- * _CANCEL (also after a failed start, or a library error), or
- * CUPRUM_STOP_NONE when it ran to its end (and for NULL).  Unlike a
+ * _CANCEL (also after a failed start, a callback's stop code or a library
+ * error), or CUPRUM_STOP_NONE when it ran to its end (and for NULL): a
+ * deadline passed, or a failure under fail-fast, when every stage had
+ * ended and every output was at its end stops nothing.  Unlike a
  * stage's reason (cuprum_pipeline_status), it is set even when the stop
  * ended no stage: every stage had exited, but a process one of them left
  * behind still held an output open, so the stop cut that output (killing

@@ -196,9 +196,13 @@ static int signal_stage(cuprum_pipeline *pl, struct stage *s, int sig)
     return 0;
 #ifdef SYS_pidfd_send_signal
   if (s->pidfd >= 0) {
-    long rc = syscall(SYS_pidfd_send_signal, s->pidfd, sig, NULL, 0);
-    if (rc == 0 || errno != ENOSYS)
-      return (int)rc;
+    /* ESRCH: reaped by someone else, its pid no longer its own.  Any other
+     * refusal (ENOSYS, EPERM from a seccomp filter) falls back to the pid,
+     * which the unreaped stage still holds. */
+    if (syscall(SYS_pidfd_send_signal, s->pidfd, sig, NULL, 0) == 0)
+      return 0;
+    if (errno == ESRCH)
+      return -1;
   }
 #endif
   return kill(s->pid, sig);
@@ -616,8 +620,8 @@ static int spawn_stage(cuprum_pipeline *pl, size_t i,
   /* The group is gone: every stage in it has ended and been reaped (by
    * the kernel, when the caller ignores SIGCHLD), so nothing is left for a
    * stop to reach there.  This stage leads a new group, which the later
-   * stages join. */
-  if (rc == -EPERM && pgroup > 0) {
+   * stages join.  Any other EPERM (an exec or open refused) stands. */
+  if (rc == -EPERM && pgroup > 0 && kill(-pgroup, 0) == -1 && errno == ESRCH) {
     pgroup = 0;
     rc = cuprum__spawn(s->cmd, io, pgroup, 0, &s->pid, &s->pidfd);
     if (rc == 0)
@@ -950,8 +954,18 @@ static int stage_failed(const struct stage *s)
   return !(WIFEXITED(s->status) && WEXITSTATUS(s->status) == 0);
 }
 
+static int all_reaped(const cuprum_pipeline *pl)
+{
+  for (size_t i = 0; i < pl->n; i++)
+    if (!pl->st[i].reaped)
+      return 0;
+  return 1;
+}
+
 static void reap(cuprum_pipeline *pl)
 {
+  int failed = 0;
+
   for (size_t i = 0; i < pl->n; i++) {
     struct stage *s = &pl->st[i];
     int status = 0;
@@ -975,16 +989,11 @@ static void reap(cuprum_pipeline *pl)
       s->stop = CUPRUM_STOP_EARLY_CLOSE;
     if ((pl->flags & CUPRUM_PIPELINE_FAIL_FAST) != 0 && stage_failed(s) &&
         s->stop == CUPRUM_STOP_NONE)
-      begin_stop(pl, CUPRUM_STOP_FAIL_FAST);
+      failed = 1;
   }
-}
-
-static int all_reaped(const cuprum_pipeline *pl)
-{
-  for (size_t i = 0; i < pl->n; i++)
-    if (!pl->st[i].reaped)
-      return 0;
-  return 1;
+  /* Once every stage is reaped there is nothing left to stop. */
+  if (failed && !all_reaped(pl))
+    begin_stop(pl, CUPRUM_STOP_FAIL_FAST);
 }
 
 static int outputs_open(const cuprum_pipeline *pl)
@@ -1026,7 +1035,10 @@ static int step(cuprum_pipeline *pl)
         return fail(pl, rc);
   reap(pl);
   now = now_ms();
-  if (!pl->stopping && pl->deadline >= 0 && now >= pl->deadline)
+  /* Past the deadline with every stage reaped and every output at its end,
+   * the run is complete: nothing is stopped. */
+  if (!pl->stopping && pl->deadline >= 0 && now >= pl->deadline &&
+      (!all_reaped(pl) || outputs_open(pl)))
     begin_stop(pl, CUPRUM_STOP_TIMEOUT);
   if (pl->stopping && !pl->killed && now >= pl->kill_at) {
     signal_all(pl, SIGKILL);

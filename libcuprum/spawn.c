@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -185,6 +186,30 @@ static void add_reserved_signals(sigset_t *set, int keep)
 #endif
 }
 
+/* A pidfd for `child` in *pidfd (close-on-exec), or -1 where the kernel
+ * has none or refuses the call (ENOSYS, or EPERM from a seccomp filter):
+ * the caller then waits by pid.  Out of descriptors or memory, the start
+ * fails instead (-EMFILE, -ENFILE, -ENOMEM): nothing falls back to pids
+ * for want of a descriptor. */
+static int open_pidfd(pid_t child, int *pidfd)
+{
+  *pidfd = -1;
+#ifdef SYS_pidfd_open
+  {
+    int fd = (int)syscall(SYS_pidfd_open, child, 0);
+    if (fd >= 0) {
+      *pidfd = fd;
+      return 0;
+    }
+    if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+      return -errno;
+  }
+#else
+  (void)child;
+#endif
+  return 0;
+}
+
 int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
                   pid_t pgroup, int keep_signals, pid_t *pid, int *pidfd)
 {
@@ -254,6 +279,14 @@ int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
     } else
       rc = -posix_spawnp(&child, argv[0], &fa, &attr, argv, env);
   }
+  /* At once: the shorter the time before it, the smaller the chance that
+   * someone else reaps the child and its pid goes to another process. */
+  if (rc == 0 && pidfd != NULL && (rc = open_pidfd(child, pidfd)) < 0) {
+    int status;
+    (void)kill(child, SIGKILL);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+      ;
+  }
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   cuprum__free(envp);
@@ -264,13 +297,6 @@ int cuprum__spawn(const cuprum_cmd *cmd, const struct cuprum__stdio io[3],
   if (rc < 0)
     return rc;
   *pid = child;
-#ifdef SYS_pidfd_open
-  if (pidfd != NULL) {
-    *pidfd = (int)syscall(SYS_pidfd_open, child, 0);
-    if (*pidfd < 0)
-      *pidfd = -1;
-  }
-#endif
   return 0;
 }
 

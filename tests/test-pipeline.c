@@ -860,7 +860,7 @@ static void test_stop_cuts_orphan_output(void **state)
   for (int group = 0; group < 2; group++) {
     cuprum_pipeline *pl = pu_pipeline();
     cuprum_capture out;
-    pu_add(pl, pu_cmd("orphan", group ? "60000" : "2000"));
+    pu_add(pl, pu_cmd("orphan", group ? "60000" : "1000"));
     assert_int_equal(
         cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED),
         0);
@@ -878,6 +878,41 @@ static void test_stop_cuts_orphan_output(void **state)
     cuprum_pipeline_free(pl);
   }
   assert_int_equal(cuprum_pipeline_stopped(NULL), CUPRUM_STOP_NONE);
+}
+
+/* No stop is reported where there was nothing to stop: a run that was
+ * complete when first stepped after its deadline, and a failure under
+ * fail-fast when every stage had already ended. */
+static void test_no_stop_when_complete(void **state)
+{
+  cuprum_pipeline *pl = pu_pipeline();
+  cuprum_capture out;
+  (void)state;
+
+  pu_add(pl, pu_cmd("print", "all"));
+  assert_int_equal(
+      cuprum_pipeline_capture(pl, CUPRUM_STDOUT, CUPRUM_CAPTURE_UNLIMITED), 0);
+  assert_int_equal(cuprum_pipeline_set_timeout(pl, 50, 1000), 0);
+  assert_int_equal(cuprum_pipeline_start(pl), 0);
+  /* The stage has ended, its output at its end, long before this step. */
+  while (waitid(P_PID, (id_t)cuprum_pipeline_pid(pl, 0), &(siginfo_t){0},
+                WEXITED | WNOWAIT) != 0)
+    assert_int_equal(errno, EINTR);
+  usleep(200000);
+  assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
+  pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
+  assert_int_equal(cuprum_pipeline_stopped(pl), CUPRUM_STOP_NONE);
+  assert_int_equal(cuprum_pipeline_output(pl, 0, CUPRUM_STDOUT, 0, &out), 0);
+  assert_int_equal(out.len, 3);
+  cuprum_pipeline_free(pl);
+
+  pl = pu_pipeline();
+  pu_add(pl, pu_cmd("exit", "1"));
+  assert_int_equal(cuprum_pipeline_set_flags(pl, CUPRUM_PIPELINE_FAIL_FAST), 0);
+  assert_int_equal(cuprum_pipeline_run(pl), 0);
+  pu_expect_status(pl, 0, 1, 0, CUPRUM_STOP_NONE);
+  assert_int_equal(cuprum_pipeline_stopped(pl), CUPRUM_STOP_NONE);
+  cuprum_pipeline_free(pl);
 }
 
 /* A stopped stage (SIGSTOP; SIGTTIN in a background group) acts on the
@@ -1128,6 +1163,7 @@ int main(void)
       T(test_reaped_elsewhere),
       T(test_pid_reused),
       T(test_stop_cuts_orphan_output),
+      T(test_no_stop_when_complete),
       T(test_stop_continues_stopped_stage),
       T(test_pgroup_leader_gone),
   };
