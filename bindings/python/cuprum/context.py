@@ -346,8 +346,11 @@ def _remove(layer: _Layer, *, keep_later: bool) -> bool:
     """Take ``layer`` out of the active context's chain.
 
     With ``keep_later`` the layers applied after it are applied again, in
-    their order, on what was below it (a detached registration); without,
-    they go too (a scope's exit drops what its block left registered).
+    their order, on what was below it (a detached registration); without
+    (a scope's exit), the registrations its block left are dropped with it,
+    but the scopes entered after it and still open are applied again: an
+    exit out of order (a generator's scope closed inside a later scope, or
+    in another task that inherited it) never lifts their narrowing.
     Return False, changing nothing, when ``layer`` is not in force in this
     thread or task.
     """
@@ -357,12 +360,11 @@ def _remove(layer: _Layer, *, keep_later: bool) -> bool:
         if node._layer is layer:
             # A context made by a layer always has a parent (see _link).
             ctx = typ.cast(CuprumContext, node._parent)
-            if keep_later:
-                for again in reversed(later):
+            for again in reversed(later):
+                if keep_later or isinstance(again, _ScopeLayer):
                     ctx = _link(again, ctx)
-            else:
-                for dropped in later:
-                    dropped.removed = True
+                else:
+                    again.removed = True
             layer.removed = True
             ACTIVE.set(ctx)
             return True
@@ -400,6 +402,8 @@ class _ScopedContext:
         # one object may be entered in several at once, as a shared policy is.
         in_force = set(_layers_in_force())
         with self._lock:
+            # Entries no longer in force anywhere are forgotten.
+            self._entries = [entry for entry in self._entries if not entry.removed]
             for index in range(len(self._entries) - 1, -1, -1):
                 layer = self._entries[index]
                 if layer in in_force:

@@ -29,11 +29,13 @@ class LoggingHookRegistration:
         """Detach both hooks (each takes out its own registration)."""
         if self._detached:
             return
-        self._detached = True
+        # Marked only once both are out: a detach refused (another thread
+        # or task) leaves it to be detached again where it is in force.
         if self.exit_registration is not None:
             self.exit_registration.detach()
         if self.start_registration is not None:
             self.start_registration.detach()
+        self._detached = True
         self.exit_registration = None
         self.start_registration = None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import typing as typ
 
 import pytest
 from conftest import cmd
@@ -31,6 +32,7 @@ from cuprum import (
     before,
     current_context,
     env,
+    logging_hook,
     observe,
     scoped,
 )
@@ -322,3 +324,91 @@ def test_tasks_sharing_a_scope_detach_in_any_order() -> None:
         "b inside": ({TRUE}, (hook_b,)),
         "b after": (frozenset(), ()),
     }
+
+
+NOTHING = ScopeConfig(allowlist=frozenset())
+TRUE_OR_CAT = ScopeConfig(allowlist=frozenset({TRUE, CAT}))
+
+
+def _scope_in_generator(config: ScopeConfig) -> typ.Iterator[None]:
+    """A generator that holds a scope open across its ``yield``."""
+    with scoped(config):
+        yield
+
+
+def test_a_scope_left_out_of_order_keeps_the_later_scopes() -> None:
+    """A generator's scope closed inside a scope entered after it: the later
+    scope, still open, keeps its narrowing; what the generator's block left
+    registered goes with it."""
+    seen: list[ExecEvent] = []
+    opened = _scope_in_generator(TRUE_OR_CAT)
+    next(opened)
+    watch = observe(seen.append)
+    with scoped(NOTHING):
+        next(opened, None)
+        assert current_context().allowlist == frozenset()
+        assert current_context().observe_hooks == ()
+        with pytest.raises(ForbiddenProgramError, match="'true'"):
+            cmd("true").run_sync()
+    assert current_context() == CuprumContext()
+    watch.detach()
+    assert seen == []
+
+
+def test_a_scope_left_in_another_task_keeps_that_task_scopes() -> None:
+    """An async generator's scope entered in one task and closed in another
+    that inherited it (an async fixture torn down elsewhere): the closing
+    task's own scope stays in force."""
+
+    async def scope_in_agen() -> typ.AsyncIterator[None]:
+        with scoped(NOTHING):
+            yield
+
+    async def main() -> None:
+        held = scope_in_agen()
+        await held.__anext__()
+
+        async def worker() -> None:
+            with scoped(ONLY_TRUE):
+                await anext(held, None)
+                assert current_context().allowlist == {TRUE}
+                with pytest.raises(ForbiddenProgramError, match="'cat'"):
+                    cmd("cat").run_sync()
+
+        await asyncio.create_task(worker())
+
+    asyncio.run(main())
+
+
+def test_a_shared_scope_left_out_of_order_keeps_no_stale_entries() -> None:
+    """Entries of a shared scope object do not pile up when other scopes
+    are left out of order inside it."""
+    shared = scoped(ONLY_TRUE)
+    for _ in range(100):
+        opened = _scope_in_generator(TRUE_OR_CAT)
+        next(opened)
+        with shared:
+            next(opened, None)
+            assert current_context().allowlist == {TRUE}
+        assert current_context() == CuprumContext()
+    assert shared._entries == []  # noqa: SLF001 - the leak this pins
+
+
+def test_a_logging_hook_refused_in_another_thread_detaches_later() -> None:
+    """A logging_hook whose detach was refused in a thread where it never was
+    in force is still detached where it is."""
+    hook = logging_hook()
+    refused: list[BaseException] = []
+
+    def elsewhere() -> None:
+        try:
+            hook.detach()
+        except ValueError as error:
+            refused.append(error)
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert len(refused) == 1
+    hook.detach()
+    assert current_context() == CuprumContext()
