@@ -27,7 +27,6 @@ from __future__ import annotations
 import collections.abc as cabc
 import dataclasses as dc
 import functools
-import threading
 import typing as typ
 
 from cuprum._env import merge_env_overlays, resolve_env
@@ -265,11 +264,13 @@ class _Layer:
 
 
 class _ScopeLayer(_Layer):
-    __slots__ = ("config",)
+    __slots__ = ("config", "owner")
 
-    def __init__(self, config: ScopeConfig) -> None:
+    def __init__(self, config: ScopeConfig, owner: _ScopedContext) -> None:
         super().__init__()
         self.config = config
+        #: The scope object whose entry this layer is.
+        self.owner = owner
 
     def apply(self, parent: CuprumContext) -> CuprumContext:
         return parent.narrow(self.config)
@@ -332,16 +333,6 @@ def _push(layer: _Layer) -> CuprumContext:
     return ctx
 
 
-def _layers_in_force() -> list[_Layer]:
-    """The layers of the active context's chain, newest first."""
-    layers: list[_Layer] = []
-    node: CuprumContext | None = current_context()
-    while node is not None and node._layer is not None:
-        layers.append(node._layer)
-        node = node._parent
-    return layers
-
-
 def _remove(layer: _Layer, *, keep_later: bool) -> bool:
     """Take ``layer`` out of the active context's chain.
 
@@ -383,33 +374,25 @@ class _ScopedContext:
     its own that its ``with`` removes.
     """
 
-    __slots__ = ("_config", "_entries", "_lock")
+    __slots__ = ("_config",)
 
     def __init__(self, config: ScopeConfig) -> None:
         self._config = config
-        self._entries: list[_ScopeLayer] = []
-        self._lock = threading.Lock()
 
     def __enter__(self) -> CuprumContext:
-        layer = _ScopeLayer(self._config)
-        ctx = _push(layer)
-        with self._lock:
-            self._entries.append(layer)
-        return ctx
+        return _push(_ScopeLayer(self._config, self))
 
     def __exit__(self, *exc_info: object) -> None:
-        # The newest entry in force in this context (this task or thread):
-        # one object may be entered in several at once, as a shared policy is.
-        in_force = set(_layers_in_force())
-        with self._lock:
-            # Entries no longer in force anywhere are forgotten.
-            self._entries = [entry for entry in self._entries if not entry.removed]
-            for index in range(len(self._entries) - 1, -1, -1):
-                layer = self._entries[index]
-                if layer in in_force:
-                    del self._entries[index]
-                    _remove(layer, keep_later=False)
-                    return
+        # The newest entry of this object in force in this context (this
+        # task or thread): one object may be entered in several at once, as
+        # a shared policy is.  Usually the top of the chain.
+        node: CuprumContext | None = current_context()
+        while node is not None and node._layer is not None:
+            layer = node._layer
+            if isinstance(layer, _ScopeLayer) and layer.owner is self:
+                _remove(layer, keep_later=False)
+                return
+            node = node._parent
 
 
 def scoped(config: ScopeConfig | None = None, **fields: typ.Any) -> _ScopedContext:
