@@ -18,6 +18,7 @@ from pathlib import Path
 from cuprum._constants import DEFAULT_CANCEL_GRACE, DEFAULT_ENCODING, DEFAULT_ERRORS
 from cuprum._validate import (
     check_codec,
+    check_env,
     check_fd,
     check_output_cap,
     check_path,
@@ -121,7 +122,17 @@ class ExecutionContext:
     process_group: bool = False
 
     def __post_init__(self) -> None:
-        """Validate timings, codec names, sinks and flags."""
+        """Validate the environment, directory, timings, codec names, sinks
+        and flags (whether the directory exists is checked at each run)."""
+        check_env(self.env, "ExecutionContext.env")
+        if self.cwd is not None:
+            cwd = self.cwd
+            if not isinstance(cwd, (str, os.PathLike)) or isinstance(os.fspath(cwd), bytes):
+                msg = f"ExecutionContext.cwd must be a str or os.PathLike path, got {type(cwd).__name__}"
+                raise TypeError(msg)
+            if "\0" in os.fspath(cwd):
+                msg = f"working directory {os.fspath(cwd)!r} contains a NUL character"
+                raise ValueError(msg)
         if not isinstance(self.process_group, bool):
             msg = f"ExecutionContext.process_group must be a bool, got {self.process_group!r}"
             raise TypeError(msg)

@@ -88,9 +88,8 @@ def test_build_argv_refuses_nul_as_safecmd_does(args: tuple[str, ...], kwargs: d
 @pytest.mark.parametrize("where", ["key", "value"])
 def test_nul_in_environment_refused(where: str) -> None:
     overlay = {"K\0EY": "v"} if where == "key" else {"KEY": "v\0w"}
-    ctx = ExecutionContext(env=overlay)
     _refused(
-        lambda: (child("exit", "0") | cmd("cat")).run_sync(context=ctx),
+        lambda: (child("exit", "0") | cmd("cat")).run_sync(context=ExecutionContext(env=overlay)),
         ValueError,
         "ExecutionContext.env has an invalid variable name or value",
     )
@@ -103,8 +102,7 @@ def test_nul_in_environment_refused(where: str) -> None:
 
 
 def test_nul_in_cwd_refused() -> None:
-    ctx = ExecutionContext(cwd="/tmp\0x")
-    _refused(lambda: cmd("true").run_sync(context=ctx), ValueError, "contains a NUL")
+    _refused(lambda: cmd("true").run_sync(context=ExecutionContext(cwd="/tmp\0x")), ValueError, "contains a NUL")
 
 
 # -- shell metacharacters are passed literally ------------------------------

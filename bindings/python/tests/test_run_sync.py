@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import os
 import re
@@ -176,12 +177,27 @@ def test_cwd(tmp_path: Path) -> None:
 
 def test_missing_cwd_rejected_before_spawn(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
-    with pytest.raises(FileNotFoundError, match="nope.*does not exist"):
+    with pytest.raises(FileNotFoundError, match="working directory does not exist: .*nope") as info:
         cmd("true").run_sync(context=ExecutionContext(cwd=missing))
+    assert info.value.errno == errno.ENOENT and info.value.filename == str(missing)
     afile = tmp_path / "file"
     afile.write_text("")
-    with pytest.raises(NotADirectoryError, match="not a directory"):
+    with pytest.raises(NotADirectoryError, match="not a directory") as not_dir:
         cmd("true").run_sync(context=ExecutionContext(cwd=afile))
+    assert not_dir.value.errno == errno.ENOTDIR and not_dir.value.filename == str(afile)
+
+
+def test_execution_context_checks_env_and_cwd_when_built() -> None:
+    # Where they are written, not at the first run.
+    with pytest.raises(ValueError, match="ExecutionContext.env has an invalid variable name"):
+        ExecutionContext(env={"A=B": "1"})
+    with pytest.raises(TypeError, match="ExecutionContext.env entries must be str"):
+        ExecutionContext(env={1: "x"})  # type: ignore[dict-item]
+    for bad in (3, b"/tmp"):
+        with pytest.raises(TypeError, match="ExecutionContext.cwd must be a str or os.PathLike path"):
+            ExecutionContext(cwd=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="contains a NUL"):
+        ExecutionContext(cwd="/tmp\0x")
 
 
 def test_missing_executable(tmp_path: Path) -> None:
@@ -261,7 +277,7 @@ def test_bad_argument_types() -> None:
     with pytest.raises(TypeError, match="ExecutionContext"):
         cmd("true").run_sync(context={"cwd": "/"})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="ExecutionContext.env"):
-        cmd("true").run_sync(context=ExecutionContext(env={"A": 1}))  # type: ignore[dict-item]
+        ExecutionContext(env={"A": 1})  # type: ignore[dict-item]
 
 
 def test_run_sync_creates_no_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:

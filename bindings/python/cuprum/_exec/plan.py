@@ -10,6 +10,7 @@ the plan, never the scope or the caller's options again.
 from __future__ import annotations
 
 import codecs
+import errno
 import math
 import os
 import typing as typ
@@ -139,11 +140,10 @@ def _check_cwd(cwd: str | os.PathLike[str]) -> str:
         msg = f"working directory {path!r} contains a NUL character"
         raise ValueError(msg)
     if not os.path.isdir(path):
+        # With errno and filename, as the OSError of a failed chdir.
         if os.path.exists(path):
-            msg = f"working directory {path!r} is not a directory"
-            raise NotADirectoryError(msg)
-        msg = f"working directory {path!r} does not exist"
-        raise FileNotFoundError(msg)
+            raise NotADirectoryError(errno.ENOTDIR, "working directory is not a directory", path)
+        raise FileNotFoundError(errno.ENOENT, "working directory does not exist", path)
     return path
 
 
