@@ -58,7 +58,7 @@ static void release_block(cuprum_capbuf *cb)
     cuprum__free(cb->buf);
   }
   cb->buf = NULL;
-  cb->len = cb->cap = cb->reserved = 0;
+  cb->len = cb->cap = cb->reserved = cb->touched = 0;
 }
 
 void cuprum_capbuf_free(cuprum_capbuf *cb)
@@ -179,6 +179,9 @@ int cuprum__capbuf_room(cuprum_capbuf *cb, size_t want)
   }
   if (nb == NULL)
     return cb->guard.free_pending ? CUPRUM_ESTOPPED : -ENOMEM;
+  /* A hook may give another block, whose pages are not touched. */
+  if (nb != cb->buf)
+    cb->touched = 0;
   cb->buf = nb;
   cb->cap = size;
   cb->buf[cb->len] = '\0';
@@ -294,6 +297,8 @@ long cuprum_capbuf_read(cuprum_capbuf *cb, int fd, size_t size)
   cb->reserved = 0;
   if ((rc = cuprum__capbuf_room(cb, size)) < 0)
     return done(cb, rc);
+  if (cb->total >= CUPRUM__PREFAULT_AFTER)
+    cuprum__prefault(fd, cb->buf, cb->len, &size, &cb->touched);
   n = cuprum__read_nowait(fd, cb->buf + cb->len, size);
   /* make_room succeeded, so there is a block: the NUL goes back over
    * whatever a failed read left. */
@@ -342,7 +347,7 @@ int cuprum_capbuf_detach(cuprum_capbuf *cb, cuprum_capture *out)
   out->len = cb->len;
   out->total = cb->total;
   cb->buf = NULL;
-  cb->len = cb->cap = cb->reserved = 0;
+  cb->len = cb->cap = cb->reserved = cb->touched = 0;
   cb->total = 0;
   cb->ascii = 1;
   return 0;

@@ -49,6 +49,25 @@ CUPRUM__HIDDEN long cuprum__read(int fd, void *buf, size_t len);
  */
 CUPRUM__HIDDEN long cuprum__read_nowait(int fd, void *buf, size_t len);
 
+/* A capture prefaults (cuprum__prefault) once this much came in, so that a
+ * short output does not pay for pages it never fills. */
+#define CUPRUM__PREFAULT_AFTER ((uint64_t)64 << 10)
+
+/*
+ * Before a read(2) of up to *want bytes of fd into buf + from: lowers
+ * *want to what fd holds now (FIONREAD), when that is known and not 0, and
+ * touches the pages of buf from `from` (or *touched, if higher) to from +
+ * *want, setting *touched there.  A page first touched by the read itself
+ * is faulted in and zeroed with the pipe's lock held (for a huge page,
+ * 2 MiB of zeroing) while the writer waits for that lock, spinning:
+ * profiled, `cat` spent a third of a 256 MiB capture so.  Touched here,
+ * the zeroing overlaps the writer's next writes; bounded by what the pipe
+ * holds, no page is touched that the read does not fill.  Writes zeros:
+ * the range must hold nothing yet.
+ */
+CUPRUM__HIDDEN void cuprum__prefault(int fd, char *buf, size_t from,
+                                     size_t *want, size_t *touched);
+
 /*
  * Writes all of buf, retrying EINTR, waiting on EAGAIN, and continuing after
  * short writes.  Returns 0 or a negated errno; *written (optional) counts
@@ -124,6 +143,8 @@ struct cuprum_capbuf {
   size_t cap;
   /* Room offered by the last reserve, 0 when none is outstanding. */
   size_t reserved;
+  /* The block's pages below this offset are touched (cuprum__prefault). */
+  size_t touched;
   uint64_t total;
   size_t max;
   int mode;

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <time.h>
@@ -56,6 +57,28 @@ long cuprum__read(int fd, void *buf, size_t len)
     }
     return -errno;
   }
+}
+
+/* Touching one byte this far apart touches every page (none is smaller). */
+#define PREFAULT_STRIDE ((size_t)4096)
+
+void cuprum__prefault(int fd, char *buf, size_t from, size_t *want,
+                      size_t *touched)
+{
+  volatile char *p = buf;
+  size_t off = *touched > from ? *touched : from;
+  size_t end;
+  int avail = 0;
+
+  if (ioctl(fd, FIONREAD, &avail) == 0 && avail > 0 && (size_t)avail < *want)
+    *want = (size_t)avail;
+  end = from + *want;
+  if (end <= off)
+    return;
+  for (; off < end; off += PREFAULT_STRIDE)
+    p[off] = 0;
+  p[end - 1] = 0;
+  *touched = end;
 }
 
 long cuprum__read_nowait(int fd, void *buf, size_t len)

@@ -67,6 +67,8 @@ struct out {
   char *buf;
   size_t len;
   size_t cap;
+  /* buf's pages below this offset are touched (cuprum__prefault). */
+  size_t touched;
   uint64_t total;
   int tee_error;
   int tee_off;
@@ -312,7 +314,7 @@ static void release_out(struct out *o)
   close_fd(&o->fd);
   cuprum__free(o->buf);
   o->buf = NULL;
-  o->len = o->cap = 0;
+  o->len = o->cap = o->touched = 0;
   cuprum_lines_free(o->lines);
   o->lines = NULL;
 }
@@ -919,6 +921,8 @@ static int read_out(cuprum_pipeline *pl, struct out *o)
        * read (valgrind) time in proportion to it. */
       if (want > PIPE_SIZE)
         want = PIPE_SIZE;
+      if (o->total >= CUPRUM__PREFAULT_AFTER)
+        cuprum__prefault(o->fd, o->buf, o->len, &want, &o->touched);
     }
     n = read(o->fd, dst, want);
     if (n < 0) {
@@ -1275,7 +1279,7 @@ int cuprum_pipeline_output(cuprum_pipeline *pl, size_t stage, int stream,
         out->data = fit;
     }
     o->buf = NULL;
-    o->len = o->cap = 0;
+    o->len = o->cap = o->touched = 0;
   }
   return 0;
 }
