@@ -203,6 +203,18 @@ static inline int pu_teardown(void **state)
   return test_fd_teardown(state);
 }
 
+/* Waits until started stage `stage` of pl has exited, leaving it for the
+ * pipeline to reap (WNOWAIT). */
+static inline void pu_wait_exited(cuprum_pipeline *pl, size_t stage)
+{
+  siginfo_t info;
+  id_t pid = (id_t)cuprum_pipeline_pid(pl, stage);
+
+  memset(&info, 0, sizeof(info));
+  while (waitid(P_PID, pid, &info, WEXITED | WNOWAIT) != 0)
+    assert_int_equal(errno, EINTR);
+}
+
 /* What pu_drive does when `*flag` becomes set. */
 enum pu_on_flag {
   PU_FLAG_RETURN, /* stop stepping and return 0 */

@@ -875,9 +875,7 @@ static void test_stop_cuts_orphan_output(void **state)
     assert_int_equal(cuprum_pipeline_stopped(pl), CUPRUM_STOP_NONE);
     assert_int_equal(cuprum_pipeline_start(pl), 0);
     if (run < 2) {
-      while (waitid(P_PID, (id_t)cuprum_pipeline_pid(pl, 0), &(siginfo_t){0},
-                    WEXITED | WNOWAIT) != 0)
-        assert_int_equal(errno, EINTR);
+      pu_wait_exited(pl, 0);
       assert_int_equal(cuprum_pipeline_cancel(pl), 0);
     }
     assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
@@ -910,9 +908,7 @@ static void test_no_stop_when_complete(void **state)
   assert_int_equal(cuprum_pipeline_set_timeout(pl, 50, 1000), 0);
   assert_int_equal(cuprum_pipeline_start(pl), 0);
   /* The stage has ended, its output at its end, long before this step. */
-  while (waitid(P_PID, (id_t)cuprum_pipeline_pid(pl, 0), &(siginfo_t){0},
-                WEXITED | WNOWAIT) != 0)
-    assert_int_equal(errno, EINTR);
+  pu_wait_exited(pl, 0);
   usleep(200000);
   assert_int_equal(pu_drive(pl, NULL, PU_FLAG_RETURN), 1);
   pu_expect_status(pl, 0, 0, 0, CUPRUM_STOP_NONE);
